@@ -1,0 +1,70 @@
+"""Fixes for basicsr 1.4.2 on current PyTorch, applied at run time inside the plugin.
+
+Nothing in site-packages is edited. Each fix keeps BasicSR's behaviour where it already
+worked (CUDA machines) and only adds what was missing:
+
+* ``torchvision.transforms.functional_tensor`` is aliased by the start-up hook
+  (``_clearer_basicsr_hook``); importing it here covers a plugin used without the ``.pth``;
+* ``init_dist`` falls back to the gloo backend without CUDA (BasicSR hard-codes NCCL and
+  ``torch.cuda.set_device``);
+* ``load_resume_state`` (used by the plugin's own train entry point; BasicSR's lives in its
+  script) maps the state to the CPU when there is no CUDA and unpickles the scheduler state
+  (``torch.load`` defaults to ``weights_only=True`` since torch 2.6).
+"""
+import os
+
+import _clearer_basicsr_hook  # noqa: F401  (must run before basicsr is imported)
+
+
+def init_dist(launcher, backend='nccl', **kwargs):
+    """BasicSR's ``init_dist``, with gloo on machines without CUDA."""
+    import torch
+    import torch.distributed as dist
+    from basicsr.utils import dist_util
+
+    if not torch.cuda.is_available():
+        if launcher != 'pytorch':
+            raise ValueError(f'--launcher {launcher} needs CUDA; on a CPU machine use --launcher pytorch (gloo)')
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo', **kwargs)
+        return
+    dist_util.init_dist(launcher, backend, **kwargs)
+
+
+def torch_load(path, map_location='cpu'):
+    """Loads a checkpoint or training state written by BasicSR or by this plugin."""
+    import torch
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def load_resume_state(opt):
+    """BasicSR's ``load_resume_state`` that also works on the CPU."""
+    import torch
+    from basicsr.utils import scandir
+
+    resume_state_path = None
+    if opt['auto_resume']:
+        state_path = os.path.join('experiments', opt['name'], 'training_states')
+        if opt.get('root_path'):
+            state_path = os.path.join(opt['root_path'], state_path)
+        if os.path.isdir(state_path):
+            states = [int(v.split('.state')[0]) for v in scandir(state_path, suffix='state', recursive=False)]
+            if states:
+                resume_state_path = os.path.join(state_path, f'{max(states):.0f}.state')
+                opt['path']['resume_state'] = resume_state_path
+    elif opt['path'].get('resume_state'):
+        resume_state_path = opt['path']['resume_state']
+    if resume_state_path is None:
+        return None
+    device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
+    resume_state = torch_load(resume_state_path, map_location=device)
+    from basicsr.utils import check_resume
+    check_resume(opt, resume_state['iter'])
+    return resume_state
+
+
+def apply():
+    """Installs the run-time fixes into basicsr's modules (idempotent)."""
+    import basicsr.utils.options
+
+    basicsr.utils.options.init_dist = init_dist  # parse_options calls it, in BasicSR's scripts too

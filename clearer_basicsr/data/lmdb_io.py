@@ -1,0 +1,68 @@
+"""Writing BasicSR LMDBs from image folders, without basicsr 1.4.2's traps.
+
+``basicsr.utils.lmdb_util.make_lmdb_from_imgs`` calls ``sys.exit`` when the LMDB exists, sizes
+the map from the first image only, and BasicSR's readers cut keys at the first '.'. This
+wrapper checks all of that first and raises errors that name the path or key.
+"""
+import os
+import shutil
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
+
+
+def list_images(folder, recursive=False):
+    """Sorted relative paths of the image files in ``folder``."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'image folder {folder!r} does not exist')
+    paths = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMG_EXTENSIONS):
+                paths.append(os.path.relpath(os.path.join(root, name), folder))
+        if not recursive:
+            break
+    return paths
+
+
+def image_key(rel_path):
+    """LMDB key of an image: its relative path without extension, '/' kept, no '.' allowed."""
+    key = os.path.splitext(rel_path)[0].replace(os.sep, '/')
+    if '.' in key:
+        raise ValueError(f"image {rel_path!r}: its name has a '.' besides the extension; BasicSR's LMDB "
+                         'readers cut keys at the first dot, so rename the file')
+    return key
+
+
+def write_lmdb(folder, lmdb_path, rel_paths=None, keys=None, overwrite=False):
+    """Writes the images of ``folder`` (or the given relative paths) into ``lmdb_path``.
+
+    Returns the list of keys written (also listed in ``lmdb_path/meta_info.txt``)."""
+    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+
+    if not lmdb_path.endswith('.lmdb'):
+        raise ValueError(f"LMDB path {lmdb_path!r} must end with '.lmdb' (BasicSR's convention)")
+    if os.path.exists(lmdb_path):
+        if not overwrite:
+            raise FileExistsError(f'LMDB {lmdb_path!r} already exists; remove it or pass overwrite=True')
+        shutil.rmtree(lmdb_path)
+    rel_paths = list_images(folder) if rel_paths is None else list(rel_paths)
+    if not rel_paths:
+        raise ValueError(f'no images to write into {lmdb_path!r} (folder {folder!r})')
+    keys = [image_key(p) for p in rel_paths] if keys is None else list(keys)
+    if len(set(keys)) != len(keys):
+        raise ValueError(f'duplicate LMDB keys for {lmdb_path!r}: images differing only by extension?')
+    # basicsr re-encodes as PNG (level 1), which can be ~6x a JPEG source; the map is only
+    # reserved address space, so be generous rather than size it from the first image.
+    total = sum(os.path.getsize(os.path.join(folder, p)) for p in rel_paths)
+    make_lmdb_from_imgs(folder, lmdb_path, rel_paths, keys, map_size=max(30 * total, 1 << 26))
+    return keys
+
+
+def read_lmdb_keys(lmdb_path):
+    """Keys listed in an LMDB's ``meta_info.txt`` (BasicSR format: ``key.png (h,w,c) level``)."""
+    meta = os.path.join(lmdb_path, 'meta_info.txt')
+    if not os.path.isfile(meta):
+        raise FileNotFoundError(f'{meta!r} not found: is {lmdb_path!r} a BasicSR LMDB?')
+    with open(meta) as f:
+        return [line.split(' ')[0].rsplit('.', 1)[0] for line in f if line.strip()]

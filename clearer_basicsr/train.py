@@ -1,0 +1,186 @@
+"""``python -m clearer_basicsr.train -opt X.yml`` (console script ``clearer-train``).
+
+BasicSR's training loop, driven by BasicSR's own option parser and helpers, with what its
+``basicsr/train.py`` cannot do:
+
+* experiments, tb_logger and results go under the current directory (not site-packages);
+* ``--auto_resume`` works on the CPU (and ``num_gpu: auto`` on a CPU machine);
+* ``--launcher pytorch`` uses gloo where there is no CUDA;
+* a resume is bit-exact when data loads in the main process (``num_worker_per_gpu: 0``): the
+  random states and the position inside the epoch are saved with each training state.
+
+Every BasicSR flag keeps working: ``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``.
+"""
+import datetime
+import logging
+import math
+import os
+import time
+
+import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
+import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+from basicsr.models import build_model
+from basicsr.train import init_tb_loggers
+from basicsr.utils import (AvgTimer, MessageLogger, get_env_info, get_root_logger, get_time_str, make_exp_dirs,
+                           mkdir_and_rename)
+from basicsr.utils.options import copy_opt_file, dict2str, parse_options
+
+from .checkpoint import set_rng_state
+from .compat import load_resume_state
+
+
+class ResumableSampler(torch.utils.data.Sampler):
+    """BasicSR's EnlargedSampler that can start its next epoch after the first ``skip`` indices."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.skip = 0
+
+    def set_epoch(self, epoch):
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        indices = list(self.sampler)[self.skip:]
+        self.skip = 0
+        return iter(indices)
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+def build_phase_loaders(opt, logger):
+    """Train loader (with its sampler) and val loaders, as BasicSR's ``create_train_val_dataloader``."""
+    train_loader, sampler, val_loaders = None, None, []
+    total_iters = int(opt['train']['total_iter'])
+    for phase, dataset_opt in opt['datasets'].items():
+        if phase == 'train':
+            enlarge = dataset_opt.get('dataset_enlarge_ratio', 1)
+            train_set = build_dataset(dataset_opt)
+            sampler = ResumableSampler(EnlargedSampler(train_set, opt['world_size'], opt['rank'], enlarge))
+            train_loader = build_dataloader(train_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
+                                            sampler=sampler, seed=opt['manual_seed'])
+            if len(train_loader) == 0:
+                raise ValueError(f"datasets: train has {len(train_set)} samples, fewer than batch_size_per_gpu="
+                                 f"{dataset_opt['batch_size_per_gpu']} (the train loader drops the last batch); "
+                                 'raise dataset_enlarge_ratio or lower the batch size')
+            iters_per_epoch = len(train_loader)
+            total_epochs = math.ceil(total_iters / iters_per_epoch)
+            logger.info(f'Training statistics: {len(train_set)} images, enlarge ratio {enlarge}, '
+                        f"batch size per gpu {dataset_opt['batch_size_per_gpu']}, world size {opt['world_size']}, "
+                        f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.')
+        elif phase.split('_')[0] == 'val':
+            val_set = build_dataset(dataset_opt)
+            val_loaders.append(build_dataloader(val_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
+                                                sampler=None, seed=opt['manual_seed']))
+            logger.info(f"Number of val images/folders in {dataset_opt['name']}: {len(val_set)}")
+        else:
+            raise ValueError(f'datasets: phase {phase!r} is not recognised; expected train or val* '
+                             '(a search declares its arch split under train: arch_dataset)')
+    if train_loader is None:
+        raise ValueError('datasets: a train phase is required for training')
+    return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+
+def train_pipeline(root_path=None):
+    root_path = os.path.abspath(root_path or os.getcwd())
+    opt, args = parse_options(root_path, is_train=True)
+    opt['root_path'] = root_path
+    torch.backends.cudnn.benchmark = True
+
+    resume_state = load_resume_state(opt)
+    if resume_state is None:
+        make_exp_dirs(opt)
+        if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name'] and opt['rank'] == 0:
+            mkdir_and_rename(os.path.join(root_path, 'tb_logger', opt['name']))
+    copy_opt_file(args.opt, opt['path']['experiments_root'])
+
+    log_file = os.path.join(opt['path']['log'], f"train_{opt['name']}_{get_time_str()}.log")
+    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    logger.info(get_env_info())
+    logger.info(dict2str(opt))
+    tb_logger = init_tb_loggers(opt)
+
+    train_loader, sampler, val_loaders, total_epochs, total_iters = build_phase_loaders(opt, logger)
+    model = build_model(opt)
+    start_epoch, current_iter, skip = 0, 0, 0
+    if resume_state:
+        model.resume_training(resume_state)
+        start_epoch, current_iter = resume_state['epoch'], resume_state['iter']
+        skip = resume_state.get('batch_in_epoch') or 0
+        logger.info(f'Resuming training from epoch: {start_epoch}, iter: {current_iter} '
+                    f'(batch {skip} of the epoch).')
+    msg_logger = MessageLogger(opt, current_iter, tb_logger)
+
+    prefetch_mode = opt['datasets']['train'].get('prefetch_mode')
+    if prefetch_mode in (None, 'cpu'):
+        prefetcher = CPUPrefetcher(train_loader)
+    elif prefetch_mode == 'cuda':
+        prefetcher = CUDAPrefetcher(train_loader, opt)
+    else:
+        raise ValueError(f"datasets: train: prefetch_mode = {prefetch_mode!r}; expected cpu or cuda")
+
+    logger.info(f'Start training from epoch: {start_epoch}, iter: {current_iter}')
+    data_timer, iter_timer = AvgTimer(), AvgTimer()
+    start_time = time.time()
+    val_freq = (opt.get('val') or {}).get('val_freq')
+    epoch = start_epoch
+    for epoch in range(start_epoch, total_epochs + 1):
+        model.epoch = epoch
+        sampler.set_epoch(epoch)
+        sampler.skip = skip * opt['datasets']['train']['batch_size_per_gpu']
+        batch_in_epoch = skip
+        prefetcher.reset()
+        if resume_state and resume_state.get('rng') and epoch == start_epoch:
+            set_rng_state(resume_state['rng'])  # after the loader drew its base seed, as the first run had
+        skip = 0
+        train_data = prefetcher.next()
+        while train_data is not None:
+            data_timer.record()
+            current_iter += 1
+            if current_iter > total_iters:
+                break
+            batch_in_epoch += 1
+            model.batch_in_epoch = batch_in_epoch
+            model.update_learning_rate(current_iter, warmup_iter=opt['train'].get('warmup_iter', -1))
+            model.feed_data(train_data)
+            model.optimize_parameters(current_iter)
+            iter_timer.record()
+            if current_iter == 1:
+                msg_logger.reset_start_time()
+            if current_iter % opt['logger']['print_freq'] == 0:
+                log_vars = {'epoch': epoch, 'iter': current_iter, 'lrs': model.get_current_learning_rate(),
+                            'time': iter_timer.get_avg_time(), 'data_time': data_timer.get_avg_time()}
+                log_vars.update(model.get_current_log())
+                msg_logger(log_vars)
+            if current_iter % opt['logger']['save_checkpoint_freq'] == 0:
+                logger.info('Saving models and training states.')
+                model.save(epoch, current_iter)
+            if val_freq and current_iter % val_freq == 0:
+                for val_loader in val_loaders:
+                    model.validation(val_loader, current_iter, tb_logger, opt['val']['save_img'])
+            data_timer.start()
+            iter_timer.start()
+            train_data = prefetcher.next()
+        if current_iter > total_iters:
+            break
+
+    logger.info(f'End of training. Time consumed: {datetime.timedelta(seconds=int(time.time() - start_time))}')
+    logger.info('Save the latest model.')
+    model.save(epoch=-1, current_iter=-1)
+    if opt.get('val') is not None:
+        for val_loader in val_loaders:
+            model.validation(val_loader, min(current_iter, total_iters), tb_logger, opt['val']['save_img'])
+    if tb_logger:
+        tb_logger.close()
+    return model
+
+
+def main():
+    train_pipeline(os.getcwd())
+
+
+if __name__ == '__main__':
+    main()

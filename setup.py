@@ -1,0 +1,62 @@
+"""clearer-basicsr: CLEARER multi-scale NAS for image restoration, as a BasicSR plugin."""
+import os
+import shutil
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PTH = 'clearer_basicsr.pth'  # one import line: installs the start-up hook (_clearer_basicsr_hook.py)
+
+
+class BuildPyWithPth(build_py):
+    """Regular installs: the .pth travels in build_lib, hence to site-packages."""
+
+    def run(self):
+        super().run()
+        shutil.copy(os.path.join(HERE, PTH), os.path.join(self.build_lib, PTH))
+
+
+class EditableWheelWithPth(editable_wheel):
+    """Editable installs build their wheel without build_py's output; add the .pth to it."""
+
+    def _install_namespaces(self, installation_dir, pth_prefix):
+        super()._install_namespaces(installation_dir, pth_prefix)
+        shutil.copy(os.path.join(HERE, PTH), os.path.join(installation_dir, PTH))
+
+
+setup(
+    name='clearer-basicsr',
+    version='0.1.0',
+    description='CLEARER multi-scale neural architecture search for image restoration, as a BasicSR plugin',
+    long_description=open(os.path.join(HERE, 'README.md'), encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    python_requires='>=3.9',
+    packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
+    py_modules=['_clearer_basicsr_hook'],
+    include_package_data=True,
+    install_requires=[
+        'torch',
+        'torchvision',
+        'basicsr==1.4.2',
+        'mmengine',
+        'opencv-python',
+        'lmdb',
+        'pyyaml',
+        'numpy',
+        'scikit-image',
+        'matplotlib',
+        'tensorboard',
+        'tqdm',
+    ],
+    extras_require={'test': ['pytest']},
+    entry_points={
+        'console_scripts': [
+            'clearer-train = clearer_basicsr.train:main',
+            'clearer-test = clearer_basicsr.test:main',
+            'clearer-demo = clearer_basicsr.demo:main',
+        ]
+    },
+    cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},
+)
