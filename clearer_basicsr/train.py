@@ -20,7 +20,6 @@ import time
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 import torch
 from basicsr.data import build_dataloader, build_dataset
-from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
 from basicsr.train import init_tb_loggers
@@ -30,25 +29,7 @@ from basicsr.utils.options import copy_opt_file, dict2str, parse_options
 
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
-
-
-class ResumableSampler(torch.utils.data.Sampler):
-    """BasicSR's EnlargedSampler that can start its next epoch after the first ``skip`` indices."""
-
-    def __init__(self, sampler):
-        self.sampler = sampler
-        self.skip = 0
-
-    def set_epoch(self, epoch):
-        self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        indices = list(self.sampler)[self.skip:]
-        self.skip = 0
-        return iter(indices)
-
-    def __len__(self):
-        return len(self.sampler)
+from .data.samplers import build_train_loader
 
 
 def build_phase_loaders(opt, logger):
@@ -57,18 +38,11 @@ def build_phase_loaders(opt, logger):
     total_iters = int(opt['train']['total_iter'])
     for phase, dataset_opt in opt['datasets'].items():
         if phase == 'train':
+            train_loader, sampler = build_train_loader(dataset_opt, opt)
             enlarge = dataset_opt.get('dataset_enlarge_ratio', 1)
-            train_set = build_dataset(dataset_opt)
-            sampler = ResumableSampler(EnlargedSampler(train_set, opt['world_size'], opt['rank'], enlarge))
-            train_loader = build_dataloader(train_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
-                                            sampler=sampler, seed=opt['manual_seed'])
-            if len(train_loader) == 0:
-                raise ValueError(f"datasets: train has {len(train_set)} samples, fewer than batch_size_per_gpu="
-                                 f"{dataset_opt['batch_size_per_gpu']} (the train loader drops the last batch); "
-                                 'raise dataset_enlarge_ratio or lower the batch size')
             iters_per_epoch = len(train_loader)
             total_epochs = math.ceil(total_iters / iters_per_epoch)
-            logger.info(f'Training statistics: {len(train_set)} images, enlarge ratio {enlarge}, '
+            logger.info(f'Training statistics: {len(train_loader.dataset)} images, enlarge ratio {enlarge}, '
                         f"batch size per gpu {dataset_opt['batch_size_per_gpu']}, world size {opt['world_size']}, "
                         f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.')
         elif phase.split('_')[0] == 'val':

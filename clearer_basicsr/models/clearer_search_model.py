@@ -1,1 +1,221 @@
-"""Placeholder: filled in by its issue."""
+"""CLEARERSearchModel: CLEARER's bilevel architecture search on BasicSR's training loop.
+
+Per iteration (after ``arch_warmup_iter``): one step of the architecture logits on a batch of
+the held-apart *arch split*, then one step of the network weights on the train batch BasicSR
+fed. The two optimisers never share a parameter.
+
+BasicSR's loop only knows the ``train`` and ``val*`` dataset phases, so the arch split is
+declared under ``train: arch_dataset`` (any BasicSR dataset; its loader keys
+``batch_size_per_gpu``, ``num_worker_per_gpu``, ``gt_size``, ``use_hflip``, ``use_rot``
+default to those of ``datasets: train``). Other ``train:`` keys:
+
+* ``optim_arch``      logit optimiser (default Adam, lr 3e-4, betas (0.5, 0.999), wd 1e-3);
+* ``scheduler_arch``  its schedule (default constant; BasicSR's ``scheduler`` is for the weights);
+* ``arch_warmup_iter`` iterations with frozen logits (reference: 500);
+* ``arch_update``     ``first_order`` (the paper) or ``second_order`` (DARTS' unrolled step);
+* ``arch_bn_mode``    ``eval`` (reference) or ``train``: BatchNorm mode during the logit step;
+* ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``.
+
+At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
+column weights, MACs and parameters of the derived net) and ``column_weights.png``.
+"""
+import contextlib
+import os
+from collections import OrderedDict
+
+import torch
+import torch.distributed as dist
+from basicsr.losses import build_loss
+from basicsr.models import lr_scheduler as basicsr_schedulers
+from basicsr.utils import get_root_logger
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ..archs.genotype import MODULES
+from ..complexity import candidate_costs, cost_matrix, derived_cost
+from ..data.samplers import CyclingLoader, build_train_loader
+from ..plots import plot_column_weights
+from . import arch_gradient
+from .restoration_model import RestorationModel
+
+ARCH_UPDATES = ('first_order', 'second_order')
+BN_MODES = ('eval', 'train')
+DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 1e-3}
+LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
+
+
+def build_scheduler(sched_opt, optimizer):
+    """A BasicSR (or torch) LR scheduler from ``{type: ..., ...}``; None: constant."""
+    if not sched_opt:
+        return basicsr_schedulers.MultiStepRestartLR(optimizer, milestones=[])
+    sched_opt = dict(sched_opt)
+    name = sched_opt.pop('type')
+    cls = getattr(basicsr_schedulers, name, None) or getattr(torch.optim.lr_scheduler, name, None)
+    if cls is None:
+        raise ValueError(f'train: scheduler_arch: type {name!r} is neither a basicsr nor a torch LR scheduler')
+    return cls(optimizer, **sched_opt)
+
+
+@MODEL_REGISTRY.register()
+class CLEARERSearchModel(RestorationModel):
+
+    def __init__(self, opt):
+        self.alpha_history = []  # (iteration, column weights) for column_weights.png
+        super().__init__(opt)
+
+    @property
+    def supernet(self):
+        return self.get_bare_model(self.net_g)
+
+    def arch_parameters(self):
+        return self.supernet.arch_parameters()
+
+    def weight_parameters(self):
+        net = self.supernet
+        if not hasattr(net, 'arch_parameters'):
+            raise ValueError(f"model_type CLEARERSearchModel needs a network_g with architecture logits "
+                             f"(e.g. CLEARERSearchNet), got {type(net).__name__}")
+        return [p for p in net.weight_parameters() if p.requires_grad]
+
+    # ----------------------------------------------------------------- setup
+    def init_training_settings(self):
+        train_opt = self.opt['train']
+        self.arch_warmup_iter = int(train_opt.get('arch_warmup_iter', 0))
+        self.arch_update = train_opt.get('arch_update', 'first_order')
+        self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
+        for key, value, allowed in (('arch_update', self.arch_update, ARCH_UPDATES),
+                                    ('arch_bn_mode', self.arch_bn_mode, BN_MODES)):
+            if value not in allowed:
+                raise ValueError(f'train: {key} = {value!r}; expected one of {list(allowed)}')
+        if self.arch_update == 'second_order' and train_opt.get('amp') == 'fp16':
+            raise ValueError('train: arch_update second_order does not support amp: fp16 (use bf16 or none)')
+        self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
+        self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or {'type': 'CLEARERArchLoss'})).to(self.device)
+        if self.cri_arch.lambda_comp > 0:
+            self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, self.cri_arch.complexity))
+        self.arch_loader = self.build_arch_loader()
+        super().init_training_settings()
+
+    def build_arch_loader(self):
+        arch_opt = self.opt['train'].get('arch_dataset')
+        if not arch_opt:
+            raise ValueError('train: arch_dataset is missing: the search needs a held-apart split for the '
+                             'architecture logits (any BasicSR dataset options, e.g. GaussianNoiseDataset)')
+        arch_opt = dict(arch_opt)
+        train_opt = self.opt['datasets']['train']
+        for key in LOADER_KEYS:
+            if key not in arch_opt and key in train_opt:
+                arch_opt[key] = train_opt[key]
+        arch_opt.update(phase='train', name=arch_opt.get('name', 'arch'))
+        if 'scale' in self.opt:
+            arch_opt['scale'] = self.opt['scale']
+        loader, sampler = build_train_loader(arch_opt, self.opt)
+        return CyclingLoader(loader, sampler, arch_opt['batch_size_per_gpu'])
+
+    def setup_optimizers(self):
+        super().setup_optimizers()
+        optim_opt = dict(self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)
+        self.optimizer_arch = self.get_optimizer(optim_opt.pop('type'), self.arch_parameters(), **optim_opt)
+        self.optimizers.append(self.optimizer_arch)
+
+    def setup_schedulers(self):
+        # BasicSR puts its `scheduler` on every optimiser; the logits have their own.
+        self.optimizers.remove(self.optimizer_arch)
+        super().setup_schedulers()
+        self.optimizers.append(self.optimizer_arch)
+        self.schedulers.append(build_scheduler(self.opt['train'].get('scheduler_arch'), self.optimizer_arch))
+
+    # ----------------------------------------------------------------- steps
+    def optimize_parameters(self, current_iter):
+        arch_log = self.arch_step(current_iter) if current_iter > self.arch_warmup_iter else {}
+        super().optimize_parameters(current_iter)
+        with torch.no_grad():
+            weights = self.supernet.column_weights().detach().float().cpu()
+        self.alpha_history.append((current_iter, weights.tolist()))
+        self.log_dict.update(arch_log)
+        self.log_dict['arch_entropy'] = float(-(weights * weights.clamp_min(1e-12).log10()).sum(-1).mean())
+        for c, w in enumerate(weights[:, MODULES.index('fusion')].tolist()):
+            self.log_dict[f'w_fusion/c{c + 1:02d}'] = w
+
+    def data_loss(self, output, batch):
+        return self.pixel_losses(output.float(), batch['gt'])
+
+    def arch_loss(self):
+        return self.cri_arch(self.supernet.column_weights())
+
+    def arch_step(self, current_iter):
+        """One step of the logits on an arch batch; returns its loss terms for the log."""
+        data = self.arch_loader.next()
+        batch = {'lq': self.to_device(data['lq']), 'gt': self.to_device(data['gt'])}
+        arch_params = self.arch_parameters()
+        self.optimizer_arch.zero_grad(set_to_none=True)
+        with self.arch_bn(), self.autocast():
+            if self.arch_update == 'first_order':
+                with self.net_g.no_sync() if self.opt['dist'] else contextlib.nullcontext():
+                    losses = arch_gradient.first_order(self.net_g, arch_params, batch, self.data_loss,
+                                                       self.arch_loss, scale=self.scaler.scale)
+            else:
+                xi = self.optimizer_g.param_groups[0]['lr']
+                wd = self.optimizer_g.param_groups[0].get('weight_decay', 0.0)
+                train_batch = {'lq': self.lq, 'gt': self.gt}
+                losses = arch_gradient.second_order(self.supernet, arch_params, self.weight_parameters(), batch,
+                                                    train_batch, self.data_loss, self.arch_loss, xi, wd)
+        if self.opt['dist']:  # every rank must take the same logit step
+            for p in arch_params:
+                dist.all_reduce(p.grad)
+                p.grad /= self.opt['world_size']
+        names = {'l_pix': 'l_arch_pix', 'l_percep': 'l_arch_percep', 'l_style': 'l_arch_style'}
+        losses = OrderedDict((names.get(k, k), v.detach()) for k, v in losses.items())
+        if self.losses_finite(losses, self.optimizer_arch, current_iter, 'architecture'):
+            self.optimizer_step(self.optimizer_arch, arch_params, current_iter, 'architecture', losses)
+        return self.reduce_loss_dict(losses)
+
+    @contextlib.contextmanager
+    def arch_bn(self):
+        """BatchNorm in ``arch_bn_mode`` for the logit step (the reference used eval mode)."""
+        bns = [m for m in self.supernet.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        modes = [m.training for m in bns]
+        for m in bns:
+            m.train(self.arch_bn_mode == 'train')
+        try:
+            yield
+        finally:
+            for m, mode in zip(bns, modes):
+                m.train(mode)
+
+    # ------------------------------------------------------- export, resume
+    def validation(self, dataloader, current_iter, tb_logger, save_img=False):
+        super().validation(dataloader, current_iter, tb_logger, save_img)
+        self.export_architecture(current_iter)
+
+    def save(self, epoch, current_iter):
+        super().save(epoch, current_iter)
+        if current_iter == -1:
+            self.export_architecture(current_iter)
+
+    @master_only
+    def export_architecture(self, current_iter):
+        """Writes genotype.yml and column_weights.png into the experiment folder."""
+        net = self.supernet
+        genotype = net.genotype()
+        derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
+        root = self.opt['path']['experiments_root']
+        weights = net.column_weights().detach().float().cpu().tolist()
+        genotype.save(os.path.join(root, 'genotype.yml'),
+                      column_weights=[dict(zip(MODULES, (round(v, 6) for v in row))) for row in weights],
+                      macs=derived['macs'], params=derived['params'], patch_size=self.patch_size,
+                      iteration=self.alpha_history[-1][0] if self.alpha_history else 0)
+        plot_column_weights(self.alpha_history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
+        get_root_logger().info(f'Genotype at iteration {current_iter}: {genotype} '
+                               f"({derived['params']:,} params, {derived['macs']:,} MACs at {self.patch_size}px)")
+
+    def training_state(self, epoch, current_iter):
+        state = super().training_state(epoch, current_iter)
+        state.update(alpha_history=self.alpha_history, arch_loader=self.arch_loader.state_dict())
+        return state
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        self.alpha_history = list(resume_state.get('alpha_history', []))
+        if resume_state.get('arch_loader'):
+            self.arch_loader.load_state_dict(resume_state['arch_loader'])

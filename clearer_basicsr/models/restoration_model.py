@@ -134,21 +134,29 @@ class RestorationModel(SRModel):
         return losses
 
     def backward_step(self, losses, optimizer, params, current_iter, step_name):
-        """Backward of the summed ``losses``, finiteness checks, clipping and the optimiser step.
+        """Backward of the summed ``losses``, then :meth:`optimizer_step`.
 
         Returns False when the step was skipped (non-finite, ``train: skip_nonfinite: true``)."""
-        total = sum(losses.values())
-        for name, value in list(losses.items()) + [('total loss', total)]:
+        if not self.losses_finite(losses, optimizer, current_iter, step_name):
+            return False
+        self.scaler.scale(sum(losses.values())).backward()
+        return self.optimizer_step(optimizer, params, current_iter, step_name, losses)
+
+    def losses_finite(self, losses, optimizer, current_iter, step_name):
+        for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
             if not torch.isfinite(value.detach()).all():
                 return self._nonfinite(f'loss {name} = {value.item()}', step_name, current_iter, optimizer)
-        self.scaler.scale(total).backward()
+        return True
+
+    def optimizer_step(self, optimizer, params, current_iter, step_name, losses):
+        """Gradient checks, clipping (``train: grad_clip``) and the step of ``optimizer``."""
         self.scaler.unscale_(optimizer)
         grad_clip = self.opt['train'].get('grad_clip') or 0
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
-        if not torch.isfinite(norm) and not self.scaler.is_enabled():
-            names = ', '.join(losses)
-            return self._nonfinite(f'gradient norm = {norm.item()} (of {names})', step_name, current_iter, optimizer)
-        self.scaler.step(optimizer)  # fp16: skips the step itself on overflow, and lowers the scale
+        if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16: the scaler skips and rescales
+            return self._nonfinite(f'gradient norm = {norm.item()} (of {" + ".join(losses)})', step_name,
+                                   current_iter, optimizer)
+        self.scaler.step(optimizer)
         self.scaler.update()
         return True
 

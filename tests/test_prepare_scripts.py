@@ -1,0 +1,333 @@
+"""Dataset preparation scripts on tiny synthetic datasets made here: counts, pairing, split
+disjointness, the Rain800 clean-side warning, and clear errors for malformed inputs."""
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import cv2
+import lmdb
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+import prep_common as pc  # noqa: E402
+import prepare_bsd500  # noqa: E402
+import prepare_paired  # noqa: E402
+import prepare_rain800  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def noise(rng, h=40, w=48, c=3):
+    return rng.integers(0, 256, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
+
+
+def smooth(rng, h=40, w=48):
+    return cv2.resize(noise(rng, 5, 6), (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def write(path, img):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+    return str(path)
+
+
+def read_lmdb(path):
+    """{key: image} of a BasicSR LMDB, checked against its meta_info.txt."""
+    env = lmdb.open(str(path), readonly=True, lock=False, readahead=False)
+    with env.begin() as txn:
+        images = {k.decode(): cv2.imdecode(np.frombuffer(v, np.uint8), cv2.IMREAD_UNCHANGED) for k, v in txn.cursor()}
+    env.close()
+    with open(os.path.join(str(path), 'meta_info.txt')) as f:
+        assert sorted(line.split('.png')[0] for line in f) == sorted(images)
+    return images
+
+
+def read_pairs(out, split):
+    """lq and gt LMDB images of a split, after checking keys match each other and the folders."""
+    lq, gt = read_lmdb(out / f'{split}_lq.lmdb'), read_lmdb(out / f'{split}_gt.lmdb')
+    assert sorted(lq) == sorted(gt)
+    if (out / split).exists():
+        for side in ('lq', 'gt'):
+            assert sorted(pc.stem(n) for n in os.listdir(out / split / side)) == sorted(lq)
+    return lq, gt
+
+
+# ----------------------------------------------------------------------------- BSD500
+
+def make_bsds(root, rng):
+    images = root / 'BSR' / 'BSDS500' / 'data' / 'images'
+    for split, ids in (('train', (101, 102, 103)), ('val', (201, 202)), ('test', (301, 302))):
+        for i in ids:
+            write(images / split / f'{i}.jpg', noise(rng))
+    (images / 'train' / 'Thumbs.db').write_bytes(b'not an image')
+    return images
+
+
+def test_bsd500_gray_splits_and_overlap(tmp_path):
+    rng = np.random.default_rng(0)
+    images = make_bsds(tmp_path, rng)
+    # BSD68 really is a subset of BSDS500 val: give our fake one a gray copy of val image 201.
+    bsd68 = tmp_path / 'BSD68'
+    write(bsd68 / 'test001.png', pc.to_gray(cv2.imread(str(images / 'val' / '201.jpg'))))
+    write(bsd68 / 'test002.png', noise(rng, c=1))
+    for i in range(2):
+        write(tmp_path / 'Set12' / f'{i + 1:02d}.png', noise(rng, c=1))
+    out = tmp_path / 'out'
+    argv = [str(tmp_path / 'BSR'), '--gray', '--out', str(out), '--extra-test', f'BSD68={bsd68}',
+            '--extra-test', f'Set12={tmp_path / "Set12"}']
+    counts = prepare_bsd500.main(argv)
+
+    assert counts == {'train': 3, 'arch': 1, 'test': 2, 'BSD68': 2, 'Set12': 2}
+    splits = {s: read_lmdb(out / f'{s}.lmdb') for s in ('train', 'arch', 'test')}
+    # arch comes from val (minus the image BSD68 shares), never from test; splits are disjoint
+    assert sorted(splits['train']) == ['101', '102', '103']
+    assert sorted(splits['arch']) == ['202']
+    assert sorted(splits['test']) == ['301', '302']
+    for split, folder in (('train', 'train'), ('arch', 'val'), ('test', 'test')):
+        assert sorted(os.listdir(out / split)) == sorted(k + '.png' for k in splits[split])
+        for key, img in splits[split].items():
+            rgb = cv2.imread(str(images / folder / f'{key}.jpg'))[..., ::-1]
+            luma = rgb @ np.array([0.299, 0.587, 0.114])
+            assert img.ndim == 2 and np.abs(img - luma).max() <= 0.51  # full range, not studio 16-235
+            assert np.array_equal(img, np.asarray(Image.fromarray(rgb.copy()).convert('L')))
+    assert sorted(os.listdir(out / 'BSD68')) == ['test001.png', 'test002.png']
+    assert not (out / 'BSD68.lmdb').exists()
+    assert json.loads((out / 'prepare_info.json').read_text())['counts'] == counts
+
+    # An earlier run is never replaced silently; --force replaces only what the script writes.
+    with pytest.raises(FileExistsError, match='--force'):
+        prepare_bsd500.main(argv)
+    (out / 'my_notes.txt').write_text('mine')
+    with pytest.warns(UserWarning, match='also appear in BSD68'):
+        prepare_bsd500.main(argv + ['--force', '--keep-overlap'])
+    assert sorted(read_lmdb(out / 'arch.lmdb')) == ['201', '202']
+    assert (out / 'my_notes.txt').read_text() == 'mine'
+
+
+def test_bsd500_colour_from_images_dir(tmp_path):
+    images = make_bsds(tmp_path, np.random.default_rng(1))
+    out = tmp_path / 'out'
+    assert prepare_bsd500.main([str(images), '--out', str(out)]) == {'train': 3, 'arch': 2, 'test': 2}
+    arch = read_lmdb(out / 'arch.lmdb')
+    assert np.array_equal(arch['201'], cv2.imread(str(images / 'val' / '201.jpg')))
+
+
+def test_bsd500_missing_split_is_a_clear_error(tmp_path):
+    images = make_bsds(tmp_path, np.random.default_rng(2))
+    for f in os.listdir(images / 'val'):
+        os.remove(images / 'val' / f)
+    os.rmdir(images / 'val')
+    with pytest.raises(pc.LayoutError, match=r'lacks val/(.|\n)*BSR/BSDS500/data/images'):
+        prepare_bsd500.main([str(tmp_path / 'BSR'), '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
+
+
+# ----------------------------------------------------------------------------- Rain800
+
+def make_rain800(root, rng, train_ids=range(1, 7), test_ids=(101, 102)):
+    """Side-by-side files, clean (smooth) left and rainy (clean + bright streaks) right."""
+    for folder, ids in (('training', train_ids), ('test_syn', test_ids)):
+        for i in ids:
+            clean = smooth(rng)
+            rainy = clean.copy()
+            for x in rng.integers(-20, 48, 8):
+                cv2.line(rainy, (int(x), 0), (int(x) + 12, 39), (255, 255, 255), 1)
+            write(root / folder / f'{i}.jpg', np.hstack([clean, rainy]))
+    return root
+
+
+def test_rain800_pairs_and_splits(tmp_path):
+    root = make_rain800(tmp_path / 'Rain800', np.random.default_rng(3))
+    out = tmp_path / 'out'
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the clean-side check must stay quiet on the right side
+        counts = prepare_rain800.main([str(root), '--out', str(out), '--arch-fraction', '0.34', '--seed', '5'])
+    assert counts == {'train': 4, 'arch': 2, 'test': 2}
+
+    keys = {}
+    for split in counts:
+        lq, gt = read_pairs(out, split)
+        keys[split] = set(lq)
+        for key in lq:  # gt is the left half, lq the right half of the same file
+            source = 'test_syn' if split == 'test' else 'training'
+            img = cv2.imread(str(root / source / f'{key}.jpg'))
+            assert np.array_equal(gt[key], img[:, :48]) and np.array_equal(lq[key], img[:, 48:])
+    assert keys['train'] | keys['arch'] == {str(i) for i in range(1, 7)}
+    assert not keys['train'] & keys['arch']
+    assert keys['test'] == {'101', '102'}  # arch carved from training only
+
+    # the same seed draws the same arch split
+    prepare_rain800.main([str(root), '--out', str(tmp_path / 'again'), '--arch-fraction', '0.34', '--seed', '5'])
+    assert set(read_lmdb(tmp_path / 'again' / 'arch_lq.lmdb')) == keys['arch']
+
+
+def test_rain800_swapped_sides_warn(tmp_path):
+    root = make_rain800(tmp_path / 'Rain800', np.random.default_rng(4))
+    out = tmp_path / 'out'
+    with pytest.warns(UserWarning, match='swapped'):
+        prepare_rain800.main([str(root), '--out', str(out), '--clean-side', 'right', '--arch-fraction', '0'])
+    lq, gt = read_pairs(out, 'train')
+    img = cv2.imread(str(root / 'training' / '1.jpg'))
+    assert np.array_equal(gt['1'], img[:, 48:]) and np.array_equal(lq['1'], img[:, :48])
+
+
+def test_rain800_malformed_inputs(tmp_path):
+    root = make_rain800(tmp_path / 'Rain800', np.random.default_rng(5), train_ids=(1, 2), test_ids=(3,))
+    write(root / 'training' / '9.jpg', noise(np.random.default_rng(0), w=95))
+    with pytest.raises(pc.LayoutError, match=r'9\.jpg: width 95 is odd'):
+        prepare_rain800.main([str(root), '--out', str(tmp_path / 'out')])
+    os.remove(root / 'training' / '9.jpg')
+    os.rename(root / 'test_syn', root / 'test')
+    with pytest.raises(pc.LayoutError, match=r'test_syn: folder not found(.|\n)*Expected layout'):
+        prepare_rain800.main([str(root), '--out', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
+
+
+# ----------------------------------------------------------------------------- paired folders
+
+def test_paired_generic(tmp_path):
+    rng = np.random.default_rng(6)
+    sources = {}
+    for name in ('a.png', 'b.png', 'c.jpg', os.path.join('sub', 'd.png'), 'e.png'):
+        lq, gt = noise(rng), noise(rng)
+        sources[pc.stem(name) if 'sub' not in name else 'sub_d'] = (write(tmp_path / 'lq' / name, lq),
+                                                                     write(tmp_path / 'gt' / name, gt))
+    write(tmp_path / 'test_lq' / 't.png', noise(rng))
+    write(tmp_path / 'test_gt' / 't.png', noise(rng))
+    out = tmp_path / 'out'
+    counts = prepare_paired.main(['--layout', 'generic', '--lq', str(tmp_path / 'lq'), '--gt', str(tmp_path / 'gt'),
+                                  '--test-lq', str(tmp_path / 'test_lq'), '--test-gt', str(tmp_path / 'test_gt'),
+                                  '--arch-fraction', '0.2', '--out', str(out)])
+    assert counts == {'train': 4, 'arch': 1, 'test': 1}
+    seen = set()
+    for split in ('train', 'arch'):
+        lq, gt = read_pairs(out, split)
+        assert not seen & set(lq)
+        seen |= set(lq)
+        for key in lq:
+            assert np.array_equal(lq[key], cv2.imread(sources[key][0]))
+            assert np.array_equal(gt[key], cv2.imread(sources[key][1]))
+    assert seen == set(sources)
+    assert set(read_pairs(out, 'test')[0]) == {'t'}
+
+    os.remove(tmp_path / 'gt' / 'b.png')  # an lq without its gt
+    with pytest.raises(pc.LayoutError, match=r"b\.png \(no ground truth 'b'\)"):
+        prepare_paired.main(['--layout', 'generic', '--lq', str(tmp_path / 'lq'), '--gt', str(tmp_path / 'gt'),
+                             '--out', str(tmp_path / 'out2')])
+
+
+def test_paired_rain1400_keeps_groups_together(tmp_path):
+    rng = np.random.default_rng(7)
+    for folder, ids in (('training', (1, 2, 3)), ('testing', (4,))):
+        for n in ids:
+            write(tmp_path / folder / 'ground_truth' / f'{n}.jpg', noise(rng))
+            for k in (1, 2):
+                write(tmp_path / folder / 'rainy_image' / f'{n}_{k}.jpg', noise(rng))
+    out = tmp_path / 'out'
+    counts = prepare_paired.main(['--layout', 'rain1400', '--train', str(tmp_path / 'training'),
+                                  '--test', str(tmp_path / 'testing'), '--arch-fraction', '0.34', '--out', str(out)])
+    assert counts == {'train': 4, 'arch': 2, 'test': 2}
+    groups = {}
+    for split in counts:
+        lq, gt = read_pairs(out, split)
+        for key in lq:
+            n = key.split('_')[0]
+            groups.setdefault(n, set()).add(split)
+            folder = 'testing' if split == 'test' else 'training'
+            assert np.array_equal(gt[key], cv2.imread(str(tmp_path / folder / 'ground_truth' / f'{n}.jpg')))
+            assert np.array_equal(lq[key], cv2.imread(str(tmp_path / folder / 'rainy_image' / f'{key}.jpg')))
+    assert all(len(s) == 1 for s in groups.values())  # both rainy versions of an image in one split
+    assert groups['4'] == {'test'}
+
+    os.remove(tmp_path / 'training' / 'ground_truth' / '2.jpg')
+    with pytest.raises(pc.LayoutError, match='without a ground truth'):
+        prepare_paired.main(['--layout', 'rain1400', '--train', str(tmp_path / 'training'), '--out', str(out),
+                             '--force'])
+
+
+def test_paired_sidd_crops(tmp_path):
+    rng = np.random.default_rng(8)
+    data = tmp_path / 'SIDD_Small_sRGB_Only' / 'Data'
+    scenes = ['0001_001_S6_00100_00060_3200_L', '0002_001_GP_00800_00350_5500_N', '0003_002_IP_00100_00100_3200_L']
+    for scene in scenes:
+        write(data / scene / 'NOISY_SRGB_010.PNG', noise(rng))
+        write(data / scene / 'GT_SRGB_010.PNG', noise(rng))
+    out = tmp_path / 'out'
+    counts = prepare_paired.main(['--layout', 'sidd', '--train', str(tmp_path / 'SIDD_Small_sRGB_Only'),
+                                  '--crop-size', '16', '--arch-fraction', '0.5', '--lmdb-only', '--out', str(out)])
+    # 40x48 tiled by 16: rows at 0, 16, 24 and columns at 0, 16, 32 -> 9 crops per image
+    assert sorted(counts.items()) in ([('arch', 9), ('train', 18)], [('arch', 18), ('train', 9)])
+    assert not (out / 'train').exists() and not (out / 'arch').exists()  # --lmdb-only
+    where = {}
+    for split in counts:
+        lq, gt = read_pairs(out, split)
+        where.update({key: split for key in lq})
+        assert all(img.shape == (16, 16, 3) for img in lq.values())
+    # scenes 0001 and 0002 are the same scene (001) seen by two phones: one split
+    assert where[f'{scenes[0]}_010_s001'] == where[f'{scenes[1]}_010_s001'] != where[f'{scenes[2]}_010_s001']
+    lq, _ = read_pairs(out, where[f'{scenes[2]}_010_s006'])
+    noisy = cv2.imread(str(data / scenes[2] / 'NOISY_SRGB_010.PNG'))
+    assert np.array_equal(lq[f'{scenes[2]}_010_s006'], noisy[16:32, 32:48])  # row 2, column 3
+
+
+def test_paired_gopro_and_rain100(tmp_path):
+    rng = np.random.default_rng(9)
+    for split, seqs in (('train', ('GOPR0001_11_00', 'GOPR0002_11_00')), ('test', ('GOPR0003_11_00',))):
+        for seq in seqs:
+            for frame in ('000001', '000002'):
+                for kind in ('blur', 'sharp'):
+                    write(tmp_path / 'GOPRO_Large' / split / seq / kind / f'{frame}.png', noise(rng))
+    out = tmp_path / 'gopro'
+    counts = prepare_paired.main(['--layout', 'gopro', '--train', str(tmp_path / 'GOPRO_Large' / 'train'),
+                                  '--test', str(tmp_path / 'GOPRO_Large' / 'test'), '--arch-fraction', '0.5',
+                                  '--out', str(out)])
+    assert counts == {'train': 2, 'arch': 2, 'test': 2}
+    train, arch = set(read_pairs(out, 'train')[0]), set(read_pairs(out, 'arch')[0])
+    assert len({k.rsplit('_', 1)[0] for k in train}) == len({k.rsplit('_', 1)[0] for k in arch}) == 1
+    assert not train & arch
+    lq, gt = read_pairs(out, 'test')
+    seq = tmp_path / 'GOPRO_Large' / 'test' / 'GOPR0003_11_00'
+    assert np.array_equal(lq['GOPR0003_11_00_000002'], cv2.imread(str(seq / 'blur' / '000002.png')))
+    assert np.array_equal(gt['GOPR0003_11_00_000002'], cv2.imread(str(seq / 'sharp' / '000002.png')))
+
+    os.rename(seq / 'sharp', seq / 'Sharp_images')
+    with pytest.raises(pc.LayoutError, match=r'GOPR0003_11_00/sharp: folder not found'):
+        prepare_paired.main(['--layout', 'gopro', '--train', str(tmp_path / 'GOPRO_Large' / 'train'),
+                             '--test', str(tmp_path / 'GOPRO_Large' / 'test'), '--out', str(tmp_path / 'g2')])
+
+    rain = tmp_path / 'RainTrainL'
+    for i in range(1, 4):
+        write(rain / f'rain-{i}.png', noise(rng))
+        write(rain / f'norain-{i}.png', noise(rng))
+        write(rain / f'rainstreak-{i}.png', noise(rng))  # JORDER's extra maps are not pairs
+    counts = prepare_paired.main(['--layout', 'rain100', '--train', str(rain), '--arch-fraction', '0',
+                                  '--out', str(tmp_path / 'rain100')])
+    assert counts == {'train': 3}
+    lq, gt = read_pairs(tmp_path / 'rain100', 'train')
+    assert np.array_equal(gt['2'], cv2.imread(str(rain / 'norain-2.png')))
+    assert np.array_equal(lq['2'], cv2.imread(str(rain / 'rain-2.png')))
+
+
+# ----------------------------------------------------------------------------- --help
+
+@pytest.mark.parametrize('script', [prepare_bsd500, prepare_rain800, prepare_paired])
+def test_help(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(['--help'])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith('usage:') and 'layout' in out and '--force' in out
+
+
+def test_script_runs_from_a_checkout(tmp_path):
+    """As a user would run it: from elsewhere, no PYTHONPATH, clearer_basicsr found next door."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'prepare_rain800.py'), '--help'],
+                            cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert 'usage: prepare_rain800.py' in result.stdout and 'test_syn/' in result.stdout
