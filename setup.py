@@ -35,7 +35,7 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
     py_modules=['_clearer_basicsr_hook'],
-    include_package_data=True,
+    package_data={'clearer_basicsr': ['options/*.yml']},
     install_requires=[
         'torch',
         'torchvision',

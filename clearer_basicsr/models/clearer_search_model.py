@@ -190,7 +190,7 @@ class CLEARERSearchModel(RestorationModel):
 
     def save(self, epoch, current_iter):
         super().save(epoch, current_iter)
-        if current_iter == -1:
+        if current_iter == -1 and not self.opt.get('val'):  # else the final validation exports
             self.export_architecture(current_iter)
 
     @master_only
@@ -206,7 +206,7 @@ class CLEARERSearchModel(RestorationModel):
                       macs=derived['macs'], params=derived['params'], patch_size=self.patch_size,
                       iteration=self.alpha_history[-1][0] if self.alpha_history else 0)
         plot_column_weights(self.alpha_history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
-        get_root_logger().info(f'Genotype at iteration {current_iter}: {genotype} '
+        get_root_logger().info(f'Genotype: {genotype} '
                                f"({derived['params']:,} params, {derived['macs']:,} MACs at {self.patch_size}px)")
 
     def training_state(self, epoch, current_iter):

@@ -1,0 +1,56 @@
+"""DnCNN (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017): the classic denoising baseline."""
+from torch import nn
+
+from basicsr.utils.registry import ARCH_REGISTRY
+
+
+@ARCH_REGISTRY.register()
+class DnCNN(nn.Module):
+    """A plain stack of 3x3 convolutions that learns the noise, not the clean image.
+
+    Layer 1 is conv + ReLU, layers 2 .. num_layers-1 are conv + BN + ReLU, the last layer is a
+    conv to ``out_channels``. The paper's settings: 17 layers (DnCNN-S, one noise level) or
+    20 (DnCNN-B, blind), 64 features, weights initialised as He et al. 2015.
+
+    Args:
+        in_channels: channels of the noisy input (1 gray, 3 colour).
+        out_channels: channels of the output; must equal ``in_channels`` when ``residual``.
+        num_feat: features of the hidden layers.
+        num_layers: convolution layers in all (at least 2).
+        bn: batch normalisation in the hidden layers.
+        residual: residual learning: the network predicts the noise and returns
+            ``input - noise``; off, it returns the stack's output as the image.
+    """
+
+    def __init__(self, in_channels=1, out_channels=1, num_feat=64, num_layers=17, bn=True, residual=True):
+        super().__init__()
+        if num_layers < 2:
+            raise ValueError(f'DnCNN: num_layers={num_layers}, expected at least 2 (first and last conv)')
+        if residual and in_channels != out_channels:
+            raise ValueError(f'DnCNN: residual=True subtracts the predicted noise from the input, so '
+                             f'in_channels ({in_channels}) must equal out_channels ({out_channels})')
+        self.residual = residual
+        layers = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(num_layers - 2):
+            # a bias before BN is cancelled by BN's mean subtraction
+            layers.append(nn.Conv2d(num_feat, num_feat, 3, padding=1, bias=not bn))
+            if bn:
+                layers.append(nn.BatchNorm2d(num_feat))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(num_feat, out_channels, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+        self._init_weights()
+
+    def _init_weights(self):
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_in', nonlinearity='relu')
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        out = self.body(x)
+        return x - out if self.residual else out
