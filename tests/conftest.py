@@ -1,5 +1,16 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures and helpers: tiny option sets, in-process runs, one shared search."""
+import copy
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_SEARCH_NET = {'type': 'CLEARERSearchNet', 'in_channels': 1, 'out_channels': 1, 'branch_channels': [4, 8],
+                   'columns_per_cell': 2, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
 
 
 @pytest.fixture(scope='session')
@@ -7,3 +18,109 @@ def demo_data(tmp_path_factory):
     """The demo data (scikit-image splits), built once per test session; returns its paths."""
     from clearer_basicsr.data.demo import make_demo_data
     return make_demo_data(str(tmp_path_factory.mktemp('demo_data') / 'demo'))
+
+
+def noise_dataset(root, phase='train', **extra):
+    """GaussianNoiseDataset options on a demo split (folder or .lmdb)."""
+    opt = {'name': os.path.basename(root), 'type': 'GaussianNoiseDataset', 'dataroot_gt': root,
+           'io_backend': {'type': 'lmdb' if root.endswith('.lmdb') else 'disk'}, 'in_ch': 1, 'sigma': 30}
+    if phase == 'train':
+        opt.update(gt_size=16, use_hflip=True, use_rot=True, num_worker_per_gpu=0, batch_size_per_gpu=2)
+    opt.update(extra)
+    return opt
+
+
+def train_options(demo_data, name, network_g=None, model_type='RestorationModel', total_iter=4, **train):
+    """A complete, tiny BasicSR training option dict (as a YAML file would hold)."""
+    opt = {
+        'name': name, 'model_type': model_type, 'num_gpu': 'auto', 'manual_seed': 0,
+        'datasets': {'train': noise_dataset(demo_data['train_lmdb']),
+                     'val': noise_dataset(demo_data['test_folder'], phase='val')},
+        'network_g': network_g or {'type': 'DnCNN', 'in_channels': 1, 'out_channels': 1, 'num_feat': 8,
+                                   'num_layers': 3},
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': total_iter, 'warmup_iter': -1,
+                  'scheduler': {'type': 'MultiStepLR', 'milestones': [10 ** 6], 'gamma': 0.5},
+                  'pixel_opt': {'type': 'MSELoss', 'loss_weight': 1.0}},
+        'val': {'val_freq': 10 ** 6, 'save_img': False,
+                'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}},
+        'logger': {'print_freq': 1, 'save_checkpoint_freq': 2, 'use_tb_logger': False},
+    }
+    opt['train'].update(train)
+    return opt
+
+
+def search_options(demo_data, name, total_iter=6, **train):
+    """A tiny CLEARER search (2-branch supernet, 4 columns) on the demo data."""
+    search = {'arch_dataset': noise_dataset(demo_data['arch_lmdb']), 'arch_warmup_iter': 2,
+              'optim_g': {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9, 'weight_decay': 3e-4},
+              'optim_arch': {'type': 'Adam', 'lr': 0.05, 'betas': [0.5, 0.999], 'weight_decay': 1e-3},
+              'arch_loss': {'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'lambda_comp': 1.0,
+                            'complexity': 'flops'},
+              'grad_clip': 5}
+    search.update(train)
+    return train_options(demo_data, name, network_g=dict(TINY_SEARCH_NET), model_type='CLEARERSearchModel',
+                         total_iter=total_iter, **search)
+
+
+def write_yaml(path, opt):
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return str(path)
+
+
+def model_options(opt, root, is_train=True, dist=False, rank=0, world_size=1):
+    """``opt`` completed as BasicSR's parse_options would, for building a model in-process."""
+    opt = copy.deepcopy(opt)
+    opt.update(is_train=is_train, dist=dist, rank=rank, world_size=world_size, auto_resume=False,
+               root_path=str(root), num_gpu=0)
+    for phase, dataset in opt['datasets'].items():
+        dataset['phase'] = phase.split('_')[0]
+    exp = os.path.join(str(root), 'experiments', opt['name'])
+    opt['path'].update(experiments_root=exp, models=os.path.join(exp, 'models'),
+                       training_states=os.path.join(exp, 'training_states'), log=exp,
+                       visualization=os.path.join(exp, 'visualization'))
+    for key in ('models', 'training_states', 'visualization'):
+        os.makedirs(opt['path'][key], exist_ok=True)
+    return opt
+
+
+def run_train_inprocess(opt_file, cwd, *flags):
+    """``python -m clearer_basicsr.train -opt opt_file [flags]`` in this process (no import cost)."""
+    from clearer_basicsr.train import train_pipeline
+    argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = ['clearer-train', '-opt', str(opt_file), *flags]
+    os.chdir(cwd)
+    try:
+        return train_pipeline(str(cwd))
+    finally:
+        sys.argv = argv
+        os.chdir(old_cwd)
+
+
+def run_cli(args, cwd, env=None, timeout=600):
+    """A fresh interpreter (what a user types); returns the CompletedProcess, output included."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    return subprocess.run([sys.executable, *args], cwd=str(cwd), env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope='session')
+def basicsr_tree(tmp_path_factory):
+    """A BasicSR source tree (the package folder of the installed basicsr, as its sdist holds it)."""
+    import basicsr
+    root = tmp_path_factory.mktemp('BasicSR')
+    shutil.copytree(os.path.dirname(basicsr.__file__), root / 'basicsr',
+                    ignore=shutil.ignore_patterns('__pycache__', '*.so'))
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_search(demo_data, tmp_path_factory):
+    """One tiny search run through the plugin's entry point, shared by the tests that read it."""
+    root = tmp_path_factory.mktemp('tiny_search')
+    opt = search_options(demo_data, 'tiny_search', total_iter=8)
+    opt['logger']['save_checkpoint_freq'] = 4
+    opt_file = write_yaml(root / 'search.yml', opt)
+    model = run_train_inprocess(opt_file, root)
+    return {'root': root, 'opt_file': opt_file, 'exp': root / 'experiments' / 'tiny_search', 'model': model}

@@ -32,7 +32,6 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.genotype import MODULES
-from ..complexity import candidate_costs, cost_matrix, derived_cost
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..plots import plot_column_weights
 from . import arch_gradient
@@ -92,6 +91,7 @@ class CLEARERSearchModel(RestorationModel):
         self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
         self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or {'type': 'CLEARERArchLoss'})).to(self.device)
         if self.cri_arch.lambda_comp > 0:
+            from ..complexity import cost_matrix  # lazily: `python -m clearer_basicsr.complexity` imports us
             self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, self.cri_arch.complexity))
         self.arch_loader = self.build_arch_loader()
         super().init_training_settings()
@@ -196,6 +196,7 @@ class CLEARERSearchModel(RestorationModel):
     @master_only
     def export_architecture(self, current_iter):
         """Writes genotype.yml and column_weights.png into the experiment folder."""
+        from ..complexity import candidate_costs, derived_cost
         net = self.supernet
         genotype = net.genotype()
         derived = derived_cost(candidate_costs(net, self.patch_size), genotype)

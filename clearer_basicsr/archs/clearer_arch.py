@@ -1,0 +1,347 @@
+"""CLEARER multi-scale search space: supernet (``CLEARERSearchNet``) and derived net (``CLEARERNet``).
+
+Layout (paper preset): a full-resolution stem of bottleneck blocks, then before each cell a
+fixed transition that adds one half-resolution branch, then cells of searchable columns over
+all current branches, and a head that fuses every branch into the full-resolution one.
+Each column chooses between two modules over all branches (see :data:`.genotype.MODULES`):
+
+* ``parallel``: every branch through its own residual block, no exchange between scales;
+* ``fusion``: HRNet-style exchange, out_i = ReLU(sum_j f_ij(x_j)).
+
+Both networks are :class:`_MultiScaleNet` with different columns: the supernet's columns hold
+both candidates and mix them with softmax weights of the architecture logits; the derived
+net's columns hold only the chosen candidate. Their state_dict keys therefore coincide, and
+the derived net's keys are a subset of the supernet's.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+from .genotype import MODULES, Genotype
+
+PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of network weights (conv weights, BN affine), architecture logits excluded."""
+    arch = {id(p) for p in net.arch_parameters()} if hasattr(net, 'arch_parameters') else set()
+    return sum(p.numel() for p in net.parameters() if id(p) not in arch)
+
+
+# --------------------------------------------------------------------------- blocks
+def conv_bn(in_channels: int,
+            out_channels: int,
+            kernel_size: int,
+            stride: int = 1,
+            relu: bool = False) -> nn.Sequential:
+    """Bias-free conv (padding keeps the size at stride 1) + BN, optionally + ReLU."""
+    layers = [
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels)
+    ]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class BasicBlock(nn.Module):
+    """3x3 conv-BN-ReLU-3x3 conv-BN, plus identity, then ReLU."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels, 3, relu=True), conv_bn(channels, channels, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + x)
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 -> 1x1 residual bottleneck with expansion 4; 1x1 projection when channels change."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        out_channels = width * self.expansion
+        self.body = nn.Sequential(
+            conv_bn(in_channels, width, 1, relu=True), conv_bn(width, width, 3, relu=True),
+            conv_bn(width, out_channels, 1))
+        self.shortcut = nn.Identity() if in_channels == out_channels else conv_bn(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class Transition(nn.Module):
+    """Fixed module before each cell: keeps the branches (3x3 conv-BN-ReLU only where the
+    channel count changes) and adds a half-resolution branch from the lowest-resolution one."""
+
+    def __init__(self, in_channels: Sequence[int], out_channels: Sequence[int]):
+        super().__init__()
+        if len(out_channels) != len(in_channels) + 1:
+            raise ValueError(f'Transition adds one branch: got {len(in_channels)} -> {len(out_channels)} branches')
+        self.keep = nn.ModuleList(
+            nn.Identity() if c_in == c_out else conv_bn(c_in, c_out, 3, relu=True)
+            for c_in, c_out in zip(in_channels, out_channels))
+        self.new = conv_bn(in_channels[-1], out_channels[-1], 3, stride=2, relu=True)
+
+    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [f(x) for f, x in zip(self.keep, branches)] + [self.new(branches[-1])]
+
+
+class Parallel(nn.Module):
+    """Candidate 'parallel': each branch alone through one residual block."""
+
+    def __init__(self, channels: Sequence[int]):
+        super().__init__()
+        self.blocks = nn.ModuleList(BasicBlock(c) for c in channels)
+
+    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [block(x) for block, x in zip(self.blocks, branches)]
+
+
+class Fusion(nn.Module):
+    """Candidate 'fusion' (HRNet exchange): output i = ReLU(sum_j f_ij(x_j)).
+
+    f_ii is the identity; from a lower resolution (j > i) a 1x1 conv-BN then nearest
+    upsampling by 2^(j-i); from a higher resolution (j < i) i-j stride-2 3x3 conv-BN with
+    ReLU between them. ``num_outputs`` limits the outputs to the highest resolutions (the
+    head fuses into branch 0 only).
+    """
+
+    def __init__(self, channels: Sequence[int], num_outputs: int | None = None):
+        super().__init__()
+        num_outputs = len(channels) if num_outputs is None else num_outputs
+        self.paths = nn.ModuleList(
+            nn.ModuleList(self._path(channels, j, i) for j in range(len(channels))) for i in range(num_outputs))
+
+    @staticmethod
+    def _path(channels: Sequence[int], j: int, i: int) -> nn.Module:
+        if j == i:
+            return nn.Identity()
+        if j > i:
+            return nn.Sequential(*conv_bn(channels[j], channels[i], 1), nn.Upsample(scale_factor=2**(j - i)))
+        steps = [conv_bn(channels[j], channels[j], 3, stride=2, relu=True) for _ in range(i - j - 1)]
+        return nn.Sequential(*steps, conv_bn(channels[j], channels[i], 3, stride=2))
+
+    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [F.relu(sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
+
+
+CANDIDATES = {'parallel': Parallel, 'fusion': Fusion}
+assert tuple(CANDIDATES) == MODULES  # logit index k <-> MODULES[k]
+
+
+class Column(nn.ModuleDict):
+    """A column over all branches holding candidate modules by name (in :data:`MODULES` order).
+
+    The supernet's column holds every candidate and mixes their outputs branch by branch;
+    a resolved (derived) column holds only its chosen candidate.
+    """
+
+    def __init__(self, channels: Sequence[int], candidates: Sequence[str] = MODULES):
+        super().__init__({name: CANDIDATES[name](channels) for name in candidates})
+
+    def forward(self, branches: list[torch.Tensor], weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``weights``: one mixing weight per candidate, or None for a resolved column."""
+        if weights is None:
+            (module, ) = self.values()
+            return module(branches)
+        outputs = [module(branches) for module in self.values()]
+        return [sum(w * out[i] for w, out in zip(weights, outputs)) for i in range(len(branches))]
+
+
+class Head(nn.Module):
+    """Final fusion of all branches into the full-resolution branch, then a bias-free 1x1 conv."""
+
+    def __init__(self, channels: Sequence[int], out_channels: int):
+        super().__init__()
+        self.fuse = Fusion(channels, num_outputs=1)
+        self.conv = nn.Conv2d(channels[0], out_channels, 1, bias=False)
+
+    def forward(self, branches: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(self.fuse(branches)[0])
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom/right to a multiple of ``multiple``: reflect where the image is large
+    enough for it, replicate otherwise (reflect cannot pad more than size - 1)."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_w:
+        x = F.pad(x, (0, pad_w, 0, 0), mode='reflect' if pad_w < w else 'replicate')
+    if pad_h:
+        x = F.pad(x, (0, 0, 0, pad_h), mode='reflect' if pad_h < h else 'replicate')
+    return x
+
+
+# --------------------------------------------------------------------------- networks
+class _MultiScaleNet(nn.Module):
+    """Stem, transitions, cells of columns and head; ``column_candidates`` says, per column
+    (cell-major), which candidates the column holds."""
+
+    def __init__(self, column_candidates: Sequence[Sequence[str]], in_channels: int, out_channels: int,
+                 branch_channels: Sequence[int], columns_per_cell: int, stem_blocks: int, stem_width: int,
+                 residual: bool, init_std: float):
+        super().__init__()
+        branch_channels = tuple(int(c) for c in branch_channels)
+        if len(branch_channels) < 2 or min(branch_channels) < 1:
+            raise ValueError(f'branch_channels must list at least 2 positive channel counts, '
+                             f'got {list(branch_channels)}')
+        if columns_per_cell < 1:
+            raise ValueError(f'columns_per_cell must be >= 1, got {columns_per_cell}')
+        if stem_blocks < 0 or stem_width < 1:
+            raise ValueError(f'need stem_blocks >= 0 and stem_width >= 1, got {stem_blocks} and {stem_width}')
+        if residual and in_channels != out_channels:
+            raise ValueError(f'residual=True adds the input to the output, so in_channels ({in_channels}) '
+                             f'must equal out_channels ({out_channels})')
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.branch_channels, self.columns_per_cell = branch_channels, columns_per_cell
+        self.stem_blocks, self.stem_width = stem_blocks, stem_width
+        self.residual = residual
+        self.num_cells = len(branch_channels) - 1
+        self.num_columns = self.num_cells * columns_per_cell
+        # The lowest-resolution branch is 2^num_cells times smaller than the (padded) input.
+        self.size_multiple = 2**self.num_cells
+
+        stem_out = Bottleneck.expansion * stem_width if stem_blocks else in_channels
+        self.stem = nn.Sequential(*(Bottleneck(in_channels if b == 0 else stem_out, stem_width)
+                                    for b in range(stem_blocks)))
+        self.transitions = nn.ModuleList()
+        self.cells = nn.ModuleList()
+        previous = (stem_out, )
+        for c in range(self.num_cells):
+            channels = branch_channels[:c + 2]
+            self.transitions.append(Transition(previous, channels))
+            first = c * columns_per_cell
+            self.cells.append(
+                nn.ModuleList(Column(channels, column_candidates[first + k]) for k in range(columns_per_cell)))
+            previous = channels
+        self.head = Head(branch_channels, out_channels)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, init_std)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def columns(self) -> list[Column]:
+        """All columns, cell-major (the row order of the architecture logits)."""
+        return [column for cell in self.cells for column in cell]
+
+    def mixing_weights(self) -> torch.Tensor | None:
+        """Per-column candidate weights, shape (num_columns, len(MODULES)); None: columns are resolved."""
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        branches = [self.stem(pad_to_multiple(x, self.size_multiple))]
+        weights = self.mixing_weights()
+        for c, (transition, cell) in enumerate(zip(self.transitions, self.cells)):
+            branches = transition(branches)
+            for k, column in enumerate(cell, c * self.columns_per_cell):
+                branches = column(branches, None if weights is None else weights[k])
+        out = self.head(branches)[..., :h, :w]
+        return out + x if self.residual else out
+
+
+@ARCH_REGISTRY.register()
+class CLEARERSearchNet(_MultiScaleNet):
+    """CLEARER supernet: every column mixes the parallel and fusion modules with the softmax of
+    its architecture logits. Defaults are the paper preset (12,558,144 weights for 1 channel).
+
+    Args:
+        in_channels: input image channels (1 for gray denoising, 3 for deraining).
+        out_channels: output image channels.
+        branch_channels: channels of the branches, highest resolution first; cell c runs over
+            the first c + 2 of them, so there are len(branch_channels) - 1 cells.
+        columns_per_cell: searchable columns per cell.
+        stem_blocks: bottleneck blocks of the full-resolution stem (0: no stem).
+        stem_width: bottleneck width of the stem; the stem outputs 4 * stem_width channels.
+        residual: predict the residual and add the input (needs in_channels == out_channels).
+        init_std: std of the normal init of every conv weight (BN: weight 1, bias 0).
+        arch_init_std: std of the normal init of the architecture logits.
+    """
+
+    def __init__(self,
+                 in_channels: int = 1,
+                 out_channels: int = 1,
+                 branch_channels: Sequence[int] = PAPER_BRANCH_CHANNELS,
+                 columns_per_cell: int = 4,
+                 stem_blocks: int = 2,
+                 stem_width: int = 32,
+                 residual: bool = False,
+                 init_std: float = 1e-3,
+                 arch_init_std: float = 1e-3):
+        num_columns = (len(branch_channels) - 1) * columns_per_cell
+        super().__init__([MODULES] * num_columns, in_channels, out_channels, branch_channels, columns_per_cell,
+                         stem_blocks, stem_width, residual, init_std)
+        # One row per column (cell-major), one logit per candidate in MODULES order.
+        self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(MODULES)) * arch_init_std)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.arch_logits]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p is not self.arch_logits]
+
+    def column_weights(self) -> torch.Tensor:
+        """Softmax of the logits per column, shape (num_columns, 2)."""
+        return F.softmax(self.arch_logits, dim=-1)
+
+    def mixing_weights(self) -> torch.Tensor:
+        """The weights forward mixes the candidates with; the one place to change for sampling."""
+        return self.column_weights()
+
+    def genotype(self) -> Genotype:
+        """Argmax per column."""
+        return Genotype.from_indices(self.arch_logits.argmax(dim=-1).tolist(), self.branch_channels,
+                                     self.columns_per_cell)
+
+
+@ARCH_REGISTRY.register()
+class CLEARERNet(_MultiScaleNet):
+    """Derived CLEARER network: the supernet with each column resolved to its chosen module.
+
+    Its state_dict keys are a subset of the supernet's (same names and shapes), so supernet
+    weights of the chosen modules load directly.
+
+    Args:
+        genotype: the architecture: path to a ``genotype.yml`` written by a search, a mapping
+            (``{cells: [[...]], branch_channels: [...], columns_per_cell: N}``), a compact
+            string like ``'P F F P | F F P P | P P P P'``, or a :class:`Genotype`.
+        in_channels, out_channels, stem_blocks, stem_width, residual, init_std: as in
+            :class:`CLEARERSearchNet`.
+        branch_channels, columns_per_cell: taken from the genotype when None; when given,
+            they must match the genotype (ValueError otherwise).
+    """
+
+    def __init__(self,
+                 genotype: Any,
+                 in_channels: int = 1,
+                 out_channels: int = 1,
+                 branch_channels: Sequence[int] | None = None,
+                 columns_per_cell: int | None = None,
+                 stem_blocks: int = 2,
+                 stem_width: int = 32,
+                 residual: bool = False,
+                 init_std: float = 1e-3):
+        genotype = Genotype.from_any(genotype, branch_channels, columns_per_cell)
+        genotype.validate(branch_channels, columns_per_cell)
+        super().__init__([(name, ) for name in genotype.choices], in_channels, out_channels,
+                         genotype.branch_channels, genotype.columns_per_cell, stem_blocks, stem_width, residual,
+                         init_std)
+        self._genotype = genotype
+
+    def genotype(self) -> Genotype:
+        return self._genotype
+
+    def extra_repr(self) -> str:
+        return f'genotype={self._genotype}'

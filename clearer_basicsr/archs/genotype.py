@@ -1,0 +1,244 @@
+"""The one description of a CLEARER architecture: which module each column uses.
+
+A genotype lists, per cell, the module chosen for each column ('parallel' or 'fusion'),
+together with the preset numbers it belongs to (branch channels, columns per cell). The same
+format is used everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``),
+logs and comparison tables. Compact form: ``'P F F P | F F P P | P P P P'``.
+
+YAML layout written by :meth:`Genotype.save`::
+
+    genotype:
+      cells:
+      - [parallel, fusion, fusion, parallel]
+      - ...
+      branch_channels: [32, 64, 128, 256]
+      columns_per_cell: 4
+    column_weights: ...   # optional extra keys, ignored when loading
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
+
+MODULES = ('parallel', 'fusion')
+"""Candidate modules of a column; a module's index here is its logit index in the supernet."""
+
+_LETTERS = {name[0].upper(): name for name in MODULES}  # 'P' -> 'parallel', 'F' -> 'fusion'
+
+
+def _module_name(token: Any) -> Any:
+    """Full module name for a full name or a one-letter abbreviation; anything else unchanged."""
+    if isinstance(token, str):
+        name = token.strip()
+        if name.lower() in MODULES:
+            return name.lower()
+        if name.upper() in _LETTERS:
+            return _LETTERS[name.upper()]
+    return token
+
+
+def _plain(value: Any) -> Any:
+    """Tensors, arrays and tuples as plain YAML-friendly python values."""
+    if hasattr(value, 'tolist'):  # torch.Tensor, numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def default_branch_channels(num_cells: int) -> tuple[int, ...]:
+    """Channels doubling from 32, one branch more than cells: the paper preset for 3 cells."""
+    return tuple(32 * 2**k for k in range(num_cells + 1))
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A derived CLEARER architecture.
+
+    Args:
+        cells: per cell, the module name of each column (``'parallel'``/``'fusion'``;
+            ``'P'``/``'F'`` are accepted and normalised).
+        branch_channels: channels of the branches; cell ``c`` (0-based) runs over the first
+            ``c + 2`` of them, so there are ``len(branch_channels) - 1`` cells.
+        columns_per_cell: number of searchable columns in each cell.
+
+    Raises:
+        ValueError: if the description is inconsistent (see :meth:`validate`).
+    """
+
+    cells: tuple[tuple[str, ...], ...]
+    branch_channels: tuple[int, ...]
+    columns_per_cell: int
+
+    def __post_init__(self):
+        # Normalise containers/names so that equal architectures compare (and hash) equal.
+        if isinstance(self.cells, (str, bytes)) or not isinstance(self.cells, Iterable):
+            raise ValueError(f'genotype cells must be a list of lists of module names, got {self.cells!r}')
+        cells = []
+        for c, cell in enumerate(self.cells, 1):
+            if isinstance(cell, (str, bytes)) or not isinstance(cell, Iterable):
+                raise ValueError(f'genotype cell {c}: expected a list of module names, got {cell!r}')
+            cells.append(tuple(_module_name(name) for name in cell))
+        object.__setattr__(self, 'cells', tuple(cells))
+        object.__setattr__(self, 'branch_channels', tuple(self.branch_channels))
+        self.validate()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def parse(cls,
+              text: str,
+              branch_channels: Sequence[int] | None = None,
+              columns_per_cell: int | None = None) -> 'Genotype':
+        """Parse the compact form ``'P F F P | F F P P | P P P P'`` (full names work too).
+
+        The compact form carries no preset: ``branch_channels`` defaults to channels doubling
+        from 32 (the paper preset for 3 cells), ``columns_per_cell`` to the first cell's length.
+        """
+        cells = [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
+        return cls.from_cells(cells, branch_channels, columns_per_cell)
+
+    @classmethod
+    def from_cells(cls,
+                   cells: Sequence[Sequence[str]],
+                   branch_channels: Sequence[int] | None = None,
+                   columns_per_cell: int | None = None) -> 'Genotype':
+        """Genotype from a list of lists of module names, with defaults as in :meth:`parse`."""
+        if branch_channels is None:
+            branch_channels = default_branch_channels(len(cells))
+        if columns_per_cell is None:
+            columns_per_cell = len(cells[0]) if len(cells) else 0
+        return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
+
+    @classmethod
+    def from_indices(cls, indices: Sequence[int], branch_channels: Sequence[int],
+                     columns_per_cell: int) -> 'Genotype':
+        """Genotype from flat, cell-major candidate indices into :data:`MODULES` (e.g. argmax)."""
+        names = [MODULES[int(i)] for i in indices]
+        k = columns_per_cell
+        cells = [names[i:i + k] for i in range(0, len(names), k)]
+        return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
+
+    @classmethod
+    def from_dict(cls,
+                  data: Mapping[str, Any],
+                  branch_channels: Sequence[int] | None = None,
+                  columns_per_cell: int | None = None) -> 'Genotype':
+        """From ``{'cells': ..., 'branch_channels': ..., 'columns_per_cell': ...}``, or a
+        mapping holding that under a ``genotype`` key (a whole ``genotype.yml``). Preset numbers
+        missing from ``data`` are taken from the arguments (then the defaults of :meth:`parse`).
+        Other keys next to ``genotype`` (column weights, costs) are ignored."""
+        if 'genotype' in data:
+            return cls.from_any(data['genotype'], branch_channels, columns_per_cell)
+        if 'cells' not in data:
+            raise ValueError(f"genotype mapping needs a 'cells' key (or a 'genotype' key), got keys {list(data)}")
+        cells = data['cells']
+        if isinstance(cells, str):
+            cells = [cell.replace(',', ' ').split() for cell in cells.split('|')]
+        return cls.from_cells(cells, data.get('branch_channels', branch_channels),
+                              data.get('columns_per_cell', columns_per_cell))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> 'Genotype':
+        """Read a YAML file written by :meth:`save` (or any mapping :meth:`from_dict` accepts)."""
+        with open(path, encoding='utf-8') as f:
+            data = yaml.safe_load(f)
+        if isinstance(data, str):
+            return cls.parse(data)
+        if not isinstance(data, Mapping):
+            raise ValueError(f'{path}: expected a YAML mapping with a genotype key, got {type(data).__name__}')
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_any(cls,
+                 obj: Any,
+                 branch_channels: Sequence[int] | None = None,
+                 columns_per_cell: int | None = None) -> 'Genotype':
+        """Genotype from whatever a YAML option may hold: a Genotype, a path to a
+        ``genotype.yml``, a compact string, a mapping, or a list of lists of names.
+
+        ``branch_channels`` / ``columns_per_cell`` fill in preset numbers the source does not
+        carry; they do not override numbers it does carry (use :meth:`validate` to compare).
+        """
+        if isinstance(obj, Genotype):
+            return obj
+        if isinstance(obj, os.PathLike) or (isinstance(obj, str) and obj.strip().endswith(('.yml', '.yaml'))):
+            return cls.load(obj)
+        if isinstance(obj, str):
+            if os.path.isfile(obj):
+                return cls.load(obj)
+            return cls.parse(obj, branch_channels, columns_per_cell)
+        if isinstance(obj, Mapping):
+            return cls.from_dict(obj, branch_channels, columns_per_cell)
+        if isinstance(obj, Sequence):
+            return cls.from_cells(obj, branch_channels, columns_per_cell)
+        raise ValueError(f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a path, '
+                         'a compact string like "P F F P | F F P P | P P P P", a mapping or a list of lists')
+
+    # ----------------------------------------------------------------- checks and views
+    def validate(self, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None) -> None:
+        """Check consistency, and against a network's preset when its numbers are given.
+
+        Raises:
+            ValueError: naming the cell and column (1-based) and the allowed values.
+        """
+        channels = self.branch_channels
+        if len(channels) < 2 or not all(isinstance(c, int) and c > 0 for c in channels):
+            raise ValueError(f'genotype branch_channels must be at least 2 positive ints, got {list(channels)}')
+        if not isinstance(self.columns_per_cell, int) or self.columns_per_cell < 1:
+            raise ValueError(f'genotype columns_per_cell must be a positive int, got {self.columns_per_cell!r}')
+        if branch_channels is not None and tuple(branch_channels) != channels:
+            raise ValueError(f'genotype is for branch_channels {list(channels)} but the network has '
+                             f'branch_channels {list(branch_channels)}')
+        if columns_per_cell is not None and columns_per_cell != self.columns_per_cell:
+            raise ValueError(f'genotype is for columns_per_cell={self.columns_per_cell} but the network has '
+                             f'columns_per_cell={columns_per_cell}')
+        if len(self.cells) != len(channels) - 1:
+            raise ValueError(f'genotype has {len(self.cells)} cells but branch_channels {list(channels)} '
+                             f'({len(channels)} branches) needs {len(channels) - 1} (one per added branch)')
+        for c, cell in enumerate(self.cells, 1):
+            if len(cell) != self.columns_per_cell:
+                raise ValueError(f'genotype cell {c} has {len(cell)} columns, expected '
+                                 f'columns_per_cell={self.columns_per_cell}')
+            for k, name in enumerate(cell, 1):
+                if name not in MODULES:
+                    raise ValueError(f'genotype cell {c}, column {k}: {name!r} is not one of {list(MODULES)} '
+                                     f'(or {list(_LETTERS)})')
+
+    @property
+    def choices(self) -> list[str]:
+        """Module name of every column, cell-major (the supernet's logit row order)."""
+        return [name for cell in self.cells for name in cell]
+
+    @property
+    def indices(self) -> list[int]:
+        """Index into :data:`MODULES` of every column, cell-major."""
+        return [MODULES.index(name) for name in self.choices]
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.cells) * self.columns_per_cell
+
+    def __str__(self) -> str:
+        return ' | '.join(' '.join(name[0].upper() for name in cell) for cell in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            'cells': [list(cell) for cell in self.cells],
+            'branch_channels': list(self.branch_channels),
+            'columns_per_cell': self.columns_per_cell,
+        }
+
+    def save(self, path: str | os.PathLike, **extra: Any) -> None:
+        """Write ``{'genotype': to_dict(), **extra}`` as YAML (tensors/arrays become lists)."""
+        if 'genotype' in extra:
+            raise ValueError("extra keys for Genotype.save must not include 'genotype'")
+        data = {'genotype': self.to_dict(), **{key: _plain(value) for key, value in extra.items()}}
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(f'# CLEARER genotype: {self}\n')
+            # Flow style for the innermost lists keeps one cell (or one weight row) per line.
+            yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)
