@@ -11,6 +11,7 @@ BasicSR's training loop, driven by BasicSR's own option parser and helpers, with
 
 Every BasicSR flag keeps working: ``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``.
 """
+import contextlib
 import datetime
 import logging
 import math
@@ -30,6 +31,7 @@ from basicsr.utils.options import copy_opt_file, dict2str, parse_options
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_train_loader
+from .options_check import check_options
 
 
 def build_phase_loaders(opt, logger):
@@ -62,6 +64,7 @@ def train_pipeline(root_path=None):
     root_path = os.path.abspath(root_path or os.getcwd())
     opt, args = parse_options(root_path, is_train=True)
     opt['root_path'] = root_path
+    check_options(opt, remember=True)  # before any folder is made or renamed; the model skips the repeat
     torch.backends.cudnn.benchmark = True
 
     resume_state = load_resume_state(opt)
@@ -72,7 +75,34 @@ def train_pipeline(root_path=None):
     copy_opt_file(args.opt, opt['path']['experiments_root'])
 
     log_file = os.path.join(opt['path']['log'], f"train_{opt['name']}_{get_time_str()}.log")
+    with run_log(opt, log_file) as logger:
+        return train_loop(opt, resume_state, logger)
+
+
+@contextlib.contextmanager
+def run_log(opt, log_file):
+    """The 'basicsr' logger, writing to this run's log file.
+
+    BasicSR adds a file handler only when the logger is first made in a process; a run started
+    in-process after another (tests, notebooks, sweeps) gets its own file this way."""
     logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    handler = None
+    if opt['rank'] == 0 and not any(getattr(h, 'baseFilename', None) == os.path.abspath(log_file)
+                                    for h in logger.handlers):
+        handler = logging.FileHandler(log_file, 'w')
+        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield logger
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def train_loop(opt, resume_state, logger):
+    """BasicSR's training loop, resumable bit-exactly; returns the trained model."""
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     tb_logger = init_tb_loggers(opt)

@@ -1,5 +1,6 @@
 """Shared pytest fixtures and helpers: tiny option sets, in-process runs, one shared search."""
 import copy
+import gc
 import os
 import shutil
 import subprocess
@@ -98,10 +99,11 @@ def run_train_inprocess(opt_file, cwd, *flags):
         os.chdir(old_cwd)
 
 
-def run_cli(args, cwd, env=None, timeout=600):
-    """A fresh interpreter (what a user types); returns the CompletedProcess, output included."""
+def run_cli(args, cwd, env=None, timeout=600, program=None):
+    """A fresh interpreter (or console script ``program``), as a user types it; returns the
+    CompletedProcess, output included."""
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
-    return subprocess.run([sys.executable, *args], cwd=str(cwd), env=full_env, capture_output=True, text=True,
+    return subprocess.run([program or sys.executable, *args], cwd=str(cwd), env=full_env, capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -123,4 +125,17 @@ def tiny_search(demo_data, tmp_path_factory):
     opt['logger']['save_checkpoint_freq'] = 4
     opt_file = write_yaml(root / 'search.yml', opt)
     model = run_train_inprocess(opt_file, root)
-    return {'root': root, 'opt_file': opt_file, 'exp': root / 'experiments' / 'tiny_search', 'model': model}
+    # Keep results, not the model: it holds the demo LMDBs open, and LMDB refuses a second
+    # opening of one environment in a process (later in-process runs read the same files).
+    result = {'root': root, 'opt_file': opt_file, 'exp': root / 'experiments' / 'tiny_search',
+              'genotype': model.supernet.genotype(), 'logits': model.supernet.arch_logits.detach().clone()}
+    del model
+    gc.collect()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def release_models():
+    """Frees each test's models (and their open LMDB environments) before the next test."""
+    yield
+    gc.collect()

@@ -1,0 +1,414 @@
+"""Fault suite: each fault triggered on purpose; the user gets one clear message and keeps every file.
+
+Interrupted runs (a save killed midway, a search killed with SIGKILL at a random moment),
+numerical faults in both steps of the search (stop with a resumable state, or skip and count),
+data faults (unreadable, truncated, empty, corrupt LMDB record, missing key, grayscale in a
+colour set) and test images of any size. Option mistakes are in test_options_check.py.
+"""
+import glob
+import hashlib
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.models import build_model
+
+from clearer_basicsr import checkpoint
+from clearer_basicsr.checkpoint import atomic_torch_save
+from clearer_basicsr.compat import load_resume_state, torch_load
+from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
+from clearer_basicsr.data.lmdb_io import write_lmdb
+from clearer_basicsr.models.restoration_model import NonFiniteError
+from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options
+
+NAN = float('nan')
+
+
+def hashes(root):
+    """sha256 of every file under ``root`` (relative path -> digest)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(str(root), '**', '*'), recursive=True)):
+        if os.path.isfile(path):
+            with open(path, 'rb') as f:
+                found[os.path.relpath(path, str(root))] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+# --------------------------------------------------------------------------- interrupted runs
+def _kill_while_saving(obj, path):
+    """Forks a process that starts ``atomic_torch_save(obj, path)``, writes part of the file and is
+    SIGKILLed there; returns the child's pid (its temporary file is named after it)."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: no pytest from here on, only os._exit
+        try:
+            os.close(ready_r)
+
+            def stalled_save(_obj, f):
+                f.write(b'PK\x03\x04 the first bytes of a checkpoint')
+                f.flush()
+                os.write(ready_w, b'1')
+                time.sleep(60)
+
+            checkpoint.torch.save = stalled_save
+            atomic_torch_save(obj, path)
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b'1'
+    os.close(ready_r)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    return pid
+
+
+def test_save_killed_midway_keeps_the_previous_checkpoint_and_auto_resume_ignores_the_temp(tmp_path):
+    exp = tmp_path / 'experiments' / 'run'
+    (exp / 'models').mkdir(parents=True)
+    (exp / 'training_states').mkdir()
+    latest = str(exp / 'models' / 'net_g_latest.pth')
+    atomic_torch_save({'params': {'w': torch.ones(3)}}, latest)
+    atomic_torch_save({'iter': 6, 'epoch': 1}, str(exp / 'training_states' / '6.state'))
+    before = hashes(exp)
+
+    pid_net = _kill_while_saving({'params': {'w': torch.zeros(3)}}, latest)  # overwriting a file
+    pid_state = _kill_while_saving({'iter': 9, 'epoch': 2}, str(exp / 'training_states' / '9.state'))  # a new one
+
+    after = hashes(exp)
+    assert {k: after[k] for k in before} == before  # the previous checkpoint and state are intact
+    left = sorted(set(after) - set(before))
+    assert left == sorted([f'models/net_g_latest.pth.{pid_net}.tmp', f'training_states/9.state.{pid_state}.tmp'])
+    assert not any(name.endswith('state') for name in left)  # BasicSR's auto-resume parses those
+    assert torch.equal(torch_load(latest)['params']['w'], torch.ones(3))
+
+    opt = {'name': 'run', 'root_path': str(tmp_path), 'auto_resume': True, 'network_g': {'type': 'DnCNN'},
+           'path': {'models': str(exp / 'models'), 'resume_state': None}}
+    state = load_resume_state(opt)
+    assert state == {'iter': 6, 'epoch': 1}
+    assert opt['path']['resume_state'].endswith(os.path.join('training_states', '6.state'))
+    assert opt['path']['pretrain_network_g'].endswith('net_g_6.pth')
+
+
+def test_a_failing_save_leaves_the_previous_file_and_no_temp(tmp_path, monkeypatch):
+    path = str(tmp_path / '4.state')
+    atomic_torch_save({'iter': 4}, path)
+    before = hashes(tmp_path)
+
+    def disk_full(obj, f):
+        f.write(b'partial')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(checkpoint.torch, 'save', disk_full)
+    with pytest.raises(OSError, match='No space left on device'):
+        atomic_torch_save({'iter': 8}, path)
+    assert hashes(tmp_path) == before  # same file, same bytes, no temporary left
+
+
+def _last_logged_iter(log_files):
+    text = ''.join(open(f).read() for f in log_files)
+    found = re.findall(r'iter:\s*(\d+),', text)
+    return int(found[-1]) if found else 0
+
+
+def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_search, tmp_path):
+    """A search (the shared tiny one) run as a user would, SIGKILLed at a random moment after its
+    first training state, then ``--auto_resume``d: it ends bit-exactly as the uninterrupted run."""
+    seed = random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)
+    exp = tmp_path / 'experiments' / 'tiny_search'
+    first_state = exp / 'training_states' / '4.state'  # save_checkpoint_freq 4 of 8 iterations
+    kill_after_iter = rng.randint(4, 7)
+    # The reference ran in this process: same thread count, or CPU reductions differ in the last bits.
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    proc = subprocess.Popen([sys.executable, '-m', 'clearer_basicsr.train', '-opt', tiny_search['opt_file']],
+                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen, last_gap, stamp = 0, None, None
+    deadline = time.monotonic() + 300
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            now_seen = _last_logged_iter(glob.glob(str(exp / 'train_*.log')))
+            if now_seen > seen:
+                now = time.monotonic()
+                last_gap, stamp, seen = (now - stamp if stamp else None), now, now_seen
+            if seen >= kill_after_iter and first_state.exists() and last_gap:
+                time.sleep(rng.uniform(0, 0.5 * last_gap))  # somewhere in the next iteration or save
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    where = f'(seed {seed}: kill after iteration {kill_after_iter}, last seen {seen})'
+    assert proc.returncode == -signal.SIGKILL, f'the run ended before it was killed {where}: {proc.stderr.read()}'
+    proc.stderr.close()
+
+    states = sorted(glob.glob(str(exp / 'training_states' / '*.state')))
+    assert states, where
+    for path in states:  # whatever the moment, every state file is complete
+        assert torch_load(path)['iter'] == int(os.path.basename(path).split('.')[0]), where
+    for path in glob.glob(str(exp / '**' / '*.tmp'), recursive=True):
+        assert not path.endswith('state'), where
+    resume_iter = max(int(os.path.basename(p).split('.')[0]) for p in states)
+    kept = {k: v for k, v in hashes(exp / 'training_states').items()
+            if k.endswith('.state') and int(k.split('.')[0]) <= resume_iter}
+
+    model = run_train_inprocess(tiny_search['opt_file'], tmp_path, '--auto_resume')
+    log = ''.join(open(f).read() for f in glob.glob(str(exp / 'train_*.log')))
+    assert f'iter: {resume_iter} ' in log and 'Resuming training from epoch' in log, where
+    assert model.supernet.genotype() == tiny_search['genotype'], where
+    assert torch.equal(model.supernet.arch_logits.detach(), tiny_search['logits']), where
+    reference = torch_load(tiny_search['exp'] / 'models' / 'net_g_8.pth')['params']
+    resumed = torch_load(exp / 'models' / 'net_g_8.pth')['params']
+    for key in reference:
+        assert torch.equal(reference[key], resumed[key]), f'{key} {where}'
+    after = hashes(exp / 'training_states')
+    assert {k: after[k] for k in kept} == kept, where  # states up to the resumed one untouched
+
+
+# --------------------------------------------------------------------------- numerical faults
+def search_model(demo_data, root, **train):
+    """A tiny search model on the demo folders (no LMDB: several models may read them in one test)."""
+    opt = search_options(demo_data, 'faults', total_iter=100, arch_warmup_iter=0,
+                         arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01}, **train)
+    opt['datasets']['train'] = noise_dataset(demo_data['train_folder'])
+    opt['train']['arch_dataset'] = noise_dataset(demo_data['arch_folder'])
+    return build_model(model_options(opt, root))
+
+
+def fixed_batch(seed, lq=None):
+    g = torch.Generator().manual_seed(seed)
+    gt = torch.rand(2, 1, 16, 16, generator=g)
+    noisy = gt + 0.1 * torch.randn(2, 1, 16, 16, generator=g)
+    return {'lq': noisy if lq is None else torch.full_like(gt, lq), 'gt': gt}
+
+
+def inject(model, fault, monkeypatch):
+    """Makes the next iteration's ``fault`` happen; returns the batch to feed."""
+    if fault == 'weight loss':  # a corrupt training batch
+        return fixed_batch(3, lq=NAN)
+    if fault == 'weight gradient':  # a finite loss whose gradient overflows
+        model.supernet.head.conv.weight.register_hook(lambda g: g * float('inf'))
+    elif fault == 'architecture loss':  # a corrupt arch batch
+        monkeypatch.setattr(model.arch_loader, 'next', lambda: fixed_batch(3, lq=float('inf')))
+    elif fault == 'architecture gradient':
+        model.supernet.arch_logits.register_hook(lambda g: torch.full_like(g, NAN))
+    return fixed_batch(3)
+
+
+FAULTS = {
+    'weight loss': r'non-finite loss l_pix = nan in the weight step at iteration 3\.',
+    'weight gradient': r'non-finite gradient norm = (inf|nan) \(of l_pix\) in the weight step at iteration 3\.',
+    'architecture loss': r'non-finite loss l_arch_pix = (inf|nan) in the architecture step at iteration 3\.',
+    'architecture gradient': r'non-finite gradient norm = nan \(of l_arch_pix \+ l_arch_entropy\) in the '
+                             r'architecture step at iteration 3\.',
+}
+
+
+@pytest.mark.parametrize('fault', list(FAULTS))
+def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_data, tmp_path, monkeypatch, fault):
+    model = search_model(demo_data, tmp_path)
+    exp = tmp_path / 'experiments' / 'faults'
+    model.feed_data(fixed_batch(1))
+    model.optimize_parameters(1)
+    model.save(0, 1)  # the user's checkpoint of iteration 1
+    model.feed_data(fixed_batch(2))
+    model.optimize_parameters(2)
+    before = hashes(exp)
+
+    model.feed_data(inject(model, fault, monkeypatch))
+    lr_key = 'optim_arch' if fault.startswith('architecture') else 'optim_g'
+    state_path = exp / 'training_states' / '2.state'
+    with pytest.raises(NonFiniteError, match=FAULTS[fault] + rf" The state after iteration 2 was saved to "
+                       rf"{re.escape(str(state_path))}\. Lower the learning rate \(train: {lr_key}: lr\) and "
+                       r'resume with --auto_resume, or set train: skip_nonfinite: true to skip such steps\.'):
+        model.optimize_parameters(3)
+
+    after = hashes(exp)
+    assert {k: after[k] for k in before} == before  # nothing the user had is touched
+    state = torch_load(state_path)
+    assert state['iter'] == 2 and len(state['optimizers']) == 2
+    saved = torch_load(exp / 'models' / 'net_g_2.pth')['params']
+    assert all(torch.isfinite(v).all() for v in saved.values())
+
+    if fault == 'weight loss':  # resume from it with a lower learning rate, as the message says
+        del model
+        retry = search_model(demo_data, tmp_path / 'retry', optim_g={'type': 'SGD', 'lr': 0.005, 'momentum': 0.9})
+        retry.load_network(retry.net_g, str(exp / 'models' / 'net_g_2.pth'))
+        retry.resume_training(state)  # BasicSR alone would bring back the saved lr 0.025
+        retry.update_learning_rate(3)
+        assert retry.get_current_learning_rate() == pytest.approx([0.005, 0.05])  # the lowered one, arch as saved
+        retry.feed_data(fixed_batch(3))
+        retry.optimize_parameters(3)
+        assert np.isfinite(retry.get_current_log()['l_pix'])
+
+
+def test_a_periodic_state_of_the_last_iteration_is_kept_as_it_is(demo_data, tmp_path):
+    model = search_model(demo_data, tmp_path)
+    exp = tmp_path / 'experiments' / 'faults'
+    for it in (1, 2):
+        model.feed_data(fixed_batch(it))
+        model.optimize_parameters(it)
+    model.save(0, 2)  # the periodic checkpoint of iteration 2
+    before = hashes(exp)
+    model.feed_data(fixed_batch(3, lq=NAN))
+    state_path = exp / 'training_states' / '2.state'
+    with pytest.raises(NonFiniteError, match=rf'The state after iteration 2 is at {re.escape(str(state_path))}\.'):
+        model.optimize_parameters(3)
+    assert hashes(exp) == before
+
+
+def test_nonfinite_in_the_first_iteration_saves_nothing(demo_data, tmp_path):
+    model = search_model(demo_data, tmp_path)
+    model.feed_data(fixed_batch(1, lq=NAN))
+    with pytest.raises(NonFiniteError, match=r'iteration 1\. No iteration had completed, so nothing was saved\.'):
+        model.optimize_parameters(1)
+    assert hashes(tmp_path / 'experiments') == {}
+
+
+@pytest.mark.parametrize('fault', list(FAULTS))
+def test_skip_nonfinite_skips_the_step_and_counts_it(demo_data, tmp_path, monkeypatch, fault):
+    model = search_model(demo_data, tmp_path, skip_nonfinite=True)
+    for it in (1, 2):
+        model.feed_data(fixed_batch(it))
+        model.optimize_parameters(it)
+    assert 'nonfinite_skips' not in model.get_current_log()
+    weights = [p.detach().clone() for p in model.weight_parameters()]
+    logits = model.supernet.arch_logits.detach().clone()
+    buffers = [b.detach().clone() for b in model.net_g.buffers()]
+
+    model.feed_data(inject(model, fault, monkeypatch))
+    model.optimize_parameters(3)  # no exception
+    assert model.get_current_log()['nonfinite_skips'] == 1
+    weights_same = all(torch.equal(a, b) for a, b in zip(weights, model.weight_parameters()))
+    if fault.startswith('weight'):
+        assert weights_same  # the weight step was skipped ...
+        assert not torch.equal(logits, model.supernet.arch_logits)  # ... the logit step was not
+    else:
+        assert torch.equal(logits, model.supernet.arch_logits) and not weights_same
+    for b in model.net_g.buffers():  # a skipped forward leaves no NaN in the BatchNorm statistics
+        assert torch.isfinite(b.float()).all()
+    if fault == 'weight loss':
+        assert all(torch.equal(a, b) for a, b in zip(buffers, model.net_g.buffers()))
+
+    model.feed_data(fixed_batch(4))
+    monkeypatch.undo()
+    model.optimize_parameters(4)
+    log = model.get_current_log()
+    assert log['nonfinite_skips'] == (2 if fault.endswith('gradient') else 1)  # hooks stay: counted again
+    assert model.training_state(0, 4)['nonfinite_skips'] == log['nonfinite_skips']
+
+
+# --------------------------------------------------------------------------- data faults
+def _colour(seed, h=24, w=20):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_unreadable_truncated_and_empty_images_are_named(tmp_path):
+    root = tmp_path / 'clean'
+    root.mkdir()
+    ok, png = cv2.imencode('.png', _colour(0))
+    (root / 'a_good.png').write_bytes(png.tobytes())
+    (root / 'b_garbage.png').write_bytes(b'not an image at all')
+    (root / 'c_truncated.png').write_bytes(png.tobytes()[:len(png) // 2])
+    (root / 'd_empty.png').write_bytes(b'')
+    before = hashes(root)
+    dataset = GaussianNoiseDataset({'dataroot_gt': str(root), 'phase': 'val', 'sigma': 25})
+    assert dataset[0]['gt'].shape == (3, 24, 20)
+    for index, name in enumerate(['b_garbage.png', 'c_truncated.png', 'd_empty.png'], 1):
+        with pytest.raises(ValueError, match=rf"cannot decode image '{re.escape(str(root / name))}': unreadable, "
+                           'truncated or not an image'):
+            dataset[index]
+    assert hashes(root) == before
+
+
+def test_corrupt_lmdb_record_and_missing_key_are_named(tmp_path):
+    import lmdb
+
+    folder = tmp_path / 'clean'
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f'img{i}.png'), _colour(i))
+    db = str(tmp_path / 'clean.lmdb')
+    write_lmdb(str(folder), db)
+    env = lmdb.open(db, map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        txn.put(b'img1', b'\x89PNG garbage bytes under a valid key')
+        txn.put(b'img2', b'')
+    env.close()
+    meta = tmp_path / 'meta.txt'
+    meta.write_text('img0.png\nimg1.png\nimg2.png\nghost.png\n')
+    before = hashes(tmp_path)
+    dataset = GaussianNoiseDataset({'dataroot_gt': db, 'io_backend': {'type': 'lmdb'}, 'phase': 'val',
+                                    'sigma': 25, 'meta_info_file': str(meta)})
+    assert dataset[0]['gt'].shape == (3, 24, 20)
+    for index, key in ((1, 'img1'), (2, 'img2')):
+        with pytest.raises(ValueError, match=rf"cannot decode image LMDB '{re.escape(db)}', key '{key}': unreadable, "
+                           'truncated or not an image'):
+            dataset[index]
+    with pytest.raises(KeyError, match=rf"key 'ghost' not found in LMDB '{re.escape(db)}' \(listed in "
+                       rf"'{re.escape(str(meta))}'\)"):
+        dataset[3]
+    del dataset
+    assert hashes(tmp_path) == before
+
+
+def test_grayscale_image_in_a_colour_set_is_replicated(tmp_path):
+    gray = np.random.default_rng(0).integers(0, 256, (24, 20), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / 'gray.png'), gray)
+    cv2.imwrite(str(tmp_path / 'rgba.png'), np.dstack([_colour(1), np.full((24, 20), 7, np.uint8)]))
+    dataset = GaussianNoiseDataset({'dataroot_gt': str(tmp_path), 'phase': 'val', 'sigma': 0, 'in_ch': 3})
+    gt = dataset[0]['gt']
+    assert gt.shape == (3, 24, 20)
+    for c in range(3):  # the documented conversion: the gray plane in every channel
+        assert torch.equal((gt[c] * 255).round().to(torch.uint8), torch.from_numpy(gray))
+    assert dataset[1]['gt'].shape == (3, 24, 20)  # alpha dropped
+
+
+# --------------------------------------------------------------------------- arbitrary test images
+@pytest.mark.parametrize('channels', [1, 3])
+def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels):
+    net = {'type': 'CLEARERNet', 'genotype': 'P F | F P', 'branch_channels': [4, 8, 16], 'in_channels': channels,
+           'out_channels': channels, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}  # total stride 4
+    opt = train_options(demo_data, 'any_size', network_g=net)
+    del opt['train']
+    opt['datasets'] = {'test_1': noise_dataset(demo_data['test_folder'], phase='test', in_ch=channels)}
+    opt['val'] = {'suffix': 'out', 'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr',
+                                                                          'crop_border': 0}}}
+    model = build_model(model_options(opt, tmp_path, is_train=False))
+    model.net_g.eval()
+    for pad, ensemble in ((None, False), (4, False), (3, True)):
+        model.opt['val'].update(pad_multiple=pad, self_ensemble=ensemble)
+        for h, w in ((1, 1), (1, 6), (3, 2), (5, 7), (4, 4), (13, 9)):
+            model.feed_data({'lq': torch.rand(1, channels, h, w)})
+            model.test()
+            assert model.output.shape == (1, channels, h, w), (pad, ensemble, h, w)
+            assert torch.isfinite(model.output).all()
+
+    # whole images from a folder of odd sizes, through BasicSR's validation and save_img
+    from basicsr.data import build_dataloader, build_dataset
+    folder = tmp_path / 'odd'
+    folder.mkdir()
+    sizes = {'tiny': (1, 1), 'thin': (2, 9), 'odd': (17, 11)}
+    for name, (h, w) in sizes.items():
+        cv2.imwrite(str(folder / f'{name}.png'), _colour(h * w, h, w))
+    val_opt = noise_dataset(str(folder), phase='val', in_ch=channels, name='odd')
+    val_opt.update(phase='val', num_worker_per_gpu=0, batch_size_per_gpu=1)
+    loader = build_dataloader(build_dataset(val_opt), val_opt, num_gpu=0, dist=False)
+    model.opt['val'].update(pad_multiple=4, self_ensemble=True)
+    model.validation(loader, 0, None, save_img=True)
+    assert np.isfinite(model.metric_results['psnr'])
+    for name, (h, w) in sizes.items():
+        saved = cv2.imread(os.path.join(model.opt['path']['visualization'], 'odd', f'{name}_out.png'),
+                           cv2.IMREAD_UNCHANGED)
+        assert saved.shape[:2] == (h, w), name

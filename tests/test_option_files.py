@@ -1,0 +1,270 @@
+"""Every shipped option file parses, builds its network and its datasets (paths replaced by tiny
+synthetic data), and agrees with the files it names (genotype of a search, checkpoint of a
+training run, the data layout of the preparation scripts).
+
+The helpers here (tiny data, pointing options at it) are reused by test_baselines.py and
+test_compare.py.
+"""
+import copy
+import glob
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from basicsr.archs import build_network
+from basicsr.data import build_dataset
+from basicsr.utils.options import ordered_yaml
+
+import clearer_basicsr  # noqa: F401  (registers the plugin)
+from clearer_basicsr.archs.genotype import MODULES
+from clearer_basicsr.data.lmdb_io import write_lmdb
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True)
+                      + glob.glob(os.path.join(REPO, 'clearer_basicsr', 'options', '*.yml')))
+TRAIN_PHASES = ('train', 'val')
+TEST_PHASES = ('test', 'val')
+TINY_SIZE = (136, 144)  # H, W of the training images: room for the largest gt_size (128)
+TEST_SIZES = ((30, 45), (37, 28))  # odd sizes: test-time padding must crop back
+
+
+def rel(path):
+    return os.path.relpath(path, REPO)
+
+
+# ------------------------------------------------------------------------------ tiny data
+
+def _image(rng, h, w):
+    """A smooth colour picture with some edges (BGR uint8)."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * x + c) * np.cos(4 * y - c) for c in range(3)], -1)
+    base += (x > 0.5)[..., None] * 0.6
+    noise = rng.normal(0, 0.05, (h, w, 3))
+    return np.clip((base + noise + 1) * 96, 0, 255).astype(np.uint8)
+
+
+def make_tiny_data(root):
+    """Clean images (folder + LMDB), paired lq/gt images (folders + LMDBs) and odd-sized test
+    folders, under ``root``; returns the paths."""
+    rng = np.random.default_rng(0)
+    paths = {key: os.path.join(root, key) for key in ('clean', 'lq', 'gt', 'test', 'test_lq', 'test_gt')}
+    for folder in paths.values():
+        os.makedirs(folder, exist_ok=True)
+    for i in range(3):
+        img = _image(rng, *TINY_SIZE)
+        cv2.imwrite(os.path.join(paths['clean'], f'img{i}.png'), img)
+        cv2.imwrite(os.path.join(paths['gt'], f'img{i}.png'), img)
+        degraded = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(os.path.join(paths['lq'], f'img{i}.png'), degraded)
+    for i, (h, w) in enumerate(TEST_SIZES):
+        img = _image(rng, h, w)
+        cv2.imwrite(os.path.join(paths['test'], f'test{i}.png'), img)
+        cv2.imwrite(os.path.join(paths['test_gt'], f'test{i}.png'), img)
+        degraded = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(os.path.join(paths['test_lq'], f'test{i}.png'), degraded)
+    for key in ('clean', 'lq', 'gt'):
+        paths[key + '_lmdb'] = os.path.join(root, key + '.lmdb')
+        write_lmdb(paths[key], paths[key + '_lmdb'])
+    return paths
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    return make_tiny_data(str(tmp_path_factory.mktemp('tiny_data')))
+
+
+def point_at_tiny_data(dataset_opt, data, phase):
+    """Replaces the data paths of one dataset entry with the tiny data (in place)."""
+    lmdb = (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb'
+    dataset_opt.pop('meta_info_file', None)
+    if dataset_opt['type'] == 'PairedImageDataset':
+        if phase == 'train':
+            dataset_opt['dataroot_lq'] = data['lq_lmdb' if lmdb else 'lq']
+            dataset_opt['dataroot_gt'] = data['gt_lmdb' if lmdb else 'gt']
+        else:
+            assert not lmdb, 'test sets are read from folders'
+            dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt'] = data['test_lq'], data['test_gt']
+    elif phase == 'train':
+        dataset_opt['dataroot_gt'] = data['clean_lmdb' if lmdb else 'clean']
+    else:
+        assert not lmdb, 'test sets are read from folders'
+        dataset_opt['dataroot_gt'] = data['test']
+    if phase == 'train':
+        dataset_opt['num_worker_per_gpu'] = 0
+    return dataset_opt
+
+
+def load_options(path):
+    with open(path, encoding='utf-8') as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def dataset_entries(opt):
+    """(where, phase, options) of every dataset an option file builds, with the keys BasicSR's
+    parse_options adds (``phase``, ``scale``) and the loader keys the search model copies into
+    the arch split."""
+    entries = []
+    for key, dataset_opt in (opt.get('datasets') or {}).items():
+        entries.append((f'datasets: {key}', key.split('_')[0], copy.deepcopy(dataset_opt)))
+    arch = (opt.get('train') or {}).get('arch_dataset')
+    if arch:
+        arch = copy.deepcopy(arch)
+        for key in ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot'):
+            if key not in arch and key in opt['datasets']['train']:
+                arch[key] = opt['datasets']['train'][key]
+        entries.append(('train: arch_dataset', 'train', arch))
+    for _, phase, dataset_opt in entries:
+        dataset_opt['phase'] = phase
+        if 'scale' in opt:
+            dataset_opt['scale'] = opt['scale']
+    return entries
+
+
+# ------------------------------------------------------------------------------ the files and their links
+
+def _options_by_name():
+    return {load_options(p)['name']: p for p in OPTION_FILES}
+
+
+def search_file_for(genotype_path):
+    """The shipped search option file whose experiment writes ``genotype_path``."""
+    parts = genotype_path.replace('\\', '/').split('/')
+    assert parts[0] == 'experiments' and parts[-1] == 'genotype.yml', genotype_path
+    path = _options_by_name().get(parts[1])
+    assert path is not None, f'no shipped option file is named {parts[1]!r} (it would write {genotype_path})'
+    return path
+
+
+def network_for_build(opt):
+    """``network_g`` ready to build: a CLEARERNet's genotype file (written by a search that has
+    not run here) becomes an explicit genotype of the search's preset."""
+    net_opt = copy.deepcopy(opt['network_g'])
+    if net_opt['type'] == 'CLEARERNet' and isinstance(net_opt['genotype'], str):
+        search = load_options(search_file_for(net_opt['genotype']))
+        search_net = search['network_g']
+        assert search['model_type'] == 'CLEARERSearchModel' and search_net['type'] == 'CLEARERSearchNet'
+        for key in ('in_channels', 'out_channels', 'stem_blocks', 'stem_width', 'residual'):
+            assert net_opt.get(key) == search_net.get(key), f'network_g: {key} differs from the search file'
+        channels, per_cell = search_net['branch_channels'], search_net['columns_per_cell']
+        choices = [MODULES[i % 2] for i in range(per_cell * (len(channels) - 1))]
+        net_opt['genotype'] = {'cells': [choices[i:i + per_cell] for i in range(0, len(choices), per_cell)],
+                               'branch_channels': channels, 'columns_per_cell': per_cell}
+    return net_opt
+
+
+def in_channels(net_opt):
+    for key in ('in_channels', 'in_chans'):
+        if key in net_opt:
+            return net_opt[key]
+    raise KeyError(f'no input channel key in {dict(net_opt)}')
+
+
+def size_multiple(net_opt, genotype_channels=None):
+    """The multiple every input size must be for this network."""
+    if net_opt['type'] == 'SwinIR':
+        return net_opt['window_size']
+    if net_opt['type'].startswith('CLEARER'):
+        channels = net_opt.get('branch_channels') or genotype_channels
+        return 2 ** (len(channels) - 1)
+    return 1
+
+
+# ------------------------------------------------------------------------------ tests
+
+def test_the_option_files_are_found():
+    names = {rel(p) for p in OPTION_FILES}
+    assert len(names) >= 40
+    for stage in ('search', 'train', 'test'):
+        for task in ('denoise', 'denoise_s50', 'denoise_s70', 'denoise_color', 'denoise_blind', 'derain', 'sidd',
+                     'gopro'):
+            assert f'options/{stage}_clearer_{task}.yml' in names
+    for net in ('dncnn_gray', 'swinir_gray', 'dncnn_color', 'ridnet_color', 'swinir_color'):
+        for stage in ('train', 'test'):
+            assert f'options/baselines/demo/{stage}_{net}.yml' in names
+            assert f'options/baselines/{stage}_{net}_s30.yml' in names
+
+
+def test_names_are_unique():
+    names = [load_options(p)['name'] for p in OPTION_FILES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=rel)
+def test_option_file_builds(path, tiny_data):
+    opt = load_options(path)
+    is_test = 'train' not in opt
+    for key in ('name', 'model_type', 'network_g', 'datasets', 'path'):
+        assert key in opt, f'{rel(path)}: {key} is missing'
+    assert 'genotype' not in opt['path'], 'a genotype under path: becomes a folder (make_exp_dirs)'
+
+    # the network, with a forward pass on a small input of the right size multiple
+    net_opt = network_for_build(opt)
+    net = build_network(copy.deepcopy(net_opt))
+    channels = in_channels(net_opt)
+    multiple = size_multiple(net_opt, (net_opt.get('genotype') or {}).get('branch_channels'))
+    side = max(16, 2 * multiple)
+    with torch.no_grad():
+        out = net.eval()(torch.rand(1, channels, side, side))
+    assert out.shape == (1, channels, side, side)
+    if net_opt['type'] == 'RIDNet':
+        assert channels == 3 and net_opt.get('img_range') == 1, 'RIDNet: 3 channels, img_range 1 on [0, 1] data'
+    if net_opt['type'] == 'SwinIR':
+        assert net_opt['upscale'] == 1 and net_opt['upsampler'] == '' and net_opt['img_range'] == 1
+
+    # the datasets, on tiny data
+    entries = dataset_entries(opt)
+    phases = {phase for _, phase, _ in entries}
+    assert phases <= set(TEST_PHASES if is_test else TRAIN_PHASES), f'{rel(path)}: phases {phases}'
+    if opt['model_type'] == 'CLEARERSearchModel':
+        assert any(where == 'train: arch_dataset' for where, _, _ in entries), 'a search needs train: arch_dataset'
+    for where, phase, dataset_opt in entries:
+        if dataset_opt['type'] == 'PairedImageDataset':
+            assert opt.get('scale') == 1, 'PairedImageDataset reads the top-level scale: paired options need scale: 1'
+            lq, gt = dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt']
+            assert lq.replace('lq', 'gt') == gt, f'{where}: lq {lq} and gt {gt} do not pair up'
+        roots = [dataset_opt.get('dataroot_gt'), dataset_opt.get('dataroot_lq')]
+        assert all(r is None or r.startswith('datasets/') for r in roots), f'{where}: data outside datasets/'
+        if where == 'train: arch_dataset':
+            assert all(r is None or ('arch' in r and 'test' not in r) for r in roots), \
+                f'{where}: the arch split must be the held-apart arch split, never the test set'
+        if phase == 'train':
+            assert dataset_opt['gt_size'] % multiple == 0, f'{where}: gt_size not a multiple of {multiple}'
+        dataset = build_dataset(point_at_tiny_data(dataset_opt, tiny_data, phase))
+        item = dataset[0]
+        assert item['lq'].shape[0] == channels and item['gt'].shape[0] == channels, where
+        if phase == 'train':
+            assert item['gt'].shape[-2:] == (dataset_opt['gt_size'], ) * 2
+
+    # validation / test settings
+    val = opt.get('val') or {}
+    if is_test:
+        assert val.get('save_img') is not None and (not val['save_img'] or val.get('suffix')), \
+            'test-time save_img needs val: suffix'
+        assert opt['path'].get('pretrain_network_g'), 'a test needs path: pretrain_network_g'
+    if val:
+        assert int(val.get('pad_multiple') or 1) % multiple == 0, f'val: pad_multiple must be a multiple of {multiple}'
+
+
+@pytest.mark.parametrize('path', [p for p in OPTION_FILES if 'train' not in load_options(p)], ids=rel)
+def test_a_test_file_loads_what_its_training_file_trains(path):
+    """The checkpoint a test file loads is written by a shipped training file with the same network."""
+    opt = load_options(path)
+    parts = opt['path']['pretrain_network_g'].split('/')
+    assert parts[0] == 'experiments' and parts[2:] == ['models', 'net_g_latest.pth'], parts
+    train_path = _options_by_name().get(parts[1])
+    assert train_path is not None, f'no shipped option file is named {parts[1]!r}'
+    train = load_options(train_path)
+    assert dict(train['network_g']) == dict(opt['network_g'])
+    assert train['model_type'] == opt['model_type'] == 'RestorationModel'
+    assert opt.get('scale') == train.get('scale')
+    # the test data is the training run's validation data (same set, same noise)
+    train_val = {d['name']: d for k, d in train['datasets'].items() if k.startswith('val')}
+    for key, test_set in opt['datasets'].items():
+        if test_set['name'] in train_val:
+            assert dict(test_set) == dict(train_val[test_set['name']])
+        for noise in ('sigma', 'sigma_range', 'in_ch'):
+            if noise in train['datasets']['train'] and noise in test_set and 'blind' not in path:
+                assert test_set[noise] == train['datasets']['train'][noise], f'{key}: {noise}'
