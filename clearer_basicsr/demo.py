@@ -11,7 +11,9 @@ Each stage runs ``python -m clearer_basicsr.train|test -opt <file>`` in the curr
 exactly what a user would type; the option files are printed so they can be copied and edited.
 """
 import argparse
+import collections
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,11 +23,23 @@ STAGES = (('search', 'train', 'demo_search.yml'), ('retrain', 'train', 'demo_tra
           ('test', 'test', 'demo_test.yml'))
 
 
+# Lines of BasicSR's output worth showing live; the full log is in the experiment folder.
+SHOWN = re.compile(r'\[eta:|Genotype|# psnr|# ssim|Validation|Resuming|Error|error:')
+
+
 def run_stage(title, entry, option_file, extra_args):
     cmd = [sys.executable, '-m', f'clearer_basicsr.{entry}', '-opt', option_file, *extra_args]
-    print(f'\n=== {title}: {" ".join(cmd[1:])}', flush=True)
-    start = time.time()
-    subprocess.run(cmd, check=True)
+    print(f'\n=== {title}: python {" ".join(cmd[1:])}', flush=True)
+    start, tail = time.time(), collections.deque(maxlen=60)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+        for line in proc.stdout:
+            tail.append(line)
+            if SHOWN.search(line):
+                print('   ', line.rstrip()[:160], flush=True)
+    if proc.returncode:
+        sys.stdout.write(''.join(tail))
+        raise SystemExit(f'demo stage {title!r} failed (exit code {proc.returncode}): {" ".join(cmd)}')
     print(f'=== {title} done in {time.time() - start:.0f} s', flush=True)
 
 
