@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 from basicsr.models import build_model
 
-from clearer_basicsr.models.restoration_model import pad_to_multiple, self_ensemble
+from clearer_basicsr.archs.clearer_arch import pad_to_multiple
+from clearer_basicsr.models.restoration_model import self_ensemble
 from conftest import model_options, train_options
 
 

@@ -17,28 +17,17 @@ import os
 from collections import OrderedDict
 
 import torch
-import torch.nn.functional as F
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from ..archs.clearer_arch import pad_to_multiple
 from ..checkpoint import atomic_torch_save, rng_state
+from ..options_check import check_options
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def pad_to_multiple(x, multiple):
-    """Pads the bottom/right of an NCHW tensor to a multiple of ``multiple``.
-
-    Reflection where the image is large enough, replication otherwise (tiny images)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    mode = 'reflect' if ph < h and pw < w else 'replicate'
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def self_ensemble(fn, x):
@@ -61,6 +50,7 @@ class NonFiniteError(FloatingPointError):
 class RestorationModel(SRModel):
 
     def __init__(self, opt):
+        check_options(opt)  # one clear error before anything is built (BasicSR's train.py / test.py too)
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
         self.epoch = 0
         self.nonfinite_skips = 0
@@ -162,6 +152,9 @@ class RestorationModel(SRModel):
 
     def _nonfinite(self, what, step_name, current_iter, optimizer):
         optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buffer, kept in getattr(self, '_kept_buffers', []):
+                buffer.copy_(kept)
         logger = get_root_logger()
         if self.opt['train'].get('skip_nonfinite'):
             self.nonfinite_skips += 1
@@ -169,21 +162,33 @@ class RestorationModel(SRModel):
                            f'({self.nonfinite_skips} skipped so far)')
             return False
         saved = self.save_resumable(current_iter - 1)
-        raise NonFiniteError(
-            f'non-finite {what} in the {step_name} step at iteration {current_iter}. {saved}'
-            'Lower the learning rate (train: optim_g: lr) and resume with --auto_resume, or set '
-            'train: skip_nonfinite: true to skip such steps.')
+        lr_key = 'optim_arch' if optimizer is getattr(self, 'optimizer_arch', None) else 'optim_g'
+        message = (f'non-finite {what} in the {step_name} step at iteration {current_iter}. {saved}'
+                   f'Lower the learning rate (train: {lr_key}: lr) and resume with --auto_resume, or set '
+                   'train: skip_nonfinite: true to skip such steps.')
+        logger.error(message)  # the run's log file says why it stopped
+        raise NonFiniteError(message)
 
     def save_resumable(self, last_iter):
-        """Saves networks and training state as of the last completed iteration (not its own)."""
+        """Saves networks and training state as of the last completed iteration (not its own);
+        a state already saved for that iteration (a periodic checkpoint) is kept as it is."""
         if last_iter < 1 or 'training_states' not in self.opt['path']:
             return 'No iteration had completed, so nothing was saved. '
-        self.save(self.epoch, last_iter)
         path = os.path.join(self.opt['path']['training_states'], f'{last_iter}.state')
+        if os.path.isfile(path):
+            return f'The state after iteration {last_iter} is at {path}. '
+        self.save(self.epoch, last_iter)
         return f'The state after iteration {last_iter} was saved to {path}. '
+
+    def keep_buffers(self):
+        """Copies of the network's buffers (BatchNorm statistics, a few KB) before a step's forward
+        pass: a non-finite step puts them back, as its forward may have left NaN there, before it is
+        skipped or the state is saved."""
+        self._kept_buffers = [(b, b.detach().clone()) for b in self.net_g.buffers()]
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
+        self.keep_buffers()
         with self.autocast():
             self.output = self.net_g(self.lq)
             losses = self.pixel_losses(self.output.float(), self.gt)
@@ -255,3 +260,26 @@ class RestorationModel(SRModel):
             self.scaler.load_state_dict(resume_state['scaler'])
         self.nonfinite_skips = resume_state.get('nonfinite_skips', 0)
         self.epoch = resume_state.get('epoch', 0)
+        self.apply_configured_lrs()
+
+    def configured_lrs(self):
+        """(optimizer, its ``train:`` key, the learning rate the options give it)."""
+        return [(self.optimizer_g, 'optim_g', self.opt['train']['optim_g']['lr'])]
+
+    def apply_configured_lrs(self):
+        """A resumed optimiser keeps its saved learning rates, whatever the options say now
+        (BasicSR). After a non-finite stop the user lowers ``lr`` and resumes: scale the saved
+        rates and their schedule by (configured / saved initial rate)."""
+        for optimizer, key, lr in self.configured_lrs():
+            saved = optimizer.param_groups[0].get('initial_lr', optimizer.param_groups[0]['lr'])
+            if not saved or math.isclose(float(lr), saved, rel_tol=1e-9):
+                continue
+            ratio = float(lr) / saved
+            for group in optimizer.param_groups:
+                group['lr'] *= ratio
+                group['initial_lr'] = group.get('initial_lr', saved) * ratio
+            scheduler = self.schedulers[self.optimizers.index(optimizer)] if self.schedulers else None
+            if hasattr(scheduler, 'base_lrs'):
+                scheduler.base_lrs = [base * ratio for base in scheduler.base_lrs]
+            get_root_logger().info(f'train: {key}: lr = {lr} differs from the resumed state ({saved}): '
+                                   f'learning rates scaled by {ratio:g}')
