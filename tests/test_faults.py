@@ -129,9 +129,10 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
     kill_after_iter = rng.randint(4, 7)
     # The reference ran in this process: same thread count, or CPU reductions differ in the last bits.
     env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    output = open(tmp_path / 'killed_run.txt', 'w')  # a file, not a pipe: a full pipe would stall the run
     proc = subprocess.Popen([sys.executable, '-m', 'clearer_basicsr.train', '-opt', tiny_search['opt_file']],
-                            cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen, last_gap, stamp = 0, None, None
+                            cwd=str(tmp_path), env=env, stdout=output, stderr=subprocess.STDOUT)
+    seen, last_gap, stamp, fired = 0, None, None, False
     deadline = time.monotonic() + 300
     try:
         while proc.poll() is None and time.monotonic() < deadline:
@@ -141,6 +142,7 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
                 last_gap, stamp, seen = (now - stamp if stamp else None), now, now_seen
             if seen >= kill_after_iter and first_state.exists() and last_gap:
                 time.sleep(rng.uniform(0, 0.5 * last_gap))  # somewhere in the next iteration or save
+                fired = True
                 break
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
@@ -149,15 +151,19 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        output.close()
     where = f'(seed {seed}: kill after iteration {kill_after_iter}, last seen {seen})'
-    assert proc.returncode == -signal.SIGKILL, f'the run ended before it was killed {where}: {proc.stderr.read()}'
-    proc.stderr.close()
+    ran = (tmp_path / 'killed_run.txt').read_text()[-3000:]
+    assert fired and proc.returncode == -signal.SIGKILL, f'the run ended before it was killed {where}:\n{ran}'
 
     states = sorted(glob.glob(str(exp / 'training_states' / '*.state')))
     assert states, where
     for path in states:  # whatever the moment, every state file is complete
         assert torch_load(path)['iter'] == int(os.path.basename(path).split('.')[0]), where
-    for path in glob.glob(str(exp / '**' / '*.tmp'), recursive=True):
+    temporaries = glob.glob(str(exp / '**' / '*.tmp'), recursive=True)  # killed while saving
+    print(f'killed {where}; states {[os.path.basename(p) for p in states]}; temporaries '
+          f'{[os.path.basename(p) for p in temporaries]}')
+    for path in temporaries:
         assert not path.endswith('state'), where
     resume_iter = max(int(os.path.basename(p).split('.')[0]) for p in states)
     kept = {k: v for k, v in hashes(exp / 'training_states').items()
@@ -177,6 +183,16 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
 
 
 # --------------------------------------------------------------------------- numerical faults
+@pytest.fixture
+def one_thread():
+    """Tiny networks run fastest on one thread when the 2 cores are shared (and each test here
+    compares only with itself)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def search_model(demo_data, root, **train):
     """A tiny search model on the demo folders (no LMDB: several models may read them in one test)."""
     opt = search_options(demo_data, 'faults', total_iter=100, arch_warmup_iter=0,
@@ -216,7 +232,8 @@ FAULTS = {
 
 
 @pytest.mark.parametrize('fault', list(FAULTS))
-def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_data, tmp_path, monkeypatch, fault):
+def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_data, tmp_path, monkeypatch, fault,
+                                                                         one_thread):
     model = search_model(demo_data, tmp_path)
     exp = tmp_path / 'experiments' / 'faults'
     model.feed_data(fixed_batch(1))
@@ -247,13 +264,14 @@ def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_dat
         retry.load_network(retry.net_g, str(exp / 'models' / 'net_g_2.pth'))
         retry.resume_training(state)  # BasicSR alone would bring back the saved lr 0.025
         retry.update_learning_rate(3)
-        assert retry.get_current_learning_rate() == pytest.approx([0.005, 0.05])  # the lowered one, arch as saved
+        assert retry.optimizer_g.param_groups[0]['lr'] == pytest.approx(0.005)  # the lowered one
+        assert retry.optimizer_arch.param_groups[0]['lr'] == pytest.approx(0.05)  # as configured and saved
         retry.feed_data(fixed_batch(3))
         retry.optimize_parameters(3)
         assert np.isfinite(retry.get_current_log()['l_pix'])
 
 
-def test_a_periodic_state_of_the_last_iteration_is_kept_as_it_is(demo_data, tmp_path):
+def test_a_periodic_state_of_the_last_iteration_is_kept_as_it_is(demo_data, tmp_path, one_thread):
     model = search_model(demo_data, tmp_path)
     exp = tmp_path / 'experiments' / 'faults'
     for it in (1, 2):
@@ -268,7 +286,7 @@ def test_a_periodic_state_of_the_last_iteration_is_kept_as_it_is(demo_data, tmp_
     assert hashes(exp) == before
 
 
-def test_nonfinite_in_the_first_iteration_saves_nothing(demo_data, tmp_path):
+def test_nonfinite_in_the_first_iteration_saves_nothing(demo_data, tmp_path, one_thread):
     model = search_model(demo_data, tmp_path)
     model.feed_data(fixed_batch(1, lq=NAN))
     with pytest.raises(NonFiniteError, match=r'iteration 1\. No iteration had completed, so nothing was saved\.'):
@@ -277,7 +295,7 @@ def test_nonfinite_in_the_first_iteration_saves_nothing(demo_data, tmp_path):
 
 
 @pytest.mark.parametrize('fault', list(FAULTS))
-def test_skip_nonfinite_skips_the_step_and_counts_it(demo_data, tmp_path, monkeypatch, fault):
+def test_skip_nonfinite_skips_the_step_and_counts_it(demo_data, tmp_path, monkeypatch, fault, one_thread):
     model = search_model(demo_data, tmp_path, skip_nonfinite=True)
     for it in (1, 2):
         model.feed_data(fixed_batch(it))
@@ -377,7 +395,7 @@ def test_grayscale_image_in_a_colour_set_is_replicated(tmp_path):
 
 # --------------------------------------------------------------------------- arbitrary test images
 @pytest.mark.parametrize('channels', [1, 3])
-def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels):
+def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels, one_thread):
     net = {'type': 'CLEARERNet', 'genotype': 'P F | F P', 'branch_channels': [4, 8, 16], 'in_channels': channels,
            'out_channels': channels, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}  # total stride 4
     opt = train_options(demo_data, 'any_size', network_g=net)
@@ -387,9 +405,10 @@ def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels):
                                                                           'crop_border': 0}}}
     model = build_model(model_options(opt, tmp_path, is_train=False))
     model.net_g.eval()
-    for pad, ensemble in ((None, False), (4, False), (3, True)):
+    all_sizes, few = ((1, 1), (1, 6), (3, 2), (5, 7), (4, 4), (13, 9)), ((1, 1), (5, 7))
+    for pad, ensemble, sizes in ((None, False, all_sizes), (4, False, all_sizes), (3, True, few)):
         model.opt['val'].update(pad_multiple=pad, self_ensemble=ensemble)
-        for h, w in ((1, 1), (1, 6), (3, 2), (5, 7), (4, 4), (13, 9)):
+        for h, w in sizes:
             model.feed_data({'lq': torch.rand(1, channels, h, w)})
             model.test()
             assert model.output.shape == (1, channels, h, w), (pad, ensemble, h, w)
@@ -405,7 +424,7 @@ def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels):
     val_opt = noise_dataset(str(folder), phase='val', in_ch=channels, name='odd')
     val_opt.update(phase='val', num_worker_per_gpu=0, batch_size_per_gpu=1)
     loader = build_dataloader(build_dataset(val_opt), val_opt, num_gpu=0, dist=False)
-    model.opt['val'].update(pad_multiple=4, self_ensemble=True)
+    model.opt['val'].update(pad_multiple=4, self_ensemble=False)
     model.validation(loader, 0, None, save_img=True)
     assert np.isfinite(model.metric_results['psnr'])
     for name, (h, w) in sizes.items():

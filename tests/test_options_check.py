@@ -84,7 +84,7 @@ TYPE_TYPOS = [
      r"registered dataset.*did you mean 'GaussianNoiseDataset'"),
     (('val', 'metrics', 'psnr', 'type'), 'calculate_pnsr', r"val: metrics: psnr: type = 'calculate_pnsr'.*"
      r"did you mean 'calculate_psnr'"),
-    (('train', 'optim_g', 'type'), 'SDG', r"train: optim_g: type = 'SDG' is not a torch.optim optimiser.*"
+    (('train', 'optim_g', 'type'), 'SDG', r"train: optim_g: type = 'SDG' is not a torch.optim optimizer.*"
      r"did you mean 'SGD'"),
     (('train', 'scheduler', 'type'), 'CosineAnnealingLR', r"train: scheduler: type = 'CosineAnnealingLR' is not a "
      r"scheduler BasicSR sets up.*'CosineAnnealingRestartLR'"),
@@ -98,14 +98,16 @@ NUMBERS = [
     (('train', 'optim_g', 'lr'), 0, r'train: optim_g: lr = 0: expected a positive number'),
     (('train', 'optim_g', 'lr'), '2e-2', r"train: optim_g: lr = '2e-2': expected a number"),
     (('train', 'optim_arch', 'lr'), -3e-4, r'train: optim_arch: lr = -0.0003: expected a positive number'),
-    (('datasets', 'train', 'sigma'), -1, r'datasets: train: sigma = -1: expected a noise level in \[0, 255\]'),
-    (('datasets', 'val', 'sigma'), 300, r'datasets: val: sigma = 300: expected a noise level in \[0, 255\]'),
+    (('datasets', 'train', 'sigma'), -1, r'datasets: train: sigma = -1: expected a noise level on the 0-255 '
+     r'scale, in \[0, 255\]'),
+    (('datasets', 'val', 'sigma'), 300, r'datasets: val: sigma = 300: expected a noise level on the 0-255 scale, '
+     r'in \[0, 255\]'),
     (('train', 'arch_dataset', 'sigma'), 'high', r"train: arch_dataset: sigma = 'high': expected a number"),
     (('train', 'arch_loss', 'lambda_comp'), 0.1, r"train: arch_loss: lambda_comp = 0.1 needs a complexity metric, but "
      r"complexity = None; expected one of \['flops', 'params'\]"),
     (('train', 'arch_loss', 'lambda_arch'), -0.01, r'train: arch_loss: lambda_arch = -0.01: expected a weight >= 0'),
     (('datasets', 'train', 'gt_size'), 15, r'datasets: train: gt_size = 15: expected a multiple of 2 = '
-     r'2\^\(branches - 1\) for the 2 branches'),
+     r'2\^\(branches - 1\) for the 2 branches of network_g \(e.g. 14 or 16\)'),
     (('val', 'pad_multiple'), 0, r'val: pad_multiple = 0: expected a positive number'),
 ]
 
@@ -262,7 +264,7 @@ def test_genotype_file_of_another_preset(demo_data, tmp_path):
     check_options(opt)
     opt['datasets']['train']['gt_size'] = 18
     with pytest.raises(ValueError, match=r'gt_size = 18: expected a multiple of 4 = 2\^\(branches - 1\) for the 3 '
-                       r'branches of network_g \(e.g. 16\)'):
+                       r'branches of network_g \(e.g. 16 or 20\)'):
         check_options(opt)
 
 

@@ -39,10 +39,10 @@ def grad_norm(model):
 
 
 def test_grad_clip_bounds_the_gradient_norm(demo_data, tmp_path):
-    free = build(demo_data, tmp_path, optim_g={'type': 'SGD', 'lr': 0.0})
+    free = build(demo_data, tmp_path, optim_g={'type': 'SGD', 'lr': 1e-12})
     free.feed_data(batch())
     free.optimize_parameters(1)
-    clipped = build(demo_data, tmp_path, optim_g={'type': 'SGD', 'lr': 0.0}, grad_clip=1e-3)
+    clipped = build(demo_data, tmp_path, optim_g={'type': 'SGD', 'lr': 1e-12}, grad_clip=1e-3)
     clipped.feed_data(batch())
     clipped.optimize_parameters(1)
     assert grad_norm(free) > 1e-2  # the bound below is a real constraint

@@ -15,12 +15,16 @@ the derived net's keys are a subset of the supernet's.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import operator
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .genotype import MODULES, Genotype
 
@@ -34,6 +38,11 @@ def count_parameters(net: nn.Module) -> int:
 
 
 # --------------------------------------------------------------------------- blocks
+def _sum(tensors):
+    """Sum of tensors; Python's sum() would start with 0 + the first, one more full-size add."""
+    return functools.reduce(operator.add, tensors)
+
+
 def conv_bn(in_channels: int,
             out_channels: int,
             kernel_size: int,
@@ -57,7 +66,7 @@ class BasicBlock(nn.Module):
         self.body = nn.Sequential(conv_bn(channels, channels, 3, relu=True), conv_bn(channels, channels, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + x)
+        return F.relu(self.body(x) + x, inplace=True)  # in place on the temporary sum
 
 
 class Bottleneck(nn.Module):
@@ -74,7 +83,7 @@ class Bottleneck(nn.Module):
         self.shortcut = nn.Identity() if in_channels == out_channels else conv_bn(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.shortcut(x))
+        return F.relu(self.body(x) + self.shortcut(x), inplace=True)
 
 
 class Transition(nn.Module):
@@ -130,7 +139,7 @@ class Fusion(nn.Module):
         return nn.Sequential(*steps, conv_bn(channels[j], channels[i], 3, stride=2))
 
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [F.relu(sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
+        return [F.relu(_sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
 
 
 CANDIDATES = {'parallel': Parallel, 'fusion': Fusion}
@@ -147,13 +156,21 @@ class Column(nn.ModuleDict):
     def __init__(self, channels: Sequence[int], candidates: Sequence[str] = MODULES):
         super().__init__({name: CANDIDATES[name](channels) for name in candidates})
 
-    def forward(self, branches: list[torch.Tensor], weights: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """``weights``: one mixing weight per candidate, or None for a resolved column."""
+    def forward(self, branches: list[torch.Tensor],
+                weights: Sequence[torch.Tensor | None] | None = None) -> list[torch.Tensor]:
+        """``weights``: one mixing weight per candidate, or None for a resolved column. A
+        candidate whose weight is None is not computed (single-path sampling)."""
         if weights is None:
             (module, ) = self.values()
             return module(branches)
-        outputs = [module(branches) for module in self.values()]
-        return [sum(w * out[i] for w, out in zip(weights, outputs)) for i in range(len(branches))]
+        mixed = None
+        for module, w in zip(self.values(), weights):
+            if w is None:
+                continue
+            out = module(branches)
+            mixed = ([w * y for y in out] if mixed is None else
+                     [torch.addcmul(m, w, y) for m, y in zip(mixed, out)])  # m + w * y in one pass
+        return mixed
 
 
 class Head(nn.Module):
@@ -166,6 +183,27 @@ class Head(nn.Module):
 
     def forward(self, branches: list[torch.Tensor]) -> torch.Tensor:
         return self.conv(self.fuse(branches)[0])
+
+
+@contextlib.contextmanager
+def kept_buffers(module: nn.Module):
+    """Puts ``module``'s buffers back as they were on exit. Checkpointing runs a column's forward
+    again in backward; in training mode its BatchNorms would update their running statistics
+    a second time."""
+    buffers = list(module.buffers())
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
+
+
+def _checkpoint_contexts(module: nn.Module):
+    """torch.utils.checkpoint's (forward, recompute) contexts: the recomputation leaves the
+    BatchNorm statistics as the forward left them."""
+    return contextlib.nullcontext(), kept_buffers(module)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -184,6 +222,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 class _MultiScaleNet(nn.Module):
     """Stem, transitions, cells of columns and head; ``column_candidates`` says, per column
     (cell-major), which candidates the column holds."""
+
+    checkpoint_columns = False  # recompute each column in backward instead of keeping its activations
 
     def __init__(self, column_candidates: Sequence[Sequence[str]], in_channels: int, out_channels: int,
                  branch_channels: Sequence[int], columns_per_cell: int, stem_blocks: int, stem_width: int,
@@ -236,18 +276,25 @@ class _MultiScaleNet(nn.Module):
         """All columns, cell-major (the row order of the architecture logits)."""
         return [column for cell in self.cells for column in cell]
 
-    def mixing_weights(self) -> torch.Tensor | None:
-        """Per-column candidate weights, shape (num_columns, len(MODULES)); None: columns are resolved."""
+    def mixing_weights(self) -> Sequence[Sequence[torch.Tensor | None]] | None:
+        """Per-column candidate weights, (num_columns, len(MODULES)), None where a candidate is not
+        computed; None: columns are resolved."""
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         branches = [self.stem(pad_to_multiple(x, self.size_multiple))]
-        weights = self.mixing_weights()
+        weights = self.mixing_weights()  # once per forward: a checkpointed column recomputes with the same
         for c, (transition, cell) in enumerate(zip(self.transitions, self.cells)):
             branches = transition(branches)
             for k, column in enumerate(cell, c * self.columns_per_cell):
-                branches = column(branches, None if weights is None else weights[k])
+                column_weights = None if weights is None else weights[k]
+                if self.checkpoint_columns and torch.is_grad_enabled():
+                    branches = checkpoint(column, branches, column_weights, use_reentrant=False,
+                                          preserve_rng_state=False,
+                                          context_fn=functools.partial(_checkpoint_contexts, column))
+                else:
+                    branches = column(branches, column_weights)
         out = self.head(branches)[..., :h, :w]
         return out + x if self.residual else out
 
@@ -268,6 +315,12 @@ class CLEARERSearchNet(_MultiScaleNet):
         residual: predict the residual and add the input (needs in_channels == out_channels).
         init_std: std of the normal init of every conv weight (BN: weight 1, bias 0).
         arch_init_std: std of the normal init of the architecture logits.
+        checkpoint_columns: activation checkpointing per column: a training forward keeps only
+            the columns' inputs and recomputes each column in backward (less memory, about one
+            more forward of the columns in time). BatchNorm statistics are updated once.
+
+    Single-path sampling (GDAS) is switched on by the search model (``train: arch_sampling:
+    gumbel``) through ``gumbel_tau`` and ``gumbel_generator``; see :meth:`mixing_weights`.
     """
 
     def __init__(self,
@@ -279,12 +332,16 @@ class CLEARERSearchNet(_MultiScaleNet):
                  stem_width: int = 32,
                  residual: bool = False,
                  init_std: float = 1e-3,
-                 arch_init_std: float = 1e-3):
+                 arch_init_std: float = 1e-3,
+                 checkpoint_columns: bool = False):
         num_columns = (len(branch_channels) - 1) * columns_per_cell
         super().__init__([MODULES] * num_columns, in_channels, out_channels, branch_channels, columns_per_cell,
                          stem_blocks, stem_width, residual, init_std)
         # One row per column (cell-major), one logit per candidate in MODULES order.
         self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(MODULES)) * arch_init_std)
+        self.checkpoint_columns = bool(checkpoint_columns)
+        self.gumbel_tau: float | None = None  # a temperature: sample one candidate per column
+        self.gumbel_generator: torch.Generator | None = None  # CPU generator of the Gumbel noise
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.arch_logits]
@@ -296,9 +353,28 @@ class CLEARERSearchNet(_MultiScaleNet):
         """Softmax of the logits per column, shape (num_columns, 2)."""
         return F.softmax(self.arch_logits, dim=-1)
 
-    def mixing_weights(self) -> torch.Tensor:
-        """The weights forward mixes the candidates with; the one place to change for sampling."""
-        return self.column_weights()
+    def mixing_weights(self) -> torch.Tensor | list[list[torch.Tensor | None]]:
+        """The weights forward mixes the candidates with: the softmax of the logits, or, when
+        ``gumbel_tau`` is set, a single path.
+
+        Single path (GDAS): a training forward samples one candidate per column,
+        argmax(logits + g) with g ~ Gumbel(0, 1) drawn on the CPU from ``gumbel_generator``
+        (the search model seeds it alike on every rank), and weights it straight-through: 1 in
+        value, the gradient of softmax((logits + g) / tau). Only the sampled candidate is
+        computed, so the data gradient reaches the logits through its weight alone. An eval
+        forward (validation) runs the argmax of the logits, i.e. the derived network."""
+        if self.gumbel_tau is None:
+            return self.column_weights()
+        logits = self.arch_logits
+        if self.training:
+            gumbel = torch.empty(logits.shape).exponential_(generator=self.gumbel_generator).log_().neg_()
+            soft = F.softmax((logits + gumbel.to(logits)) / self.gumbel_tau, dim=-1)
+            index = soft.argmax(dim=-1)
+            weights = soft + (F.one_hot(index, soft.shape[-1]).to(soft) - soft).detach()
+        else:
+            index = logits.argmax(dim=-1)
+            weights = F.one_hot(index, logits.shape[-1]).to(logits)
+        return [[row[k] if k == i else None for k in range(len(row))] for row, i in zip(weights, index.tolist())]
 
     def genotype(self) -> Genotype:
         """Argmax per column."""

@@ -143,7 +143,8 @@ class GaussianNoiseDataset(data.Dataset):
         buf = self.file_client.get(path, 'gt')
         if buf is None:  # basicsr's LmdbBackend answers None for an absent key
             raise KeyError(f'key {path!r} not found in LMDB {self.root!r} (listed in {self.meta_info_file!r})')
-        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+        # OpenCV asserts (a cv2.error naming no file) on an empty buffer: treat it as undecodable
+        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR) if len(buf) else None
         if img is None:
             where = f'LMDB {self.root!r}, key {path!r}' if self.backend == 'lmdb' else repr(path)
             raise ValueError(f'cannot decode image {where}: unreadable, truncated or not an image')

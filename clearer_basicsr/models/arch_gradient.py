@@ -9,17 +9,38 @@ w+- = w +- eps * dL_val(w', a)/dw', eps = 0.01 / ||dL_val/dw'||.
 Both only fill ``a.grad``; the caller reduces, clips and steps. ``loss_fn(net_output, batch)``
 returns the data term; ``arch_loss_fn()`` the logit-only regulariser (may be 0).
 """
+import contextlib
+
 import torch
 from torch.func import functional_call
 
 
+@contextlib.contextmanager
+def frozen(params):
+    """``requires_grad`` off for ``params`` (those that had it) for the duration."""
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def first_order(net, arch_params, batch, loss_fn, arch_loss_fn, scale=None):
-    """Backward of the validation loss into the logits only (no weight gradients are
-    computed); ``scale`` is a GradScaler's ``scale`` under fp16. Returns the loss terms."""
-    losses = loss_fn(net(batch['lq']), batch)
-    losses.update(arch_loss_fn())
-    total = sum(losses.values())
-    (scale(total) if scale else total).backward(inputs=list(arch_params))
+    """Backward of the validation loss into the logits only; ``scale`` is a GradScaler's
+    ``scale`` under fp16. Returns the loss terms.
+
+    The other parameters are frozen meanwhile, so autograd records nothing for them: no weight
+    gradient is computed, and the layers before the first logit (stem, first transition) keep
+    no activations for backward."""
+    arch_ids = {id(p) for p in arch_params}
+    with frozen(p for p in net.parameters() if id(p) not in arch_ids):
+        losses = loss_fn(net(batch['lq']), batch)
+        losses.update(arch_loss_fn())
+        total = sum(losses.values())
+        (scale(total) if scale else total).backward(inputs=list(arch_params))
     return losses
 
 

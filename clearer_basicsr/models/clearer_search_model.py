@@ -14,6 +14,12 @@ default to those of ``datasets: train``). Other ``train:`` keys:
 * ``arch_warmup_iter`` iterations with frozen logits (reference: 500);
 * ``arch_update``     ``first_order`` (the paper) or ``second_order`` (DARTS' unrolled step);
 * ``arch_bn_mode``    ``eval`` (reference) or ``train``: BatchNorm mode during the logit step;
+* ``arch_sampling``   ``softmax`` (default: each column mixes both modules) or ``gumbel``: GDAS'
+  single path, each training forward samples one module per column (straight-through
+  Gumbel-softmax) and computes only that one; validation runs the argmax. First order only;
+  under DDP it switches on ``find_unused_parameters`` (unsampled modules get no gradient);
+* ``gumbel_tau``      its temperature: a number, or ``[start, end]`` linear over ``total_iter``
+  (default ``[10, 0.1]``, GDAS'); it scales the logit gradient, not the sampling;
 * ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``.
 
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
@@ -33,11 +39,14 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.genotype import MODULES
 from ..data.samplers import CyclingLoader, build_train_loader
+from ..losses.arch_loss import column_entropy
 from ..plots import plot_column_weights
 from . import arch_gradient
 from .restoration_model import RestorationModel
 
 ARCH_UPDATES = ('first_order', 'second_order')
+ARCH_SAMPLINGS = ('softmax', 'gumbel')
+GDAS_TAU = (10.0, 0.1)
 BN_MODES = ('eval', 'train')
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 1e-3}
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
@@ -60,6 +69,8 @@ class CLEARERSearchModel(RestorationModel):
 
     def __init__(self, opt):
         self.alpha_history = []  # (iteration, column weights) for column_weights.png
+        if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
+            opt['find_unused_parameters'] = True  # DDP: the modules not sampled get no gradient
         super().__init__(opt)
 
     @property
@@ -82,10 +93,14 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_warmup_iter = int(train_opt.get('arch_warmup_iter', 0))
         self.arch_update = train_opt.get('arch_update', 'first_order')
         self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
+        self.arch_sampling = train_opt.get('arch_sampling', 'softmax')
         for key, value, allowed in (('arch_update', self.arch_update, ARCH_UPDATES),
-                                    ('arch_bn_mode', self.arch_bn_mode, BN_MODES)):
+                                    ('arch_bn_mode', self.arch_bn_mode, BN_MODES),
+                                    ('arch_sampling', self.arch_sampling, ARCH_SAMPLINGS)):
             if value not in allowed:
                 raise ValueError(f'train: {key} = {value!r}; expected one of {list(allowed)}')
+        if self.arch_sampling == 'gumbel':
+            self.setup_gumbel(train_opt)
         if self.arch_update == 'second_order' and train_opt.get('amp') == 'fp16':
             raise ValueError('train: arch_update second_order does not support amp: fp16 (use bf16 or none)')
         self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
@@ -118,6 +133,10 @@ class CLEARERSearchModel(RestorationModel):
         self.optimizer_arch = self.get_optimizer(optim_opt.pop('type'), self.arch_parameters(), **optim_opt)
         self.optimizers.append(self.optimizer_arch)
 
+    def configured_lrs(self):
+        lr = (self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)['lr']
+        return super().configured_lrs() + [(self.optimizer_arch, 'optim_arch', lr)]
+
     def setup_schedulers(self):
         # BasicSR puts its `scheduler` on every optimiser; the logits have their own.
         self.optimizers.remove(self.optimizer_arch)
@@ -125,15 +144,44 @@ class CLEARERSearchModel(RestorationModel):
         self.optimizers.append(self.optimizer_arch)
         self.schedulers.append(build_scheduler(self.opt['train'].get('scheduler_arch'), self.optimizer_arch))
 
+    def setup_gumbel(self, train_opt):
+        if self.arch_update != 'first_order':
+            raise ValueError('train: arch_sampling gumbel needs arch_update: first_order (the unrolled step '
+                             'would compare losses of different samples)')
+        tau = train_opt.get('gumbel_tau', GDAS_TAU)
+        tau = [tau, tau] if isinstance(tau, (int, float)) else list(tau)
+        if len(tau) != 2 or not all(isinstance(t, (int, float)) and t > 0 for t in tau):
+            raise ValueError(f"train: gumbel_tau = {train_opt.get('gumbel_tau')!r}; expected a temperature > 0 "
+                             'or [start, end] (linear over total_iter)')
+        self.gumbel_tau = tuple(float(t) for t in tau)
+        self.supernet.gumbel_tau = self.gumbel_tau[0]  # from now on validation runs the argmax
+        # The noise is drawn from this seed, the iteration and the step: the same on every rank.
+        seed = [int(self.opt.get('manual_seed') or 0)]
+        if self.opt['dist']:  # without manual_seed BasicSR draws one per rank
+            dist.broadcast_object_list(seed, src=0)
+        self.sampling_seed = seed[0]
+
     # ----------------------------------------------------------------- steps
+    def sample_paths(self, current_iter, step):
+        """Gumbel mode: temperature and noise for the next training forward (``step`` 0: logits,
+        1: weights). The noise generator is seeded from the shared seed, the iteration and the
+        step, so every rank samples the same paths and a resumed search samples as it would have."""
+        if self.arch_sampling != 'gumbel':
+            return
+        start, end = self.gumbel_tau
+        net = self.supernet
+        net.gumbel_tau = start + (end - start) * min(current_iter / float(self.opt['train']['total_iter']), 1.0)
+        net.gumbel_generator = torch.Generator().manual_seed((self.sampling_seed * 1_000_003 + current_iter) * 2 + step)
+
     def optimize_parameters(self, current_iter):
         arch_log = self.arch_step(current_iter) if current_iter > self.arch_warmup_iter else {}
+        self.sample_paths(current_iter, 1)
         super().optimize_parameters(current_iter)
         with torch.no_grad():
             weights = self.supernet.column_weights().detach().float().cpu()
         self.alpha_history.append((current_iter, weights.tolist()))
         self.log_dict.update(arch_log)
-        self.log_dict['arch_entropy'] = float(-(weights * weights.clamp_min(1e-12).log10()).sum(-1).mean())
+        self.log_dict['arch_entropy'] = float(column_entropy(weights))
         for c, w in enumerate(weights[:, MODULES.index('fusion')].tolist()):
             self.log_dict[f'w_fusion/c{c + 1:02d}'] = w
 
@@ -149,6 +197,8 @@ class CLEARERSearchModel(RestorationModel):
         batch = {'lq': self.to_device(data['lq']), 'gt': self.to_device(data['gt'])}
         arch_params = self.arch_parameters()
         self.optimizer_arch.zero_grad(set_to_none=True)
+        self.sample_paths(current_iter, 0)
+        self.keep_buffers()
         with self.arch_bn(), self.autocast():
             if self.arch_update == 'first_order':
                 with self.net_g.no_sync() if self.opt['dist'] else contextlib.nullcontext():
