@@ -2,6 +2,10 @@
 import copy
 import gc
 import os
+
+# Tiny tensors gain nothing from intra-op threads, and on 2 shared cores threads oversubscribe
+# (tens of times slower). Set before torch is imported; subprocesses inherit it.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 import shutil
 import subprocess
 import sys

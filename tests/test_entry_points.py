@@ -5,6 +5,7 @@ import sys
 
 import basicsr
 import torch
+import yaml
 
 from conftest import REPO, run_cli, search_options, train_options, write_yaml
 
@@ -84,3 +85,18 @@ def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, 
     assert torch.equal(rank0, rank1), out[-2000:]
     assert not torch.allclose(torch.softmax(rank0, -1), torch.tensor(result['initial']))  # the logits did move
     assert (tmp_path / 'experiments' / 'ddp_search' / 'genotype.yml').is_file()
+
+
+def test_shipped_search_option_runs_through_basicsr_script(demo_data, basicsr_tree):
+    """options/search_clearer_denoise.yml itself (paper preset), 2 iterations, on the demo data."""
+    force = [f"datasets:train:dataroot_gt={demo_data['train_lmdb']}", 'datasets:train:batch_size_per_gpu=2',
+             'datasets:train:num_worker_per_gpu=0', f"datasets:val:dataroot_gt={demo_data['test_folder']}",
+             f"train:arch_dataset:dataroot_gt={demo_data['arch_lmdb']}", 'train:total_iter=2',
+             'train:arch_warmup_iter=1', 'logger:use_tb_logger=false']
+    out = check(run_cli(['basicsr/train.py', '-opt', os.path.join(REPO, 'options', 'search_clearer_denoise.yml'),
+                         '--force_yml', *force], basicsr_tree))
+    exp = basicsr_tree / 'experiments' / 'CLEARER_search_denoise_gray_s30'
+    found = yaml.safe_load(open(exp / 'genotype.yml'))
+    assert found['iteration'] == 2 and len(found['column_weights']) == 12
+    assert found['genotype']['branch_channels'] == [32, 64, 128, 256]
+    assert 'Genotype:' in out and (exp / 'models' / 'net_g_latest.pth').is_file()
