@@ -31,7 +31,9 @@ def run_stage(title, entry, option_file, extra_args):
     cmd = [sys.executable, '-m', f'clearer_basicsr.{entry}', '-opt', option_file, *extra_args]
     print(f'\n=== {title}: python {" ".join(cmd[1:])}', flush=True)
     start, tail = time.time(), collections.deque(maxlen=60)
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    # The demo's nets are tiny: intra-op threads gain little on them and, on a small or busy
+    # machine, oversubscribe the cores (many times slower). One thread unless the user says.
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
         for line in proc.stdout:
             tail.append(line)
