@@ -71,8 +71,11 @@ def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def _measure(patch_size: int, **preset: Any) -> Costs:
-    # A fresh CPU supernet in eval mode: measuring never touches a caller's weights or BN statistics.
-    net = CLEARERSearchNet(**preset).eval()
+    # A fresh CPU supernet in eval mode: measuring never touches a caller's weights or BN statistics,
+    # nor the global RNG (its init would shift a training run's random stream, depending on
+    # whether this cache was already warm).
+    with torch.random.fork_rng(devices=[]):
+        net = CLEARERSearchNet(**preset).eval()
     with torch.no_grad():
         analyzer = FlopAnalyzer(net, (torch.zeros(1, net.in_channels, patch_size, patch_size), ))
         analyzer.unsupported_ops_warnings(False)

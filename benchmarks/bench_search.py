@@ -1,0 +1,345 @@
+"""Speed and memory of one CLEARER search iteration (logit step + weight step), mode by mode.
+
+One iteration is ``CLEARERSearchModel.optimize_parameters`` after the logit warm-up, the real
+code path of a search: the logit step on an arch batch, then the weight step on the train batch.
+The model is built from ``options/search_clearer_denoise.yml`` (the paper preset: supernet of
+12.6M weights, SGD for the weights, Adam for the logits, grad clip 5) with ``--batch`` x 1 x
+``--size`` x ``--size`` batches (default 8 x 64 x 64 grayscale). Data loading is not measured:
+both batches are fixed in-memory tensors (the arch split comes from a stub loader).
+
+Modes (each one option changed from ``exact``):
+
+* ``exact``          first-order logit gradient, fp32 (the paper; the reference for the ratios);
+* ``gumbel``         ``train: arch_sampling: gumbel``: one sampled module per column (GDAS);
+* ``bf16``           ``train: amp: bf16`` (autocast; on the CPU it pays only with native bf16 units.
+  Without them, e.g. AVX2 only, it is emulated, ~25x slower than fp32: skipped by default,
+  one iteration without warm-up when named in ``--modes``);
+* ``fp16``           ``train: amp: fp16`` with grad scaling (CUDA only);
+* ``channels_last``  ``channels_last: true`` (network and inputs);
+* ``checkpoint``     ``network_g: checkpoint_columns: true`` (columns recomputed in backward);
+* ``second_order``   ``train: arch_update: second_order`` (DARTS' unrolled step; not run by
+  default, it costs more than two exact iterations: ``--modes exact second_order``).
+
+Every mode runs in its own Python process. Time: median over ``--repeats`` iterations after
+``--warmup`` untimed ones. Peak memory is the memory an iteration needs on top of the resting
+footprint of model + optimiser states, measured after the warm-up iterations (so the lazily
+created optimiser states are part of the rest) with the gradients freed: on CUDA
+``max_memory_allocated`` minus ``memory_allocated`` at rest; on the CPU the peak resident set
+size (``VmHWM``, reset through ``/proc/self/clear_refs``, Linux) minus the resident set size
+at rest, after returning freed heap pages to the OS (``malloc_trim``). It covers activations,
+gradients and allocator caches. Without ``clear_refs`` it falls back to ``ru_maxrss`` minus the
+RSS after building the model (then the optimiser states count as peak).
+
+At the end it runs the derived-net inference figures of ``bench_archs.py`` (``--no-derived``
+skips them). Results: a table on stdout, JSON in ``benchmarks/results/bench_search.json``.
+
+    python benchmarks/bench_search.py [--threads 1] [--repeats 3] [--modes exact gumbel ...] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import ctypes
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+import bench_archs  # noqa: E402  (the derived-net inference figures printed at the end)
+
+PAPER_OPTIONS = ROOT / 'options' / 'search_clearer_denoise.yml'
+MODES = {
+    'exact': ('first-order, fp32', {}),
+    'gumbel': ('single path, Gumbel', {'train': {'arch_sampling': 'gumbel'}}),
+    'bf16': ('autocast bf16', {'train': {'amp': 'bf16'}}),
+    'fp16': ('autocast fp16 + scaler', {'train': {'amp': 'fp16'}}),
+    'channels_last': ('channels-last', {'channels_last': True}),
+    'checkpoint': ('checkpointed columns', {'network_g': {'checkpoint_columns': True}}),
+    'second_order': ('second-order (DARTS)', {'train': {'arch_update': 'second_order'}}),
+}
+DEFAULT_MODES = ['exact', 'gumbel', 'bf16', 'fp16', 'channels_last', 'checkpoint']
+CUDA_ONLY = {'fp16'}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def search_options(task: dict, data_root: str) -> dict:
+    """The paper preset's search options, completed as BasicSR's parser would, for one mode.
+
+    The data folders hold one image each, only for the option check: the model is fed
+    in-memory batches."""
+    from PIL import Image
+
+    with open(PAPER_OPTIONS) as f:
+        opt = yaml.safe_load(f)
+    cuda = task['device'] == 'cuda'
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=1 if cuda else 0, auto_resume=False)
+    opt.pop('val', None)
+    for key, split in (('train', opt['datasets']['train']), ('arch', opt['train']['arch_dataset'])):
+        os.makedirs(os.path.join(data_root, key))
+        Image.new('L', (task['size'], task['size'])).save(os.path.join(data_root, key, f'{key}.png'))
+        split.update(dataroot_gt=os.path.join(data_root, key), io_backend={'type': 'disk'})
+    opt['datasets'] = {'train': opt['datasets']['train']}
+    opt['datasets']['train'].update(phase='train', gt_size=task['size'], batch_size_per_gpu=task['batch'])
+    opt['train'].update(arch_warmup_iter=0)
+    return merge(opt, copy.deepcopy(MODES[task['mode']][1]))
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Resets VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _trim_heap() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def worker(task: dict) -> dict:
+    """One mode in this process: seconds per iteration and peak memory in MiB."""
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    import clearer_basicsr  # noqa: F401  (registers the archs, losses and models)
+    from clearer_basicsr.models.clearer_search_model import CLEARERSearchModel
+
+    if task['threads']:
+        torch.set_num_threads(task['threads'])
+    torch.manual_seed(0)
+    device = torch.device(task['device'])
+    cuda = device.type == 'cuda'
+    shape = (task['batch'], 1, task['size'], task['size'])
+
+    def noisy_pair(seed):
+        g = torch.Generator().manual_seed(seed)
+        gt = torch.rand(shape, generator=g)
+        return {'lq': (gt + 30 / 255 * torch.randn(shape, generator=g)).to(device), 'gt': gt.to(device)}
+
+    class FixedLoader:
+        """Stands in for the arch split's loader: the same batch every time."""
+
+        def __init__(self, batch):
+            self.batch = batch
+
+        def next(self):
+            return self.batch
+
+        def state_dict(self):
+            return {}
+
+    class BenchSearchModel(CLEARERSearchModel):  # not registered: built directly
+
+        def build_arch_loader(self):
+            return FixedLoader(noisy_pair(1))
+
+    rss_at_build = _status_kib('VmRSS')
+    with tempfile.TemporaryDirectory() as data_root:
+        model = BenchSearchModel(search_options(task, data_root))
+    model.feed_data(noisy_pair(0))
+    params = sum(p.numel() for p in model.weight_parameters())
+
+    def free_grads():
+        for optimizer in model.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+
+    def iteration(i):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.optimize_parameters(i)
+        if cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    it = 1
+    for _ in range(task['warmup']):
+        iteration(it)
+        it += 1
+    free_grads()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        rest = torch.cuda.memory_allocated()
+        memory = 'cuda max_memory_allocated - allocated at rest'
+    else:
+        _trim_heap()
+        rest = _status_kib('VmRSS') * 1024
+        memory = 'cpu VmHWM - VmRSS at rest'
+        if not _reset_peak_rss():
+            rest = rss_at_build * 1024
+            memory = 'cpu ru_maxrss - VmRSS after build (no clear_refs)'
+    times = []
+    for _ in range(task['repeats']):
+        times.append(iteration(it))
+        it += 1
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+    elif memory.startswith('cpu VmHWM'):
+        peak = _status_kib('VmHWM') * 1024
+    else:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        **task,
+        'label': MODES[task['mode']][0],
+        'params': params,
+        'seconds_per_iter': sorted(times)[len(times) // 2],
+        'seconds': times,
+        'peak_mib': (peak - rest) / 2**20,
+        'rest_mib': rest / 2**20,
+        'memory': memory,
+        'threads': torch.get_num_threads(),
+        'device_name': torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
+    }
+
+
+def run_isolated(task: dict) -> dict:
+    """The mode in a fresh interpreter; a mode the code does not support comes back with its error."""
+    out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(task)], capture_output=True, text=True)
+    if out.returncode:
+        lines = out.stderr.strip().splitlines()
+        return {**task, 'label': MODES[task['mode']][0], 'error': lines[-1] if lines else f'exit {out.returncode}'}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def add_ratios(results: list[dict]) -> None:
+    exact = {r['device']: r for r in results if r['mode'] == 'exact' and 'error' not in r}
+    for r in results:
+        ref = exact.get(r['device'])
+        if ref and 'error' not in r:
+            r['time_ratio'] = r['seconds_per_iter'] / ref['seconds_per_iter']
+            r['peak_ratio'] = r['peak_mib'] / ref['peak_mib'] if ref['peak_mib'] > 0 else None
+
+
+def table(results: list[dict]) -> str:
+    lines = [f'{"device":<8}{"mode":<15}{"what":<25}{"s/iter":>9}{"x exact":>9}{"peak MiB":>10}{"x exact":>9}'
+             f'{"rest MiB":>10}']
+    for r in results:
+        head = f'{r["device"]:<8}{r["mode"]:<15}{r["label"]:<25}'
+        if 'error' in r:
+            lines.append(head + f'  not run: {r["error"][:90]}')
+            continue
+        peak_ratio = f'{r["peak_ratio"]:>9.2f}' if r.get('peak_ratio') is not None else f'{"-":>9}'
+        lines.append(head + f'{r["seconds_per_iter"]:>9.3f}{r.get("time_ratio", float("nan")):>9.2f}'
+                     f'{r["peak_mib"]:>10,.1f}{peak_ratio}{r["rest_mib"]:>10,.1f}')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--modes', nargs='+', choices=list(MODES),
+                        help=f'modes to run (default: {" ".join(DEFAULT_MODES)}); exact is always run first, the '
+                        'ratios refer to it; fp16 runs on CUDA only')
+    parser.add_argument('--repeats', type=int, default=3, help='timed iterations per mode (median reported)')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed iterations first')
+    parser.add_argument('--batch', type=int, default=8, help='batch of both the arch and the train step')
+    parser.add_argument('--size', type=int, default=64, help='patch size')
+    parser.add_argument('--infer-size', type=int, default=256, help='derived-net inference image size (batch 1)')
+    parser.add_argument('--no-derived', action='store_true', help="skip bench_archs.py's derived-net inference")
+    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
+                        help='auto: the CPU, plus CUDA when available')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='CPU threads for torch (0: its default); 1 is steadier on a busy machine')
+    parser.add_argument('--json', default=str(ROOT / 'benchmarks' / 'results' / 'bench_search.json'),
+                        help='where to write the results')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+
+    import torch
+    devices = ['cpu', 'cuda'] if args.device == 'auto' else [args.device]
+    if 'cuda' in devices and not torch.cuda.is_available():
+        if args.device == 'cuda':
+            raise SystemExit('--device cuda: CUDA is not available')
+        devices.remove('cuda')
+    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    modes = ['exact'] + [m for m in dict.fromkeys(args.modes or DEFAULT_MODES) if m != 'exact']
+    common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
+    started = time.perf_counter()
+    results = []
+    for device in devices:
+        for mode in modes:
+            if mode in CUDA_ONLY and device != 'cuda':
+                continue
+            task = {'device': device, 'mode': mode, 'batch': args.batch, 'size': args.size, **common}
+            if mode == 'bf16' and device == 'cpu' and not native_bf16:  # emulated: many times slower than fp32
+                if not args.modes:
+                    results.append({**task, 'label': MODES[mode][0], 'error': 'skipped: this CPU has no native bf16 '
+                                    '(emulated, ~25x slower); --modes ... bf16 runs one iteration'})
+                    continue
+                task.update(repeats=1, warmup=0, note='CPU without native bf16 (emulated): 1 iteration, no warm-up')
+            results.append(run_isolated(task))
+            r = results[-1]
+            print(f'done: {device} {mode} ' + (f'({r["seconds_per_iter"]:.2f} s/iter)' if 'error' not in r
+                                               else 'not run'), file=sys.stderr)
+    add_ratios(results)
+    shape = f'{args.batch}x1x{args.size}x{args.size}'
+    print(f'One search iteration (logit step + weight step), paper preset, batch {shape}; '
+          f'median of {args.repeats}; peak = above model + optimiser states at rest')
+    print(table(results))
+    for r in results:
+        if r.get('note'):
+            print(f'  {r["device"]} {r["mode"]}: {r["note"]}')
+
+    derived = []
+    if not args.no_derived:
+        derived = [bench_archs.run_isolated({'device': device, 'network': name, 'batch': 1, 'size': args.infer_size,
+                                             **common}) for device in devices for name in bench_archs.DERIVED]
+        print(f'\nDerived nets, inference (bench_archs.py), batch 1 x 1 x {args.infer_size} x {args.infer_size}')
+        print(bench_archs.table(derived))
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {'torch': torch.__version__, 'python': platform.python_version(), 'cpu_count': os.cpu_count(),
+            'load_average_at_end': load, 'wall_seconds': time.perf_counter() - started,
+            'args': {k: v for k, v in vars(args).items() if k != 'worker'},
+            'iteration': 'CLEARERSearchModel.optimize_parameters after the logit warm-up: logit step on the '
+                         'arch batch + weight step on the train batch; options/search_clearer_denoise.yml',
+            'peak_memory': 'above the resting footprint of model + optimiser states (after warm-up, gradients '
+                           'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)'}
+    path.write_text(json.dumps({'meta': meta, 'results': results, 'derived_inference': derived}, indent=2))
+    print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+    main()
