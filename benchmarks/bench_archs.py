@@ -119,31 +119,42 @@ def table(results: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--repeats', type=int, default=5, help='timed iterations per measurement (median reported)')
+def add_common_args(parser: argparse.ArgumentParser, repeats: int, json_name: str, batch_help: str) -> None:
+    """The options both benchmarks take (bench_search.py imports this)."""
+    parser.add_argument('--repeats', type=int, default=repeats, help='timed iterations per measurement (median reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed iterations first')
-    parser.add_argument('--batch', type=int, default=8, help='supernet training batch')
-    parser.add_argument('--size', type=int, default=64, help='supernet training patch size')
+    parser.add_argument('--batch', type=int, default=8, help=batch_help)
+    parser.add_argument('--size', type=int, default=64, help='training patch size')
     parser.add_argument('--infer-size', type=int, default=256, help='derived-net inference image size (batch 1)')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
                         help='auto: the CPU, plus CUDA when available')
     parser.add_argument('--threads', type=int, default=0,
                         help='CPU threads for torch (0: its default); 1 is steadier on a busy machine')
-    parser.add_argument('--json', default=str(ROOT / 'benchmarks' / 'results' / 'bench_archs.json'),
+    parser.add_argument('--json', default=str(ROOT / 'benchmarks' / 'results' / json_name),
                         help='where to write the results')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
+
+
+def select_devices(device: str) -> list[str]:
+    """``--device`` as a list: auto = the CPU, plus CUDA when available."""
+    import torch
+    devices = ['cpu', 'cuda'] if device == 'auto' else [device]
+    if 'cuda' in devices and not torch.cuda.is_available():
+        if device == 'cuda':
+            raise SystemExit('--device cuda: CUDA is not available')
+        devices.remove('cuda')
+    return devices
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    add_common_args(parser, repeats=5, json_name='bench_archs.json', batch_help='supernet training batch')
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-
     import torch
-    devices = ['cpu', 'cuda'] if args.device == 'auto' else [args.device]
-    if 'cuda' in devices and not torch.cuda.is_available():
-        if args.device == 'cuda':
-            raise SystemExit('--device cuda: CUDA is not available')
-        devices.remove('cuda')
+    devices = select_devices(args.device)
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
     tasks = []
     for device in devices:

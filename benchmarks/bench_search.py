@@ -264,30 +264,16 @@ def main() -> None:
     parser.add_argument('--modes', nargs='+', choices=list(MODES),
                         help=f'modes to run (default: {" ".join(DEFAULT_MODES)}); exact is always run first, the '
                         'ratios refer to it; fp16 runs on CUDA only')
-    parser.add_argument('--repeats', type=int, default=3, help='timed iterations per mode (median reported)')
-    parser.add_argument('--warmup', type=int, default=1, help='untimed iterations first')
-    parser.add_argument('--batch', type=int, default=8, help='batch of both the arch and the train step')
-    parser.add_argument('--size', type=int, default=64, help='patch size')
-    parser.add_argument('--infer-size', type=int, default=256, help='derived-net inference image size (batch 1)')
     parser.add_argument('--no-derived', action='store_true', help="skip bench_archs.py's derived-net inference")
-    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
-                        help='auto: the CPU, plus CUDA when available')
-    parser.add_argument('--threads', type=int, default=0,
-                        help='CPU threads for torch (0: its default); 1 is steadier on a busy machine')
-    parser.add_argument('--json', default=str(ROOT / 'benchmarks' / 'results' / 'bench_search.json'),
-                        help='where to write the results')
-    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    bench_archs.add_common_args(parser, repeats=3, json_name='bench_search.json',
+                                batch_help='batch of both the arch and the train step')
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
 
     import torch
-    devices = ['cpu', 'cuda'] if args.device == 'auto' else [args.device]
-    if 'cuda' in devices and not torch.cuda.is_available():
-        if args.device == 'cuda':
-            raise SystemExit('--device cuda: CUDA is not available')
-        devices.remove('cuda')
+    devices = bench_archs.select_devices(args.device)
     native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     modes = ['exact'] + [m for m in dict.fromkeys(args.modes or DEFAULT_MODES) if m != 'exact']
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
