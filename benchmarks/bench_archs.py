@@ -46,18 +46,26 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def worker(task: dict) -> dict:
-    """One measurement in this process; returns seconds per iteration and peak memory in MiB."""
+def start_worker(task: dict):
+    """The common start of a measurement process (bench_search.py's too): the plugin imported
+    from this checkout, torch's thread count, a fixed seed; returns the task's torch device."""
     sys.path.insert(0, str(ROOT))
     import torch
 
-    import clearer_basicsr  # noqa: F401
-    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet, count_parameters
-
+    import clearer_basicsr  # noqa: F401  (registers the archs, losses and models)
     if task['threads']:
         torch.set_num_threads(task['threads'])
     torch.manual_seed(0)
-    device = torch.device(task['device'])
+    return torch.device(task['device'])
+
+
+def worker(task: dict) -> dict:
+    """One measurement in this process; returns seconds per iteration and peak memory in MiB."""
+    device = start_worker(task)
+    import torch
+
+    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet, count_parameters
+
     cuda = device.type == 'cuda'
     training = task['network'] == 'supernet'
     net = (CLEARERSearchNet() if training else CLEARERNet(DERIVED[task['network']])).to(device)

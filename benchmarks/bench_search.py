@@ -132,16 +132,11 @@ def _trim_heap() -> None:
 
 def worker(task: dict) -> dict:
     """One mode in this process: seconds per iteration and peak memory in MiB."""
-    sys.path.insert(0, str(ROOT))
+    device = bench_archs.start_worker(task)
     import torch
 
-    import clearer_basicsr  # noqa: F401  (registers the archs, losses and models)
     from clearer_basicsr.models.clearer_search_model import CLEARERSearchModel
 
-    if task['threads']:
-        torch.set_num_threads(task['threads'])
-    torch.manual_seed(0)
-    device = torch.device(task['device'])
     cuda = device.type == 'cuda'
     shape = (task['batch'], 1, task['size'], task['size'])
 
