@@ -127,15 +127,17 @@ class CLEARERSearchModel(RestorationModel):
         loader, sampler = build_train_loader(arch_opt, self.opt)
         return CyclingLoader(loader, sampler, arch_opt['batch_size_per_gpu'])
 
+    def arch_optim_options(self):
+        return dict(self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)
+
     def setup_optimizers(self):
         super().setup_optimizers()
-        optim_opt = dict(self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)
+        optim_opt = self.arch_optim_options()
         self.optimizer_arch = self.get_optimizer(optim_opt.pop('type'), self.arch_parameters(), **optim_opt)
         self.optimizers.append(self.optimizer_arch)
 
     def configured_lrs(self):
-        lr = (self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)['lr']
-        return super().configured_lrs() + [(self.optimizer_arch, 'optim_arch', lr)]
+        return super().configured_lrs() + [(self.optimizer_arch, 'optim_arch', self.arch_optim_options()['lr'])]
 
     def setup_schedulers(self):
         # BasicSR puts its `scheduler` on every optimiser; the logits have their own.
