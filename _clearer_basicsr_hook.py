@@ -9,6 +9,7 @@ finder. The finder does two things, both lazily, when a program imports them:
   entry points (``basicsr/train.py``, ``python -m basicsr.train``) see the plugin's registered
   types. ``CLEARER_BASICSR_AUTOLOAD=0`` switches that second part off.
 """
+
 import importlib
 import importlib.abc
 import importlib.util
@@ -52,7 +53,6 @@ class _ImportPluginAfter(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-
     def find_spec(self, fullname, path=None, target=None):
         if fullname == _FUNCTIONAL_TENSOR:
             try:

@@ -1,4 +1,5 @@
 """clearer-basicsr: CLEARER multi-scale NAS for image restoration, as a BasicSR plugin."""
+
 import os
 import shutil
 
@@ -50,7 +51,7 @@ setup(
         'tensorboard',
         'tqdm',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', 'ruff']},
     entry_points={
         'console_scripts': [
             'clearer-train = clearer_basicsr.train:main',

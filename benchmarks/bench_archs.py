@@ -17,6 +17,7 @@ allocator caches, not the weights themselves.
 
     python benchmarks/bench_archs.py [--repeats 5] [--device auto|cpu|cuda] [--threads N] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ def start_worker(task: dict):
     import torch
 
     import clearer_basicsr  # noqa: F401  (registers the archs, losses and models)
+
     if task['threads']:
         torch.set_num_threads(task['threads'])
     torch.manual_seed(0)
@@ -112,8 +114,9 @@ def worker(task: dict) -> dict:
 
 
 def run_isolated(task: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(task)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, '--worker', json.dumps(task)], check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -122,30 +125,38 @@ def table(results: list[dict]) -> str:
     for r in results:
         mode = 'forward+backward' if r['network'] == 'supernet' else 'inference'
         shape = f'{r["batch"]}x1x{r["size"]}x{r["size"]}'
-        lines.append(f'{r["device"]:<8}{r["network"]:<14}{mode:<18}{shape:>13}{1e3 * r["seconds_per_iter"]:>13,.1f}'
-                     f'{r["ms_per_megapixel"]:>13,.1f}{r["peak_mib"]:>10,.1f}')
+        lines.append(
+            f'{r["device"]:<8}{r["network"]:<14}{mode:<18}{shape:>13}{1e3 * r["seconds_per_iter"]:>13,.1f}'
+            f'{r["ms_per_megapixel"]:>13,.1f}{r["peak_mib"]:>10,.1f}'
+        )
     return '\n'.join(lines)
 
 
 def add_common_args(parser: argparse.ArgumentParser, repeats: int, json_name: str, batch_help: str) -> None:
     """The options both benchmarks take (bench_search.py imports this)."""
-    parser.add_argument('--repeats', type=int, default=repeats, help='timed iterations per measurement (median reported)')
+    parser.add_argument(
+        '--repeats', type=int, default=repeats, help='timed iterations per measurement (median reported)'
+    )
     parser.add_argument('--warmup', type=int, default=1, help='untimed iterations first')
     parser.add_argument('--batch', type=int, default=8, help=batch_help)
     parser.add_argument('--size', type=int, default=64, help='training patch size')
     parser.add_argument('--infer-size', type=int, default=256, help='derived-net inference image size (batch 1)')
-    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
-                        help='auto: the CPU, plus CUDA when available')
-    parser.add_argument('--threads', type=int, default=0,
-                        help='CPU threads for torch (0: its default); 1 is steadier on a busy machine')
-    parser.add_argument('--json', default=str(ROOT / 'benchmarks' / 'results' / json_name),
-                        help='where to write the results')
+    parser.add_argument(
+        '--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='auto: the CPU, plus CUDA when available'
+    )
+    parser.add_argument(
+        '--threads', type=int, default=0, help='CPU threads for torch (0: its default); 1 is steadier on a busy machine'
+    )
+    parser.add_argument(
+        '--json', default=str(ROOT / 'benchmarks' / 'results' / json_name), help='where to write the results'
+    )
     parser.add_argument('--worker', help=argparse.SUPPRESS)
 
 
 def select_devices(device: str) -> list[str]:
     """``--device`` as a list: auto = the CPU, plus CUDA when available."""
     import torch
+
     devices = ['cpu', 'cuda'] if device == 'auto' else [device]
     if 'cuda' in devices and not torch.cuda.is_available():
         if device == 'cuda':
@@ -162,13 +173,15 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     import torch
+
     devices = select_devices(args.device)
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
     tasks = []
     for device in devices:
         tasks.append({'device': device, 'network': 'supernet', 'batch': args.batch, 'size': args.size, **common})
-        tasks += [{'device': device, 'network': name, 'batch': 1, 'size': args.infer_size, **common}
-                  for name in DERIVED]
+        tasks += [
+            {'device': device, 'network': name, 'batch': 1, 'size': args.infer_size, **common} for name in DERIVED
+        ]
     results = []
     for task in tasks:
         results.append(run_isolated(task))
@@ -177,10 +190,14 @@ def main() -> None:
 
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {'torch': torch.__version__, 'python': platform.python_version(), 'cpu_count': os.cpu_count(),
-            'args': {k: v for k, v in vars(args).items() if k != 'worker'},
-            'peak_memory': 'on top of the built model: CUDA max_memory_allocated minus allocated after building; '
-                           'CPU ru_maxrss minus RSS after building (activations, gradients, allocator caches)'}
+    meta = {
+        'torch': torch.__version__,
+        'python': platform.python_version(),
+        'cpu_count': os.cpu_count(),
+        'args': {k: v for k, v in vars(args).items() if k != 'worker'},
+        'peak_memory': 'on top of the built model: CUDA max_memory_allocated minus allocated after building; '
+        'CPU ru_maxrss minus RSS after building (activations, gradients, allocator caches)',
+    }
     path.write_text(json.dumps({'meta': meta, 'results': results}, indent=2))
     print(f'wrote {path}')
 

@@ -35,6 +35,7 @@ skips them). Results: a table on stdout, JSON in ``benchmarks/results/bench_sear
 
     python benchmarks/bench_search.py [--threads 1] [--repeats 3] [--modes exact gumbel ...] [--device cpu]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -158,7 +159,6 @@ def worker(task: dict) -> dict:
             return {}
 
     class BenchSearchModel(CLEARERSearchModel):  # not registered: built directly
-
         def build_arch_loader(self):
             return FixedLoader(noisy_pair(1))
 
@@ -207,6 +207,7 @@ def worker(task: dict) -> dict:
         peak = _status_kib('VmHWM') * 1024
     else:
         import resource
+
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         **task,
@@ -241,33 +242,43 @@ def add_ratios(results: list[dict]) -> None:
 
 
 def table(results: list[dict]) -> str:
-    lines = [f'{"device":<8}{"mode":<15}{"what":<25}{"s/iter":>9}{"x exact":>9}{"peak MiB":>10}{"x exact":>9}'
-             f'{"rest MiB":>10}']
+    lines = [
+        f'{"device":<8}{"mode":<15}{"what":<25}{"s/iter":>9}{"x exact":>9}{"peak MiB":>10}{"x exact":>9}'
+        f'{"rest MiB":>10}'
+    ]
     for r in results:
         head = f'{r["device"]:<8}{r["mode"]:<15}{r["label"]:<25}'
         if 'error' in r:
             lines.append(head + f'  not run: {r["error"][:90]}')
             continue
         peak_ratio = f'{r["peak_ratio"]:>9.2f}' if r.get('peak_ratio') is not None else f'{"-":>9}'
-        lines.append(head + f'{r["seconds_per_iter"]:>9.3f}{r.get("time_ratio", float("nan")):>9.2f}'
-                     f'{r["peak_mib"]:>10,.1f}{peak_ratio}{r["rest_mib"]:>10,.1f}')
+        lines.append(
+            head + f'{r["seconds_per_iter"]:>9.3f}{r.get("time_ratio", float("nan")):>9.2f}'
+            f'{r["peak_mib"]:>10,.1f}{peak_ratio}{r["rest_mib"]:>10,.1f}'
+        )
     return '\n'.join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--modes', nargs='+', choices=list(MODES),
-                        help=f'modes to run (default: {" ".join(DEFAULT_MODES)}); exact is always run first, the '
-                        'ratios refer to it; fp16 runs on CUDA only')
+    parser.add_argument(
+        '--modes',
+        nargs='+',
+        choices=list(MODES),
+        help=f'modes to run (default: {" ".join(DEFAULT_MODES)}); exact is always run first, the '
+        'ratios refer to it; fp16 runs on CUDA only',
+    )
     parser.add_argument('--no-derived', action='store_true', help="skip bench_archs.py's derived-net inference")
-    bench_archs.add_common_args(parser, repeats=3, json_name='bench_search.json',
-                                batch_help='batch of both the arch and the train step')
+    bench_archs.add_common_args(
+        parser, repeats=3, json_name='bench_search.json', batch_help='batch of both the arch and the train step'
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
 
     import torch
+
     devices = bench_archs.select_devices(args.device)
     native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     modes = ['exact'] + [m for m in dict.fromkeys(args.modes or DEFAULT_MODES) if m != 'exact']
@@ -281,18 +292,29 @@ def main() -> None:
             task = {'device': device, 'mode': mode, 'batch': args.batch, 'size': args.size, **common}
             if mode == 'bf16' and device == 'cpu' and not native_bf16:  # emulated: many times slower than fp32
                 if not args.modes:
-                    results.append({**task, 'label': MODES[mode][0], 'error': 'skipped: this CPU has no native bf16 '
-                                    '(emulated, ~25x slower); --modes ... bf16 runs one iteration'})
+                    results.append(
+                        {
+                            **task,
+                            'label': MODES[mode][0],
+                            'error': 'skipped: this CPU has no native bf16 '
+                            '(emulated, ~25x slower); --modes ... bf16 runs one iteration',
+                        }
+                    )
                     continue
                 task.update(repeats=1, warmup=0, note='CPU without native bf16 (emulated): 1 iteration, no warm-up')
             results.append(run_isolated(task))
             r = results[-1]
-            print(f'done: {device} {mode} ' + (f'({r["seconds_per_iter"]:.2f} s/iter)' if 'error' not in r
-                                               else 'not run'), file=sys.stderr)
+            print(
+                f'done: {device} {mode} '
+                + (f'({r["seconds_per_iter"]:.2f} s/iter)' if 'error' not in r else 'not run'),
+                file=sys.stderr,
+            )
     add_ratios(results)
     shape = f'{args.batch}x1x{args.size}x{args.size}'
-    print(f'One search iteration (logit step + weight step), paper preset, batch {shape}; '
-          f'median of {args.repeats}; peak = above model + optimiser states at rest')
+    print(
+        f'One search iteration (logit step + weight step), paper preset, batch {shape}; '
+        f'median of {args.repeats}; peak = above model + optimiser states at rest'
+    )
     print(table(results))
     for r in results:
         if r.get('note'):
@@ -300,8 +322,11 @@ def main() -> None:
 
     derived = []
     if not args.no_derived:
-        derived = [bench_archs.run_isolated({'device': device, 'network': name, 'batch': 1, 'size': args.infer_size,
-                                             **common}) for device in devices for name in bench_archs.DERIVED]
+        derived = [
+            bench_archs.run_isolated({'device': device, 'network': name, 'batch': 1, 'size': args.infer_size, **common})
+            for device in devices
+            for name in bench_archs.DERIVED
+        ]
         print(f'\nDerived nets, inference (bench_archs.py), batch 1 x 1 x {args.infer_size} x {args.infer_size}')
         print(bench_archs.table(derived))
 
@@ -311,13 +336,18 @@ def main() -> None:
         load = None
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {'torch': torch.__version__, 'python': platform.python_version(), 'cpu_count': os.cpu_count(),
-            'load_average_at_end': load, 'wall_seconds': time.perf_counter() - started,
-            'args': {k: v for k, v in vars(args).items() if k != 'worker'},
-            'iteration': 'CLEARERSearchModel.optimize_parameters after the logit warm-up: logit step on the '
-                         'arch batch + weight step on the train batch; options/search_clearer_denoise.yml',
-            'peak_memory': 'above the resting footprint of model + optimiser states (after warm-up, gradients '
-                           'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)'}
+    meta = {
+        'torch': torch.__version__,
+        'python': platform.python_version(),
+        'cpu_count': os.cpu_count(),
+        'load_average_at_end': load,
+        'wall_seconds': time.perf_counter() - started,
+        'args': {k: v for k, v in vars(args).items() if k != 'worker'},
+        'iteration': 'CLEARERSearchModel.optimize_parameters after the logit warm-up: logit step on the '
+        'arch batch + weight step on the train batch; options/search_clearer_denoise.yml',
+        'peak_memory': 'above the resting footprint of model + optimiser states (after warm-up, gradients '
+        'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)',
+    }
     path.write_text(json.dumps({'meta': meta, 'results': results, 'derived_inference': derived}, indent=2))
     print(f'wrote {path}')
 

@@ -3,6 +3,7 @@
 Importing the package is enough: it applies the basicsr 1.4.2 compatibility fixes and
 registers every component (archs, datasets, losses, models) in BasicSR's registries.
 """
+
 from . import compat
 
 compat.apply()

@@ -1,4 +1,5 @@
 """Crash-safe checkpoint files and the random-number state that makes a resume bit-exact."""
+
 import os
 import random
 

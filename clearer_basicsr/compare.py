@@ -28,6 +28,7 @@ test, ``models/net_g_latest.pth`` of a training run).
 Writes ``<out>.md``, ``<out>.csv`` and ``<out>.png`` (PSNR against MACs). This module registers
 nothing: it runs as ``__main__`` under ``python -m``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,23 @@ TIMESTAMP = re.compile(r'^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} ')
 VALIDATION = re.compile(r' INFO: Validation (?P<name>.+?)\s*$')
 OPTION_LINE = re.compile(r'^  [A-Za-z_]\w*:(\[| |$)')  # a top-level line of BasicSR's dict2str
 METRIC = re.compile(r'^\s*# (?P<metric>\w+): (?P<value>[-+0-9.eEinfa]+)')
-COLUMNS = ('network', 'arch', 'channels', 'test_set', 'psnr', 'ssim', 'metrics_from', 'self_ensemble', 'params',
-           'macs', 'mac_size', 'cpu_ms_per_mp', 'cuda_ms_per_mp', 'genotype', 'folder')
+COLUMNS = (
+    'network',
+    'arch',
+    'channels',
+    'test_set',
+    'psnr',
+    'ssim',
+    'metrics_from',
+    'self_ensemble',
+    'params',
+    'macs',
+    'mac_size',
+    'cpu_ms_per_mp',
+    'cuda_ms_per_mp',
+    'genotype',
+    'folder',
+)
 
 
 class CompareError(RuntimeError):
@@ -60,6 +76,7 @@ class CompareError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------ options
+
 
 def apply_force_yml(opt: dict, entries: list[str]) -> dict:
     """Applies BasicSR ``--force_yml key:sub=value`` entries to ``opt`` as its ``parse_options`` does."""
@@ -86,7 +103,7 @@ def force_yml_of_cmd(text: str) -> list[str]:
             if '--force_yml' not in argv:
                 return []
             entries = []
-            for token in argv[argv.index('--force_yml') + 1:]:
+            for token in argv[argv.index('--force_yml') + 1 :]:
                 if token.startswith('-'):
                     break
                 entries.append(token)
@@ -105,13 +122,22 @@ def parse_logged_options(log_path: str) -> dict:
     """The option dict BasicSR printed with ``dict2str`` at the top of a train/test log."""
     with open(log_path, encoding='utf-8', errors='replace') as f:
         lines = f.read().splitlines()
-    start = next((i for i, line in enumerate(lines) if TIMESTAMP.match(line) and line.rstrip().endswith('INFO:')
-                  and i + 1 < len(lines) and OPTION_LINE.match(lines[i + 1])), None)
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if TIMESTAMP.match(line)
+            and line.rstrip().endswith('INFO:')
+            and i + 1 < len(lines)
+            and OPTION_LINE.match(lines[i + 1])
+        ),
+        None,
+    )
     if start is None:
         raise CompareError(f'{log_path}: no option dump found (the lines BasicSR logs after the environment info)')
     root: dict = {}
     stack = [root]
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith('  '):
             break
         body = line.strip()
@@ -144,15 +170,16 @@ def _newest(paths: list[str]) -> str | None:
 
 # ------------------------------------------------------------------------------ runs
 
+
 @dataclass
 class Run:
     """One BasicSR run folder and what compare needs of it."""
 
     folder: str
-    kind: str                 # 'results' (test run) or 'experiment' (training run)
+    kind: str  # 'results' (test run) or 'experiment' (training run)
     opt: dict
     log: str | None
-    root: str                 # the directory the run was started in (relative paths start there)
+    root: str  # the directory the run was started in (relative paths start there)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
@@ -169,8 +196,11 @@ class Run:
     def test_datasets(self) -> dict[str, dict]:
         """Dataset options of the test sets: ``test*`` (results) or ``val*`` (experiments)."""
         wanted = 'test' if self.kind == 'results' else 'val'
-        return {key: value for key, value in (self.opt.get('datasets') or {}).items()
-                if key.split('_')[0] == wanted or (self.kind == 'results' and key.split('_')[0] == 'val')}
+        return {
+            key: value
+            for key, value in (self.opt.get('datasets') or {}).items()
+            if key.split('_')[0] == wanted or (self.kind == 'results' and key.split('_')[0] == 'val')
+        }
 
     def checkpoint(self) -> str:
         if self.kind == 'results':
@@ -219,8 +249,9 @@ def load_run(folder: str) -> Run:
     elif train_logs or os.path.isdir(os.path.join(folder, 'models')):
         kind, log = 'experiment', (train_logs[-1] if train_logs else None)
     else:
-        raise CompareError(f'{folder}: neither a BasicSR results folder (test_*.log) nor an experiment '
-                           'folder (train_*.log, models/)')
+        raise CompareError(
+            f'{folder}: neither a BasicSR results folder (test_*.log) nor an experiment folder (train_*.log, models/)'
+        )
     option_files = [p for p in glob.glob(os.path.join(folder, '*.yml')) if _is_option_file(p)]
     if option_files:
         path = _newest(option_files)
@@ -250,8 +281,11 @@ def find_run_folders(paths: list[str]) -> list[tuple[str, bool]]:
         children = []
         for parent in (path, os.path.join(path, 'results'), os.path.join(path, 'experiments')):
             if os.path.isdir(parent):
-                children += [(os.path.join(parent, d), False) for d in sorted(os.listdir(parent))
-                             if '_archived_' not in d and _looks_like_run(os.path.join(parent, d))]
+                children += [
+                    (os.path.join(parent, d), False)
+                    for d in sorted(os.listdir(parent))
+                    if '_archived_' not in d and _looks_like_run(os.path.join(parent, d))
+                ]
         if not children:
             raise CompareError(f'{path}: holds no BasicSR results or experiment folders')
         found += children
@@ -259,11 +293,15 @@ def find_run_folders(paths: list[str]) -> list[tuple[str, bool]]:
 
 
 def _looks_like_run(path: str) -> bool:
-    return bool(glob.glob(os.path.join(path, 'test_*.log')) or glob.glob(os.path.join(path, 'train_*.log'))
-                or os.path.isdir(os.path.join(path, 'models')))
+    return bool(
+        glob.glob(os.path.join(path, 'test_*.log'))
+        or glob.glob(os.path.join(path, 'train_*.log'))
+        or os.path.isdir(os.path.join(path, 'models'))
+    )
 
 
 # ------------------------------------------------------------------------------ networks
+
 
 def build_run_network(run: Run):
     """The run's ``network_g`` with the run's checkpoint loaded, on the CPU, in eval mode."""
@@ -293,6 +331,7 @@ def input_channels(net, net_opt: dict) -> int:
         if isinstance(net_opt.get(key), int):
             return net_opt[key]
     import torch
+
     conv = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if conv is None:
         raise CompareError(f'cannot tell the input channels of {type(net).__name__}')
@@ -305,14 +344,15 @@ def count_macs(net, channels: int, size: int) -> int:
     from mmengine.analysis import FlopAnalyzer
 
     with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(1, channels, size, size), ))
+        analyzer = FlopAnalyzer(net, (torch.zeros(1, channels, size, size),))
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         return int(analyzer.total())
 
 
-def latency_ms_per_mp(net, channels: int, size: int, device: str = 'cpu', repeats: int = 5,
-                      budget_s: float = 10.0) -> float:
+def latency_ms_per_mp(
+    net, channels: int, size: int, device: str = 'cpu', repeats: int = 5, budget_s: float = 10.0
+) -> float:
     """Median time of one forward pass at size x size, in ms per megapixel."""
     import torch
 
@@ -341,6 +381,7 @@ def genotype_of(net) -> str:
 
 
 # ------------------------------------------------------------------------------ metrics
+
 
 def saved_image_path(run: Run, dataset_name: str, img_name: str) -> str:
     """Where BasicSR's validation saved the output for ``img_name`` (see SRModel.nondist_validation)."""
@@ -381,20 +422,25 @@ def recompute_metrics(run: Run, dataset_opt: dict) -> dict[str, float]:
         path = saved_image_path(run, opt['name'], img_name)
         out = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if out is None:
-            raise CompareError(f'{run.folder}: saved output {path!r} is missing; --recompute needs the test run '
-                               'to save images (val: save_img: true, with val: suffix)')
+            raise CompareError(
+                f'{run.folder}: saved output {path!r} is missing; --recompute needs the test run '
+                'to save images (val: save_img: true, with val: suffix)'
+            )
         gt = tensor2img(item['gt'])
         for metric, fn in (('psnr', calculate_psnr), ('ssim', calculate_ssim)):
             mopt = metric_opts.get(metric) or {}
-            scores[metric].append(fn(out, gt, crop_border=mopt.get('crop_border', 0),
-                                     test_y_channel=mopt.get('test_y_channel', False)))
+            scores[metric].append(
+                fn(out, gt, crop_border=mopt.get('crop_border', 0), test_y_channel=mopt.get('test_y_channel', False))
+            )
     return {metric: float(np.mean(values)) for metric, values in scores.items()}
 
 
 # ------------------------------------------------------------------------------ table
 
-def collect(folders: list[str], size: int = 256, recompute: bool = False, latency: bool = True,
-            repeats: int = 5) -> list[dict]:
+
+def collect(
+    folders: list[str], size: int = 256, recompute: bool = False, latency: bool = True, repeats: int = 5
+) -> list[dict]:
     """One row per (network, test set) of the given run folders."""
     import torch
 
@@ -411,8 +457,11 @@ def collect(folders: list[str], size: int = 256, recompute: bool = False, latenc
         params = sum(p.numel() for p in net.parameters())
         macs = count_macs(net, channels, mac_size)
         cpu = latency_ms_per_mp(net, channels, mac_size, 'cpu', repeats) if latency else float('nan')
-        cuda = (latency_ms_per_mp(net, channels, mac_size, 'cuda', repeats)
-                if latency and torch.cuda.is_available() else float('nan'))
+        cuda = (
+            latency_ms_per_mp(net, channels, mac_size, 'cuda', repeats)
+            if latency and torch.cuda.is_available()
+            else float('nan')
+        )
         datasets = run.test_datasets()
         names = [d['name'] for d in datasets.values()] or list(run.metrics)
         if not names:
@@ -426,15 +475,29 @@ def collect(folders: list[str], size: int = 256, recompute: bool = False, latenc
             else:
                 values, source = run.metrics.get(name, {}), 'log'
                 if not values:
-                    raise CompareError(f'{folder}: {os.path.basename(run.log or "")} has no "Validation {name}" '
-                                       'metrics (was the run finished? use --recompute with saved images)')
-            rows.append({
-                'network': run.name, 'arch': run.opt['network_g']['type'], 'channels': channels, 'test_set': name,
-                'psnr': values.get('psnr', float('nan')), 'ssim': values.get('ssim', float('nan')),
-                'metrics_from': source, 'self_ensemble': bool((run.opt.get('val') or {}).get('self_ensemble')),
-                'params': params, 'macs': macs, 'mac_size': mac_size, 'cpu_ms_per_mp': cpu,
-                'cuda_ms_per_mp': cuda, 'genotype': genotype_of(net), 'folder': os.path.relpath(folder)
-            })
+                    raise CompareError(
+                        f'{folder}: {os.path.basename(run.log or "")} has no "Validation {name}" '
+                        'metrics (was the run finished? use --recompute with saved images)'
+                    )
+            rows.append(
+                {
+                    'network': run.name,
+                    'arch': run.opt['network_g']['type'],
+                    'channels': channels,
+                    'test_set': name,
+                    'psnr': values.get('psnr', float('nan')),
+                    'ssim': values.get('ssim', float('nan')),
+                    'metrics_from': source,
+                    'self_ensemble': bool((run.opt.get('val') or {}).get('self_ensemble')),
+                    'params': params,
+                    'macs': macs,
+                    'mac_size': mac_size,
+                    'cpu_ms_per_mp': cpu,
+                    'cuda_ms_per_mp': cuda,
+                    'genotype': genotype_of(net),
+                    'folder': os.path.relpath(folder),
+                }
+            )
     return rows
 
 
@@ -466,10 +529,20 @@ def markdown(rows: list[dict], size: int) -> str:
         '|---|---|---:|---|---:|---:|:---:|---:|---:|---:|---:|---|',
     ]
     for r in rows:
-        cells = [_cell(r['network']), r['arch'], r['channels'], _cell(r['test_set']), _fmt(r['psnr'], '.2f'),
-                 _fmt(r['ssim'], '.4f'), 'yes' if r['self_ensemble'] else 'no', f"{r['params']:,}",
-                 f"{r['macs'] / 1e9:.3f} G", _fmt(r['cpu_ms_per_mp'], '.0f'), _fmt(r['cuda_ms_per_mp'], '.1f'),
-                 _cell(r['genotype'])]
+        cells = [
+            _cell(r['network']),
+            r['arch'],
+            r['channels'],
+            _cell(r['test_set']),
+            _fmt(r['psnr'], '.2f'),
+            _fmt(r['ssim'], '.4f'),
+            'yes' if r['self_ensemble'] else 'no',
+            f'{r["params"]:,}',
+            f'{r["macs"] / 1e9:.3f} G',
+            _fmt(r['cpu_ms_per_mp'], '.0f'),
+            _fmt(r['cuda_ms_per_mp'], '.1f'),
+            _cell(r['genotype']),
+        ]
         lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     sizes = ' / '.join(str(s) for s in sorted({r['mac_size'] for r in rows}))
     sources = ' and '.join(sorted({r['metrics_from'] for r in rows}))
@@ -510,17 +583,23 @@ def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> No
     fig, ax = plt.subplots(figsize=(7, 4.5))
     placed: list[tuple[float, float]] = []
     for (test_set, channels), group in groups.items():
-        label = f"{test_set} ({'gray' if channels == 1 else 'colour' if channels == 3 else f'{channels} ch'})"
+        label = f'{test_set} ({"gray" if channels == 1 else "colour" if channels == 3 else f"{channels} ch"})'
         ax.scatter([r['macs'] / 1e9 for r in group], [r['psnr'] for r in group], label=label, s=36)
         for r in group:
             x, y = r['macs'] / 1e9, r['psnr']
             # a label next to an earlier one (within 35 % in MACs, 0.6 dB) goes to the left of its point
             near = any(abs(math.log(x / px)) < 0.3 and abs(y - py) < 0.6 for px, py in placed)
             placed.append((x, y))
-            ax.annotate(r['network'], (x, y), fontsize=7, xytext=(-4, 5) if near else (4, 3),
-                        ha='right' if near else 'left', textcoords='offset points')
+            ax.annotate(
+                r['network'],
+                (x, y),
+                fontsize=7,
+                xytext=(-4, 5) if near else (4, 3),
+                ha='right' if near else 'left',
+                textcoords='offset points',
+            )
     ax.set_xscale('log')
-    for axis in (ax.xaxis, ):
+    for axis in (ax.xaxis,):
         axis.set_major_formatter(FormatStrFormatter('%g'))
         axis.set_minor_formatter(FormatStrFormatter('%g'))
     ax.tick_params(axis='x', which='minor', labelsize=7)
@@ -537,15 +616,25 @@ def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> No
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(prog='python -m clearer_basicsr.compare', description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split('\n\n', 2)[2])
-    parser.add_argument('folders', nargs='+', metavar='EXP_OR_RESULT_DIR',
-                        help='results/<name> or experiments/<name> folders, or folders holding them')
+    parser = argparse.ArgumentParser(
+        prog='python -m clearer_basicsr.compare',
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 2)[2],
+    )
+    parser.add_argument(
+        'folders',
+        nargs='+',
+        metavar='EXP_OR_RESULT_DIR',
+        help='results/<name> or experiments/<name> folders, or folders holding them',
+    )
     parser.add_argument('--out', default='comparison', help='output prefix: writes OUT.md, OUT.csv, OUT.png')
     parser.add_argument('--size', type=int, default=256, help='input size S for MACs and latency (default 256)')
-    parser.add_argument('--recompute', action='store_true',
-                        help='recompute PSNR/SSIM from the saved test images instead of reading the logs')
+    parser.add_argument(
+        '--recompute',
+        action='store_true',
+        help='recompute PSNR/SSIM from the saved test images instead of reading the logs',
+    )
     parser.add_argument('--no-latency', action='store_true', help='skip the timing')
     parser.add_argument('--repeats', type=int, default=5, help='timed forward passes per network (default 5)')
     parser.add_argument('--threads', type=int, help='torch CPU threads for the timing (default: torch default)')
@@ -554,6 +643,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error('--size must be positive')
     if args.threads:
         import torch
+
         torch.set_num_threads(args.threads)
     try:
         rows = collect(args.folders, args.size, args.recompute, not args.no_latency, args.repeats)

@@ -11,6 +11,7 @@ worked (CUDA machines) and only adds what was missing:
   script) maps the state to the CPU when there is no CUDA and unpickles the scheduler state
   (``torch.load`` defaults to ``weights_only=True`` since torch 2.6).
 """
+
 import os
 
 import _clearer_basicsr_hook  # noqa: F401  (must run before basicsr is imported)
@@ -34,6 +35,7 @@ def init_dist(launcher, backend='nccl', **kwargs):
 def torch_load(path, map_location='cpu'):
     """Loads a checkpoint or training state written by BasicSR or by this plugin."""
     import torch
+
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
@@ -59,6 +61,7 @@ def load_resume_state(opt):
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
     resume_state = torch_load(resume_state_path, map_location=device)
     from basicsr.utils import check_resume
+
     check_resume(opt, resume_state['iter'])
     return resume_state
 

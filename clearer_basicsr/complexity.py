@@ -14,12 +14,14 @@ CLI::
 This module registers nothing: it runs as ``__main__`` under ``python -m``, and BasicSR's
 registries refuse a name registered twice.
 """
+
 from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 import yaml
@@ -65,11 +67,17 @@ class Costs:
 
 def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
     """The constructor numbers that determine the costs (not the genotype, not residual)."""
-    return dict(in_channels=net.in_channels, out_channels=net.out_channels, branch_channels=tuple(net.branch_channels),
-                columns_per_cell=net.columns_per_cell, stem_blocks=net.stem_blocks, stem_width=net.stem_width)
+    return dict(
+        in_channels=net.in_channels,
+        out_channels=net.out_channels,
+        branch_channels=tuple(net.branch_channels),
+        columns_per_cell=net.columns_per_cell,
+        stem_blocks=net.stem_blocks,
+        stem_width=net.stem_width,
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _measure(patch_size: int, **preset: Any) -> Costs:
     # A fresh CPU supernet in eval mode: measuring never touches a caller's weights or BN statistics,
     # nor the global RNG (its init would shift a training run's random stream, depending on
@@ -77,7 +85,7 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
     with torch.random.fork_rng(devices=[]):
         net = CLEARERSearchNet(**preset).eval()
     with torch.no_grad():
-        analyzer = FlopAnalyzer(net, (torch.zeros(1, net.in_channels, patch_size, patch_size), ))
+        analyzer = FlopAnalyzer(net, (torch.zeros(1, net.in_channels, patch_size, patch_size),))
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         macs = analyzer.by_module()
@@ -85,10 +93,11 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
     def cost(name: str, module: torch.nn.Module) -> dict[str, int]:
         return {'macs': int(macs[name]), 'params': count_parameters(module)}
 
-    columns = tuple({name: cost(f'cells.{c}.{k}.{name}', column[name])
-                     for name in MODULES}
-                    for c, cell in enumerate(net.cells)
-                    for k, column in enumerate(cell))
+    columns = tuple(
+        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in MODULES}
+        for c, cell in enumerate(net.cells)
+        for k, column in enumerate(cell)
+    )
     fixed = {'stem': cost('stem', net.stem)}
     for t, transition in enumerate(net.transitions):
         fixed[f'transition {t + 1}'] = cost(f'transitions.{t}', transition)
@@ -130,7 +139,8 @@ def format_table(costs: Costs, genotype: Genotype | None = None, title: str = ''
     chosen = genotype.choices if genotype is not None else [''] * len(costs.columns)
     p, f = MODULES
     lines = [
-        title or f'CLEARER costs at {costs.patch_size}x{costs.patch_size} (batch 1), branch_channels '
+        title
+        or f'CLEARER costs at {costs.patch_size}x{costs.patch_size} (batch 1), branch_channels '
         f'{list(costs.branch_channels)}, {costs.columns_per_cell} columns per cell',
         'MACs = multiply-accumulates counted by mmengine FlopAnalyzer (convs, BN, upsampling; adds/ReLUs not counted)',
         '',
@@ -138,8 +148,10 @@ def format_table(costs: Costs, genotype: Genotype | None = None, title: str = ''
     ]
     for i, column in enumerate(costs.columns):
         c, k = divmod(i, costs.columns_per_cell)
-        lines.append(f'{f"cell {c + 1} col {k + 1}":<16}{c + 2:>9}{column[p]["macs"]:>17,}{column[p]["params"]:>12,}'
-                     f'{column[f]["macs"]:>17,}{column[f]["params"]:>12,}  {chosen[i]}')
+        lines.append(
+            f'{f"cell {c + 1} col {k + 1}":<16}{c + 2:>9}{column[p]["macs"]:>17,}{column[p]["params"]:>12,}'
+            f'{column[f]["macs"]:>17,}{column[f]["params"]:>12,}  {chosen[i]}'
+        )
     rows = [*costs.fixed.items(), ('fixed total', costs.fixed_total), ('supernet total', costs.supernet_total)]
     if genotype is not None:
         rows.append((f'derived total [{genotype}]', derived_cost(costs, genotype)))

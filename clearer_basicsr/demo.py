@@ -10,6 +10,7 @@ on the built-in demo data, in minutes on a CPU.
 Each stage runs ``python -m clearer_basicsr.train|test -opt <file>`` in the current directory,
 exactly what a user would type; the option files are printed so they can be copied and edited.
 """
+
 import argparse
 import collections
 import os
@@ -19,8 +20,11 @@ import sys
 import time
 
 OPTIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'options')
-STAGES = (('search', 'train', 'demo_search.yml'), ('retrain', 'train', 'demo_train.yml'),
-          ('test', 'test', 'demo_test.yml'))
+STAGES = (
+    ('search', 'train', 'demo_search.yml'),
+    ('retrain', 'train', 'demo_train.yml'),
+    ('test', 'test', 'demo_test.yml'),
+)
 
 
 # Lines of BasicSR's output worth showing live; the full log is in the experiment folder.
@@ -55,8 +59,9 @@ def score(test_dir, results_dir, suffix, sigma=30):
 
     from .data.gaussian_noise_dataset import GaussianNoiseDataset
 
-    dataset = GaussianNoiseDataset({'dataroot_gt': test_dir, 'io_backend': {'type': 'disk'}, 'in_ch': 1,
-                                    'sigma': sigma, 'phase': 'test'})
+    dataset = GaussianNoiseDataset(
+        {'dataroot_gt': test_dir, 'io_backend': {'type': 'disk'}, 'in_ch': 1, 'sigma': sigma, 'phase': 'test'}
+    )
     rows = {'noisy input': [], 'CLEARER (derived net)': []}
     for item in dataset:
         gt, noisy = tensor2img(item['gt']), tensor2img(item['lq'])
@@ -66,17 +71,23 @@ def score(test_dir, results_dir, suffix, sigma=30):
         if out is None:
             raise FileNotFoundError(f'test output {out_path!r} is missing')
         for key, img in (('noisy input', noisy), ('CLEARER (derived net)', out)):
-            rows[key].append((calculate_psnr(img, gt, 0), calculate_ssim(img[..., None] if img.ndim == 2 else img,
-                                                                          gt[..., None] if gt.ndim == 2 else gt, 0)))
+            rows[key].append(
+                (
+                    calculate_psnr(img, gt, 0),
+                    calculate_ssim(img[..., None] if img.ndim == 2 else img, gt[..., None] if gt.ndim == 2 else gt, 0),
+                )
+            )
     return {k: tuple(float(np.mean(col)) for col in zip(*v)) for k, v in rows.items()}, len(dataset)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--data', default='datasets/demo', help='demo data folder (made if missing)')
-    parser.add_argument('--force_yml', nargs='+', default=None,
-                        help='passed to every stage, e.g. train:total_iter=20 (BasicSR syntax)')
+    parser.add_argument(
+        '--force_yml', nargs='+', default=None, help='passed to every stage, e.g. train:total_iter=20 (BasicSR syntax)'
+    )
     args = parser.parse_args(argv)
 
     from .data.demo import make_demo_data
@@ -87,26 +98,35 @@ def main(argv=None):
     for title, entry, name in STAGES:
         run_stage(title, entry, os.path.join(OPTIONS_DIR, name), extra)
 
-    from .archs.genotype import Genotype
     import yaml
+
+    from .archs.genotype import Genotype
+
     with open('experiments/demo_clearer_search/genotype.yml') as f:
         found = yaml.safe_load(f)
     genotype = Genotype.from_any(found)
-    scores, count = score(os.path.join(args.data, 'test'), 'results/demo_clearer_test/visualization/demo_test',
-                          'clearer')
+    scores, count = score(
+        os.path.join(args.data, 'test'), 'results/demo_clearer_test/visualization/demo_test', 'clearer'
+    )
     minutes, seconds = divmod(int(time.time() - start), 60)
     lines = [
-        '', f'CLEARER demo: gray denoising, sigma 30, scikit-image demo data ({minutes} min {seconds:02d} s)',
-        f"{'genotype':<24}{genotype}", f"{'parameters':<24}{found['params']:,}",
-        f"{'MACs':<24}{found['macs']:,} (per {found['patch_size']}x{found['patch_size']} patch, mmengine count)",
-        '', f"{'test images (' + str(count) + ')':<24}{'PSNR (dB)':>10}{'SSIM':>8}"
+        '',
+        f'CLEARER demo: gray denoising, sigma 30, scikit-image demo data ({minutes} min {seconds:02d} s)',
+        f'{"genotype":<24}{genotype}',
+        f'{"parameters":<24}{found["params"]:,}',
+        f'{"MACs":<24}{found["macs"]:,} (per {found["patch_size"]}x{found["patch_size"]} patch, mmengine count)',
+        '',
+        f'{"test images (" + str(count) + ")":<24}{"PSNR (dB)":>10}{"SSIM":>8}',
     ]
     lines += [f'{name:<24}{psnr:>10.2f}{ssim:>8.4f}' for name, (psnr, ssim) in scores.items()]
     lines += [
-        '', 'files:', '  search    experiments/demo_clearer_search/ (genotype.yml, column_weights.png, log)',
+        '',
+        'files:',
+        '  search    experiments/demo_clearer_search/ (genotype.yml, column_weights.png, log)',
         '  retrain   experiments/demo_clearer_train/models/net_g_latest.pth',
         '  test      results/demo_clearer_test/ (log, visualization/demo_test/*.png)',
-        '  tensorboard --logdir tb_logger', f'  options   {OPTIONS_DIR}/demo_*.yml'
+        '  tensorboard --logdir tb_logger',
+        f'  options   {OPTIONS_DIR}/demo_*.yml',
     ]
     print('\n'.join(lines))
     return scores

@@ -23,6 +23,7 @@ It runs at the start of ``RestorationModel.__init__`` (so BasicSR's own ``train.
 ``train.py`` before any experiment folder is made; the model then skips the options the entry
 point has just checked.
 """
+
 import difflib
 import inspect
 import math
@@ -59,8 +60,10 @@ def check_options(opt, remember=False):
     train_opt = opt.get('train')
     if is_train:
         if not isinstance(train_opt, dict):
-            raise ValueError(f'train = {train_opt!r}: training needs a train section (optim_g, scheduler, '
-                             'total_iter, pixel_opt, ...)')
+            raise ValueError(
+                f'train = {train_opt!r}: training needs a train section (optim_g, scheduler, '
+                'total_iter, pixel_opt, ...)'
+            )
         _check_train(opt, train_opt, net)
     _check_val(opt.get('val'))
     if remember:
@@ -79,6 +82,7 @@ def _import_registries():
     import basicsr.losses  # noqa: F401
     import basicsr.metrics  # noqa: F401
     import basicsr.models  # noqa: F401
+
     import clearer_basicsr  # noqa: F401
 
 
@@ -93,7 +97,7 @@ def _known_names(registry):
     for name in registry.keys():
         names.add(name)
         if name.endswith('_basicsr'):
-            names.add(name[:-len('_basicsr')])
+            names.add(name[: -len('_basicsr')])
     return sorted(names)
 
 
@@ -114,8 +118,10 @@ def _lookup(registry, key, type_name, what):
         return registry.get(type_name)
     if f'{type_name}_basicsr' in registry:
         return registry.get(f'{type_name}_basicsr')
-    raise ValueError(f'{key} = {type_name!r} is not a registered {what}; {_suggest(type_name, names)} '
-                     '(the plugin registers its names when clearer_basicsr is imported)')
+    raise ValueError(
+        f'{key} = {type_name!r} is not a registered {what}; {_suggest(type_name, names)} '
+        '(the plugin registers its names when clearer_basicsr is imported)'
+    )
 
 
 def _number(key, value, positive=False, integer=False):
@@ -123,8 +129,9 @@ def _number(key, value, positive=False, integer=False):
     if isinstance(value, bool) or value is None:
         _fail(key, value, 'a positive number' if positive else 'a number')
     if isinstance(value, str):  # BasicSR and torch take the value as it is: a string fails mid-way
-        raise ValueError(f'{key} = {value!r}: expected a number, not a string (YAML reads 1e-3 as a string: '
-                         'write 1.0e-3)')
+        raise ValueError(
+            f'{key} = {value!r}: expected a number, not a string (YAML reads 1e-3 as a string: write 1.0e-3)'
+        )
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -169,6 +176,7 @@ def _check_network(opt):
             net['in_channels'], net['in_key'] = _default(cls, key), key
             break
     from .archs.clearer_arch import CLEARERNet, _MultiScaleNet
+
     if isinstance(cls, type) and issubclass(cls, _MultiScaleNet):
         if issubclass(cls, CLEARERNet):
             genotype = _check_genotype(net_opt)
@@ -188,21 +196,29 @@ def _check_genotype(net_opt):
     source = net_opt.get('genotype')
     key = 'network_g: genotype'
     if source is None:
-        _fail(key, source, 'a genotype: a genotype.yml written by a search, a compact string like '
-              '"P F F P | F F P P | P P P P", or a mapping with cells')
+        _fail(
+            key,
+            source,
+            'a genotype: a genotype.yml written by a search, a compact string like '
+            '"P F F P | F F P P | P P P P", or a mapping with cells',
+        )
     looks_like_path = isinstance(source, (str, os.PathLike)) and str(source).strip().endswith(('.yml', '.yaml'))
     if looks_like_path and not os.path.isfile(source):
-        raise ValueError(f'{key} = {str(source)!r}: no such file; expected the genotype.yml a search wrote '
-                         '(experiments/<search name>/genotype.yml)')
+        raise ValueError(
+            f'{key} = {str(source)!r}: no such file; expected the genotype.yml a search wrote '
+            '(experiments/<search name>/genotype.yml)'
+        )
     channels, columns = net_opt.get('branch_channels'), net_opt.get('columns_per_cell')
     try:
         genotype = Genotype.from_any(source, channels, columns)
         genotype.validate(channels, columns)
     except (ValueError, TypeError, KeyError, OSError) as err:
-        preset = ', '.join(f'{k} {v}' for k, v in (('branch_channels', channels), ('columns_per_cell', columns))
-                           if v is not None)
-        raise ValueError(f'{key} = {source!r} does not fit the network{f" ({preset})" if preset else ""}: '
-                         f'{err}') from None
+        preset = ', '.join(
+            f'{k} {v}' for k, v in (('branch_channels', channels), ('columns_per_cell', columns)) if v is not None
+        )
+        raise ValueError(
+            f'{key} = {source!r} does not fit the network{f" ({preset})" if preset else ""}: {err}'
+        ) from None
     return genotype
 
 
@@ -220,8 +236,10 @@ def _check_dataset(key, dataset_opt, net, train_phase):
         _check_sigma(key, dataset_opt)
     in_ch = dataset_opt.get('in_ch', 3 if type_name == 'GaussianNoiseDataset' else None)
     if in_ch is not None and net.get('in_channels') is not None and in_ch != net['in_channels']:
-        raise ValueError(f'{key}: in_ch = {in_ch!r} but network_g: {net["in_key"]} = {net["in_channels"]!r}: '
-                         'expected the dataset to give the channels the network takes (in_ch: 1 = luma, 3 = RGB)')
+        raise ValueError(
+            f'{key}: in_ch = {in_ch!r} but network_g: {net["in_key"]} = {net["in_channels"]!r}: '
+            'expected the dataset to give the channels the network takes (in_ch: 1 = luma, 3 = RGB)'
+        )
     if train_phase and dataset_opt.get('gt_size') is not None:
         _check_gt_size(key, dataset_opt, net)
 
@@ -234,21 +252,27 @@ def _check_root(key, dataset_opt):
             continue
         if not os.path.isdir(root):
             kind = 'an LMDB folder' if backend == 'lmdb' else 'an image folder'
-            raise ValueError(f'{key}: {root_key} = {root!r}: no such folder; expected {kind} '
-                             '(relative paths are read from the current directory)')
+            raise ValueError(
+                f'{key}: {root_key} = {root!r}: no such folder; expected {kind} '
+                '(relative paths are read from the current directory)'
+            )
         meta = dataset_opt.get('meta_info_file')
         if meta is not None and not os.path.isfile(meta):
             raise ValueError(f'{key}: meta_info_file = {meta!r}: no such file')
         if backend == 'lmdb' and meta is None and not os.path.isfile(os.path.join(root, 'meta_info.txt')):
-            raise ValueError(f'{key}: {root_key} = {root!r}: no meta_info.txt in it; expected a BasicSR LMDB '
-                             '(clearer_basicsr.data.lmdb_io.write_lmdb writes one)')
+            raise ValueError(
+                f'{key}: {root_key} = {root!r}: no meta_info.txt in it; expected a BasicSR LMDB '
+                '(clearer_basicsr.data.lmdb_io.write_lmdb writes one)'
+            )
 
 
 def _check_sigma(key, dataset_opt):
     sigma, sigma_range = dataset_opt.get('sigma'), dataset_opt.get('sigma_range')
     if (sigma is None) == (sigma_range is None):
-        raise ValueError(f'{key}: sigma = {sigma!r}, sigma_range = {sigma_range!r}: expected exactly one of '
-                         'sigma (fixed noise level) or sigma_range (blind: [lo, hi])')
+        raise ValueError(
+            f'{key}: sigma = {sigma!r}, sigma_range = {sigma_range!r}: expected exactly one of '
+            'sigma (fixed noise level) or sigma_range (blind: [lo, hi])'
+        )
     expected = f'a noise level on the 0-255 scale, in [0, {SIGMA_MAX:g}]'
     if sigma is not None:
         value = _number(f'{key}: sigma', sigma)
@@ -265,17 +289,21 @@ def _check_sigma(key, dataset_opt):
 def _check_gt_size(key, dataset_opt, net):
     gt_size = _number(f'{key}: gt_size', dataset_opt['gt_size'], positive=True, integer=True)
     if net.get('branches'):
-        multiple = 2**(net['branches'] - 1)
+        multiple = 2 ** (net['branches'] - 1)
         if gt_size % multiple:
             below = gt_size // multiple * multiple
             example = f'{below} or {below + multiple}' if below else f'{multiple}'
-            raise ValueError(f'{key}: gt_size = {gt_size}: expected a multiple of {multiple} = 2^(branches - 1) for '
-                             f'the {net["branches"]} branches of network_g (e.g. {example})')
+            raise ValueError(
+                f'{key}: gt_size = {gt_size}: expected a multiple of {multiple} = 2^(branches - 1) for '
+                f'the {net["branches"]} branches of network_g (e.g. {example})'
+            )
     smallest = _smallest_image(key, dataset_opt)
     if smallest is not None and min(smallest[:2]) < gt_size:
         h, w, where = smallest
-        raise ValueError(f'{key}: gt_size = {gt_size}: expected at most the smallest side of every image, but '
-                         f'{where} is {h}x{w} (HxW)')
+        raise ValueError(
+            f'{key}: gt_size = {gt_size}: expected at most the smallest side of every image, but '
+            f'{where} is {h}x{w} (HxW)'
+        )
 
 
 def _image_names(dataset_opt):
@@ -324,8 +352,10 @@ def _smallest_image(key, dataset_opt):
             with Image.open(path) as img:  # reads the header only
                 w, h = img.size
         except (OSError, SyntaxError, ValueError) as err:
-            raise ValueError(f'{key}: image {path!r} cannot be read ({err}); expected an image file '
-                             '(remove it from dataroot_gt or from meta_info_file)') from None
+            raise ValueError(
+                f'{key}: image {path!r} cannot be read ({err}); expected an image file '
+                '(remove it from dataroot_gt or from meta_info_file)'
+            ) from None
         if smallest is None or min(h, w) < min(smallest[:2]):
             smallest = (h, w, f'image {path!r}')
     return smallest
@@ -356,6 +386,7 @@ def _is_search_model(model_type):
     from basicsr.utils.registry import MODEL_REGISTRY
 
     from .models.clearer_search_model import CLEARERSearchModel
+
     cls = dict(iter(MODEL_REGISTRY)).get(model_type) if isinstance(model_type, str) else None
     return isinstance(cls, type) and issubclass(cls, CLEARERSearchModel)
 
@@ -363,8 +394,11 @@ def _is_search_model(model_type):
 def _check_optimizer(key, optim_opt, torch):
     if not isinstance(optim_opt, dict):
         _fail(key, optim_opt, 'a mapping like {type: Adam, lr: 1.0e-3}')
-    names = sorted(n for n, c in vars(torch.optim).items()
-                   if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer')
+    names = sorted(
+        n
+        for n, c in vars(torch.optim).items()
+        if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer'
+    )
     type_name = optim_opt.get('type')
     if type_name not in names:
         raise ValueError(f'{key}: type = {type_name!r} is not a torch.optim optimizer; {_suggest(type_name, names)}')
@@ -375,8 +409,10 @@ def _check_scheduler(key, sched_opt, allowed):
     if not isinstance(sched_opt, dict) or 'type' not in sched_opt:
         _fail(key, sched_opt, f'a mapping with a type, one of {list(allowed)}')
     if sched_opt['type'] not in allowed:
-        raise ValueError(f'{key}: type = {sched_opt["type"]!r} is not a scheduler BasicSR sets up; '
-                         f'{_suggest(sched_opt["type"], list(allowed))}')
+        raise ValueError(
+            f'{key}: type = {sched_opt["type"]!r} is not a scheduler BasicSR sets up; '
+            f'{_suggest(sched_opt["type"], list(allowed))}'
+        )
 
 
 def _check_search(opt, train_opt, net):
@@ -386,12 +422,18 @@ def _check_search(opt, train_opt, net):
     from basicsr.utils.registry import LOSS_REGISTRY
 
     if net.get('cls') is not None and not hasattr(net['cls'], 'arch_parameters'):
-        raise ValueError(f'network_g: type = {opt["network_g"].get("type")!r}: expected a network with architecture '
-                         'logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel')
+        raise ValueError(
+            f'network_g: type = {opt["network_g"].get("type")!r}: expected a network with architecture '
+            'logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
+        )
     arch_opt = train_opt.get('arch_dataset')
     if not arch_opt:
-        _fail('train: arch_dataset', arch_opt, 'the held-apart split the architecture logits learn on '
-              '(any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)')
+        _fail(
+            'train: arch_dataset',
+            arch_opt,
+            'the held-apart split the architecture logits learn on '
+            '(any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
+        )
     train_data = (opt.get('datasets') or {}).get('train') or {}
     arch_opt = dict(arch_opt)
     if 'gt_size' not in arch_opt and 'gt_size' in train_data:  # the search model copies it from datasets: train
@@ -406,6 +448,7 @@ def _check_search(opt, train_opt, net):
             _fail('train: arch_loss', loss_opt, 'a mapping like {type: CLEARERArchLoss, lambda_arch: 0.01}')
         _lookup(LOSS_REGISTRY, 'train: arch_loss: type', loss_opt.get('type'), 'loss (LOSS_REGISTRY)')
         from .losses.arch_loss import COMPLEXITY_METRICS
+
         lambda_arch = _number('train: arch_loss: lambda_arch', loss_opt.get('lambda_arch', 0.01))
         lambda_comp = _number('train: arch_loss: lambda_comp', loss_opt.get('lambda_comp', 0.0))
         for name, value in (('lambda_arch', lambda_arch), ('lambda_comp', lambda_comp)):
@@ -413,14 +456,18 @@ def _check_search(opt, train_opt, net):
                 _fail(f'train: arch_loss: {name}', value, 'a weight >= 0')
         complexity = loss_opt.get('complexity')
         if lambda_comp > 0 and complexity not in COMPLEXITY_METRICS:
-            raise ValueError(f'train: arch_loss: lambda_comp = {loss_opt.get("lambda_comp")!r} needs a complexity '
-                             f'metric, but complexity = {complexity!r}; expected one of {list(COMPLEXITY_METRICS)}')
+            raise ValueError(
+                f'train: arch_loss: lambda_comp = {loss_opt.get("lambda_comp")!r} needs a complexity '
+                f'metric, but complexity = {complexity!r}; expected one of {list(COMPLEXITY_METRICS)}'
+            )
         if complexity is not None and complexity not in COMPLEXITY_METRICS:
             _fail('train: arch_loss: complexity', complexity, f'one of {list(COMPLEXITY_METRICS)}')
     sched = train_opt.get('scheduler_arch')  # optim_arch: checked with every optim_* in _check_train
     if sched:
-        names = sorted({n for n in dir(basicsr_schedulers) if n.endswith('LR')}
-                       | {n for n in dir(torch.optim.lr_scheduler) if n.endswith('LR') and not n.startswith('_')})
+        names = sorted(
+            {n for n in dir(basicsr_schedulers) if n.endswith('LR')}
+            | {n for n in dir(torch.optim.lr_scheduler) if n.endswith('LR') and not n.startswith('_')}
+        )
         _check_scheduler('train: scheduler_arch', sched, names)
     warmup = train_opt.get('arch_warmup_iter', 0)
     if _number('train: arch_warmup_iter', warmup, integer=True) < 0:
@@ -444,14 +491,18 @@ def _check_disjoint(train_data, arch_opt):
     else:
         shared = sorted(train_keys & arch_keys)
     if same_root and (shared is None or shared):
-        raise ValueError(f'train: arch_dataset: dataroot_gt = {arch_root!r} is also the dataroot_gt of datasets: '
-                         f'train{f" ({len(shared)} images in both)" if shared else ""}: expected a held-apart split '
-                         'for the architecture logits (e.g. arch.lmdb next to train.lmdb)')
+        raise ValueError(
+            f'train: arch_dataset: dataroot_gt = {arch_root!r} is also the dataroot_gt of datasets: '
+            f'train{f" ({len(shared)} images in both)" if shared else ""}: expected a held-apart split '
+            'for the architecture logits (e.g. arch.lmdb next to train.lmdb)'
+        )
     if shared:
         shown = ', '.join(repr(k) for k in shared[:5]) + (', ...' if len(shared) > 5 else '')
-        raise ValueError(f'train: arch_dataset: dataroot_gt = {arch_root!r} shares {len(shared)} image(s) with '
-                         f'datasets: train ({train_root!r}): {shown}; expected disjoint splits (the architecture '
-                         'logits must learn on images the weights never saw)')
+        raise ValueError(
+            f'train: arch_dataset: dataroot_gt = {arch_root!r} shares {len(shared)} image(s) with '
+            f'datasets: train ({train_root!r}): {shown}; expected disjoint splits (the architecture '
+            'logits must learn on images the weights never saw)'
+        )
 
 
 # --------------------------------------------------------------------------- val

@@ -1,4 +1,5 @@
 """Figures the search writes next to its genotype."""
+
 import matplotlib
 
 matplotlib.use('Agg')  # files only; no display on training machines
@@ -16,8 +17,9 @@ def plot_column_weights(history, path, columns_per_cell):
     iters = [it for it, _ in history]
     num_columns = len(history[0][1])
     rows = max(1, num_columns // columns_per_cell)
-    fig, axes = plt.subplots(rows, columns_per_cell, figsize=(2.6 * columns_per_cell, 1.9 * rows), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns_per_cell, figsize=(2.6 * columns_per_cell, 1.9 * rows), sharex=True, sharey=True, squeeze=False
+    )
     for c in range(num_columns):
         ax = axes[c // columns_per_cell][c % columns_per_cell]
         for k, name in enumerate(MODULES):

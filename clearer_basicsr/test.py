@@ -2,10 +2,12 @@
 
 BasicSR's test pipeline with results under the current directory (``results/<name>``), not
 site-packages, and the plugin registered."""
+
 import os
 
-import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 from basicsr.test import test_pipeline
+
+import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 
 
 def main():

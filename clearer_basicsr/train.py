@@ -11,6 +11,7 @@ BasicSR's training loop, driven by BasicSR's own option parser and helpers, with
 
 Every BasicSR flag keeps working: ``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``.
 """
+
 import contextlib
 import datetime
 import logging
@@ -18,15 +19,23 @@ import math
 import os
 import time
 
-import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 import torch
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
 from basicsr.train import init_tb_loggers
-from basicsr.utils import (AvgTimer, MessageLogger, get_env_info, get_root_logger, get_time_str, make_exp_dirs,
-                           mkdir_and_rename)
+from basicsr.utils import (
+    AvgTimer,
+    MessageLogger,
+    get_env_info,
+    get_root_logger,
+    get_time_str,
+    make_exp_dirs,
+    mkdir_and_rename,
+)
 from basicsr.utils.options import copy_opt_file, dict2str, parse_options
+
+import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
@@ -44,17 +53,29 @@ def build_phase_loaders(opt, logger):
             enlarge = dataset_opt.get('dataset_enlarge_ratio', 1)
             iters_per_epoch = len(train_loader)
             total_epochs = math.ceil(total_iters / iters_per_epoch)
-            logger.info(f'Training statistics: {len(train_loader.dataset)} images, enlarge ratio {enlarge}, '
-                        f"batch size per gpu {dataset_opt['batch_size_per_gpu']}, world size {opt['world_size']}, "
-                        f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.')
+            logger.info(
+                f'Training statistics: {len(train_loader.dataset)} images, enlarge ratio {enlarge}, '
+                f'batch size per gpu {dataset_opt["batch_size_per_gpu"]}, world size {opt["world_size"]}, '
+                f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.'
+            )
         elif phase.split('_')[0] == 'val':
             val_set = build_dataset(dataset_opt)
-            val_loaders.append(build_dataloader(val_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
-                                                sampler=None, seed=opt['manual_seed']))
-            logger.info(f"Number of val images/folders in {dataset_opt['name']}: {len(val_set)}")
+            val_loaders.append(
+                build_dataloader(
+                    val_set,
+                    dataset_opt,
+                    num_gpu=opt['num_gpu'],
+                    dist=opt['dist'],
+                    sampler=None,
+                    seed=opt['manual_seed'],
+                )
+            )
+            logger.info(f'Number of val images/folders in {dataset_opt["name"]}: {len(val_set)}')
         else:
-            raise ValueError(f'datasets: phase {phase!r} is not recognised; expected train or val* '
-                             '(a search declares its arch split under train: arch_dataset)')
+            raise ValueError(
+                f'datasets: phase {phase!r} is not recognised; expected train or val* '
+                '(a search declares its arch split under train: arch_dataset)'
+            )
     if train_loader is None:
         raise ValueError('datasets: a train phase is required for training')
     return train_loader, sampler, val_loaders, total_epochs, total_iters
@@ -74,7 +95,7 @@ def train_pipeline(root_path=None):
             mkdir_and_rename(os.path.join(root_path, 'tb_logger', opt['name']))
     copy_opt_file(args.opt, opt['path']['experiments_root'])
 
-    log_file = os.path.join(opt['path']['log'], f"train_{opt['name']}_{get_time_str()}.log")
+    log_file = os.path.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
     with run_log(opt, log_file) as logger:
         return train_loop(opt, resume_state, logger)
 
@@ -87,8 +108,9 @@ def run_log(opt, log_file):
     in-process after another (tests, notebooks, sweeps) gets its own file this way."""
     logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
     handler = None
-    if opt['rank'] == 0 and not any(getattr(h, 'baseFilename', None) == os.path.abspath(log_file)
-                                    for h in logger.handlers):
+    if opt['rank'] == 0 and not any(
+        getattr(h, 'baseFilename', None) == os.path.abspath(log_file) for h in logger.handlers
+    ):
         handler = logging.FileHandler(log_file, 'w')
         handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
         logger.addHandler(handler)
@@ -114,8 +136,7 @@ def train_loop(opt, resume_state, logger):
         model.resume_training(resume_state)
         start_epoch, current_iter = resume_state['epoch'], resume_state['iter']
         skip = resume_state.get('batch_in_epoch') or 0
-        logger.info(f'Resuming training from epoch: {start_epoch}, iter: {current_iter} '
-                    f'(batch {skip} of the epoch).')
+        logger.info(f'Resuming training from epoch: {start_epoch}, iter: {current_iter} (batch {skip} of the epoch).')
     msg_logger = MessageLogger(opt, current_iter, tb_logger)
 
     prefetch_mode = opt['datasets']['train'].get('prefetch_mode')
@@ -124,7 +145,7 @@ def train_loop(opt, resume_state, logger):
     elif prefetch_mode == 'cuda':
         prefetcher = CUDAPrefetcher(train_loader, opt)
     else:
-        raise ValueError(f"datasets: train: prefetch_mode = {prefetch_mode!r}; expected cpu or cuda")
+        raise ValueError(f'datasets: train: prefetch_mode = {prefetch_mode!r}; expected cpu or cuda')
 
     logger.info(f'Start training from epoch: {start_epoch}, iter: {current_iter}')
     data_timer, iter_timer = AvgTimer(), AvgTimer()
@@ -155,8 +176,13 @@ def train_loop(opt, resume_state, logger):
             if current_iter == 1:
                 msg_logger.reset_start_time()
             if current_iter % opt['logger']['print_freq'] == 0:
-                log_vars = {'epoch': epoch, 'iter': current_iter, 'lrs': model.get_current_learning_rate(),
-                            'time': iter_timer.get_avg_time(), 'data_time': data_timer.get_avg_time()}
+                log_vars = {
+                    'epoch': epoch,
+                    'iter': current_iter,
+                    'lrs': model.get_current_learning_rate(),
+                    'time': iter_timer.get_avg_time(),
+                    'data_time': data_timer.get_avg_time(),
+                }
                 log_vars.update(model.get_current_log())
                 msg_logger(log_vars)
             if current_iter % opt['logger']['save_checkpoint_freq'] == 0:

@@ -8,6 +8,7 @@ LMDBs holding the same images under the same keys.
 The scripts run from a checkout; the package next door is used when it is not installed.
 It is imported on first use only (it loads torch and basicsr), so ``--help`` answers at once.
 """
+
 import argparse
 import importlib.util
 import json
@@ -43,16 +44,24 @@ def layout_error(path, problem, expected):
 
 # ----------------------------------------------------------------------------- arguments
 
+
 def make_parser(description, epilog, out_default=None):
     """Argument parser with the options every script shares; without ``out_default`` (a text the
     script turns into the folder after parsing) --out is required."""
-    parser = argparse.ArgumentParser(description=description, epilog=epilog,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', required=out_default is None,
-                        help='output folder' + (f' (default: {out_default})' if out_default else ''))
-    parser.add_argument('--force', action='store_true',
-                        help='replace the outputs of an earlier run in --out (only what this script '
-                        'writes there; anything else in the folder is left alone)')
+    parser = argparse.ArgumentParser(
+        description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--out',
+        required=out_default is None,
+        help='output folder' + (f' (default: {out_default})' if out_default else ''),
+    )
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace the outputs of an earlier run in --out (only what this script '
+        'writes there; anything else in the folder is left alone)',
+    )
     return parser
 
 
@@ -64,9 +73,13 @@ def fraction(text):
 
 
 def add_arch_args(parser):
-    parser.add_argument('--arch-fraction', type=fraction, default=0.1,
-                        help='fraction of the training groups held apart as the arch split, which '
-                        'the architecture search fits its logits on (default: 0.1; 0 = no arch split)')
+    parser.add_argument(
+        '--arch-fraction',
+        type=fraction,
+        default=0.1,
+        help='fraction of the training groups held apart as the arch split, which '
+        'the architecture search fits its logits on (default: 0.1; 0 = no arch split)',
+    )
     parser.add_argument('--seed', type=int, default=0, help='seed of the arch split draw (default: 0)')
 
 
@@ -81,15 +94,18 @@ def run_cli(main):
 
 # ----------------------------------------------------------------------------- files
 
+
 def list_images(folder, recursive=False):
     """Sorted relative paths of the images in ``folder`` (the package's helper)."""
     # Importing the package also applies its basicsr compatibility fixes, which write_lmdb needs.
     from clearer_basicsr.data.lmdb_io import list_images as list_package_images
+
     return list_package_images(folder, recursive)
 
 
 def write_lmdb(folder, lmdb_path, names):
     from clearer_basicsr.data.lmdb_io import write_lmdb as write_package_lmdb
+
     return write_package_lmdb(folder, lmdb_path, rel_paths=names)
 
 
@@ -132,7 +148,7 @@ def to_gray(bgr):
 def load(source):
     img = read_image(source.path)
     if source.cols is not None:
-        img = img[:, source.cols[0]:source.cols[1]]
+        img = img[:, source.cols[0] : source.cols[1]]
     return np.ascontiguousarray(img)
 
 
@@ -151,13 +167,15 @@ def save_png(path, img):
 
 # ----------------------------------------------------------------------------- checks
 
+
 def check_keys(keys, where):
     """BasicSR's LMDB readers cut keys at the first '.', and folders need unique names."""
     seen = set()
     for key in keys:
         if '.' in key or '/' in key or not key:
-            raise LayoutError(f"{where}: image name {key!r} cannot be an LMDB key (no '.' or '/' allowed); "
-                              'rename the file')
+            raise LayoutError(
+                f"{where}: image name {key!r} cannot be an LMDB key (no '.' or '/' allowed); rename the file"
+            )
         if key in seen:
             raise LayoutError(f'{where}: two images give the key {key!r} (same name, different extension?)')
         seen.add(key)
@@ -168,12 +186,13 @@ def check_pairs(pairs, where):
     if not pairs:
         raise LayoutError(f'{where}: no image pairs found')
     check_keys([p.key for p in pairs], where)
-    for p in tqdm(pairs, desc=f'checking {os.path.basename(where.rstrip(os.sep)) or where}', unit='pair',
-                  leave=False):
+    for p in tqdm(pairs, desc=f'checking {os.path.basename(where.rstrip(os.sep)) or where}', unit='pair', leave=False):
         lq_size, gt_size = source_size(p.lq), source_size(p.gt)
         if lq_size != gt_size:
-            raise LayoutError(f'{p.lq.path} ({lq_size[0]}x{lq_size[1]}) and its ground truth {p.gt.path} '
-                              f'({gt_size[0]}x{gt_size[1]}) differ in size; restoration pairs must match')
+            raise LayoutError(
+                f'{p.lq.path} ({lq_size[0]}x{lq_size[1]}) and its ground truth {p.gt.path} '
+                f'({gt_size[0]}x{gt_size[1]}) differ in size; restoration pairs must match'
+            )
 
 
 def claim_outputs(out_dir, names, force):
@@ -191,6 +210,7 @@ def claim_outputs(out_dir, names, force):
 
 # ----------------------------------------------------------------------------- splits
 
+
 def carve_arch(groups, fraction, seed):
     """Draws whole groups for the arch split (deterministic for a seed); returns their set."""
     groups = sorted(set(groups))
@@ -198,14 +218,17 @@ def carve_arch(groups, fraction, seed):
         return set()
     n_arch = max(1, round(fraction * len(groups)))
     if n_arch >= len(groups):
-        raise LayoutError(f'only {len(groups)} training group(s): too few to hold {fraction:.0%} apart as the '
-                          'arch split and keep some for training')
+        raise LayoutError(
+            f'only {len(groups)} training group(s): too few to hold {fraction:.0%} apart as the '
+            'arch split and keep some for training'
+        )
     return set(random.Random(seed).sample(groups, n_arch))
 
 
 def crop_boxes(h, w, size, step):
     """Top-left corners of size x size crops every ``step`` pixels, the last flush with the border
     (BasicSR's extract_subimages does the same); an image no larger than ``size`` stays whole."""
+
     def starts(length):
         if length <= size:
             return [0]
@@ -213,10 +236,12 @@ def crop_boxes(h, w, size, step):
         if s[-1] != length - size:
             s.append(length - size)
         return s
+
     return [(y, x) for y in starts(h) for x in starts(w)]
 
 
 # ----------------------------------------------------------------------------- writing
+
 
 def write_clean_split(items, out_dir, split, gray, lmdb=True):
     """Writes (key, path) images as OUT/split/KEY.png (+ OUT/split.lmdb); returns the keys."""
@@ -243,8 +268,10 @@ def write_pair_split(pairs, out_dir, split, crop_size=None, step=None, keep_fold
             raise LayoutError(f'{p.lq.path} and {p.gt.path}: decoded sizes differ ({lq.shape} vs {gt.shape})')
         if crop_size:
             boxes = crop_boxes(lq.shape[0], lq.shape[1], crop_size, step or crop_size)
-            crops = [(f'{p.key}_s{i:03d}', (slice(y, y + crop_size), slice(x, x + crop_size)))
-                     for i, (y, x) in enumerate(boxes, 1)]
+            crops = [
+                (f'{p.key}_s{i:03d}', (slice(y, y + crop_size), slice(x, x + crop_size)))
+                for i, (y, x) in enumerate(boxes, 1)
+            ]
         else:
             crops = [(p.key, (slice(None), slice(None)))]
         for key, box in crops:

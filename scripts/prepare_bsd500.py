@@ -8,15 +8,15 @@ Beware: BSD68 is a subset of BSDS500 `val` (both come from the BSD300 test set).
 set given with --extra-test shares images with train or val, those images are dropped from
 train / arch, so the search never picks its architecture on images it is then tested on.
 """
+
 import os
 import re
 import warnings
 
 import cv2
 import numpy as np
-from tqdm import tqdm
-
 import prep_common as pc
+from tqdm import tqdm
 
 SPLITS = {'train': 'train', 'arch': 'val', 'test': 'test'}  # our split <- BSDS500 folder
 LAYOUT = """  BSR/BSDS500/data/images/
@@ -80,8 +80,10 @@ def parse_extra(specs, parser):
     for spec in specs:
         name, sep, folder = spec.partition('=')
         if not sep or not re.fullmatch(r'[A-Za-z0-9_-]+', name) or name in SPLITS:
-            parser.error(f'--extra-test {spec!r}: expected NAME=DIR with NAME made of letters, digits, _ '
-                         f'or - and not one of {", ".join(SPLITS)}')
+            parser.error(
+                f'--extra-test {spec!r}: expected NAME=DIR with NAME made of letters, digits, _ '
+                f'or - and not one of {", ".join(SPLITS)}'
+            )
         folder = os.path.expanduser(folder)
         pc.require_dir(folder, '  DIR/*.png|jpg|bmp|tif  (a flat folder of test images)', 'test set folder')
         items = [(pc.stem(p), os.path.join(folder, p)) for p in pc.list_images(folder)]
@@ -95,13 +97,23 @@ def parse_extra(specs, parser):
 def main(argv=None):
     parser = pc.make_parser(__doc__, EPILOG, out_default='datasets/BSD500/gray, or datasets/BSD500/color')
     parser.add_argument('root', help='BSR folder (or its BSDS500/data/images folder)')
-    parser.add_argument('--gray', action='store_true',
-                        help='store full-range luma 0.299R+0.587G+0.114B as 1-channel PNGs (default: colour)')
-    parser.add_argument('--extra-test', action='append', default=[], metavar='NAME=DIR',
-                        help='also convert this test set into OUT/NAME/ (repeatable), e.g. BSD68=DIR, '
-                        'Set12=DIR, Kodak24=DIR')
-    parser.add_argument('--keep-overlap', action='store_true',
-                        help='keep train/val images that also appear in an --extra-test set (with a warning)')
+    parser.add_argument(
+        '--gray',
+        action='store_true',
+        help='store full-range luma 0.299R+0.587G+0.114B as 1-channel PNGs (default: colour)',
+    )
+    parser.add_argument(
+        '--extra-test',
+        action='append',
+        default=[],
+        metavar='NAME=DIR',
+        help='also convert this test set into OUT/NAME/ (repeatable), e.g. BSD68=DIR, Set12=DIR, Kodak24=DIR',
+    )
+    parser.add_argument(
+        '--keep-overlap',
+        action='store_true',
+        help='keep train/val images that also appear in an --extra-test set (with a warning)',
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = os.path.join('datasets', 'BSD500', 'gray' if args.gray else 'color')
@@ -122,12 +134,17 @@ def main(argv=None):
         for split, keys in overlaps.items():
             sets = ', '.join(sorted(set(keys.values())))
             if args.keep_overlap:
-                warnings.warn(f'{len(keys)} {split} images also appear in {sets}: kept (--keep-overlap), so '
-                              'results on those test images are not on unseen data')
+                warnings.warn(
+                    f'{len(keys)} {split} images also appear in {sets}: kept (--keep-overlap), so '
+                    'results on those test images are not on unseen data',
+                    stacklevel=2,
+                )
             else:
                 split_items[split] = [it for it in split_items[split] if it[0] not in keys]
-                print(f'{len(keys)} {split} images also appear in {sets}: dropped from {split} '
-                      f'({len(split_items[split])} left; --keep-overlap keeps them)')
+                print(
+                    f'{len(keys)} {split} images also appear in {sets}: dropped from {split} '
+                    f'({len(split_items[split])} left; --keep-overlap keeps them)'
+                )
                 if not split_items[split]:
                     raise pc.LayoutError(f'every {split} image also appears in {sets}: nothing left for {split}')
 

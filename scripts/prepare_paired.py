@@ -6,6 +6,7 @@ its rainy versions, one SIDD scene, one GoPro video), so near-duplicates never s
 train and arch; the test split comes only from --test. Large images (SIDD, GoPro) can be
 tiled into aligned crops for train / arch with --crop-size; test images stay whole.
 """
+
 import os
 import re
 
@@ -13,17 +14,20 @@ import prep_common as pc
 
 LAYOUTS = {
     'generic': '  --lq DIR and --gt DIR holding the same file names (extensions may differ, subfolders allowed);\n'
-               '  --test-lq / --test-gt likewise for a test split',
+    '  --test-lq / --test-gt likewise for a test split',
     'rain100': '  DIR/rain-ID.png with DIR/norain-ID.png (Rain100L/H, RainTrainL/H; subfolders allowed;\n'
-               "  JORDER's rain/X2/norain-IDx2.png with norain/norain-ID.png also works)",
+    "  JORDER's rain/X2/norain-IDx2.png with norain/norain-ID.png also works)",
     'rain1400': '  DIR/rainy_image/N_K.jpg (K = 1..14) with DIR/ground_truth/N.jpg\n'
-                "  (Rain1400's training/ as --train, testing/ as --test)",
+    "  (Rain1400's training/ as --train, testing/ as --test)",
     'sidd': '  DIR/Data/<scene>/NOISY_SRGB_XXX.PNG with DIR/Data/<scene>/GT_SRGB_XXX.PNG\n'
-            '  (DIR = SIDD_Small_sRGB_Only, or its Data folder)',
+    '  (DIR = SIDD_Small_sRGB_Only, or its Data folder)',
     'gopro': '  DIR/<sequence>/blur/*.png with DIR/<sequence>/sharp/*.png\n'
-             '  (GOPRO_Large/train as --train, GOPRO_Large/test as --test)',
+    '  (GOPRO_Large/train as --train, GOPRO_Large/test as --test)',
 }
-EPILOG = 'layouts (--layout):\n' + '\n'.join(f'{name}:\n{text}' for name, text in LAYOUTS.items()) + """
+EPILOG = (
+    'layouts (--layout):\n'
+    + '\n'.join(f'{name}:\n{text}' for name, text in LAYOUTS.items())
+    + """
 
 output (in --out):
   train/{lq,gt}/*.png, train_lq.lmdb, train_gt.lmdb   (the same for arch and test)
@@ -34,6 +38,7 @@ examples:
   python scripts/prepare_paired.py --layout sidd --train SIDD_Small_sRGB_Only --crop-size 512 --out datasets/SIDD
   python scripts/prepare_paired.py --layout generic --lq input --gt target --out datasets/mine
 """
+)
 
 
 def pair_up(lqs, gts, where, expected):
@@ -41,8 +46,9 @@ def pair_up(lqs, gts, where, expected):
     missing = [(path, gt_id) for _, _, gt_id, path in lqs if gt_id not in gts]
     if missing:
         examples = '; '.join(f'{path} (no ground truth {gt_id!r})' for path, gt_id in missing[:3])
-        raise pc.layout_error(where, f'{len(missing)} degraded image(s) without a ground truth, e.g. {examples}',
-                              expected)
+        raise pc.layout_error(
+            where, f'{len(missing)} degraded image(s) without a ground truth, e.g. {examples}', expected
+        )
     unused = len(set(gts) - {gt_id for _, _, gt_id, _ in lqs})
     if unused:
         print(f'note: {where}: {unused} ground-truth image(s) have no degraded partner and are skipped')
@@ -82,8 +88,9 @@ def find_rain100(folder):
             lqs.append((rainy.group(1), rainy.group(1), rainy.group(1), path))
         elif clean:
             if clean.group(1) in gts:
-                raise pc.LayoutError(f'{folder}: two clean images for ID {clean.group(1)!r}: '
-                                     f'{gts[clean.group(1)]} and {path}')
+                raise pc.LayoutError(
+                    f'{folder}: two clean images for ID {clean.group(1)!r}: {gts[clean.group(1)]} and {path}'
+                )
             gts[clean.group(1)] = path
     if not lqs:
         raise pc.layout_error(folder, 'no rain-ID images found', expected)
@@ -141,8 +148,9 @@ def find_gopro(folder):
         blur = pc.require_dir(os.path.join(folder, seq, 'blur'), expected)
         sharp = pc.require_dir(os.path.join(folder, seq, 'sharp'), expected)
         gts.update({f'{seq}/{ident}': path for ident, path in by_stem(sharp, recursive=False).items()})
-        lqs += [(f'{seq}_{ident}', seq, f'{seq}/{ident}', path)
-                for ident, path in by_stem(blur, recursive=False).items()]
+        lqs += [
+            (f'{seq}_{ident}', seq, f'{seq}/{ident}', path) for ident, path in by_stem(blur, recursive=False).items()
+        ]
     return pair_up(lqs, gts, folder, expected)
 
 
@@ -190,8 +198,11 @@ def main(argv=None):
     pc.add_arch_args(parser)
     parser.add_argument('--crop-size', type=int, help='tile train/arch pairs into aligned crops of this size')
     parser.add_argument('--step', type=int, help='distance between crops (default: --crop-size, no overlap)')
-    parser.add_argument('--lmdb-only', action='store_true',
-                        help='delete the train/arch PNG folders once their LMDBs are written (test stays)')
+    parser.add_argument(
+        '--lmdb-only',
+        action='store_true',
+        help='delete the train/arch PNG folders once their LMDBs are written (test stays)',
+    )
     args = parser.parse_args(argv)
     for name in ('crop_size', 'step'):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
@@ -201,17 +212,25 @@ def main(argv=None):
 
     train, test = find_splits(args, parser)
     arch_groups = pc.carve_arch([p.group for p in train], args.arch_fraction, args.seed)
-    splits = {'train': [p for p in train if p.group not in arch_groups],
-              'arch': [p for p in train if p.group in arch_groups],
-              'test': test}
+    splits = {
+        'train': [p for p in train if p.group not in arch_groups],
+        'arch': [p for p in train if p.group in arch_groups],
+        'test': test,
+    }
     # All three names are claimed, so a forced rerun with fewer splits leaves no stale one.
     pc.claim_outputs(args.out, pc.pair_outputs(splits) + ['prepare_info.json'], args.force)
     counts = {}
     for split, pairs in splits.items():
         if pairs:
             whole = split == 'test'  # metrics are computed on whole test images
-            keys = pc.write_pair_split(pairs, args.out, split, None if whole else args.crop_size, args.step,
-                                       keep_folders=whole or not args.lmdb_only)
+            keys = pc.write_pair_split(
+                pairs,
+                args.out,
+                split,
+                None if whole else args.crop_size,
+                args.step,
+                keep_folders=whole or not args.lmdb_only,
+            )
             counts[split] = len(keys)
     pc.write_info(args.out, 'prepare_paired.py', args, counts)
     return counts

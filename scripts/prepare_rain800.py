@@ -7,14 +7,14 @@ warns when the chosen clean half has more fine detail than the other one, as rai
 add exactly that. The arch split is carved from `training` (whole images, --arch-fraction,
 --seed); `test_syn` is only ever the test split.
 """
+
 import os
 import warnings
 
 import cv2
 import numpy as np
-from tqdm import tqdm
-
 import prep_common as pc
+from tqdm import tqdm
 
 LAYOUT = """  Rain800/
     training/*.jpg   (700 files) -> train + arch splits
@@ -42,8 +42,7 @@ def side_by_side_pairs(folder, clean_side):
         path = os.path.join(folder, name)
         w, _ = pc.image_size(path)
         if w % 2:
-            raise pc.layout_error(path, f'width {w} is odd, so the file is not two equal halves side by side',
-                                  LAYOUT)
+            raise pc.layout_error(path, f'width {w} is odd, so the file is not two equal halves side by side', LAYOUT)
         left, right = pc.Source(path, (0, w // 2)), pc.Source(path, (w // 2, w))
         gt, lq = (left, right) if clean_side == 'left' else (right, left)
         pairs.append(pc.Pair(pc.stem(name), pc.stem(name), lq, gt))
@@ -59,14 +58,21 @@ def detail(img):
 def check_clean_side(pairs, clean_side, samples):
     """Warns when, in most of an evenly spread sample, the chosen clean half is the more detailed one."""
     picked = [pairs[i] for i in np.linspace(0, len(pairs) - 1, min(samples, len(pairs))).round().astype(int)]
-    rainier = sum(detail(pc.load(p.gt)) > detail(pc.load(p.lq))
-                  for p in tqdm(picked, desc='clean-side check', unit='img', leave=False))
-    message = (f'clean-side check: the chosen clean side ({clean_side}) has more fine detail (mean |Laplacian|) '
-               f'than the other half in {rainier} of {len(picked)} sampled images')
+    rainier = sum(
+        detail(pc.load(p.gt)) > detail(pc.load(p.lq))
+        for p in tqdm(picked, desc='clean-side check', unit='img', leave=False)
+    )
+    message = (
+        f'clean-side check: the chosen clean side ({clean_side}) has more fine detail (mean |Laplacian|) '
+        f'than the other half in {rainier} of {len(picked)} sampled images'
+    )
     if rainier * 2 > len(picked):
         other = 'right' if clean_side == 'left' else 'left'
-        warnings.warn(f'{message}: it looks rainier, so the halves may be swapped. Look at one file and pass '
-                      f'--clean-side {other} if the {clean_side} half is the rainy one.', stacklevel=2)
+        warnings.warn(
+            f'{message}: it looks rainier, so the halves may be swapped. Look at one file and pass '
+            f'--clean-side {other} if the {clean_side} half is the rainy one.',
+            stacklevel=2,
+        )
     else:
         print(message + ': looks right')
     return rainier, len(picked)
@@ -75,10 +81,15 @@ def check_clean_side(pairs, clean_side, samples):
 def main(argv=None):
     parser = pc.make_parser(__doc__, EPILOG, out_default='datasets/Rain800')
     parser.add_argument('root', help='Rain800 folder (holding training/ and test_syn/)')
-    parser.add_argument('--clean-side', choices=('left', 'right'), default='left',
-                        help='half of each file that is the clean photo (default: left)')
-    parser.add_argument('--check-samples', type=int, default=50,
-                        help='images sampled by the clean-side check (default: 50)')
+    parser.add_argument(
+        '--clean-side',
+        choices=('left', 'right'),
+        default='left',
+        help='half of each file that is the clean photo (default: left)',
+    )
+    parser.add_argument(
+        '--check-samples', type=int, default=50, help='images sampled by the clean-side check (default: 50)'
+    )
     pc.add_arch_args(parser)
     args = parser.parse_args(argv)
     args.out = args.out or os.path.join('datasets', 'Rain800')
@@ -91,9 +102,11 @@ def main(argv=None):
     check_clean_side(train_pairs + test_pairs, args.clean_side, args.check_samples)
     arch_groups = pc.carve_arch([p.group for p in train_pairs], args.arch_fraction, args.seed)
 
-    splits = {'train': [p for p in train_pairs if p.group not in arch_groups],
-              'arch': [p for p in train_pairs if p.group in arch_groups],
-              'test': test_pairs}
+    splits = {
+        'train': [p for p in train_pairs if p.group not in arch_groups],
+        'arch': [p for p in train_pairs if p.group in arch_groups],
+        'test': test_pairs,
+    }
     # All three names are claimed, so a forced rerun without an arch split leaves no stale one.
     pc.claim_outputs(args.out, pc.pair_outputs(splits) + ['prepare_info.json'], args.force)
     splits = {s: pairs for s, pairs in splits.items() if pairs}

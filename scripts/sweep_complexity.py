@@ -22,6 +22,7 @@ Example (the run in docs/):
 
     python scripts/sweep_complexity.py --lambdas 0 0.1 0.5 2 --threads 1 --out docs/sweep_complexity
 """
+
 import argparse
 import csv
 import os
@@ -56,30 +57,66 @@ def run(entry, option_file, force_yml, log_path, threads=None):
 def sweep_one(lam, args):
     """Search, retrain and test for one lambda_comp; returns the run names."""
     names = {stage: f'{args.prefix}_lc{tag(lam)}_{stage}' for stage in ('search', 'train', 'test')}
-    genotype = f"experiments/{names['search']}/genotype.yml"
-    checkpoint = f"experiments/{names['train']}/models/net_g_latest.pth"
+    genotype = f'experiments/{names["search"]}/genotype.yml'
+    checkpoint = f'experiments/{names["train"]}/models/net_g_latest.pth'
     data = [f'datasets:train:dataroot_gt={args.data}/train.lmdb']
     logs = os.path.join('sweep_logs')
     os.makedirs(logs, exist_ok=True)
     stages = [
-        ('search', 'train', 'demo_search.yml', genotype,
-         [f"name={names['search']}", f'train:arch_loss:lambda_comp={lam}', f'train:total_iter={args.search_iters}',
-          f'train:scheduler:periods=[{args.search_iters}]', f'train:arch_warmup_iter={args.warmup}',
-          f'logger:save_checkpoint_freq={args.search_iters}', f'train:arch_dataset:dataroot_gt={args.data}/arch.lmdb',
-          *data]),
-        ('retrain', 'train', 'demo_train.yml', checkpoint,
-         [f"name={names['train']}", f'network_g:genotype={genotype}', f'train:total_iter={args.train_iters}',
-          f'train:scheduler:periods=[{args.train_iters}]', f'logger:save_checkpoint_freq={args.train_iters}', *data]),
-        ('test', 'test', 'demo_test.yml', f"results/{names['test']}",
-         [f"name={names['test']}", f'network_g:genotype={genotype}', f'path:pretrain_network_g={checkpoint}',
-          f'datasets:test_1:dataroot_gt={args.data}/test']),
+        (
+            'search',
+            'train',
+            'demo_search.yml',
+            genotype,
+            [
+                f'name={names["search"]}',
+                f'train:arch_loss:lambda_comp={lam}',
+                f'train:total_iter={args.search_iters}',
+                f'train:scheduler:periods=[{args.search_iters}]',
+                f'train:arch_warmup_iter={args.warmup}',
+                f'logger:save_checkpoint_freq={args.search_iters}',
+                f'train:arch_dataset:dataroot_gt={args.data}/arch.lmdb',
+                *data,
+            ],
+        ),
+        (
+            'retrain',
+            'train',
+            'demo_train.yml',
+            checkpoint,
+            [
+                f'name={names["train"]}',
+                f'network_g:genotype={genotype}',
+                f'train:total_iter={args.train_iters}',
+                f'train:scheduler:periods=[{args.train_iters}]',
+                f'logger:save_checkpoint_freq={args.train_iters}',
+                *data,
+            ],
+        ),
+        (
+            'test',
+            'test',
+            'demo_test.yml',
+            f'results/{names["test"]}',
+            [
+                f'name={names["test"]}',
+                f'network_g:genotype={genotype}',
+                f'path:pretrain_network_g={checkpoint}',
+                f'datasets:test_1:dataroot_gt={args.data}/test',
+            ],
+        ),
     ]
     for stage, entry, option_file, output, force_yml in stages:
         if os.path.exists(output) and not args.rerun:
             print(f'  {stage}: {output} exists, skipped', flush=True)
             continue
-        run(entry, os.path.join(OPTIONS, option_file), force_yml,
-            os.path.join(logs, f"{names['search'][:-len('_search')]}_{stage}.log"), args.threads)
+        run(
+            entry,
+            os.path.join(OPTIONS, option_file),
+            force_yml,
+            os.path.join(logs, f'{names["search"][: -len("_search")]}_{stage}.log'),
+            args.threads,
+        )
     return names
 
 
@@ -93,13 +130,19 @@ def plot(rows, path, size):
     ax.plot([r['macs'] / 1e6 for r in rows], [r['psnr'] for r in rows], 'o-', color='tab:blue')
     points = {}  # values that found the same net share one point and one label
     for r in rows:
-        points.setdefault((r['genotype'], r['macs'], r['psnr']), []).append(f"{r['lambda_comp']:g}")
+        points.setdefault((r['genotype'], r['macs'], r['psnr']), []).append(f'{r["lambda_comp"]:g}')
     middle = (min(r['macs'] for r in rows) + max(r['macs'] for r in rows)) / 2e6
     for (genotype, macs, psnr), lambdas in points.items():
         right = macs / 1e6 > middle
-        ax.annotate(f"λ = {', '.join(lambdas)}\n{genotype}", (macs / 1e6, psnr), fontsize=7,
-                    va='bottom' if right else 'top',
-                    ha='right' if right else 'left', xytext=(-6, 5) if right else (6, -5), textcoords='offset points')
+        ax.annotate(
+            f'λ = {", ".join(lambdas)}\n{genotype}',
+            (macs / 1e6, psnr),
+            fontsize=7,
+            va='bottom' if right else 'top',
+            ha='right' if right else 'left',
+            xytext=(-6, 5) if right else (6, -5),
+            textcoords='offset points',
+        )
     ax.set_xlabel(f'MMACs per {size}x{size} forward pass (mmengine)')
     ax.set_ylabel('PSNR (dB), demo test set, sigma 30')
     ax.set_title('CLEARER demo: complexity weight lambda_comp, cost and quality', fontsize=10)
@@ -111,9 +154,11 @@ def plot(rows, path, size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split('\n\n', 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 1)[1],
+    )
     parser.add_argument('--lambdas', type=float, nargs='+', default=[0, 0.1, 0.5, 2], help='lambda_comp values')
     parser.add_argument('--search-iters', type=int, default=150, help='search iterations (default 150, as the demo)')
     parser.add_argument('--warmup', type=int, default=30, help='iterations with frozen logits (default 30)')
@@ -123,9 +168,12 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=256, help='input size for the MACs (default 256)')
     parser.add_argument('--out', default='sweep_complexity', help='output prefix: OUT.csv and OUT.png')
     parser.add_argument('--rerun', action='store_true', help='redo stages whose output exists')
-    parser.add_argument('--threads', type=int,
-                        help='torch threads per stage (OMP_NUM_THREADS); 1 is much faster on a CPU shared with '
-                             'other jobs, where OpenMP threads of several processes spin against each other')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='torch threads per stage (OMP_NUM_THREADS); 1 is much faster on a CPU shared with '
+        'other jobs, where OpenMP threads of several processes spin against each other',
+    )
     args = parser.parse_args(argv)
     if not 0 < args.warmup < args.search_iters:
         parser.error('--warmup must be between 0 and --search-iters')
@@ -142,20 +190,34 @@ def main(argv=None):
         row = collect([os.path.join('results', names['test'])], size=args.size, latency=False)[0]
         with open(os.path.join('experiments', names['search'], 'genotype.yml')) as f:
             found = yaml.safe_load(f)
-        rows.append({'lambda_comp': lam, 'genotype': row['genotype'], 'params': row['params'], 'macs': row['macs'],
-                     'mac_size': row['mac_size'], 'macs_per_patch': found['macs'], 'patch_size': found['patch_size'],
-                     'fusion_columns': row['genotype'].count('F'), 'psnr': row['psnr'], 'ssim': row['ssim'],
-                     'search': names['search'], 'test': names['test']})
+        rows.append(
+            {
+                'lambda_comp': lam,
+                'genotype': row['genotype'],
+                'params': row['params'],
+                'macs': row['macs'],
+                'mac_size': row['mac_size'],
+                'macs_per_patch': found['macs'],
+                'patch_size': found['patch_size'],
+                'fusion_columns': row['genotype'].count('F'),
+                'psnr': row['psnr'],
+                'ssim': row['ssim'],
+                'search': names['search'],
+                'test': names['test'],
+            }
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + '.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, args.out + '.png', args.size)
-    print(f"\n{'lambda_comp':>12}  {'genotype':<19}{'params':>10}{'MACs@' + str(args.size):>14}{'PSNR':>8}{'SSIM':>8}")
+    print(f'\n{"lambda_comp":>12}  {"genotype":<19}{"params":>10}{"MACs@" + str(args.size):>14}{"PSNR":>8}{"SSIM":>8}')
     for r in rows:
-        print(f"{r['lambda_comp']:>12g}  {r['genotype']:<19}{r['params']:>10,}{r['macs']:>14,}{r['psnr']:>8.2f}"
-              f"{r['ssim']:>8.4f}")
+        print(
+            f'{r["lambda_comp"]:>12g}  {r["genotype"]:<19}{r["params"]:>10,}{r["macs"]:>14,}{r["psnr"]:>8.2f}'
+            f'{r["ssim"]:>8.4f}'
+        )
     minutes, seconds = divmod(int(time.time() - start), 60)
     print(f'\nwrote {args.out}.csv and {args.out}.png ({minutes} min {seconds:02d} s)')
     return rows

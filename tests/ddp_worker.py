@@ -1,5 +1,6 @@
 """Run by test_entry_points through torchrun: the plugin's training entry point under
 ``--launcher pytorch`` (gloo on the CPU), then every rank reports its final logits."""
+
 import os
 
 import torch

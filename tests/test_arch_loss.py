@@ -1,4 +1,5 @@
 """CLEARERArchLoss: the entropy term pushes columns to 0/1; the complexity term to cheaper modules."""
+
 import pytest
 import torch
 
@@ -17,7 +18,7 @@ def test_entropy_gradient_moves_a_06_04_column_towards_1_0():
 
 
 def test_entropy_is_maximal_at_uniform_and_zero_at_one_hot():
-    assert column_entropy(torch.tensor([[0.5, 0.5]])) == pytest.approx(torch.log10(torch.tensor(2.)).item())
+    assert column_entropy(torch.tensor([[0.5, 0.5]])) == pytest.approx(torch.log10(torch.tensor(2.0)).item())
     assert column_entropy(torch.tensor([[1.0, 0.0]])) == pytest.approx(0.0, abs=1e-9)
 
 

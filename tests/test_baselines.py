@@ -1,6 +1,7 @@
 """Each baseline option pair under options/baselines/ (DnCNN, RIDNet, SwinIR; demo and paper
 scale) trains 2 iterations and tests on tiny data through the plugin's entry points, in this
 process: the shipped files with only their data paths and sizes made tiny."""
+
 import glob
 import logging
 import math
@@ -9,9 +10,8 @@ import sys
 
 import cv2
 import pytest
-
 from conftest import run_train_inprocess, write_yaml
-from test_option_files import REPO, TEST_SIZES, load_options, point_at_tiny_data, rel, tiny_data, to_plain  # noqa: F401
+from test_option_files import REPO, TEST_SIZES, load_options, point_at_tiny_data, rel, to_plain
 
 TRAIN_FILES = sorted(glob.glob(os.path.join(REPO, 'options', 'baselines', '**', 'train_*.yml'), recursive=True))
 
@@ -20,6 +20,7 @@ def fresh_basicsr_log():
     """Forgets BasicSR's 'basicsr' logger so that the next run in this process gets its own log
     file (BasicSR adds the file handler only when the logger is first made)."""
     from basicsr.utils import logger as basicsr_logger
+
     logger = logging.getLogger('basicsr')
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -30,6 +31,7 @@ def fresh_basicsr_log():
 def run_test_inprocess(opt_file, cwd):
     """``python -m clearer_basicsr.test -opt opt_file`` in this process."""
     from clearer_basicsr import test as test_entry
+
     argv, old_cwd = sys.argv, os.getcwd()
     sys.argv = ['clearer-test', '-opt', str(opt_file)]
     os.chdir(cwd)
@@ -50,7 +52,7 @@ def tiny_train_options(path, data, total_iter=2):
     train_set = opt['datasets']['train']
     train_set.update(batch_size_per_gpu=2, gt_size=min(train_set['gt_size'], 16), dataset_enlarge_ratio=4)
     opt['train']['total_iter'] = total_iter
-    opt['logger'].update(print_freq=1, save_checkpoint_freq=10 ** 6, use_tb_logger=False)
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=10**6, use_tb_logger=False)
     return opt
 
 
@@ -87,6 +89,6 @@ def test_baseline_trains_and_tests(train_file, tiny_data, tmp_path):
         assert math.isfinite(metrics[dataset_opt['name']]['psnr'])
         saved = results / 'visualization' / dataset_opt['name']
         for i, size in enumerate(TEST_SIZES):  # not multiples of 8: SwinIR pads to its window and crops back
-            out = cv2.imread(str(saved / f"test{i}_{test['val']['suffix']}.png"), cv2.IMREAD_UNCHANGED)
+            out = cv2.imread(str(saved / f'test{i}_{test["val"]["suffix"]}.png'), cv2.IMREAD_UNCHANGED)
             assert out is not None and out.shape[:2] == size
             assert (out.ndim == 2) == (channels == 1)

@@ -1,4 +1,5 @@
 """CLEARERSearchNet (supernet) and CLEARERNet (derived net): shapes, sizes, gradients, equivalence."""
+
 import random
 
 import pytest
@@ -40,7 +41,7 @@ def test_paper_preset_parameter_counts(supernet1, supernet3):
 
 
 def test_arch_and_weight_parameters_partition(supernet1):
-    (logits, ) = supernet1.arch_parameters()
+    (logits,) = supernet1.arch_parameters()
     assert logits.shape == (supernet1.num_columns, 2) == (12, 2)
     assert logits.abs().max() < 0.01  # N(0, 1e-3^2) init
     weights = supernet1.weight_parameters()
@@ -79,15 +80,15 @@ def test_derived_output_shape(channels):
 
 
 def test_pad_to_multiple_reflects_or_replicates():
-    x = torch.arange(15.).view(1, 1, 5, 3)
+    x = torch.arange(15.0).view(1, 1, 5, 3)
     y = pad_to_multiple(x, 4)  # pads 3 rows (< 5: reflect) and 1 column (< 3: reflect)
     assert y.shape == (1, 1, 8, 4)
     assert torch.equal(y[..., :5, :3], x)
     assert torch.equal(y[..., :5, 3], x[..., :, 1])
     assert torch.equal(y[..., 5:, :3], x[..., [3, 2, 1], :])
-    small = pad_to_multiple(torch.tensor([[[[1., 2.], [3., 4.]]]]), 8)  # pad 6 >= 2: replicate
+    small = pad_to_multiple(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), 8)  # pad 6 >= 2: replicate
     assert small.shape == (1, 1, 8, 8)
-    assert torch.equal(small[0, 0, 7], torch.tensor([3., 4., 4., 4., 4., 4., 4., 4.]))
+    assert torch.equal(small[0, 0, 7], torch.tensor([3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]))
 
 
 def test_derived_parameter_count_is_supernet_minus_unchosen(supernet1):
@@ -96,8 +97,11 @@ def test_derived_parameter_count_is_supernet_minus_unchosen(supernet1):
     genotypes = [random_genotype(rng) for _ in range(4)] + [Genotype.parse('P P P P | P P P P | P P P P')]
     for genotype in genotypes:
         unchosen = sum(
-            count_parameters(column[name]) for column, chosen in zip(supernet1.columns, genotype.choices)
-            for name in MODULES if name != chosen)
+            count_parameters(column[name])
+            for column, chosen in zip(supernet1.columns, genotype.choices)
+            for name in MODULES
+            if name != chosen
+        )
         assert count_parameters(CLEARERNet(genotype)) == total - unchosen, str(genotype)
 
 
@@ -128,7 +132,7 @@ def _randomise(net):
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, 1 / (m.in_channels * m.kernel_size[0] * m.kernel_size[1])**0.5)
+                m.weight.normal_(0, 1 / (m.in_channels * m.kernel_size[0] * m.kernel_size[1]) ** 0.5)
             elif isinstance(m, torch.nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)

@@ -1,5 +1,6 @@
 """``python -m clearer_basicsr.compare`` on tiny trained runs: one row each, finite numbers, and
 PSNR equal to a direct recomputation (checkpoint -> network -> outputs -> BasicSR's PSNR)."""
+
 import csv
 import math
 import os
@@ -10,16 +11,18 @@ from basicsr.archs import build_network
 from basicsr.data import build_dataset
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
+from conftest import run_train_inprocess, write_yaml
+from test_baselines import fresh_basicsr_log, run_test_inprocess, tiny_test_options, tiny_train_options
+from test_option_files import REPO
 
 from clearer_basicsr import compare
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.models.restoration_model import pad_to_multiple, self_ensemble
-from conftest import run_train_inprocess, write_yaml
-from test_baselines import fresh_basicsr_log, run_test_inprocess, tiny_test_options, tiny_train_options
-from test_option_files import REPO, tiny_data  # noqa: F401  (fixture)
 
 DNCNN_TRAIN = os.path.join(REPO, 'options', 'baselines', 'demo', 'train_dncnn_gray.yml')
 CLEARER_TRAIN = os.path.join(REPO, 'options', 'demo', 'train_clearer_color.yml')
+
+
 def opposite_test_file(train_file):
     return os.path.join(os.path.dirname(train_file), os.path.basename(train_file).replace('train_', 'test_'))
 
@@ -62,12 +65,19 @@ def test_compare_two_tiny_runs(tiny_data, tmp_path):
     GENOTYPE.save(search_dir / 'genotype.yml')
     clearer = tiny_train_options(CLEARER_TRAIN, tiny_data)
     clearer['datasets']['val'] = tiny_test_options(opposite_test_file(CLEARER_TRAIN), tiny_data)['datasets']['test_1']
-    clearer['val'] = {'val_freq': 10 ** 6, 'save_img': False, 'pad_multiple': 4,
-                      'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
-                                  'ssim': {'type': 'calculate_ssim', 'crop_border': 0}}}
+    clearer['val'] = {
+        'val_freq': 10**6,
+        'save_img': False,
+        'pad_multiple': 4,
+        'metrics': {
+            'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
+            'ssim': {'type': 'calculate_ssim', 'crop_border': 0},
+        },
+    }
     fresh_basicsr_log()
-    run_train_inprocess(write_yaml(tmp_path / 'clearer_train.yml', clearer), tmp_path,
-                        '--force_yml', 'name=tiny_clearer_forced')
+    run_train_inprocess(
+        write_yaml(tmp_path / 'clearer_train.yml', clearer), tmp_path, '--force_yml', 'name=tiny_clearer_forced'
+    )
 
     results = str(tmp_path / 'results' / dncnn_test['name'])
     experiment = str(tmp_path / 'experiments' / 'tiny_clearer_forced')
@@ -83,10 +93,20 @@ def test_compare_two_tiny_runs(tiny_data, tmp_path):
     assert (rows[0]['channels'], rows[1]['channels']) == (1, 3)
 
     expected = [
-        direct_psnr(tmp_path, dncnn_test['network_g'], dncnn_test['path']['pretrain_network_g'],
-                    dncnn_test['datasets']['test_1'], dncnn_test['val']),
-        direct_psnr(tmp_path, clearer['network_g'], 'experiments/tiny_clearer_forced/models/net_g_latest.pth',
-                    clearer['datasets']['val'], clearer['val']),
+        direct_psnr(
+            tmp_path,
+            dncnn_test['network_g'],
+            dncnn_test['path']['pretrain_network_g'],
+            dncnn_test['datasets']['test_1'],
+            dncnn_test['val'],
+        ),
+        direct_psnr(
+            tmp_path,
+            clearer['network_g'],
+            'experiments/tiny_clearer_forced/models/net_g_latest.pth',
+            clearer['datasets']['val'],
+            clearer['val'],
+        ),
     ]
     for row, psnr in zip(rows, expected):
         assert abs(row['psnr'] - psnr) < 1e-4, (row['network'], row['psnr'], psnr)  # the log prints 4 decimals

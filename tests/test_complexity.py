@@ -1,4 +1,5 @@
 """Complexity table: measured candidate costs, derived totals, cost matrix, CLI."""
+
 import runpy
 import sys
 
@@ -17,7 +18,7 @@ PATCH = 16
 
 
 def measured_macs(net, size):
-    analyzer = FlopAnalyzer(net.eval(), (torch.zeros(1, net.in_channels, size, size), ))
+    analyzer = FlopAnalyzer(net.eval(), (torch.zeros(1, net.in_channels, size, size),))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     return analyzer.total()

@@ -1,4 +1,5 @@
 """Demo data: disjoint splits (near-duplicates included), LMDB = folders, sizes, readable, rebuilt only when needed."""
+
 import itertools
 import os
 import shutil
@@ -24,8 +25,9 @@ def _thumb(img):
 
 def _folder_images(paths, split):
     folder = paths[f'{split}_folder']
-    return {os.path.splitext(n)[0]: cv2.imread(os.path.join(folder, n), cv2.IMREAD_UNCHANGED)
-            for n in list_images(folder)}
+    return {
+        os.path.splitext(n)[0]: cv2.imread(os.path.join(folder, n), cv2.IMREAD_UNCHANGED) for n in list_images(folder)
+    }
 
 
 def test_splits_are_disjoint_by_name_and_by_content(demo_data):
@@ -39,6 +41,7 @@ def test_splits_are_disjoint_by_name_and_by_content(demo_data):
 
     # by content: the detector sees the known near-duplicates ...
     from skimage import data
+
     assert _thumb(data.cat()[..., ::-1].copy()) @ _thumb(data.chelsea()[..., ::-1].copy()) > 0.95
     train = _folder_images(demo_data, 'train')
     assert _thumb(train['motorcycle_left']) @ _thumb(train['motorcycle_right']) > 0.85
@@ -77,8 +80,18 @@ def test_lmdbs_match_the_folders(demo_data):
 
 def test_dataset_reads_every_split(demo_data):
     for split in demo.SPLITS:
-        train = GaussianNoiseDataset(dict(dataroot_gt=demo_data[f'{split}_lmdb'], io_backend={'type': 'lmdb'},
-                                          phase='train', in_ch=3, sigma=25, gt_size=64, use_hflip=True, use_rot=True))
+        train = GaussianNoiseDataset(
+            dict(
+                dataroot_gt=demo_data[f'{split}_lmdb'],
+                io_backend={'type': 'lmdb'},
+                phase='train',
+                in_ch=3,
+                sigma=25,
+                gt_size=64,
+                use_hflip=True,
+                use_rot=True,
+            )
+        )
         assert len(train) == len(demo.SPLITS[split])
         for i in range(len(train)):
             assert train[i]['gt'].shape == (3, 64, 64)

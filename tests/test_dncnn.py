@@ -1,10 +1,11 @@
 """DnCNN baseline: layout of the paper, shapes, residual learning, registration."""
+
 import pytest
 import torch
+from basicsr.archs import build_network
 from torch import nn
 
 import clearer_basicsr  # noqa: F401
-from basicsr.archs import build_network
 from clearer_basicsr.archs.dncnn_arch import DnCNN
 
 

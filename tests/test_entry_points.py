@@ -1,4 +1,5 @@
 """BasicSR's own entry points and the plugin's, in fresh interpreters, as users type them."""
+
 import os
 import shutil
 import sys
@@ -6,7 +7,6 @@ import sys
 import basicsr
 import torch
 import yaml
-
 from conftest import REPO, run_cli, search_options, train_options, write_yaml
 
 SITE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(basicsr.__file__)))  # BasicSR's root_path
@@ -18,15 +18,18 @@ def check(proc):
 
 
 def test_start_up_hook_is_cheap_and_basicsr_import_loads_the_plugin(tmp_path):
-    out = check(run_cli(['-c', "import sys; print('torch' in sys.modules, '_clearer_basicsr_hook' in sys.modules)"],
-                        tmp_path))
+    out = check(
+        run_cli(['-c', "import sys; print('torch' in sys.modules, '_clearer_basicsr_hook' in sys.modules)"], tmp_path)
+    )
     assert out.split() == ['False', 'True']  # the hook is installed, torch is not imported
 
 
 def test_autoload_off_leaves_basicsr_without_plugin_types(tmp_path):
-    code = ('import sys, basicsr; from basicsr.utils.registry import DATASET_REGISTRY as D, ARCH_REGISTRY as A; '
-            "print('clearer_basicsr' in sys.modules, 'GaussianNoiseDataset' in D._obj_map, "
-            "'CLEARERSearchNet' in A._obj_map, 'SwinIR' in A._obj_map)")
+    code = (
+        'import sys, basicsr; from basicsr.utils.registry import DATASET_REGISTRY as D, ARCH_REGISTRY as A; '
+        "print('clearer_basicsr' in sys.modules, 'GaussianNoiseDataset' in D._obj_map, "
+        "'CLEARERSearchNet' in A._obj_map, 'SwinIR' in A._obj_map)"
+    )
     out = check(run_cli(['-c', code], tmp_path, env={'CLEARER_BASICSR_AUTOLOAD': '0'}))
     assert out.split()[-4:] == ['False', 'False', 'False', 'True']  # BasicSR itself still works
 
@@ -64,8 +67,11 @@ def test_plugin_entry_auto_resume_on_cpu_under_the_cwd(demo_data, tmp_path):
     check(run_cli(['-m', 'clearer_basicsr.train', '-opt', 'tiny.yml'], tmp_path))
     clearer_train = shutil.which('clearer-train', path=os.path.dirname(sys.executable))
     assert clearer_train, 'console script clearer-train is not installed'
-    out = check(run_cli(['-opt', 'tiny.yml', '--auto_resume', '--force_yml', 'train:total_iter=4'], tmp_path,
-                        program=clearer_train))
+    out = check(
+        run_cli(
+            ['-opt', 'tiny.yml', '--auto_resume', '--force_yml', 'train:total_iter=4'], tmp_path, program=clearer_train
+        )
+    )
     assert 'Resuming training from epoch: 0, iter: 2' in out
     models = tmp_path / 'experiments' / 'resume_run' / 'models'
     assert (models / 'net_g_4.pth').is_file() and (tmp_path / 'experiments' / 'resume_run' / 'tiny.yml').is_file()
@@ -77,9 +83,25 @@ def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, 
     opt = search_options(demo_data, 'ddp_search', total_iter=4, arch_warmup_iter=1)
     opt['logger']['save_checkpoint_freq'] = 100
     write_yaml(tmp_path / 'ddp.yml', opt)
-    out = check(run_cli(['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
-                         os.path.join(REPO, 'tests', 'ddp_worker.py'), '-opt', 'ddp.yml', '--launcher', 'pytorch'],
-                        tmp_path, env={'OMP_NUM_THREADS': '1'}))
+    out = check(
+        run_cli(
+            [
+                '-m',
+                'torch.distributed.run',
+                '--nproc_per_node',
+                '2',
+                '--master_port',
+                '29517',
+                os.path.join(REPO, 'tests', 'ddp_worker.py'),
+                '-opt',
+                'ddp.yml',
+                '--launcher',
+                'pytorch',
+            ],
+            tmp_path,
+            env={'OMP_NUM_THREADS': '1'},
+        )
+    )
     result = torch.load(tmp_path / 'ddp_logits.pt')
     rank0, rank1 = result['logits']
     assert torch.equal(rank0, rank1), out[-2000:]
@@ -89,12 +111,28 @@ def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, 
 
 def test_shipped_search_option_runs_through_basicsr_script(demo_data, basicsr_tree):
     """options/search_clearer_denoise.yml itself (paper preset), 2 iterations, on the demo data."""
-    force = [f"datasets:train:dataroot_gt={demo_data['train_lmdb']}", 'datasets:train:batch_size_per_gpu=2',
-             'datasets:train:num_worker_per_gpu=0', f"datasets:val:dataroot_gt={demo_data['test_folder']}",
-             f"train:arch_dataset:dataroot_gt={demo_data['arch_lmdb']}", 'train:total_iter=2',
-             'train:arch_warmup_iter=1', 'logger:use_tb_logger=false']
-    out = check(run_cli(['basicsr/train.py', '-opt', os.path.join(REPO, 'options', 'search_clearer_denoise.yml'),
-                         '--force_yml', *force], basicsr_tree))
+    force = [
+        f'datasets:train:dataroot_gt={demo_data["train_lmdb"]}',
+        'datasets:train:batch_size_per_gpu=2',
+        'datasets:train:num_worker_per_gpu=0',
+        f'datasets:val:dataroot_gt={demo_data["test_folder"]}',
+        f'train:arch_dataset:dataroot_gt={demo_data["arch_lmdb"]}',
+        'train:total_iter=2',
+        'train:arch_warmup_iter=1',
+        'logger:use_tb_logger=false',
+    ]
+    out = check(
+        run_cli(
+            [
+                'basicsr/train.py',
+                '-opt',
+                os.path.join(REPO, 'options', 'search_clearer_denoise.yml'),
+                '--force_yml',
+                *force,
+            ],
+            basicsr_tree,
+        )
+    )
     exp = basicsr_tree / 'experiments' / 'CLEARER_search_denoise_gray_s30'
     found = yaml.safe_load(open(exp / 'genotype.yml'))
     assert found['iteration'] == 2 and len(found['column_weights']) == 12

@@ -5,6 +5,7 @@ numerical faults in both steps of the search (stop with a resumable state, or sk
 data faults (unreadable, truncated, empty, corrupt LMDB record, missing key, grayscale in a
 colour set) and test images of any size. Option mistakes are in test_options_check.py.
 """
+
 import glob
 import hashlib
 import os
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from basicsr.models import build_model
+from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options
 
 from clearer_basicsr import checkpoint
 from clearer_basicsr.checkpoint import atomic_torch_save
@@ -27,7 +29,6 @@ from clearer_basicsr.compat import load_resume_state, torch_load
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import write_lmdb
 from clearer_basicsr.models.restoration_model import NonFiniteError
-from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options
 
 NAN = float('nan')
 
@@ -90,8 +91,13 @@ def test_save_killed_midway_keeps_the_previous_checkpoint_and_auto_resume_ignore
     assert not any(name.endswith('state') for name in left)  # BasicSR's auto-resume parses those
     assert torch.equal(torch_load(latest)['params']['w'], torch.ones(3))
 
-    opt = {'name': 'run', 'root_path': str(tmp_path), 'auto_resume': True, 'network_g': {'type': 'DnCNN'},
-           'path': {'models': str(exp / 'models'), 'resume_state': None}}
+    opt = {
+        'name': 'run',
+        'root_path': str(tmp_path),
+        'auto_resume': True,
+        'network_g': {'type': 'DnCNN'},
+        'path': {'models': str(exp / 'models'), 'resume_state': None},
+    }
     state = load_resume_state(opt)
     assert state == {'iter': 6, 'epoch': 1}
     assert opt['path']['resume_state'].endswith(os.path.join('training_states', '6.state'))
@@ -130,8 +136,13 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
     # The reference ran in this process: same thread count, or CPU reductions differ in the last bits.
     env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
     output = open(tmp_path / 'killed_run.txt', 'w')  # a file, not a pipe: a full pipe would stall the run
-    proc = subprocess.Popen([sys.executable, '-m', 'clearer_basicsr.train', '-opt', tiny_search['opt_file']],
-                            cwd=str(tmp_path), env=env, stdout=output, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'clearer_basicsr.train', '-opt', tiny_search['opt_file']],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
     seen, last_gap, stamp, fired = 0, None, None, False
     deadline = time.monotonic() + 300
     try:
@@ -161,13 +172,18 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
     for path in states:  # whatever the moment, every state file is complete
         assert torch_load(path)['iter'] == int(os.path.basename(path).split('.')[0]), where
     temporaries = glob.glob(str(exp / '**' / '*.tmp'), recursive=True)  # killed while saving
-    print(f'killed {where}; states {[os.path.basename(p) for p in states]}; temporaries '
-          f'{[os.path.basename(p) for p in temporaries]}')
+    print(
+        f'killed {where}; states {[os.path.basename(p) for p in states]}; temporaries '
+        f'{[os.path.basename(p) for p in temporaries]}'
+    )
     for path in temporaries:
         assert not path.endswith('state'), where
     resume_iter = max(int(os.path.basename(p).split('.')[0]) for p in states)
-    kept = {k: v for k, v in hashes(exp / 'training_states').items()
-            if k.endswith('.state') and int(k.split('.')[0]) <= resume_iter}
+    kept = {
+        k: v
+        for k, v in hashes(exp / 'training_states').items()
+        if k.endswith('.state') and int(k.split('.')[0]) <= resume_iter
+    }
 
     model = run_train_inprocess(tiny_search['opt_file'], tmp_path, '--auto_resume')
     log = ''.join(open(f).read() for f in glob.glob(str(exp / 'train_*.log')))
@@ -195,8 +211,14 @@ def one_thread():
 
 def search_model(demo_data, root, **train):
     """A tiny search model on the demo folders (no LMDB: several models may read them in one test)."""
-    opt = search_options(demo_data, 'faults', total_iter=100, arch_warmup_iter=0,
-                         arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01}, **train)
+    opt = search_options(
+        demo_data,
+        'faults',
+        total_iter=100,
+        arch_warmup_iter=0,
+        arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01},
+        **train,
+    )
     opt['datasets']['train'] = noise_dataset(demo_data['train_folder'])
     opt['train']['arch_dataset'] = noise_dataset(demo_data['arch_folder'])
     return build_model(model_options(opt, root))
@@ -227,13 +249,14 @@ FAULTS = {
     'weight gradient': r'non-finite gradient norm = (inf|nan) \(of l_pix\) in the weight step at iteration 3\.',
     'architecture loss': r'non-finite loss l_arch_pix = (inf|nan) in the architecture step at iteration 3\.',
     'architecture gradient': r'non-finite gradient norm = nan \(of l_arch_pix \+ l_arch_entropy\) in the '
-                             r'architecture step at iteration 3\.',
+    r'architecture step at iteration 3\.',
 }
 
 
 @pytest.mark.parametrize('fault', list(FAULTS))
-def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_data, tmp_path, monkeypatch, fault,
-                                                                         one_thread):
+def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(
+    demo_data, tmp_path, monkeypatch, fault, one_thread
+):
     model = search_model(demo_data, tmp_path)
     exp = tmp_path / 'experiments' / 'faults'
     model.feed_data(fixed_batch(1))
@@ -246,9 +269,12 @@ def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(demo_dat
     model.feed_data(inject(model, fault, monkeypatch))
     lr_key = 'optim_arch' if fault.startswith('architecture') else 'optim_g'
     state_path = exp / 'training_states' / '2.state'
-    with pytest.raises(NonFiniteError, match=FAULTS[fault] + rf" The state after iteration 2 was saved to "
-                       rf"{re.escape(str(state_path))}\. Lower the learning rate \(train: {lr_key}: lr\) and "
-                       r'resume with --auto_resume, or set train: skip_nonfinite: true to skip such steps\.'):
+    with pytest.raises(
+        NonFiniteError,
+        match=FAULTS[fault] + rf' The state after iteration 2 was saved to '
+        rf'{re.escape(str(state_path))}\. Lower the learning rate \(train: {lr_key}: lr\) and '
+        r'resume with --auto_resume, or set train: skip_nonfinite: true to skip such steps\.',
+    ):
         model.optimize_parameters(3)
 
     after = hashes(exp)
@@ -338,14 +364,17 @@ def test_unreadable_truncated_and_empty_images_are_named(tmp_path):
     ok, png = cv2.imencode('.png', _colour(0))
     (root / 'a_good.png').write_bytes(png.tobytes())
     (root / 'b_garbage.png').write_bytes(b'not an image at all')
-    (root / 'c_truncated.png').write_bytes(png.tobytes()[:len(png) // 2])
+    (root / 'c_truncated.png').write_bytes(png.tobytes()[: len(png) // 2])
     (root / 'd_empty.png').write_bytes(b'')
     before = hashes(root)
     dataset = GaussianNoiseDataset({'dataroot_gt': str(root), 'phase': 'val', 'sigma': 25})
     assert dataset[0]['gt'].shape == (3, 24, 20)
     for index, name in enumerate(['b_garbage.png', 'c_truncated.png', 'd_empty.png'], 1):
-        with pytest.raises(ValueError, match=rf"cannot decode image '{re.escape(str(root / name))}': unreadable, "
-                           'truncated or not an image'):
+        with pytest.raises(
+            ValueError,
+            match=rf"cannot decode image '{re.escape(str(root / name))}': unreadable, "
+            'truncated or not an image',
+        ):
             dataset[index]
     assert hashes(root) == before
 
@@ -367,15 +396,22 @@ def test_corrupt_lmdb_record_and_missing_key_are_named(tmp_path):
     meta = tmp_path / 'meta.txt'
     meta.write_text('img0.png\nimg1.png\nimg2.png\nghost.png\n')
     before = hashes(tmp_path)
-    dataset = GaussianNoiseDataset({'dataroot_gt': db, 'io_backend': {'type': 'lmdb'}, 'phase': 'val',
-                                    'sigma': 25, 'meta_info_file': str(meta)})
+    dataset = GaussianNoiseDataset(
+        {'dataroot_gt': db, 'io_backend': {'type': 'lmdb'}, 'phase': 'val', 'sigma': 25, 'meta_info_file': str(meta)}
+    )
     assert dataset[0]['gt'].shape == (3, 24, 20)
     for index, key in ((1, 'img1'), (2, 'img2')):
-        with pytest.raises(ValueError, match=rf"cannot decode image LMDB '{re.escape(db)}', key '{key}': unreadable, "
-                           'truncated or not an image'):
+        with pytest.raises(
+            ValueError,
+            match=rf"cannot decode image LMDB '{re.escape(db)}', key '{key}': unreadable, "
+            'truncated or not an image',
+        ):
             dataset[index]
-    with pytest.raises(KeyError, match=rf"key 'ghost' not found in LMDB '{re.escape(db)}' \(listed in "
-                       rf"'{re.escape(str(meta))}'\)"):
+    with pytest.raises(
+        KeyError,
+        match=rf"key 'ghost' not found in LMDB '{re.escape(db)}' \(listed in "
+        rf"'{re.escape(str(meta))}'\)",
+    ):
         dataset[3]
     del dataset
     assert hashes(tmp_path) == before
@@ -396,13 +432,20 @@ def test_grayscale_image_in_a_colour_set_is_replicated(tmp_path):
 # --------------------------------------------------------------------------- arbitrary test images
 @pytest.mark.parametrize('channels', [1, 3])
 def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels, one_thread):
-    net = {'type': 'CLEARERNet', 'genotype': 'P F | F P', 'branch_channels': [4, 8, 16], 'in_channels': channels,
-           'out_channels': channels, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}  # total stride 4
+    net = {
+        'type': 'CLEARERNet',
+        'genotype': 'P F | F P',
+        'branch_channels': [4, 8, 16],
+        'in_channels': channels,
+        'out_channels': channels,
+        'stem_blocks': 1,
+        'stem_width': 2,
+        'residual': True,
+    }  # total stride 4
     opt = train_options(demo_data, 'any_size', network_g=net)
     del opt['train']
     opt['datasets'] = {'test_1': noise_dataset(demo_data['test_folder'], phase='test', in_ch=channels)}
-    opt['val'] = {'suffix': 'out', 'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr',
-                                                                          'crop_border': 0}}}
+    opt['val'] = {'suffix': 'out', 'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}}
     model = build_model(model_options(opt, tmp_path, is_train=False))
     model.net_g.eval()
     all_sizes, few = ((1, 1), (1, 6), (3, 2), (5, 7), (4, 4), (13, 9)), ((1, 1), (5, 7))
@@ -416,6 +459,7 @@ def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels, one_t
 
     # whole images from a folder of odd sizes, through BasicSR's validation and save_img
     from basicsr.data import build_dataloader, build_dataset
+
     folder = tmp_path / 'odd'
     folder.mkdir()
     sizes = {'tiny': (1, 1), 'thin': (2, 9), 'odd': (17, 11)}
@@ -428,6 +472,7 @@ def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels, one_t
     model.validation(loader, 0, None, save_img=True)
     assert np.isfinite(model.metric_results['psnr'])
     for name, (h, w) in sizes.items():
-        saved = cv2.imread(os.path.join(model.opt['path']['visualization'], 'odd', f'{name}_out.png'),
-                           cv2.IMREAD_UNCHANGED)
+        saved = cv2.imread(
+            os.path.join(model.opt['path']['visualization'], 'odd', f'{name}_out.png'), cv2.IMREAD_UNCHANGED
+        )
         assert saved.shape[:2] == (h, w), name

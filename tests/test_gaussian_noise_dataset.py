@@ -1,4 +1,5 @@
 """GaussianNoiseDataset: shapes, noise statistics, fixed validation noise, LMDB = folder, errors."""
+
 import os
 import random
 
@@ -206,23 +207,26 @@ def test_unreadable_and_truncated_files_are_named(tmp_path):
     root = str(tmp_path)
     (tmp_path / 'garbage.png').write_bytes(b'not an image at all')
     ok, png = cv2.imencode('.png', _rgb(0))
-    (tmp_path / 'truncated.png').write_bytes(png.tobytes()[:len(png) // 2])
+    (tmp_path / 'truncated.png').write_bytes(png.tobytes()[: len(png) // 2])
     dataset = _dataset(root)
     for i, name in enumerate(['garbage.png', 'truncated.png']):
         with pytest.raises(ValueError, match=rf'cannot decode image .*{name}'):
             dataset[i]
 
 
-@pytest.mark.parametrize('opt, match', [
-    ({'sigma': 25, 'sigma_range': [0, 50]}, 'exactly one of sigma'),
-    ({'sigma': None}, 'exactly one of sigma'),
-    ({'sigma': None, 'sigma_range': [50, 10]}, 'sigma_range'),
-    ({'in_ch': 2}, 'in_ch=2'),
-    ({'io_backend': {'type': 'memcached'}}, 'memcached'),
-    ({'phase': 'train'}, "'gt_size' is missing"),
-    ({'phase': 'training'}, "phase='training'"),
-    ({'in_ch': 1, 'mean': [0.5, 0.5, 0.5], 'std': [1, 1, 1]}, 'mean'),
-])
+@pytest.mark.parametrize(
+    'opt, match',
+    [
+        ({'sigma': 25, 'sigma_range': [0, 50]}, 'exactly one of sigma'),
+        ({'sigma': None}, 'exactly one of sigma'),
+        ({'sigma': None, 'sigma_range': [50, 10]}, 'sigma_range'),
+        ({'in_ch': 2}, 'in_ch=2'),
+        ({'io_backend': {'type': 'memcached'}}, 'memcached'),
+        ({'phase': 'train'}, "'gt_size' is missing"),
+        ({'phase': 'training'}, "phase='training'"),
+        ({'in_ch': 1, 'mean': [0.5, 0.5, 0.5], 'std': [1, 1, 1]}, 'mean'),
+    ],
+)
 def test_option_errors(folder, opt, match):
     root, _ = folder
     with pytest.raises((ValueError, KeyError), match=match):
@@ -236,22 +240,54 @@ def test_basicsr_srmodel_trains_and_validates_on_it(folder):
     from basicsr.models import build_model
 
     root, _ = folder
-    train_opt = dict(name='train', type='GaussianNoiseDataset', dataroot_gt=root, io_backend={'type': 'disk'},
-                     phase='train', in_ch=1, sigma_range=[0, 50], gt_size=16, use_hflip=True, use_rot=True,
-                     batch_size_per_gpu=2, num_worker_per_gpu=0, use_shuffle=True, dataset_enlarge_ratio=2)
-    val_opt = dict(name='val', type='GaussianNoiseDataset', dataroot_gt=root, io_backend={'type': 'disk'},
-                   phase='val', in_ch=1, sigma=25)
+    train_opt = dict(
+        name='train',
+        type='GaussianNoiseDataset',
+        dataroot_gt=root,
+        io_backend={'type': 'disk'},
+        phase='train',
+        in_ch=1,
+        sigma_range=[0, 50],
+        gt_size=16,
+        use_hflip=True,
+        use_rot=True,
+        batch_size_per_gpu=2,
+        num_worker_per_gpu=0,
+        use_shuffle=True,
+        dataset_enlarge_ratio=2,
+    )
+    val_opt = dict(
+        name='val',
+        type='GaussianNoiseDataset',
+        dataroot_gt=root,
+        io_backend={'type': 'disk'},
+        phase='val',
+        in_ch=1,
+        sigma=25,
+    )
     train_set, val_set = build_dataset(train_opt), build_dataset(val_opt)
     sampler = EnlargedSampler(train_set, 1, 0, 2)
     train_loader = build_dataloader(train_set, train_opt, num_gpu=0, dist=False, sampler=sampler, seed=0)
     val_loader = build_dataloader(val_set, val_opt, num_gpu=0, dist=False)
 
-    opt = dict(name='t', model_type='SRModel', num_gpu=0, dist=False, is_train=True, rank=0, world_size=1,
-               scale=1, path={},
-               network_g=dict(type='DnCNN', in_channels=1, out_channels=1, num_feat=8, num_layers=3),
-               train=dict(optim_g=dict(type='Adam', lr=1e-3), scheduler=dict(type='MultiStepLR', milestones=[10]),
-                          pixel_opt=dict(type='MSELoss', loss_weight=1.0)),
-               val=dict(metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False))))
+    opt = dict(
+        name='t',
+        model_type='SRModel',
+        num_gpu=0,
+        dist=False,
+        is_train=True,
+        rank=0,
+        world_size=1,
+        scale=1,
+        path={},
+        network_g=dict(type='DnCNN', in_channels=1, out_channels=1, num_feat=8, num_layers=3),
+        train=dict(
+            optim_g=dict(type='Adam', lr=1e-3),
+            scheduler=dict(type='MultiStepLR', milestones=[10]),
+            pixel_opt=dict(type='MSELoss', loss_weight=1.0),
+        ),
+        val=dict(metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False))),
+    )
     model = build_model(opt)
     batch = next(iter(train_loader))
     assert batch['lq'].shape == (2, 1, 16, 16)

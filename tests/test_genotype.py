@@ -1,4 +1,5 @@
 """Genotype: parsing, printing, YAML round trip, every validation error."""
+
 import pytest
 import torch
 import yaml
@@ -23,7 +24,8 @@ def test_parse_and_print(genotype):
     assert genotype.indices == [0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0]
     assert genotype.num_columns == 12
     assert Genotype.parse('parallel fusion | fusion fusion', (4, 8, 16)) == Genotype(
-        [['P', 'F'], ['F', 'F']], [4, 8, 16], 2)
+        [['P', 'F'], ['F', 'F']], [4, 8, 16], 2
+    )
 
 
 def test_yaml_round_trip_with_extra_keys(genotype, tmp_path):
@@ -41,8 +43,16 @@ def test_yaml_round_trip_with_extra_keys(genotype, tmp_path):
 def test_from_any_accepts_every_form(genotype, tmp_path):
     path = tmp_path / 'g.yaml'
     genotype.save(path)
-    forms = [genotype, str(path), path, TEXT, genotype.to_dict(), {'genotype': genotype.to_dict()},
-             [list(cell) for cell in genotype.cells], {'cells': TEXT}]
+    forms = [
+        genotype,
+        str(path),
+        path,
+        TEXT,
+        genotype.to_dict(),
+        {'genotype': genotype.to_dict()},
+        [list(cell) for cell in genotype.cells],
+        {'cells': TEXT},
+    ]
     for form in forms:
         assert Genotype.from_any(form) == genotype, form
     # preset numbers fill in only what the source lacks
@@ -84,6 +94,6 @@ def test_malformed_cells_and_preset():
     with pytest.raises(ValueError, match='cell 1: expected a list'):
         Genotype(['P F', 'F F'], (4, 8, 16), 2)
     with pytest.raises(ValueError, match='at least 2 positive'):
-        Genotype([], (4, ), 2)
+        Genotype([], (4,), 2)
     with pytest.raises(ValueError, match="'cells' key"):
         Genotype.from_dict({'columns': []})

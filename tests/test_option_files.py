@@ -5,85 +5,36 @@ training run, the data layout of the preparation scripts).
 The helpers here (tiny data, pointing options at it) are reused by test_baselines.py and
 test_compare.py.
 """
+
 import contextlib
 import copy
 import functools
 import glob
 import os
 
-import cv2
-import numpy as np
 import pytest
 import torch
 import yaml
 from basicsr.archs import build_network
 from basicsr.data import build_dataset
 from basicsr.utils.options import ordered_yaml
+from conftest import TEST_SIZES  # noqa: F401  (test_baselines reads it from here)
 
 import clearer_basicsr  # noqa: F401  (registers the plugin)
 from clearer_basicsr.archs.genotype import MODULES
-from clearer_basicsr.data.lmdb_io import write_lmdb
 from clearer_basicsr.options_check import check_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True)
-                      + glob.glob(os.path.join(REPO, 'clearer_basicsr', 'options', '*.yml')))
+OPTION_FILES = sorted(
+    glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True)
+    + glob.glob(os.path.join(REPO, 'clearer_basicsr', 'options', '*.yml'))
+)
 TRAIN_PHASES = ('train', 'val')
 TEST_PHASES = ('test', 'val')
-TINY_SIZE = (136, 144)  # H, W of the training images: room for the largest gt_size (128)
-TEST_SIZES = ((13, 12), (12, 14))  # not multiples of 8 (padding must crop back), >= 11 (SSIM's window)
 
 
 def rel(path):
     return os.path.relpath(path, REPO)
-
-
-# ------------------------------------------------------------------------------ tiny data
-
-def _image(rng, h, w):
-    """A smooth colour picture with some edges (BGR uint8)."""
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([np.sin(6 * x + c) * np.cos(4 * y - c) for c in range(3)], -1)
-    base += (x > 0.5)[..., None] * 0.6
-    noise = rng.normal(0, 0.05, (h, w, 3))
-    return np.clip((base + noise + 1) * 96, 0, 255).astype(np.uint8)
-
-
-def make_tiny_data(root):
-    """Under ``root``: clean images for the train and the arch split (folders + LMDBs), paired
-    lq/gt images for both (folders + LMDBs with identical keys), and test folders of small sizes
-    that are not multiples of 8; returns the paths."""
-    rng = np.random.default_rng(0)
-    splits = {'': ('img0', 'img1', 'img2'), 'arch_': ('arch0', 'arch1')}  # disjoint names
-    paths = {}
-    for prefix, names in splits.items():
-        for key in ('clean', 'lq', 'gt'):
-            paths[prefix + key] = os.path.join(root, prefix + key)
-            os.makedirs(paths[prefix + key])
-        for name in names:
-            img = _image(rng, *TINY_SIZE)
-            cv2.imwrite(os.path.join(paths[prefix + 'clean'], f'{name}.png'), img)
-            cv2.imwrite(os.path.join(paths[prefix + 'gt'], f'{name}.png'), img)
-            degraded = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
-            cv2.imwrite(os.path.join(paths[prefix + 'lq'], f'{name}.png'), degraded)
-        for key in ('clean', 'lq', 'gt'):
-            paths[prefix + key + '_lmdb'] = os.path.join(root, prefix + key + '.lmdb')
-            write_lmdb(paths[prefix + key], paths[prefix + key + '_lmdb'])
-    for key in ('test', 'test_lq', 'test_gt'):
-        paths[key] = os.path.join(root, key)
-        os.makedirs(paths[key])
-    for i, (h, w) in enumerate(TEST_SIZES):
-        img = _image(rng, h, w)
-        cv2.imwrite(os.path.join(paths['test'], f'test{i}.png'), img)
-        cv2.imwrite(os.path.join(paths['test_gt'], f'test{i}.png'), img)
-        degraded = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(os.path.join(paths['test_lq'], f'test{i}.png'), degraded)
-    return paths
-
-
-@pytest.fixture(scope='session')
-def tiny_data(tmp_path_factory):
-    return make_tiny_data(str(tmp_path_factory.mktemp('tiny_data')))
 
 
 def point_at_tiny_data(dataset_opt, data, phase, arch=False):
@@ -101,14 +52,15 @@ def point_at_tiny_data(dataset_opt, data, phase, arch=False):
         else:
             dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt'] = data['test_lq'], data['test_gt']
     else:
-        dataset_opt['dataroot_gt'] = data[split + ('clean_lmdb' if lmdb else 'clean')] if phase == 'train' \
-            else data['test']
+        dataset_opt['dataroot_gt'] = (
+            data[split + ('clean_lmdb' if lmdb else 'clean')] if phase == 'train' else data['test']
+        )
     if phase == 'train':
         dataset_opt['num_worker_per_gpu'] = 0
     return dataset_opt
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_options(path):
     with open(path, encoding='utf-8') as f:
         return yaml.load(f, Loader=ordered_yaml()[0])
@@ -142,7 +94,8 @@ def dataset_entries(opt):
 
 # ------------------------------------------------------------------------------ the files and their links
 
-@functools.lru_cache(maxsize=None)
+
+@functools.cache
 def _options_by_name():
     return {_load_options(p)['name']: p for p in OPTION_FILES}
 
@@ -168,8 +121,11 @@ def network_for_build(opt):
             assert net_opt.get(key) == search_net.get(key), f'network_g: {key} differs from the search file'
         channels, per_cell = search_net['branch_channels'], search_net['columns_per_cell']
         choices = [MODULES[i % 2] for i in range(per_cell * (len(channels) - 1))]
-        net_opt['genotype'] = {'cells': [choices[i:i + per_cell] for i in range(0, len(choices), per_cell)],
-                               'branch_channels': channels, 'columns_per_cell': per_cell}
+        net_opt['genotype'] = {
+            'cells': [choices[i : i + per_cell] for i in range(0, len(choices), per_cell)],
+            'branch_channels': channels,
+            'columns_per_cell': per_cell,
+        }
     return net_opt
 
 
@@ -199,7 +155,7 @@ def to_plain(value):
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_cached(net_yaml):
     """The network of a ``network_g`` (as YAML text: train and test files share one build),
     parameters on the meta device where the network allows it."""
@@ -230,12 +186,21 @@ def size_multiple(net_opt, genotype_channels=None):
 
 # ------------------------------------------------------------------------------ tests
 
+
 def test_the_option_files_are_found():
     names = {rel(p) for p in OPTION_FILES}
     assert len(names) >= 40
     for stage in ('search', 'train', 'test'):
-        for task in ('denoise', 'denoise_s50', 'denoise_s70', 'denoise_color', 'denoise_blind', 'derain', 'sidd',
-                     'gopro'):
+        for task in (
+            'denoise',
+            'denoise_s50',
+            'denoise_s70',
+            'denoise_color',
+            'denoise_blind',
+            'derain',
+            'sidd',
+            'gopro',
+        ):
             assert f'options/{stage}_clearer_{task}.yml' in names
     for net in ('dncnn_gray', 'swinir_gray', 'dncnn_color', 'ridnet_color', 'swinir_color'):
         for stage in ('train', 'test'):
@@ -288,15 +253,16 @@ def test_option_file_builds(path, tiny_data):
         roots = [dataset_opt.get('dataroot_gt'), dataset_opt.get('dataroot_lq')]
         assert all(r is None or r.startswith('datasets/') for r in roots), f'{where}: data outside datasets/'
         if where == 'train: arch_dataset':
-            assert all(r is None or ('arch' in r and 'test' not in r) for r in roots), \
+            assert all(r is None or ('arch' in r and 'test' not in r) for r in roots), (
                 f'{where}: the arch split must be the held-apart arch split, never the test set'
+            )
         if phase == 'train':
             assert dataset_opt['gt_size'] % multiple == 0, f'{where}: gt_size not a multiple of {multiple}'
         dataset = build_dataset(point_at_tiny_data(dataset_opt, tiny_data, phase, where == 'train: arch_dataset'))
         item = dataset[0]
         assert item['lq'].shape[0] == channels and item['gt'].shape[0] == channels, where
         if phase == 'train':
-            assert item['gt'].shape[-2:] == (dataset_opt['gt_size'], ) * 2
+            assert item['gt'].shape[-2:] == (dataset_opt['gt_size'],) * 2
 
     # the project's own option checker accepts the file (as parse_options leaves it, on tiny data)
     checked = load_options(path)
@@ -311,8 +277,9 @@ def test_option_file_builds(path, tiny_data):
     # validation / test settings
     val = opt.get('val') or {}
     if is_test:
-        assert val.get('save_img') is not None and (not val['save_img'] or val.get('suffix')), \
+        assert val.get('save_img') is not None and (not val['save_img'] or val.get('suffix')), (
             'test-time save_img needs val: suffix'
+        )
         assert opt['path'].get('pretrain_network_g'), 'a test needs path: pretrain_network_g'
     if val:
         assert int(val.get('pad_multiple') or 1) % multiple == 0, f'val: pad_multiple must be a multiple of {multiple}'

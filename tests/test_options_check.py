@@ -1,4 +1,5 @@
 """check_options: one clear error (key, value, what was expected) before anything is built or trained."""
+
 import copy
 import os
 import shutil
@@ -14,21 +15,57 @@ from clearer_basicsr.options_check import check_options
 def search_opt(demo, **train_overrides):
     """A valid tiny CLEARER search, as BasicSR's parse_options leaves it."""
     opt = {
-        'name': 'check', 'model_type': 'CLEARERSearchModel', 'num_gpu': 0, 'dist': False, 'rank': 0,
-        'world_size': 1, 'is_train': True, 'manual_seed': 0, 'auto_resume': False,
+        'name': 'check',
+        'model_type': 'CLEARERSearchModel',
+        'num_gpu': 0,
+        'dist': False,
+        'rank': 0,
+        'world_size': 1,
+        'is_train': True,
+        'manual_seed': 0,
+        'auto_resume': False,
         'datasets': {
-            'train': {'name': 'train', 'type': 'GaussianNoiseDataset', 'phase': 'train',
-                      'dataroot_gt': demo['train_lmdb'], 'io_backend': {'type': 'lmdb'}, 'in_ch': 1, 'sigma': 30,
-                      'gt_size': 16, 'num_worker_per_gpu': 0, 'batch_size_per_gpu': 2},
-            'val': {'name': 'val', 'type': 'GaussianNoiseDataset', 'phase': 'val', 'dataroot_gt': demo['test_folder'],
-                    'io_backend': {'type': 'disk'}, 'in_ch': 1, 'sigma': 30},
+            'train': {
+                'name': 'train',
+                'type': 'GaussianNoiseDataset',
+                'phase': 'train',
+                'dataroot_gt': demo['train_lmdb'],
+                'io_backend': {'type': 'lmdb'},
+                'in_ch': 1,
+                'sigma': 30,
+                'gt_size': 16,
+                'num_worker_per_gpu': 0,
+                'batch_size_per_gpu': 2,
+            },
+            'val': {
+                'name': 'val',
+                'type': 'GaussianNoiseDataset',
+                'phase': 'val',
+                'dataroot_gt': demo['test_folder'],
+                'io_backend': {'type': 'disk'},
+                'in_ch': 1,
+                'sigma': 30,
+            },
         },
-        'network_g': {'type': 'CLEARERSearchNet', 'in_channels': 1, 'out_channels': 1, 'branch_channels': [4, 8],
-                      'columns_per_cell': 2, 'stem_blocks': 1, 'stem_width': 2},
+        'network_g': {
+            'type': 'CLEARERSearchNet',
+            'in_channels': 1,
+            'out_channels': 1,
+            'branch_channels': [4, 8],
+            'columns_per_cell': 2,
+            'stem_blocks': 1,
+            'stem_width': 2,
+        },
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {
-            'arch_dataset': {'name': 'arch', 'type': 'GaussianNoiseDataset', 'dataroot_gt': demo['arch_lmdb'],
-                             'io_backend': {'type': 'lmdb'}, 'in_ch': 1, 'sigma': 30},
+            'arch_dataset': {
+                'name': 'arch',
+                'type': 'GaussianNoiseDataset',
+                'dataroot_gt': demo['arch_lmdb'],
+                'io_backend': {'type': 'lmdb'},
+                'in_ch': 1,
+                'sigma': 30,
+            },
             'arch_loss': {'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'lambda_comp': 0.0},
             'optim_arch': {'type': 'Adam', 'lr': 3e-4},
             'optim_g': {'type': 'SGD', 'lr': 0.025, 'momentum': 0.9},
@@ -49,8 +86,13 @@ def test_option_files_of_a_valid_search_and_test_pass(demo_data):
     test_opt.update(is_train=False, model_type='RestorationModel')
     del test_opt['train']
     test_opt['datasets'] = {'test_1': dict(test_opt['datasets']['val'], phase='test')}
-    test_opt['network_g'] = {'type': 'CLEARERNet', 'genotype': 'P F', 'branch_channels': [4, 8], 'stem_blocks': 1,
-                             'stem_width': 2}
+    test_opt['network_g'] = {
+        'type': 'CLEARERNet',
+        'genotype': 'P F',
+        'branch_channels': [4, 8],
+        'stem_blocks': 1,
+        'stem_width': 2,
+    }
     check_options(test_opt)  # no train section at test time
 
 
@@ -68,52 +110,113 @@ _DELETE = object()
 
 # (where, value, the message's key / value / expectation, as a regex)
 TYPE_TYPOS = [
-    (('model_type', ), 'CLEARERSearchModle', r"model_type = 'CLEARERSearchModle' is not a registered model.*"
-     r"did you mean 'CLEARERSearchModel'"),
-    (('network_g', 'type'), 'CLEARERSearchNett', r"network_g: type = 'CLEARERSearchNett' is not a registered "
-     r"network.*did you mean 'CLEARERSearchNet'"),
-    (('datasets', 'train', 'type'), 'GaussianNoiseDatset', r"datasets: train: type = 'GaussianNoiseDatset' is not "
-     r"a registered dataset.*did you mean 'GaussianNoiseDataset'"),
-    (('datasets', 'val', 'type'), 'gaussiannoisedataset', r"datasets: val: type = 'gaussiannoisedataset'.*"
-     r"did you mean 'GaussianNoiseDataset'"),
-    (('train', 'pixel_opt', 'type'), 'MSELos', r"train: pixel_opt: type = 'MSELos' is not a registered loss.*"
-     r"did you mean 'MSELoss'"),
-    (('train', 'arch_loss', 'type'), 'ClearerArchLoss', r"train: arch_loss: type = 'ClearerArchLoss'.*"
-     r"did you mean 'CLEARERArchLoss'"),
-    (('train', 'arch_dataset', 'type'), 'GaussianNoise', r"train: arch_dataset: type = 'GaussianNoise' is not a "
-     r"registered dataset.*did you mean 'GaussianNoiseDataset'"),
-    (('val', 'metrics', 'psnr', 'type'), 'calculate_pnsr', r"val: metrics: psnr: type = 'calculate_pnsr'.*"
-     r"did you mean 'calculate_psnr'"),
-    (('train', 'optim_g', 'type'), 'SDG', r"train: optim_g: type = 'SDG' is not a torch.optim optimizer.*"
-     r"did you mean 'SGD'"),
-    (('train', 'scheduler', 'type'), 'CosineAnnealingLR', r"train: scheduler: type = 'CosineAnnealingLR' is not a "
-     r"scheduler BasicSR sets up.*'CosineAnnealingRestartLR'"),
+    (
+        ('model_type',),
+        'CLEARERSearchModle',
+        r"model_type = 'CLEARERSearchModle' is not a registered model.*"
+        r"did you mean 'CLEARERSearchModel'",
+    ),
+    (
+        ('network_g', 'type'),
+        'CLEARERSearchNett',
+        r"network_g: type = 'CLEARERSearchNett' is not a registered "
+        r"network.*did you mean 'CLEARERSearchNet'",
+    ),
+    (
+        ('datasets', 'train', 'type'),
+        'GaussianNoiseDatset',
+        r"datasets: train: type = 'GaussianNoiseDatset' is not "
+        r"a registered dataset.*did you mean 'GaussianNoiseDataset'",
+    ),
+    (
+        ('datasets', 'val', 'type'),
+        'gaussiannoisedataset',
+        r"datasets: val: type = 'gaussiannoisedataset'.*"
+        r"did you mean 'GaussianNoiseDataset'",
+    ),
+    (
+        ('train', 'pixel_opt', 'type'),
+        'MSELos',
+        r"train: pixel_opt: type = 'MSELos' is not a registered loss.*"
+        r"did you mean 'MSELoss'",
+    ),
+    (
+        ('train', 'arch_loss', 'type'),
+        'ClearerArchLoss',
+        r"train: arch_loss: type = 'ClearerArchLoss'.*"
+        r"did you mean 'CLEARERArchLoss'",
+    ),
+    (
+        ('train', 'arch_dataset', 'type'),
+        'GaussianNoise',
+        r"train: arch_dataset: type = 'GaussianNoise' is not a "
+        r"registered dataset.*did you mean 'GaussianNoiseDataset'",
+    ),
+    (
+        ('val', 'metrics', 'psnr', 'type'),
+        'calculate_pnsr',
+        r"val: metrics: psnr: type = 'calculate_pnsr'.*"
+        r"did you mean 'calculate_psnr'",
+    ),
+    (
+        ('train', 'optim_g', 'type'),
+        'SDG',
+        r"train: optim_g: type = 'SDG' is not a torch.optim optimizer.*"
+        r"did you mean 'SGD'",
+    ),
+    (
+        ('train', 'scheduler', 'type'),
+        'CosineAnnealingLR',
+        r"train: scheduler: type = 'CosineAnnealingLR' is not a "
+        r"scheduler BasicSR sets up.*'CosineAnnealingRestartLR'",
+    ),
 ]
 
 NUMBERS = [
     (('train', 'total_iter'), 0, r'train: total_iter = 0: expected a positive number'),
     (('train', 'total_iter'), -5, r'train: total_iter = -5: expected a positive number'),
-    (('train', 'total_iter'), '1e4', r"train: total_iter = '1e4': expected a number, not a string \(YAML reads "
-     r'1e-3 as a string: write 1.0e-3\)'),
+    (
+        ('train', 'total_iter'),
+        '1e4',
+        r"train: total_iter = '1e4': expected a number, not a string \(YAML reads "
+        r'1e-3 as a string: write 1.0e-3\)',
+    ),
     (('train', 'optim_g', 'lr'), 0, r'train: optim_g: lr = 0: expected a positive number'),
     (('train', 'optim_g', 'lr'), '2e-2', r"train: optim_g: lr = '2e-2': expected a number"),
     (('train', 'optim_arch', 'lr'), -3e-4, r'train: optim_arch: lr = -0.0003: expected a positive number'),
-    (('datasets', 'train', 'sigma'), -1, r'datasets: train: sigma = -1: expected a noise level on the 0-255 '
-     r'scale, in \[0, 255\]'),
-    (('datasets', 'val', 'sigma'), 300, r'datasets: val: sigma = 300: expected a noise level on the 0-255 scale, '
-     r'in \[0, 255\]'),
+    (
+        ('datasets', 'train', 'sigma'),
+        -1,
+        r'datasets: train: sigma = -1: expected a noise level on the 0-255 '
+        r'scale, in \[0, 255\]',
+    ),
+    (
+        ('datasets', 'val', 'sigma'),
+        300,
+        r'datasets: val: sigma = 300: expected a noise level on the 0-255 scale, '
+        r'in \[0, 255\]',
+    ),
     (('train', 'arch_dataset', 'sigma'), 'high', r"train: arch_dataset: sigma = 'high': expected a number"),
-    (('train', 'arch_loss', 'lambda_comp'), 0.1, r"train: arch_loss: lambda_comp = 0.1 needs a complexity metric, but "
-     r"complexity = None; expected one of \['flops', 'params'\]"),
+    (
+        ('train', 'arch_loss', 'lambda_comp'),
+        0.1,
+        r'train: arch_loss: lambda_comp = 0.1 needs a complexity metric, but '
+        r"complexity = None; expected one of \['flops', 'params'\]",
+    ),
     (('train', 'arch_loss', 'lambda_arch'), -0.01, r'train: arch_loss: lambda_arch = -0.01: expected a weight >= 0'),
-    (('datasets', 'train', 'gt_size'), 15, r'datasets: train: gt_size = 15: expected a multiple of 2 = '
-     r'2\^\(branches - 1\) for the 2 branches of network_g \(e.g. 14 or 16\)'),
+    (
+        ('datasets', 'train', 'gt_size'),
+        15,
+        r'datasets: train: gt_size = 15: expected a multiple of 2 = '
+        r'2\^\(branches - 1\) for the 2 branches of network_g \(e.g. 14 or 16\)',
+    ),
     (('val', 'pad_multiple'), 0, r'val: pad_multiple = 0: expected a positive number'),
 ]
 
 
-@pytest.mark.parametrize('where, value, match', TYPE_TYPOS + NUMBERS,
-                         ids=[f'{"/".join(w)}={v!r}' for w, v, _ in TYPE_TYPOS + NUMBERS])
+@pytest.mark.parametrize(
+    'where, value, match', TYPE_TYPOS + NUMBERS, ids=[f'{"/".join(w)}={v!r}' for w, v, _ in TYPE_TYPOS + NUMBERS]
+)
 def test_one_clear_error_naming_key_value_and_expectation(demo_data, where, value, match):
     opt = search_opt(demo_data)
     _set(opt, where, value)
@@ -121,12 +224,15 @@ def test_one_clear_error_naming_key_value_and_expectation(demo_data, where, valu
         check_options(opt)
 
 
-@pytest.mark.parametrize('sigma_range, match', [
-    ([50, 10], r'sigma_range = \[50, 10\]: expected \[lo, hi\] with 0 <= lo <= hi <= 255'),
-    ([0, 300], r'sigma_range = \[0, 300\]: expected \[lo, hi\]'),
-    ([-5, 10], r'sigma_range = \[-5, 10\]: expected \[lo, hi\]'),
-    ([10], r'sigma_range = \[10\]: expected \[lo, hi\]'),
-])
+@pytest.mark.parametrize(
+    'sigma_range, match',
+    [
+        ([50, 10], r'sigma_range = \[50, 10\]: expected \[lo, hi\] with 0 <= lo <= hi <= 255'),
+        ([0, 300], r'sigma_range = \[0, 300\]: expected \[lo, hi\]'),
+        ([-5, 10], r'sigma_range = \[-5, 10\]: expected \[lo, hi\]'),
+        ([10], r'sigma_range = \[10\]: expected \[lo, hi\]'),
+    ],
+)
 def test_sigma_range(demo_data, sigma_range, match):
     opt = search_opt(demo_data)
     opt['datasets']['train'].update(sigma=None, sigma_range=sigma_range)
@@ -145,8 +251,11 @@ def test_search_needs_a_disjoint_arch_split(demo_data, tmp_path):
 
     opt = search_opt(demo_data)
     opt['train']['arch_dataset']['dataroot_gt'] = demo_data['train_lmdb']  # the very train LMDB
-    with pytest.raises(ValueError, match=r"train: arch_dataset: dataroot_gt = '.*train\.lmdb' is also the "
-                       r'dataroot_gt of datasets: train \(11 images in both\): expected a held-apart split'):
+    with pytest.raises(
+        ValueError,
+        match=r"train: arch_dataset: dataroot_gt = '.*train\.lmdb' is also the "
+        r'dataroot_gt of datasets: train \(11 images in both\): expected a held-apart split',
+    ):
         check_options(opt)
 
     # a copy of some train images in another folder: same names
@@ -158,13 +267,16 @@ def test_search_needs_a_disjoint_arch_split(demo_data, tmp_path):
     opt = search_opt(demo_data)
     opt['datasets']['train'].update(dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'})
     opt['train']['arch_dataset'].update(dataroot_gt=str(arch), io_backend={'type': 'disk'})
-    with pytest.raises(ValueError, match=r"train: arch_dataset: dataroot_gt = '.*arch' shares 2 image\(s\) with "
-                       r"datasets: train \(.*\): 'brick', 'text'; expected disjoint splits"):
+    with pytest.raises(
+        ValueError,
+        match=r"train: arch_dataset: dataroot_gt = '.*arch' shares 2 image\(s\) with "
+        r"datasets: train \(.*\): 'brick', 'text'; expected disjoint splits",
+    ):
         check_options(opt)
 
     # LMDB keys shared with a folder split
     opt['datasets']['train'].update(dataroot_gt=demo_data['train_lmdb'], io_backend={'type': 'lmdb'})
-    with pytest.raises(ValueError, match=r"shares 2 image\(s\) with datasets: train"):
+    with pytest.raises(ValueError, match=r'shares 2 image\(s\) with datasets: train'):
         check_options(opt)
 
     # one folder, two disjoint meta_info files: fine
@@ -172,18 +284,23 @@ def test_search_needs_a_disjoint_arch_split(demo_data, tmp_path):
     train_meta.write_text('brick.png\ncell.png\n')
     arch_meta.write_text('text.png\n')
     opt = search_opt(demo_data)
-    opt['datasets']['train'].update(dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'},
-                                    meta_info_file=str(train_meta))
-    opt['train']['arch_dataset'].update(dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'},
-                                        meta_info_file=str(arch_meta), gt_size=16)
+    opt['datasets']['train'].update(
+        dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'}, meta_info_file=str(train_meta)
+    )
+    opt['train']['arch_dataset'].update(
+        dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'}, meta_info_file=str(arch_meta), gt_size=16
+    )
     check_options(opt)
 
 
 def test_gt_size_larger_than_the_smallest_image(demo_data, tmp_path):
     opt = search_opt(demo_data)
     opt['datasets']['train']['gt_size'] = 100  # 'text' is 98 x 256
-    with pytest.raises(ValueError, match=r"datasets: train: gt_size = 100: expected at most the smallest side of "
-                       r"every image, but LMDB '.*train\.lmdb', key 'text' is 98x256 \(HxW\)"):
+    with pytest.raises(
+        ValueError,
+        match=r'datasets: train: gt_size = 100: expected at most the smallest side of '
+        r"every image, but LMDB '.*train\.lmdb', key 'text' is 98x256 \(HxW\)",
+    ):
         check_options(opt)
 
     opt['datasets']['train'].update(dataroot_gt=demo_data['train_folder'], io_backend={'type': 'disk'})
@@ -204,8 +321,11 @@ def test_unreadable_image_in_a_training_folder_is_named_before_training(demo_dat
     before = (folder / 'brick.png').read_bytes()
     opt = search_opt(demo_data)
     opt['datasets']['train'].update(dataroot_gt=str(folder), io_backend={'type': 'disk'})
-    with pytest.raises(ValueError, match=r"datasets: train: image '.*broken\.png' cannot be read .*expected an "
-                       'image file'):
+    with pytest.raises(
+        ValueError,
+        match=r"datasets: train: image '.*broken\.png' cannot be read .*expected an "
+        'image file',
+    ):
         check_options(opt)
     assert (folder / 'brick.png').read_bytes() == before and (folder / 'broken.png').exists()
 
@@ -213,14 +333,20 @@ def test_unreadable_image_in_a_training_folder_is_named_before_training(demo_dat
 def test_missing_data_and_channels(demo_data, tmp_path):
     opt = search_opt(demo_data)
     opt['datasets']['val']['dataroot_gt'] = str(tmp_path / 'nowhere')
-    with pytest.raises(ValueError, match=r"datasets: val: dataroot_gt = '.*nowhere': no such folder; expected an "
-                       'image folder'):
+    with pytest.raises(
+        ValueError,
+        match=r"datasets: val: dataroot_gt = '.*nowhere': no such folder; expected an "
+        'image folder',
+    ):
         check_options(opt)
 
     opt = search_opt(demo_data)
     del opt['datasets']['train']['in_ch']  # GaussianNoiseDataset gives RGB by default
-    with pytest.raises(ValueError, match=r'datasets: train: in_ch = 3 but network_g: in_channels = 1: expected '
-                       'the dataset to give the channels the network takes'):
+    with pytest.raises(
+        ValueError,
+        match=r'datasets: train: in_ch = 3 but network_g: in_channels = 1: expected '
+        'the dataset to give the channels the network takes',
+    ):
         check_options(opt)
 
     opt = search_opt(demo_data)
@@ -229,21 +355,35 @@ def test_missing_data_and_channels(demo_data, tmp_path):
         check_options(opt)
 
 
-@pytest.mark.parametrize('net, match', [
-    ({'genotype': 'P F | F P'}, r"network_g: genotype = 'P F \| F P' does not fit the network \(branch_channels "
-     r"\[4, 8\]\): genotype has 2 cells but branch_channels \[4, 8\] \(2 branches\) needs 1"),
-    ({'genotype': 'P F P'}, r"does not fit the network \(branch_channels \[4, 8\], columns_per_cell 2\): genotype "
-     r'cell 1 has 3 columns, expected columns_per_cell=2'),
-    ({'genotype': 'P X'}, r"genotype cell 1, column 2: 'X' is not one of \['parallel', 'fusion'\]"),
-    ({'genotype': 'missing/genotype.yml'}, r"network_g: genotype = 'missing/genotype.yml': no such file; expected "
-     r'the genotype.yml a search wrote'),
-    ({'genotype': None}, r'network_g: genotype = None: expected a genotype'),
-])
+@pytest.mark.parametrize(
+    'net, match',
+    [
+        (
+            {'genotype': 'P F | F P'},
+            r"network_g: genotype = 'P F \| F P' does not fit the network \(branch_channels "
+            r'\[4, 8\]\): genotype has 2 cells but branch_channels \[4, 8\] \(2 branches\) needs 1',
+        ),
+        (
+            {'genotype': 'P F P'},
+            r'does not fit the network \(branch_channels \[4, 8\], columns_per_cell 2\): genotype '
+            r'cell 1 has 3 columns, expected columns_per_cell=2',
+        ),
+        ({'genotype': 'P X'}, r"genotype cell 1, column 2: 'X' is not one of \['parallel', 'fusion'\]"),
+        (
+            {'genotype': 'missing/genotype.yml'},
+            r"network_g: genotype = 'missing/genotype.yml': no such file; expected "
+            r'the genotype.yml a search wrote',
+        ),
+        ({'genotype': None}, r'network_g: genotype = None: expected a genotype'),
+    ],
+)
 def test_genotype_must_fit_the_preset(demo_data, net, match):
     opt = search_opt(demo_data)
     opt['model_type'] = 'RestorationModel'
-    opt['network_g'] = dict({'type': 'CLEARERNet', 'branch_channels': [4, 8], 'columns_per_cell': 2,
-                             'stem_blocks': 1, 'stem_width': 2}, **net)
+    opt['network_g'] = dict(
+        {'type': 'CLEARERNet', 'branch_channels': [4, 8], 'columns_per_cell': 2, 'stem_blocks': 1, 'stem_width': 2},
+        **net,
+    )
     if 'columns_per_cell' not in match:
         del opt['network_g']['columns_per_cell']
     with pytest.raises(ValueError, match=match):
@@ -255,16 +395,27 @@ def test_genotype_file_of_another_preset(demo_data, tmp_path):
     Genotype.parse('P F | F F', branch_channels=[4, 8, 16]).save(path)
     opt = search_opt(demo_data)
     opt['model_type'] = 'RestorationModel'
-    opt['network_g'] = {'type': 'CLEARERNet', 'genotype': str(path), 'branch_channels': [4, 8], 'stem_blocks': 1,
-                        'stem_width': 2}
-    with pytest.raises(ValueError, match=r"genotype is for branch_channels \[4, 8, 16\] but the network has "
-                       r'branch_channels \[4, 8\]'):
+    opt['network_g'] = {
+        'type': 'CLEARERNet',
+        'genotype': str(path),
+        'branch_channels': [4, 8],
+        'stem_blocks': 1,
+        'stem_width': 2,
+    }
+    with pytest.raises(
+        ValueError,
+        match=r'genotype is for branch_channels \[4, 8, 16\] but the network has '
+        r'branch_channels \[4, 8\]',
+    ):
         check_options(opt)
     del opt['network_g']['branch_channels']  # taken from the genotype: 3 branches, gt_size 16 % 4 == 0
     check_options(opt)
     opt['datasets']['train']['gt_size'] = 18
-    with pytest.raises(ValueError, match=r'gt_size = 18: expected a multiple of 4 = 2\^\(branches - 1\) for the 3 '
-                       r'branches of network_g \(e.g. 16 or 20\)'):
+    with pytest.raises(
+        ValueError,
+        match=r'gt_size = 18: expected a multiple of 4 = 2\^\(branches - 1\) for the 3 '
+        r'branches of network_g \(e.g. 16 or 20\)',
+    ):
         check_options(opt)
 
 
@@ -285,6 +436,7 @@ def test_the_model_and_the_entry_point_check_before_anything_is_made(demo_data, 
     previous.mkdir(parents=True)
     (previous / 'genotype.yml').write_text('kept')
     import yaml
+
     as_written = {k: v for k, v in bad.items() if k not in ('is_train', 'dist', 'rank', 'world_size', 'auto_resume')}
     (tmp_path / 'bad.yml').write_text(yaml.safe_dump(as_written))
     monkeypatch.setattr(sys, 'argv', ['train', '-opt', 'bad.yml'])

@@ -1,4 +1,5 @@
 """Regular and editable installs both put the start-up hook where site-packages processing finds it."""
+
 import glob
 import os
 import subprocess
@@ -7,14 +8,15 @@ import sysconfig
 import zipfile
 
 import pytest
-
 from conftest import REPO, run_cli
 
 # Imports basicsr with the target folder as the only site dir that is processed (python -S):
 # the hook must come from that install and import the plugin from there.
-PROBE = ('import site, sys; sys.path.append({site_packages!r}); site.addsitedir({target!r}); '
-         'import basicsr, clearer_basicsr; from basicsr.utils.registry import MODEL_REGISTRY as M; '
-         "print(clearer_basicsr.__file__); print('CLEARERSearchModel' in M._obj_map)")
+PROBE = (
+    'import site, sys; sys.path.append({site_packages!r}); site.addsitedir({target!r}); '
+    'import basicsr, clearer_basicsr; from basicsr.utils.registry import MODEL_REGISTRY as M; '
+    "print(clearer_basicsr.__file__); print('CLEARERSearchModel' in M._obj_map)"
+)
 
 
 def build_and_install(kind, tmp_path):
@@ -24,12 +26,16 @@ def build_and_install(kind, tmp_path):
     else:  # what `pip install -e .` builds: PEP 660's build_editable
         cmd = [sys.executable, '-c', f'from setuptools import build_meta as b; b.build_editable({str(wheels)!r})']
     subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True)
-    (wheel, ) = glob.glob(str(wheels / '*.whl'))
+    (wheel,) = glob.glob(str(wheels / '*.whl'))
     names = zipfile.ZipFile(wheel).namelist()
     assert 'clearer_basicsr.pth' in names, names
     assert zipfile.ZipFile(wheel).read('clearer_basicsr.pth').decode().strip() == 'import _clearer_basicsr_hook'
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), wheel],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), wheel],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return target
 
 

@@ -1,5 +1,6 @@
 """Dataset preparation scripts on tiny synthetic datasets made here: counts, pairing, split
 disjointness, the Rain800 clean-side warning, and clear errors for malformed inputs."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,8 @@ import prepare_bsd500  # noqa: E402
 import prepare_paired  # noqa: E402
 import prepare_rain800  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- helpers
+
 
 def noise(rng, h=40, w=48, c=3):
     return rng.integers(0, 256, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
@@ -59,6 +60,7 @@ def read_pairs(out, split):
 
 # ----------------------------------------------------------------------------- BSD500
 
+
 def make_bsds(root, rng):
     images = root / 'BSR' / 'BSDS500' / 'data' / 'images'
     for split, ids in (('train', (101, 102, 103)), ('val', (201, 202)), ('test', (301, 302))):
@@ -78,8 +80,16 @@ def test_bsd500_gray_splits_and_overlap(tmp_path):
     for i in range(2):
         write(tmp_path / 'Set12' / f'{i + 1:02d}.png', noise(rng, c=1))
     out = tmp_path / 'out'
-    argv = [str(tmp_path / 'BSR'), '--gray', '--out', str(out), '--extra-test', f'BSD68={bsd68}',
-            '--extra-test', f'Set12={tmp_path / "Set12"}']
+    argv = [
+        str(tmp_path / 'BSR'),
+        '--gray',
+        '--out',
+        str(out),
+        '--extra-test',
+        f'BSD68={bsd68}',
+        '--extra-test',
+        f'Set12={tmp_path / "Set12"}',
+    ]
     counts = prepare_bsd500.main(argv)
 
     assert counts == {'train': 3, 'arch': 1, 'test': 2, 'BSD68': 2, 'Set12': 2}
@@ -128,6 +138,7 @@ def test_bsd500_missing_split_is_a_clear_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Rain800
+
 
 def make_rain800(root, rng, train_ids=range(1, 7), test_ids=(101, 102)):
     """Side-by-side files, clean (smooth) left and rainy (clean + bright streaks) right."""
@@ -190,19 +201,37 @@ def test_rain800_malformed_inputs(tmp_path):
 
 # ----------------------------------------------------------------------------- paired folders
 
+
 def test_paired_generic(tmp_path):
     rng = np.random.default_rng(6)
     sources = {}
     for name in ('a.png', 'b.png', 'c.jpg', os.path.join('sub', 'd.png'), 'e.png'):
         lq, gt = noise(rng), noise(rng)
-        sources[pc.stem(name) if 'sub' not in name else 'sub_d'] = (write(tmp_path / 'lq' / name, lq),
-                                                                     write(tmp_path / 'gt' / name, gt))
+        sources[pc.stem(name) if 'sub' not in name else 'sub_d'] = (
+            write(tmp_path / 'lq' / name, lq),
+            write(tmp_path / 'gt' / name, gt),
+        )
     write(tmp_path / 'test_lq' / 't.png', noise(rng))
     write(tmp_path / 'test_gt' / 't.png', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(['--layout', 'generic', '--lq', str(tmp_path / 'lq'), '--gt', str(tmp_path / 'gt'),
-                                  '--test-lq', str(tmp_path / 'test_lq'), '--test-gt', str(tmp_path / 'test_gt'),
-                                  '--arch-fraction', '0.2', '--out', str(out)])
+    counts = prepare_paired.main(
+        [
+            '--layout',
+            'generic',
+            '--lq',
+            str(tmp_path / 'lq'),
+            '--gt',
+            str(tmp_path / 'gt'),
+            '--test-lq',
+            str(tmp_path / 'test_lq'),
+            '--test-gt',
+            str(tmp_path / 'test_gt'),
+            '--arch-fraction',
+            '0.2',
+            '--out',
+            str(out),
+        ]
+    )
     assert counts == {'train': 4, 'arch': 1, 'test': 1}
     seen = set()
     for split in ('train', 'arch'):
@@ -217,8 +246,18 @@ def test_paired_generic(tmp_path):
 
     os.remove(tmp_path / 'gt' / 'b.png')  # an lq without its gt
     with pytest.raises(pc.LayoutError, match=r"b\.png \(no ground truth 'b'\)"):
-        prepare_paired.main(['--layout', 'generic', '--lq', str(tmp_path / 'lq'), '--gt', str(tmp_path / 'gt'),
-                             '--out', str(tmp_path / 'out2')])
+        prepare_paired.main(
+            [
+                '--layout',
+                'generic',
+                '--lq',
+                str(tmp_path / 'lq'),
+                '--gt',
+                str(tmp_path / 'gt'),
+                '--out',
+                str(tmp_path / 'out2'),
+            ]
+        )
 
 
 def test_paired_rain1400_keeps_groups_together(tmp_path):
@@ -229,8 +268,20 @@ def test_paired_rain1400_keeps_groups_together(tmp_path):
             for k in (1, 2):
                 write(tmp_path / folder / 'rainy_image' / f'{n}_{k}.jpg', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(['--layout', 'rain1400', '--train', str(tmp_path / 'training'),
-                                  '--test', str(tmp_path / 'testing'), '--arch-fraction', '0.34', '--out', str(out)])
+    counts = prepare_paired.main(
+        [
+            '--layout',
+            'rain1400',
+            '--train',
+            str(tmp_path / 'training'),
+            '--test',
+            str(tmp_path / 'testing'),
+            '--arch-fraction',
+            '0.34',
+            '--out',
+            str(out),
+        ]
+    )
     assert counts == {'train': 4, 'arch': 2, 'test': 2}
     groups = {}
     for split in counts:
@@ -246,8 +297,9 @@ def test_paired_rain1400_keeps_groups_together(tmp_path):
 
     os.remove(tmp_path / 'training' / 'ground_truth' / '2.jpg')
     with pytest.raises(pc.LayoutError, match='without a ground truth'):
-        prepare_paired.main(['--layout', 'rain1400', '--train', str(tmp_path / 'training'), '--out', str(out),
-                             '--force'])
+        prepare_paired.main(
+            ['--layout', 'rain1400', '--train', str(tmp_path / 'training'), '--out', str(out), '--force']
+        )
 
 
 def test_paired_sidd_crops(tmp_path):
@@ -258,8 +310,21 @@ def test_paired_sidd_crops(tmp_path):
         write(data / scene / 'NOISY_SRGB_010.PNG', noise(rng))
         write(data / scene / 'GT_SRGB_010.PNG', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(['--layout', 'sidd', '--train', str(tmp_path / 'SIDD_Small_sRGB_Only'),
-                                  '--crop-size', '16', '--arch-fraction', '0.5', '--lmdb-only', '--out', str(out)])
+    counts = prepare_paired.main(
+        [
+            '--layout',
+            'sidd',
+            '--train',
+            str(tmp_path / 'SIDD_Small_sRGB_Only'),
+            '--crop-size',
+            '16',
+            '--arch-fraction',
+            '0.5',
+            '--lmdb-only',
+            '--out',
+            str(out),
+        ]
+    )
     # 40x48 tiled by 16: rows at 0, 16, 24 and columns at 0, 16, 32 -> 9 crops per image
     assert sorted(counts.items()) in ([('arch', 9), ('train', 18)], [('arch', 18), ('train', 9)])
     assert not (out / 'train').exists() and not (out / 'arch').exists()  # --lmdb-only
@@ -283,9 +348,20 @@ def test_paired_gopro_and_rain100(tmp_path):
                 for kind in ('blur', 'sharp'):
                     write(tmp_path / 'GOPRO_Large' / split / seq / kind / f'{frame}.png', noise(rng))
     out = tmp_path / 'gopro'
-    counts = prepare_paired.main(['--layout', 'gopro', '--train', str(tmp_path / 'GOPRO_Large' / 'train'),
-                                  '--test', str(tmp_path / 'GOPRO_Large' / 'test'), '--arch-fraction', '0.5',
-                                  '--out', str(out)])
+    counts = prepare_paired.main(
+        [
+            '--layout',
+            'gopro',
+            '--train',
+            str(tmp_path / 'GOPRO_Large' / 'train'),
+            '--test',
+            str(tmp_path / 'GOPRO_Large' / 'test'),
+            '--arch-fraction',
+            '0.5',
+            '--out',
+            str(out),
+        ]
+    )
     assert counts == {'train': 2, 'arch': 2, 'test': 2}
     train, arch = set(read_pairs(out, 'train')[0]), set(read_pairs(out, 'arch')[0])
     assert len({k.rsplit('_', 1)[0] for k in train}) == len({k.rsplit('_', 1)[0] for k in arch}) == 1
@@ -297,16 +373,27 @@ def test_paired_gopro_and_rain100(tmp_path):
 
     os.rename(seq / 'sharp', seq / 'Sharp_images')
     with pytest.raises(pc.LayoutError, match=r'GOPR0003_11_00/sharp: folder not found'):
-        prepare_paired.main(['--layout', 'gopro', '--train', str(tmp_path / 'GOPRO_Large' / 'train'),
-                             '--test', str(tmp_path / 'GOPRO_Large' / 'test'), '--out', str(tmp_path / 'g2')])
+        prepare_paired.main(
+            [
+                '--layout',
+                'gopro',
+                '--train',
+                str(tmp_path / 'GOPRO_Large' / 'train'),
+                '--test',
+                str(tmp_path / 'GOPRO_Large' / 'test'),
+                '--out',
+                str(tmp_path / 'g2'),
+            ]
+        )
 
     rain = tmp_path / 'RainTrainL'
     for i in range(1, 4):
         write(rain / f'rain-{i}.png', noise(rng))
         write(rain / f'norain-{i}.png', noise(rng))
         write(rain / f'rainstreak-{i}.png', noise(rng))  # JORDER's extra maps are not pairs
-    counts = prepare_paired.main(['--layout', 'rain100', '--train', str(rain), '--arch-fraction', '0',
-                                  '--out', str(tmp_path / 'rain100')])
+    counts = prepare_paired.main(
+        ['--layout', 'rain100', '--train', str(rain), '--arch-fraction', '0', '--out', str(tmp_path / 'rain100')]
+    )
     assert counts == {'train': 3}
     lq, gt = read_pairs(tmp_path / 'rain100', 'train')
     assert np.array_equal(gt['2'], cv2.imread(str(rain / 'norain-2.png')))
@@ -314,6 +401,7 @@ def test_paired_gopro_and_rain100(tmp_path):
 
 
 # ----------------------------------------------------------------------------- --help
+
 
 @pytest.mark.parametrize('script', [prepare_bsd500, prepare_rain800, prepare_paired])
 def test_help(script, capsys):
@@ -327,7 +415,12 @@ def test_help(script, capsys):
 def test_script_runs_from_a_checkout(tmp_path):
     """As a user would run it: from elsewhere, no PYTHONPATH, clearer_basicsr found next door."""
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'prepare_rain800.py'), '--help'],
-                            cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'scripts', 'prepare_rain800.py'), '--help'],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert 'usage: prepare_rain800.py' in result.stdout and 'test_syn/' in result.stdout

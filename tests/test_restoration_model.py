@@ -1,12 +1,13 @@
 """RestorationModel: any torch optimiser, gradient clipping, self-ensemble, test-time padding."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from basicsr.models import build_model
+from conftest import model_options, train_options
 
 from clearer_basicsr.archs.clearer_arch import pad_to_multiple
 from clearer_basicsr.models.restoration_model import self_ensemble
-from conftest import model_options, train_options
 
 
 def build(demo_data, tmp_path, **train):
@@ -35,7 +36,7 @@ def test_unknown_optimizer_is_a_clear_error(demo_data, tmp_path):
 
 
 def grad_norm(model):
-    return torch.sqrt(sum((p.grad ** 2).sum() for p in model.net_g.parameters() if p.grad is not None))
+    return torch.sqrt(sum((p.grad**2).sum() for p in model.net_g.parameters() if p.grad is not None))
 
 
 def test_grad_clip_bounds_the_gradient_norm(demo_data, tmp_path):
@@ -53,7 +54,7 @@ def test_self_ensemble_is_exact_for_equivariant_maps_only():
     x = torch.rand(1, 1, 9, 12)
     assert torch.allclose(self_ensemble(lambda t: t, x), x)
     assert torch.allclose(self_ensemble(lambda t: 2 * t + 1, x), 2 * x + 1)
-    kernel = torch.tensor([[[[0., 0., 0.], [0., 0., 1.], [0., 0., 0.]]]])  # shift: not rotation-invariant
+    kernel = torch.tensor([[[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]]])  # shift: not rotation-invariant
     shift = lambda t: F.conv2d(t, kernel, padding=1)  # noqa: E731
     assert not torch.allclose(self_ensemble(shift, x), shift(x))
 
@@ -75,6 +76,6 @@ def test_test_time_padding_and_self_ensemble_keep_the_input_size(demo_data, tmp_
 
 
 def test_pad_to_multiple_small_images_replicate():
-    x = torch.arange(6.).reshape(1, 1, 2, 3)
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
     y = pad_to_multiple(x, 8)
     assert y.shape == (1, 1, 8, 8) and torch.equal(y[..., :2, :3], x)

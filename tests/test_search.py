@@ -1,19 +1,17 @@
 """CLEARERSearchModel: bilevel steps, resume, second-order gradient, genotype export, retrain."""
-import os
+
 import shutil
 
-import pytest
 import torch
 import yaml
 from basicsr.models import build_model
+from conftest import model_options, run_train_inprocess, search_options, train_options, write_yaml
 from torch import nn
 
 from clearer_basicsr.archs.genotype import Genotype
-from clearer_basicsr.checkpoint import set_rng_state
 from clearer_basicsr.compat import torch_load
 from clearer_basicsr.models import arch_gradient
 from clearer_basicsr.models.restoration_model import RestorationModel
-from conftest import model_options, run_train_inprocess, search_options, train_options, write_yaml
 
 
 def fixed_batch(seed):
@@ -76,8 +74,14 @@ def test_second_order_gradient_matches_finite_differences():
     torch.manual_seed(0)
     net = TinyMixNet().double()
     val, train = ({k: v.double() for k, v in fixed_batch(s).items()} for s in (1, 2))
-    mse = lambda out, batch: {'l_pix': ((out - batch['gt']) ** 2).mean()}  # noqa: E731
-    entropy = lambda: {'l_ent': 0.1 * -(torch.softmax(net.arch_logits, 0) * torch.log_softmax(net.arch_logits, 0)).sum()}  # noqa: E731,E501
+
+    def mse(out, batch):
+        return {'l_pix': ((out - batch['gt']) ** 2).mean()}
+
+    def entropy():
+        weights = torch.softmax(net.arch_logits, 0)
+        return {'l_ent': 0.1 * -(weights * torch.log_softmax(net.arch_logits, 0)).sum()}
+
     xi, wd = 0.5, 0.01
     arch_gradient.second_order(net, net.arch_parameters(), net.weight_parameters(), val, train, mse, entropy, xi, wd)
     approx = net.arch_logits.grad.clone()
@@ -98,8 +102,13 @@ def test_second_order_gradient_matches_finite_differences():
         return loss.item()
 
     alpha0, h = net.arch_logits.detach().clone(), 1e-5
-    numeric = torch.tensor([(unrolled_val_loss(alpha0 + h * e) - unrolled_val_loss(alpha0 - h * e)) / (2 * h)
-                            for e in torch.eye(2, dtype=torch.float64)], dtype=torch.float64)
+    numeric = torch.tensor(
+        [
+            (unrolled_val_loss(alpha0 + h * e) - unrolled_val_loss(alpha0 - h * e)) / (2 * h)
+            for e in torch.eye(2, dtype=torch.float64)
+        ],
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         net.arch_logits.copy_(alpha0)
     first = torch.autograd.grad(mse(net(val['lq']), val)['l_pix'] + entropy()['l_ent'], net.arch_logits)[0]
@@ -156,8 +165,15 @@ def test_auto_resume_continues_the_search_bit_exactly(tiny_search, tmp_path):
 
 
 def test_genotype_yml_builds_clearernet_and_the_retrain_option_trains_it(tiny_search, demo_data, tmp_path):
-    net = {'type': 'CLEARERNet', 'genotype': str(tiny_search['exp'] / 'genotype.yml'), 'in_channels': 1,
-           'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
+    net = {
+        'type': 'CLEARERNet',
+        'genotype': str(tiny_search['exp'] / 'genotype.yml'),
+        'in_channels': 1,
+        'out_channels': 1,
+        'stem_blocks': 1,
+        'stem_width': 2,
+        'residual': True,
+    }
     opt_file = write_yaml(tmp_path / 'retrain.yml', train_options(demo_data, 'retrain', network_g=net, total_iter=2))
     model = run_train_inprocess(opt_file, tmp_path)
     assert model.net_g.genotype() == tiny_search['genotype']

@@ -1,16 +1,17 @@
 """Faster and leaner search modes against the exact fp32 path: single-path Gumbel sampling,
 per-column activation checkpointing, autocast (bf16, fp16) and channels-last, on the CPU."""
+
 import socket
 import textwrap
 
 import pytest
 import torch
 from basicsr.models import build_model
+from conftest import TINY_SEARCH_NET, model_options, run_cli, search_options, train_options, write_yaml
 
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import MODULES
 from clearer_basicsr.models import arch_gradient
-from conftest import TINY_SEARCH_NET, model_options, run_cli, search_options, train_options, write_yaml
 
 TINY = {k: v for k, v in TINY_SEARCH_NET.items() if k != 'type'}  # 1 cell of 2 columns over branches [4, 8]
 
@@ -43,6 +44,7 @@ def count_candidate_calls(net):
     def counter(c, name):
         def hook(module, inputs, output):
             calls[c][name] += 1
+
         return hook
 
     for c, column in enumerate(net.columns):
@@ -138,8 +140,12 @@ def test_gumbel_search_model_samples_each_step_and_checks_its_options(demo_data,
     model.sample_paths(4, 0)
     assert sampled_paths(net) == first  # seeded by iteration and step: what a resumed run draws
 
-    for bad, match in (({'arch_update': 'second_order'}, 'first_order'), ({'gumbel_tau': -1}, 'gumbel_tau'),
-                       ({'gumbel_tau': [1, 2, 3]}, 'gumbel_tau'), ({'arch_sampling': 'gdas'}, 'arch_sampling')):
+    for bad, match in (
+        ({'arch_update': 'second_order'}, 'first_order'),
+        ({'gumbel_tau': -1}, 'gumbel_tau'),
+        ({'gumbel_tau': [1, 2, 3]}, 'gumbel_tau'),
+        ({'arch_sampling': 'gdas'}, 'arch_sampling'),
+    ):
         opt = search_options(demo_data, 'bad', **{'arch_sampling': 'gumbel', **bad})
         with pytest.raises(ValueError, match=match):
             build_model(model_options(opt, tmp_path))
@@ -181,8 +187,23 @@ def test_gumbel_under_ddp_samples_the_same_paths_on_every_rank(demo_data, tmp_pa
     with socket.socket() as s:  # a free port: other test runs may share the machine
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    out = run_cli(['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(port), 'worker.py',
-                   '-opt', 'ddp.yml', '--launcher', 'pytorch'], tmp_path, env={'OMP_NUM_THREADS': '1'})
+    out = run_cli(
+        [
+            '-m',
+            'torch.distributed.run',
+            '--nproc_per_node',
+            '2',
+            '--master_port',
+            str(port),
+            'worker.py',
+            '-opt',
+            'ddp.yml',
+            '--launcher',
+            'pytorch',
+        ],
+        tmp_path,
+        env={'OMP_NUM_THREADS': '1'},
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     rank0, rank1 = torch.load(tmp_path / 'ranks.pt')
     assert len(rank0['paths']) == 5  # 3 weight steps + 2 logit steps
@@ -266,8 +287,12 @@ def test_search_retrain_and_test_steps_under_amp_and_channels_last(demo_data, tm
     assert amp_out.dtype == torch.float32 and rel_err(amp_out, model.output) < (5e-2 if amp else 1e-5)
 
     # retrain: the derived net under the same options
-    retrain = train_options(demo_data, 'retrain', network_g={'type': 'CLEARERNet', 'genotype': 'P F', **TINY},
-                            **({'amp': amp} if amp else {}))
+    retrain = train_options(
+        demo_data,
+        'retrain',
+        network_g={'type': 'CLEARERNet', 'genotype': 'P F', **TINY},
+        **({'amp': amp} if amp else {}),
+    )
     retrain['channels_last'] = channels_last
     model = build_model(model_options(retrain, tmp_path))
     before = [p.detach().clone() for p in model.net_g.parameters()]

@@ -1,2 +1,3 @@
 """Networks registered in BasicSR's ARCH_REGISTRY on import."""
+
 from . import clearer_arch, dncnn_arch  # noqa: F401

@@ -13,12 +13,14 @@ both candidates and mix them with softmax weights of the architecture logits; th
 net's columns hold only the chosen candidate. Their state_dict keys therefore coincide, and
 the derived net's keys are a subset of the supernet's.
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import operator
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,15 +45,13 @@ def _sum(tensors):
     return functools.reduce(operator.add, tensors)
 
 
-def conv_bn(in_channels: int,
-            out_channels: int,
-            kernel_size: int,
-            stride: int = 1,
-            relu: bool = False) -> nn.Sequential:
+def conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, relu: bool = False
+) -> nn.Sequential:
     """Bias-free conv (padding keeps the size at stride 1) + BN, optionally + ReLU."""
     layers = [
         nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels)
+        nn.BatchNorm2d(out_channels),
     ]
     if relu:
         layers.append(nn.ReLU(inplace=True))
@@ -78,8 +78,10 @@ class Bottleneck(nn.Module):
         super().__init__()
         out_channels = width * self.expansion
         self.body = nn.Sequential(
-            conv_bn(in_channels, width, 1, relu=True), conv_bn(width, width, 3, relu=True),
-            conv_bn(width, out_channels, 1))
+            conv_bn(in_channels, width, 1, relu=True),
+            conv_bn(width, width, 3, relu=True),
+            conv_bn(width, out_channels, 1),
+        )
         self.shortcut = nn.Identity() if in_channels == out_channels else conv_bn(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +98,8 @@ class Transition(nn.Module):
             raise ValueError(f'Transition adds one branch: got {len(in_channels)} -> {len(out_channels)} branches')
         self.keep = nn.ModuleList(
             nn.Identity() if c_in == c_out else conv_bn(c_in, c_out, 3, relu=True)
-            for c_in, c_out in zip(in_channels, out_channels))
+            for c_in, c_out in zip(in_channels, out_channels)
+        )
         self.new = conv_bn(in_channels[-1], out_channels[-1], 3, stride=2, relu=True)
 
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -127,14 +130,15 @@ class Fusion(nn.Module):
         super().__init__()
         num_outputs = len(channels) if num_outputs is None else num_outputs
         self.paths = nn.ModuleList(
-            nn.ModuleList(self._path(channels, j, i) for j in range(len(channels))) for i in range(num_outputs))
+            nn.ModuleList(self._path(channels, j, i) for j in range(len(channels))) for i in range(num_outputs)
+        )
 
     @staticmethod
     def _path(channels: Sequence[int], j: int, i: int) -> nn.Module:
         if j == i:
             return nn.Identity()
         if j > i:
-            return nn.Sequential(*conv_bn(channels[j], channels[i], 1), nn.Upsample(scale_factor=2**(j - i)))
+            return nn.Sequential(*conv_bn(channels[j], channels[i], 1), nn.Upsample(scale_factor=2 ** (j - i)))
         steps = [conv_bn(channels[j], channels[j], 3, stride=2, relu=True) for _ in range(i - j - 1)]
         return nn.Sequential(*steps, conv_bn(channels[j], channels[i], 3, stride=2))
 
@@ -156,20 +160,22 @@ class Column(nn.ModuleDict):
     def __init__(self, channels: Sequence[int], candidates: Sequence[str] = MODULES):
         super().__init__({name: CANDIDATES[name](channels) for name in candidates})
 
-    def forward(self, branches: list[torch.Tensor],
-                weights: Sequence[torch.Tensor | None] | None = None) -> list[torch.Tensor]:
+    def forward(
+        self, branches: list[torch.Tensor], weights: Sequence[torch.Tensor | None] | None = None
+    ) -> list[torch.Tensor]:
         """``weights``: one mixing weight per candidate, or None for a resolved column. A
         candidate whose weight is None is not computed (single-path sampling)."""
         if weights is None:
-            (module, ) = self.values()
+            (module,) = self.values()
             return module(branches)
         mixed = None
         for module, w in zip(self.values(), weights):
             if w is None:
                 continue
             out = module(branches)
-            mixed = ([w * y for y in out] if mixed is None else
-                     [torch.addcmul(m, w, y) for m, y in zip(mixed, out)])  # m + w * y in one pass
+            mixed = (
+                [w * y for y in out] if mixed is None else [torch.addcmul(m, w, y) for m, y in zip(mixed, out)]
+            )  # m + w * y in one pass
         return mixed
 
 
@@ -225,21 +231,33 @@ class _MultiScaleNet(nn.Module):
 
     checkpoint_columns = False  # recompute each column in backward instead of keeping its activations
 
-    def __init__(self, column_candidates: Sequence[Sequence[str]], in_channels: int, out_channels: int,
-                 branch_channels: Sequence[int], columns_per_cell: int, stem_blocks: int, stem_width: int,
-                 residual: bool, init_std: float):
+    def __init__(
+        self,
+        column_candidates: Sequence[Sequence[str]],
+        in_channels: int,
+        out_channels: int,
+        branch_channels: Sequence[int],
+        columns_per_cell: int,
+        stem_blocks: int,
+        stem_width: int,
+        residual: bool,
+        init_std: float,
+    ):
         super().__init__()
         branch_channels = tuple(int(c) for c in branch_channels)
         if len(branch_channels) < 2 or min(branch_channels) < 1:
-            raise ValueError(f'branch_channels must list at least 2 positive channel counts, '
-                             f'got {list(branch_channels)}')
+            raise ValueError(
+                f'branch_channels must list at least 2 positive channel counts, got {list(branch_channels)}'
+            )
         if columns_per_cell < 1:
             raise ValueError(f'columns_per_cell must be >= 1, got {columns_per_cell}')
         if stem_blocks < 0 or stem_width < 1:
             raise ValueError(f'need stem_blocks >= 0 and stem_width >= 1, got {stem_blocks} and {stem_width}')
         if residual and in_channels != out_channels:
-            raise ValueError(f'residual=True adds the input to the output, so in_channels ({in_channels}) '
-                             f'must equal out_channels ({out_channels})')
+            raise ValueError(
+                f'residual=True adds the input to the output, so in_channels ({in_channels}) '
+                f'must equal out_channels ({out_channels})'
+            )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.branch_channels, self.columns_per_cell = branch_channels, columns_per_cell
         self.stem_blocks, self.stem_width = stem_blocks, stem_width
@@ -250,17 +268,19 @@ class _MultiScaleNet(nn.Module):
         self.size_multiple = 2**self.num_cells
 
         stem_out = Bottleneck.expansion * stem_width if stem_blocks else in_channels
-        self.stem = nn.Sequential(*(Bottleneck(in_channels if b == 0 else stem_out, stem_width)
-                                    for b in range(stem_blocks)))
+        self.stem = nn.Sequential(
+            *(Bottleneck(in_channels if b == 0 else stem_out, stem_width) for b in range(stem_blocks))
+        )
         self.transitions = nn.ModuleList()
         self.cells = nn.ModuleList()
-        previous = (stem_out, )
+        previous = (stem_out,)
         for c in range(self.num_cells):
-            channels = branch_channels[:c + 2]
+            channels = branch_channels[: c + 2]
             self.transitions.append(Transition(previous, channels))
             first = c * columns_per_cell
             self.cells.append(
-                nn.ModuleList(Column(channels, column_candidates[first + k]) for k in range(columns_per_cell)))
+                nn.ModuleList(Column(channels, column_candidates[first + k]) for k in range(columns_per_cell))
+            )
             previous = channels
         self.head = Head(branch_channels, out_channels)
 
@@ -290,9 +310,14 @@ class _MultiScaleNet(nn.Module):
             for k, column in enumerate(cell, c * self.columns_per_cell):
                 column_weights = None if weights is None else weights[k]
                 if self.checkpoint_columns and torch.is_grad_enabled():
-                    branches = checkpoint(column, branches, column_weights, use_reentrant=False,
-                                          preserve_rng_state=False,
-                                          context_fn=functools.partial(_checkpoint_contexts, column))
+                    branches = checkpoint(
+                        column,
+                        branches,
+                        column_weights,
+                        use_reentrant=False,
+                        preserve_rng_state=False,
+                        context_fn=functools.partial(_checkpoint_contexts, column),
+                    )
                 else:
                     branches = column(branches, column_weights)
         out = self.head(branches)[..., :h, :w]
@@ -323,20 +348,31 @@ class CLEARERSearchNet(_MultiScaleNet):
     gumbel``) through ``gumbel_tau`` and ``gumbel_generator``; see :meth:`mixing_weights`.
     """
 
-    def __init__(self,
-                 in_channels: int = 1,
-                 out_channels: int = 1,
-                 branch_channels: Sequence[int] = PAPER_BRANCH_CHANNELS,
-                 columns_per_cell: int = 4,
-                 stem_blocks: int = 2,
-                 stem_width: int = 32,
-                 residual: bool = False,
-                 init_std: float = 1e-3,
-                 arch_init_std: float = 1e-3,
-                 checkpoint_columns: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        branch_channels: Sequence[int] = PAPER_BRANCH_CHANNELS,
+        columns_per_cell: int = 4,
+        stem_blocks: int = 2,
+        stem_width: int = 32,
+        residual: bool = False,
+        init_std: float = 1e-3,
+        arch_init_std: float = 1e-3,
+        checkpoint_columns: bool = False,
+    ):
         num_columns = (len(branch_channels) - 1) * columns_per_cell
-        super().__init__([MODULES] * num_columns, in_channels, out_channels, branch_channels, columns_per_cell,
-                         stem_blocks, stem_width, residual, init_std)
+        super().__init__(
+            [MODULES] * num_columns,
+            in_channels,
+            out_channels,
+            branch_channels,
+            columns_per_cell,
+            stem_blocks,
+            stem_width,
+            residual,
+            init_std,
+        )
         # One row per column (cell-major), one logit per candidate in MODULES order.
         self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(MODULES)) * arch_init_std)
         self.checkpoint_columns = bool(checkpoint_columns)
@@ -378,8 +414,9 @@ class CLEARERSearchNet(_MultiScaleNet):
 
     def genotype(self) -> Genotype:
         """Argmax per column."""
-        return Genotype.from_indices(self.arch_logits.argmax(dim=-1).tolist(), self.branch_channels,
-                                     self.columns_per_cell)
+        return Genotype.from_indices(
+            self.arch_logits.argmax(dim=-1).tolist(), self.branch_channels, self.columns_per_cell
+        )
 
 
 @ARCH_REGISTRY.register()
@@ -399,21 +436,31 @@ class CLEARERNet(_MultiScaleNet):
             they must match the genotype (ValueError otherwise).
     """
 
-    def __init__(self,
-                 genotype: Any,
-                 in_channels: int = 1,
-                 out_channels: int = 1,
-                 branch_channels: Sequence[int] | None = None,
-                 columns_per_cell: int | None = None,
-                 stem_blocks: int = 2,
-                 stem_width: int = 32,
-                 residual: bool = False,
-                 init_std: float = 1e-3):
+    def __init__(
+        self,
+        genotype: Any,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        branch_channels: Sequence[int] | None = None,
+        columns_per_cell: int | None = None,
+        stem_blocks: int = 2,
+        stem_width: int = 32,
+        residual: bool = False,
+        init_std: float = 1e-3,
+    ):
         genotype = Genotype.from_any(genotype, branch_channels, columns_per_cell)
         genotype.validate(branch_channels, columns_per_cell)
-        super().__init__([(name, ) for name in genotype.choices], in_channels, out_channels,
-                         genotype.branch_channels, genotype.columns_per_cell, stem_blocks, stem_width, residual,
-                         init_std)
+        super().__init__(
+            [(name,) for name in genotype.choices],
+            in_channels,
+            out_channels,
+            genotype.branch_channels,
+            genotype.columns_per_cell,
+            stem_blocks,
+            stem_width,
+            residual,
+            init_std,
+        )
         self._genotype = genotype
 
     def genotype(self) -> Genotype:

@@ -1,7 +1,7 @@
 """DnCNN (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017): the classic denoising baseline."""
-from torch import nn
 
 from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
 
 
 @ARCH_REGISTRY.register()
@@ -27,8 +27,10 @@ class DnCNN(nn.Module):
         if num_layers < 2:
             raise ValueError(f'DnCNN: num_layers={num_layers}, expected at least 2 (first and last conv)')
         if residual and in_channels != out_channels:
-            raise ValueError(f'DnCNN: residual=True subtracts the predicted noise from the input, so '
-                             f'in_channels ({in_channels}) must equal out_channels ({out_channels})')
+            raise ValueError(
+                f'DnCNN: residual=True subtracts the predicted noise from the input, so '
+                f'in_channels ({in_channels}) must equal out_channels ({out_channels})'
+            )
         self.residual = residual
         layers = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(num_layers - 2):

@@ -15,11 +15,13 @@ YAML layout written by :meth:`Genotype.save`::
       columns_per_cell: 4
     column_weights: ...   # optional extra keys, ignored when loading
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -90,10 +92,9 @@ class Genotype:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def parse(cls,
-              text: str,
-              branch_channels: Sequence[int] | None = None,
-              columns_per_cell: int | None = None) -> 'Genotype':
+    def parse(
+        cls, text: str, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
+    ) -> Genotype:
         """Parse the compact form ``'P F F P | F F P P | P P P P'`` (full names work too).
 
         The compact form carries no preset: ``branch_channels`` defaults to channels doubling
@@ -103,10 +104,12 @@ class Genotype:
         return cls.from_cells(cells, branch_channels, columns_per_cell)
 
     @classmethod
-    def from_cells(cls,
-                   cells: Sequence[Sequence[str]],
-                   branch_channels: Sequence[int] | None = None,
-                   columns_per_cell: int | None = None) -> 'Genotype':
+    def from_cells(
+        cls,
+        cells: Sequence[Sequence[str]],
+        branch_channels: Sequence[int] | None = None,
+        columns_per_cell: int | None = None,
+    ) -> Genotype:
         """Genotype from a list of lists of module names, with defaults as in :meth:`parse`."""
         if branch_channels is None:
             branch_channels = default_branch_channels(len(cells))
@@ -115,19 +118,17 @@ class Genotype:
         return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
 
     @classmethod
-    def from_indices(cls, indices: Sequence[int], branch_channels: Sequence[int],
-                     columns_per_cell: int) -> 'Genotype':
+    def from_indices(cls, indices: Sequence[int], branch_channels: Sequence[int], columns_per_cell: int) -> Genotype:
         """Genotype from flat, cell-major candidate indices into :data:`MODULES` (e.g. argmax)."""
         names = [MODULES[int(i)] for i in indices]
         k = columns_per_cell
-        cells = [names[i:i + k] for i in range(0, len(names), k)]
+        cells = [names[i : i + k] for i in range(0, len(names), k)]
         return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
 
     @classmethod
-    def from_dict(cls,
-                  data: Mapping[str, Any],
-                  branch_channels: Sequence[int] | None = None,
-                  columns_per_cell: int | None = None) -> 'Genotype':
+    def from_dict(
+        cls, data: Mapping[str, Any], branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
+    ) -> Genotype:
         """From ``{'cells': ..., 'branch_channels': ..., 'columns_per_cell': ...}``, or a
         mapping holding that under a ``genotype`` key (a whole ``genotype.yml``). Preset numbers
         missing from ``data`` are taken from the arguments (then the defaults of :meth:`parse`).
@@ -139,11 +140,12 @@ class Genotype:
         cells = data['cells']
         if isinstance(cells, str):
             cells = [cell.replace(',', ' ').split() for cell in cells.split('|')]
-        return cls.from_cells(cells, data.get('branch_channels', branch_channels),
-                              data.get('columns_per_cell', columns_per_cell))
+        return cls.from_cells(
+            cells, data.get('branch_channels', branch_channels), data.get('columns_per_cell', columns_per_cell)
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> 'Genotype':
+    def load(cls, path: str | os.PathLike) -> Genotype:
         """Read a YAML file written by :meth:`save` (or any mapping :meth:`from_dict` accepts)."""
         with open(path, encoding='utf-8') as f:
             data = yaml.safe_load(f)
@@ -154,10 +156,9 @@ class Genotype:
         return cls.from_dict(data)
 
     @classmethod
-    def from_any(cls,
-                 obj: Any,
-                 branch_channels: Sequence[int] | None = None,
-                 columns_per_cell: int | None = None) -> 'Genotype':
+    def from_any(
+        cls, obj: Any, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
+    ) -> Genotype:
         """Genotype from whatever a YAML option may hold: a Genotype, a path to a
         ``genotype.yml``, a compact string, a mapping, or a list of lists of names.
 
@@ -176,8 +177,10 @@ class Genotype:
             return cls.from_dict(obj, branch_channels, columns_per_cell)
         if isinstance(obj, Sequence):
             return cls.from_cells(obj, branch_channels, columns_per_cell)
-        raise ValueError(f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a path, '
-                         'a compact string like "P F F P | F F P P | P P P P", a mapping or a list of lists')
+        raise ValueError(
+            f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a path, '
+            'a compact string like "P F F P | F F P P | P P P P", a mapping or a list of lists'
+        )
 
     # ----------------------------------------------------------------- checks and views
     def validate(self, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None) -> None:
@@ -192,22 +195,30 @@ class Genotype:
         if not isinstance(self.columns_per_cell, int) or self.columns_per_cell < 1:
             raise ValueError(f'genotype columns_per_cell must be a positive int, got {self.columns_per_cell!r}')
         if branch_channels is not None and tuple(branch_channels) != channels:
-            raise ValueError(f'genotype is for branch_channels {list(channels)} but the network has '
-                             f'branch_channels {list(branch_channels)}')
+            raise ValueError(
+                f'genotype is for branch_channels {list(channels)} but the network has '
+                f'branch_channels {list(branch_channels)}'
+            )
         if columns_per_cell is not None and columns_per_cell != self.columns_per_cell:
-            raise ValueError(f'genotype is for columns_per_cell={self.columns_per_cell} but the network has '
-                             f'columns_per_cell={columns_per_cell}')
+            raise ValueError(
+                f'genotype is for columns_per_cell={self.columns_per_cell} but the network has '
+                f'columns_per_cell={columns_per_cell}'
+            )
         if len(self.cells) != len(channels) - 1:
-            raise ValueError(f'genotype has {len(self.cells)} cells but branch_channels {list(channels)} '
-                             f'({len(channels)} branches) needs {len(channels) - 1} (one per added branch)')
+            raise ValueError(
+                f'genotype has {len(self.cells)} cells but branch_channels {list(channels)} '
+                f'({len(channels)} branches) needs {len(channels) - 1} (one per added branch)'
+            )
         for c, cell in enumerate(self.cells, 1):
             if len(cell) != self.columns_per_cell:
-                raise ValueError(f'genotype cell {c} has {len(cell)} columns, expected '
-                                 f'columns_per_cell={self.columns_per_cell}')
+                raise ValueError(
+                    f'genotype cell {c} has {len(cell)} columns, expected columns_per_cell={self.columns_per_cell}'
+                )
             for k, name in enumerate(cell, 1):
                 if name not in MODULES:
-                    raise ValueError(f'genotype cell {c}, column {k}: {name!r} is not one of {list(MODULES)} '
-                                     f'(or {list(_LETTERS)})')
+                    raise ValueError(
+                        f'genotype cell {c}, column {k}: {name!r} is not one of {list(MODULES)} (or {list(_LETTERS)})'
+                    )
 
     @property
     def choices(self) -> list[str]:

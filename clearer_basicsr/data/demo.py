@@ -8,6 +8,7 @@ Writes disjoint train / arch / test splits as 3-channel BGR PNG folders (``train
 replicated to 3 channels, so one set serves both tracks: ``GaussianNoiseDataset`` with
 ``in_ch: 1`` turns them back into the same gray levels.
 """
+
 import argparse
 import os
 import shutil
@@ -19,8 +20,19 @@ from .lmdb_io import list_images, read_lmdb_keys, write_lmdb
 
 # Weights learn on 'train', the architecture on the held-apart 'arch', scores come from 'test'.
 SPLITS = {
-    'train': ('brick', 'cell', 'chelsea', 'coffee', 'grass', 'immunohistochemistry', 'motorcycle_left',
-              'motorcycle_right', 'page', 'rocket', 'text'),
+    'train': (
+        'brick',
+        'cell',
+        'chelsea',
+        'coffee',
+        'grass',
+        'immunohistochemistry',
+        'motorcycle_left',
+        'motorcycle_right',
+        'page',
+        'rocket',
+        'text',
+    ),
     'arch': ('gravel', 'hubble_deep_field', 'moon', 'retina'),
     'test': ('astronaut', 'camera', 'coins'),
 }
@@ -73,8 +85,9 @@ def is_complete(out_dir):
         return False
     for split, names in SPLITS.items():
         try:
-            if (list_images(paths[f'{split}_folder']) != sorted(f'{n}.png' for n in names)
-                    or sorted(read_lmdb_keys(paths[f'{split}_lmdb'])) != sorted(names)):
+            if list_images(paths[f'{split}_folder']) != sorted(f'{n}.png' for n in names) or sorted(
+                read_lmdb_keys(paths[f'{split}_lmdb'])
+            ) != sorted(names):
                 return False
         except FileNotFoundError:
             return False
@@ -98,8 +111,10 @@ def make_demo_data(out_dir, force=False):
         for name in names:
             img = shrink(load_skimage(name), LONG_SIDE[split])
             if min(img.shape[:2]) < MIN_SHORT_SIDE:
-                raise ValueError(f'demo image {name!r} is {img.shape[0]}x{img.shape[1]} after shrinking, '
-                                 f'its short side must be >= {MIN_SHORT_SIDE}')
+                raise ValueError(
+                    f'demo image {name!r} is {img.shape[0]}x{img.shape[1]} after shrinking, '
+                    f'its short side must be >= {MIN_SHORT_SIDE}'
+                )
             cv2.imwrite(os.path.join(folder, f'{name}.png'), img)
             sizes[name] = img.shape[:2]
         write_lmdb(folder, paths[f'{split}_lmdb'], overwrite=True)
@@ -109,11 +124,14 @@ def make_demo_data(out_dir, force=False):
 
 
 def readme_text(sizes):
-    lines = ['Demo denoising data made by `python -m clearer_basicsr.data.demo` from the images',
-             'bundled with scikit-image (skimage.data; sources and licences in its README).',
-             'All images are 3-channel PNG (grayscale sources replicated); train/arch images are',
-             f'shrunk to a long side of at most {LONG_SIDE["train"]} px, test images to {LONG_SIDE["test"]} px.',
-             'Splits are disjoint; near-duplicates (cat = chelsea, motorcycle_left/right) share one split.', '']
+    lines = [
+        'Demo denoising data made by `python -m clearer_basicsr.data.demo` from the images',
+        'bundled with scikit-image (skimage.data; sources and licences in its README).',
+        'All images are 3-channel PNG (grayscale sources replicated); train/arch images are',
+        f'shrunk to a long side of at most {LONG_SIDE["train"]} px, test images to {LONG_SIDE["test"]} px.',
+        'Splits are disjoint; near-duplicates (cat = chelsea, motorcycle_left/right) share one split.',
+        '',
+    ]
     for split, names in SPLITS.items():
         lines.append(f'{split} ({len(names)} images, {split}/ and {split}.lmdb):')
         lines += [f'  {name}  {sizes[name][0]}x{sizes[name][1]} (HxW)' for name in names]
@@ -127,7 +145,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     was_complete = not args.force and is_complete(args.out)
     paths = make_demo_data(args.out, force=args.force)
-    print(f"demo data {'already complete' if was_complete else 'written'} in {paths['root']}")
+    print(f'demo data {"already complete" if was_complete else "written"} in {paths["root"]}')
     with open(paths['readme']) as f:
         print(f.read(), end='')
 

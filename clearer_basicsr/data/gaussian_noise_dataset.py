@@ -1,15 +1,15 @@
 """Denoising data for BasicSR: clean images, with additive white Gaussian noise made on the fly."""
+
 import hashlib
 import os
 
 import cv2
 import numpy as np
 import torch
-from torch.utils import data
-from torchvision.transforms.functional import normalize
-
 from basicsr.utils import FileClient, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+from torchvision.transforms.functional import normalize
 
 from .lmdb_io import list_images
 
@@ -75,12 +75,14 @@ class GaussianNoiseDataset(data.Dataset):
             raise ValueError(f'GaussianNoiseDataset: noise_seed={self.noise_seed}, expected >= 0')
         self.mean, self.std = opt.get('mean'), opt.get('std')
         if (self.mean is None) != (self.std is None):
-            raise ValueError(f'GaussianNoiseDataset: give both mean and std or neither, '
-                             f'got mean={self.mean}, std={self.std}')
+            raise ValueError(
+                f'GaussianNoiseDataset: give both mean and std or neither, got mean={self.mean}, std={self.std}'
+            )
         for name, value in (('mean', self.mean), ('std', self.std)):
             if value is not None and len(value) != self.in_ch:
-                raise ValueError(f'GaussianNoiseDataset: {name}={value} needs one value per channel '
-                                 f'(in_ch={self.in_ch})')
+                raise ValueError(
+                    f'GaussianNoiseDataset: {name}={value} needs one value per channel (in_ch={self.in_ch})'
+                )
         if self.phase == 'train':
             self.gt_size = int(self._option('gt_size'))
             if self.gt_size <= 0:
@@ -106,8 +108,10 @@ class GaussianNoiseDataset(data.Dataset):
             self.keys = [os.path.splitext(n)[0].replace(os.sep, '/') for n in names]
             self.paths = [os.path.join(self.root, n) for n in names]
         if not self.keys:
-            raise ValueError(f'GaussianNoiseDataset: no images in dataroot_gt {self.root!r}'
-                             + (f' (meta_info_file {self.meta_info_file!r})' if self.meta_info_file else ''))
+            raise ValueError(
+                f'GaussianNoiseDataset: no images in dataroot_gt {self.root!r}'
+                + (f' (meta_info_file {self.meta_info_file!r})' if self.meta_info_file else '')
+            )
         self.file_client = None  # opened in the worker that reads, as BasicSR does (LMDB handles don't fork)
 
     def _option(self, key):
@@ -119,8 +123,10 @@ class GaussianNoiseDataset(data.Dataset):
     @staticmethod
     def _parse_sigma(sigma, sigma_range):
         if (sigma is None) == (sigma_range is None):
-            raise ValueError(f'GaussianNoiseDataset: give exactly one of sigma (fixed) or sigma_range '
-                             f'(blind), got sigma={sigma!r}, sigma_range={sigma_range!r}')
+            raise ValueError(
+                f'GaussianNoiseDataset: give exactly one of sigma (fixed) or sigma_range '
+                f'(blind), got sigma={sigma!r}, sigma_range={sigma_range!r}'
+            )
         if sigma is not None:
             if float(sigma) < 0:
                 raise ValueError(f'GaussianNoiseDataset: sigma={sigma}, expected >= 0 (0-255 scale)')
@@ -163,10 +169,11 @@ class GaussianNoiseDataset(data.Dataset):
         h, w = img.shape[:2]
         size = self.gt_size
         if h < size or w < size:
-            raise ValueError(f'image {self.paths[index]!r} is {h}x{w} (HxW), smaller than gt_size={size} '
-                             f'(dataroot_gt {self.root!r})')
+            raise ValueError(
+                f'image {self.paths[index]!r} is {h}x{w} (HxW), smaller than gt_size={size} (dataroot_gt {self.root!r})'
+            )
         top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-        img = img[top:top + size, left:left + size]
+        img = img[top : top + size, left : left + size]
         # the 8 flips / rotations, as basicsr.data.transforms.augment
         if self.use_hflip and rng.random() < 0.5:
             img = img[:, ::-1]
@@ -182,11 +189,11 @@ class GaussianNoiseDataset(data.Dataset):
         rng = self._rng(index)
         if self.phase == 'train':
             img = self._crop_and_augment(img, rng, index)
-        gt = img.astype(np.float32) / 255.
+        gt = img.astype(np.float32) / 255.0
         sigma = self.sigma if self.sigma is not None else float(rng.uniform(*self.sigma_range))
-        lq = gt + rng.standard_normal(gt.shape, dtype=np.float32) * np.float32(sigma / 255.)
+        lq = gt + rng.standard_normal(gt.shape, dtype=np.float32) * np.float32(sigma / 255.0)
         if self.quantize:
-            lq = np.clip(np.round(lq * 255.), 0, 255).astype(np.float32) / 255.
+            lq = np.clip(np.round(lq * 255.0), 0, 255).astype(np.float32) / 255.0
         gt, lq = img2tensor([gt, lq], bgr2rgb=True, float32=True)
         if self.mean is not None:
             normalize(lq, self.mean, self.std, inplace=True)

@@ -4,6 +4,7 @@
 the map from the first image only, and BasicSR's readers cut keys at the first '.'. This
 wrapper checks all of that first and raises errors that name the path or key.
 """
+
 import os
 import shutil
 
@@ -29,8 +30,10 @@ def image_key(rel_path):
     """LMDB key of an image: its relative path without extension, '/' kept, no '.' allowed."""
     key = os.path.splitext(rel_path)[0].replace(os.sep, '/')
     if '.' in key:
-        raise ValueError(f"image {rel_path!r}: its name has a '.' besides the extension; BasicSR's LMDB "
-                         'readers cut keys at the first dot, so rename the file')
+        raise ValueError(
+            f"image {rel_path!r}: its name has a '.' besides the extension; BasicSR's LMDB "
+            'readers cut keys at the first dot, so rename the file'
+        )
     return key
 
 

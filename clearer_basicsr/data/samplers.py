@@ -1,4 +1,5 @@
 """Samplers and loaders whose position can be saved and restored (bit-exact resume)."""
+
 import torch
 
 
@@ -13,7 +14,7 @@ class ResumableSampler(torch.utils.data.Sampler):
         self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        indices = list(self.sampler)[self.skip:]
+        indices = list(self.sampler)[self.skip :]
         self.skip = 0
         return iter(indices)
 
@@ -70,10 +71,13 @@ def build_train_loader(dataset_opt, opt):
     dataset = build_dataset(dataset_opt)
     enlarge = dataset_opt.get('dataset_enlarge_ratio', 1)
     sampler = ResumableSampler(EnlargedSampler(dataset, opt['world_size'], opt['rank'], enlarge))
-    loader = build_dataloader(dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'], sampler=sampler,
-                              seed=opt['manual_seed'])
+    loader = build_dataloader(
+        dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'], sampler=sampler, seed=opt['manual_seed']
+    )
     if len(loader) == 0:
-        raise ValueError(f"dataset {dataset_opt.get('name')!r} has {len(dataset)} samples, fewer than "
-                         f"batch_size_per_gpu={dataset_opt['batch_size_per_gpu']} (training loaders drop the last "
-                         'incomplete batch); raise dataset_enlarge_ratio or lower the batch size')
+        raise ValueError(
+            f'dataset {dataset_opt.get("name")!r} has {len(dataset)} samples, fewer than '
+            f'batch_size_per_gpu={dataset_opt["batch_size_per_gpu"]} (training loaders drop the last '
+            'incomplete batch); raise dataset_enlarge_ratio or lower the batch size'
+        )
     return loader, sampler

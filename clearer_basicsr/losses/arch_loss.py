@@ -1,4 +1,5 @@
 """CLEARER's architecture loss: ``lambda_arch * entropy + lambda_comp * expected complexity``."""
+
 import math
 
 import torch
@@ -36,8 +37,10 @@ class CLEARERArchLoss(nn.Module):
         if lambda_arch < 0 or lambda_comp < 0:
             raise ValueError(f'CLEARERArchLoss: lambda_arch={lambda_arch} and lambda_comp={lambda_comp} must be >= 0')
         if lambda_comp > 0 and complexity not in COMPLEXITY_METRICS:
-            raise ValueError(f'CLEARERArchLoss: lambda_comp={lambda_comp} needs complexity: one of '
-                             f'{list(COMPLEXITY_METRICS)}, got {complexity!r}')
+            raise ValueError(
+                f'CLEARERArchLoss: lambda_comp={lambda_comp} needs complexity: one of '
+                f'{list(COMPLEXITY_METRICS)}, got {complexity!r}'
+            )
         if complexity is not None and complexity not in COMPLEXITY_METRICS:
             raise ValueError(f'CLEARERArchLoss: complexity={complexity!r}; expected one of {list(COMPLEXITY_METRICS)}')
         self.lambda_arch = lambda_arch

@@ -1,2 +1,3 @@
 """Models registered in BasicSR's MODEL_REGISTRY on import."""
+
 from . import clearer_search_model, restoration_model  # noqa: F401

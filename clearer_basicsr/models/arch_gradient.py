@@ -9,6 +9,7 @@ w+- = w +- eps * dL_val(w', a)/dw', eps = 0.01 / ||dL_val/dw'||.
 Both only fill ``a.grad``; the caller reduces, clips and steps. ``loss_fn(net_output, batch)``
 returns the data term; ``arch_loss_fn()`` the logit-only regulariser (may be 0).
 """
+
 import contextlib
 
 import torch
@@ -44,8 +45,7 @@ def first_order(net, arch_params, batch, loss_fn, arch_loss_fn, scale=None):
     return losses
 
 
-def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_fn, arch_loss_fn, xi,
-                 weight_decay=0.0):
+def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_fn, arch_loss_fn, xi, weight_decay=0.0):
     """Fills ``a.grad`` with the unrolled gradient; returns the validation loss terms at w'.
 
     ``net`` must be the bare module (no DDP wrapper). Its parameters are left as they were;
@@ -63,14 +63,15 @@ def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_f
     # Virtual step w' = w - xi * (dL_train/dw + wd * w).
     train_loss = sum(run(weight_params, train_batch).values())
     grads = torch.autograd.grad(train_loss, weight_params, allow_unused=True)
-    unrolled = [(w - xi * ((g if g is not None else 0) + weight_decay * w)).requires_grad_()
-                for w, g in zip(weights, grads)]
+    unrolled = [
+        (w - xi * ((g if g is not None else 0) + weight_decay * w)).requires_grad_() for w, g in zip(weights, grads)
+    ]
 
     val_losses = run(unrolled, val_batch)
     val_losses.update(arch_loss_fn())
     val_total = sum(val_losses.values())
     outs = torch.autograd.grad(val_total, list(arch_params) + unrolled, allow_unused=True)
-    d_arch, d_unrolled = outs[:len(arch_params)], outs[len(arch_params):]
+    d_arch, d_unrolled = outs[: len(arch_params)], outs[len(arch_params) :]
     d_unrolled = [g if g is not None else torch.zeros_like(w) for g, w in zip(d_unrolled, weights)]
 
     norm = torch.sqrt(sum((g * g).sum() for g in d_unrolled))

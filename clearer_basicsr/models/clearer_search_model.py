@@ -25,6 +25,7 @@ default to those of ``datasets: train``). Other ``train:`` keys:
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
 column weights, MACs and parameters of the derived net) and ``column_weights.png``.
 """
+
 import contextlib
 import os
 from collections import OrderedDict
@@ -66,7 +67,6 @@ def build_scheduler(sched_opt, optimizer):
 
 @MODEL_REGISTRY.register()
 class CLEARERSearchModel(RestorationModel):
-
     def __init__(self, opt):
         self.alpha_history = []  # (iteration, column weights) for column_weights.png
         if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
@@ -83,8 +83,10 @@ class CLEARERSearchModel(RestorationModel):
     def weight_parameters(self):
         net = self.supernet
         if not hasattr(net, 'arch_parameters'):
-            raise ValueError(f"model_type CLEARERSearchModel needs a network_g with architecture logits "
-                             f"(e.g. CLEARERSearchNet), got {type(net).__name__}")
+            raise ValueError(
+                f'model_type CLEARERSearchModel needs a network_g with architecture logits '
+                f'(e.g. CLEARERSearchNet), got {type(net).__name__}'
+            )
         return [p for p in net.weight_parameters() if p.requires_grad]
 
     # ----------------------------------------------------------------- setup
@@ -94,9 +96,11 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_update = train_opt.get('arch_update', 'first_order')
         self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
         self.arch_sampling = train_opt.get('arch_sampling', 'softmax')
-        for key, value, allowed in (('arch_update', self.arch_update, ARCH_UPDATES),
-                                    ('arch_bn_mode', self.arch_bn_mode, BN_MODES),
-                                    ('arch_sampling', self.arch_sampling, ARCH_SAMPLINGS)):
+        for key, value, allowed in (
+            ('arch_update', self.arch_update, ARCH_UPDATES),
+            ('arch_bn_mode', self.arch_bn_mode, BN_MODES),
+            ('arch_sampling', self.arch_sampling, ARCH_SAMPLINGS),
+        ):
             if value not in allowed:
                 raise ValueError(f'train: {key} = {value!r}; expected one of {list(allowed)}')
         if self.arch_sampling == 'gumbel':
@@ -107,6 +111,7 @@ class CLEARERSearchModel(RestorationModel):
         self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or {'type': 'CLEARERArchLoss'})).to(self.device)
         if self.cri_arch.lambda_comp > 0:
             from ..complexity import cost_matrix  # lazily: `python -m clearer_basicsr.complexity` imports us
+
             self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, self.cri_arch.complexity))
         self.arch_loader = self.build_arch_loader()
         super().init_training_settings()
@@ -114,8 +119,10 @@ class CLEARERSearchModel(RestorationModel):
     def build_arch_loader(self):
         arch_opt = self.opt['train'].get('arch_dataset')
         if not arch_opt:
-            raise ValueError('train: arch_dataset is missing: the search needs a held-apart split for the '
-                             'architecture logits (any BasicSR dataset options, e.g. GaussianNoiseDataset)')
+            raise ValueError(
+                'train: arch_dataset is missing: the search needs a held-apart split for the '
+                'architecture logits (any BasicSR dataset options, e.g. GaussianNoiseDataset)'
+            )
         arch_opt = dict(arch_opt)
         train_opt = self.opt['datasets']['train']
         for key in LOADER_KEYS:
@@ -148,13 +155,17 @@ class CLEARERSearchModel(RestorationModel):
 
     def setup_gumbel(self, train_opt):
         if self.arch_update != 'first_order':
-            raise ValueError('train: arch_sampling gumbel needs arch_update: first_order (the unrolled step '
-                             'would compare losses of different samples)')
+            raise ValueError(
+                'train: arch_sampling gumbel needs arch_update: first_order (the unrolled step '
+                'would compare losses of different samples)'
+            )
         tau = train_opt.get('gumbel_tau', GDAS_TAU)
         tau = [tau, tau] if isinstance(tau, (int, float)) else list(tau)
         if len(tau) != 2 or not all(isinstance(t, (int, float)) and t > 0 for t in tau):
-            raise ValueError(f"train: gumbel_tau = {train_opt.get('gumbel_tau')!r}; expected a temperature > 0 "
-                             'or [start, end] (linear over total_iter)')
+            raise ValueError(
+                f'train: gumbel_tau = {train_opt.get("gumbel_tau")!r}; expected a temperature > 0 '
+                'or [start, end] (linear over total_iter)'
+            )
         self.gumbel_tau = tuple(float(t) for t in tau)
         self.supernet.gumbel_tau = self.gumbel_tau[0]  # from now on validation runs the argmax
         # The noise is drawn from this seed, the iteration and the step: the same on every rank.
@@ -204,14 +215,24 @@ class CLEARERSearchModel(RestorationModel):
         with self.arch_bn(), self.autocast():
             if self.arch_update == 'first_order':
                 with self.net_g.no_sync() if self.opt['dist'] else contextlib.nullcontext():
-                    losses = arch_gradient.first_order(self.net_g, arch_params, batch, self.data_loss,
-                                                       self.arch_loss, scale=self.scaler.scale)
+                    losses = arch_gradient.first_order(
+                        self.net_g, arch_params, batch, self.data_loss, self.arch_loss, scale=self.scaler.scale
+                    )
             else:
                 xi = self.optimizer_g.param_groups[0]['lr']
                 wd = self.optimizer_g.param_groups[0].get('weight_decay', 0.0)
                 train_batch = {'lq': self.lq, 'gt': self.gt}
-                losses = arch_gradient.second_order(self.supernet, arch_params, self.weight_parameters(), batch,
-                                                    train_batch, self.data_loss, self.arch_loss, xi, wd)
+                losses = arch_gradient.second_order(
+                    self.supernet,
+                    arch_params,
+                    self.weight_parameters(),
+                    batch,
+                    train_batch,
+                    self.data_loss,
+                    self.arch_loss,
+                    xi,
+                    wd,
+                )
         if self.opt['dist']:  # every rank must take the same logit step
             for p in arch_params:
                 dist.all_reduce(p.grad)
@@ -249,18 +270,24 @@ class CLEARERSearchModel(RestorationModel):
     def export_architecture(self, current_iter):
         """Writes genotype.yml and column_weights.png into the experiment folder."""
         from ..complexity import candidate_costs, derived_cost
+
         net = self.supernet
         genotype = net.genotype()
         derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
         root = self.opt['path']['experiments_root']
         weights = net.column_weights().detach().float().cpu().tolist()
-        genotype.save(os.path.join(root, 'genotype.yml'),
-                      column_weights=[dict(zip(MODULES, (round(v, 6) for v in row))) for row in weights],
-                      macs=derived['macs'], params=derived['params'], patch_size=self.patch_size,
-                      iteration=self.alpha_history[-1][0] if self.alpha_history else 0)
+        genotype.save(
+            os.path.join(root, 'genotype.yml'),
+            column_weights=[dict(zip(MODULES, (round(v, 6) for v in row))) for row in weights],
+            macs=derived['macs'],
+            params=derived['params'],
+            patch_size=self.patch_size,
+            iteration=self.alpha_history[-1][0] if self.alpha_history else 0,
+        )
         plot_column_weights(self.alpha_history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
-        get_root_logger().info(f'Genotype: {genotype} '
-                               f"({derived['params']:,} params, {derived['macs']:,} MACs at {self.patch_size}px)")
+        get_root_logger().info(
+            f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)'
+        )
 
     def training_state(self, epoch, current_iter):
         state = super().training_state(epoch, current_iter)

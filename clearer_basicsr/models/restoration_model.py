@@ -11,6 +11,7 @@ Option keys (all optional, BasicSR's own keep their meaning):
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
 * ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back.
 """
+
 import contextlib
 import math
 import os
@@ -48,7 +49,6 @@ class NonFiniteError(FloatingPointError):
 
 @MODEL_REGISTRY.register()
 class RestorationModel(SRModel):
-
     def __init__(self, opt):
         check_options(opt)  # one clear error before anything is built (BasicSR's train.py / test.py too)
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
@@ -75,8 +75,11 @@ class RestorationModel(SRModel):
         """Any ``torch.optim`` optimiser by name (1.4.2 knows the Adam family only)."""
         optim_cls = getattr(torch.optim, optim_type, None)
         if not (isinstance(optim_cls, type) and issubclass(optim_cls, torch.optim.Optimizer)):
-            names = sorted(n for n, c in vars(torch.optim).items()
-                           if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer')
+            names = sorted(
+                n
+                for n, c in vars(torch.optim).items()
+                if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer'
+            )
             raise ValueError(f'optimizer type {optim_type!r} is not a torch.optim optimizer; expected one of {names}')
         return optim_cls(params, lr=lr, **kwargs)
 
@@ -91,7 +94,7 @@ class RestorationModel(SRModel):
         self.optimizers.append(self.optimizer_g)
         amp = train_opt.get('amp')
         if amp not in (None, False, *AMP_DTYPES):
-            raise ValueError(f"train: amp = {amp!r}; expected one of {list(AMP_DTYPES)} or leave it out")
+            raise ValueError(f'train: amp = {amp!r}; expected one of {list(AMP_DTYPES)} or leave it out')
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(amp == 'fp16'))
 
     # ---------------------------------------------------------------- steps
@@ -144,8 +147,9 @@ class RestorationModel(SRModel):
         grad_clip = self.opt['train'].get('grad_clip') or 0
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
         if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16: the scaler skips and rescales
-            return self._nonfinite(f'gradient norm = {norm.item()} (of {" + ".join(losses)})', step_name,
-                                   current_iter, optimizer)
+            return self._nonfinite(
+                f'gradient norm = {norm.item()} (of {" + ".join(losses)})', step_name, current_iter, optimizer
+            )
         self.scaler.step(optimizer)
         self.scaler.update()
         return True
@@ -158,14 +162,18 @@ class RestorationModel(SRModel):
         logger = get_root_logger()
         if self.opt['train'].get('skip_nonfinite'):
             self.nonfinite_skips += 1
-            logger.warning(f'non-finite {what} in the {step_name} step at iteration {current_iter}: step skipped '
-                           f'({self.nonfinite_skips} skipped so far)')
+            logger.warning(
+                f'non-finite {what} in the {step_name} step at iteration {current_iter}: step skipped '
+                f'({self.nonfinite_skips} skipped so far)'
+            )
             return False
         saved = self.save_resumable(current_iter - 1)
         lr_key = 'optim_arch' if optimizer is getattr(self, 'optimizer_arch', None) else 'optim_g'
-        message = (f'non-finite {what} in the {step_name} step at iteration {current_iter}. {saved}'
-                   f'Lower the learning rate (train: {lr_key}: lr) and resume with --auto_resume, or set '
-                   'train: skip_nonfinite: true to skip such steps.')
+        message = (
+            f'non-finite {what} in the {step_name} step at iteration {current_iter}. {saved}'
+            f'Lower the learning rate (train: {lr_key}: lr) and resume with --auto_resume, or set '
+            'train: skip_nonfinite: true to skip such steps.'
+        )
         logger.error(message)  # the run's log file says why it stopped
         raise NonFiniteError(message)
 
@@ -232,7 +240,9 @@ class RestorationModel(SRModel):
         save_dict = {}
         for net_, key in zip(nets, keys):
             state_dict = self.get_bare_model(net_).state_dict()
-            save_dict[key] = OrderedDict((k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items())
+            save_dict[key] = OrderedDict(
+                (k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items()
+            )
         atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def training_state(self, epoch, current_iter):
@@ -281,5 +291,6 @@ class RestorationModel(SRModel):
             scheduler = self.schedulers[self.optimizers.index(optimizer)] if self.schedulers else None
             if hasattr(scheduler, 'base_lrs'):
                 scheduler.base_lrs = [base * ratio for base in scheduler.base_lrs]
-            get_root_logger().info(f'train: {key}: lr = {lr} differs from the resumed state ({saved}): '
-                                   f'learning rates scaled by {ratio:g}')
+            get_root_logger().info(
+                f'train: {key}: lr = {lr} differs from the resumed state ({saved}): learning rates scaled by {ratio:g}'
+            )
