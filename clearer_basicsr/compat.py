@@ -4,7 +4,7 @@ Nothing in site-packages is edited. Each fix keeps BasicSR's behaviour where it 
 worked (CUDA machines) and only adds what was missing:
 
 * ``torchvision.transforms.functional_tensor`` is aliased by the start-up hook
-  (``_clearer_basicsr_hook``); importing it here covers a plugin used without the ``.pth``;
+  (``_clearer_basicsr_hook``); :func:`apply` installs it too, for a plugin used without the ``.pth``;
 * ``init_dist`` falls back to the gloo backend without CUDA (BasicSR hard-codes NCCL and
   ``torch.cuda.set_device``);
 * ``load_resume_state`` (used by the plugin's own train entry point; BasicSR's lives in its
@@ -14,7 +14,7 @@ worked (CUDA machines) and only adds what was missing:
 
 import os
 
-import _clearer_basicsr_hook  # noqa: F401  (must run before basicsr is imported)
+import _clearer_basicsr_hook
 
 
 def init_dist(launcher, backend='nccl', **kwargs):
@@ -68,6 +68,7 @@ def load_resume_state(opt):
 
 def apply():
     """Installs the run-time fixes into basicsr's modules (idempotent)."""
+    _clearer_basicsr_hook.install()  # before basicsr is imported: it imports functional_tensor
     import basicsr.utils.options
 
     basicsr.utils.options.init_dist = init_dist  # parse_options calls it, in BasicSR's scripts too

@@ -29,7 +29,9 @@ def build_and_install(kind, tmp_path):
     (wheel,) = glob.glob(str(wheels / '*.whl'))
     names = zipfile.ZipFile(wheel).namelist()
     assert 'clearer_basicsr.pth' in names, names
-    assert zipfile.ZipFile(wheel).read('clearer_basicsr.pth').decode().strip() == 'import _clearer_basicsr_hook'
+    assert zipfile.ZipFile(wheel).read('clearer_basicsr.pth').decode().strip() == (
+        'import _clearer_basicsr_hook; _clearer_basicsr_hook.install()'
+    )
     subprocess.run(
         [sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target', str(target), wheel],
         check=True,
