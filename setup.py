@@ -56,7 +56,7 @@ setup(
         'console_scripts': [
             'clearer-train = clearer_basicsr.train:main',
             'clearer-test = clearer_basicsr.test:main',
-            'clearer-demo = clearer_basicsr.demo:main',
+            'clearer-demo = clearer_basicsr.tools.demo:main',
         ]
     },
     cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},

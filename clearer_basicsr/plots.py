@@ -1,28 +1,40 @@
-"""Figures the search writes next to its genotype."""
+"""Figures the runtime writes: the search's ``column_weights.png`` (tools draw theirs themselves).
+matplotlib is imported on first use, with its file-only backend (no display on training machines)."""
 
-import matplotlib
+from __future__ import annotations
 
-matplotlib.use('Agg')  # files only; no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
+from collections.abc import Sequence
 
-from .archs.genotype import MODULES  # noqa: E402
+from .archs.genotype import CANDIDATES
 
 
-def plot_column_weights(history, path, columns_per_cell):
-    """One panel per column (rows = cells): each module's weight over the iterations.
+def plot_column_weights(
+    history: Sequence[tuple[int, Sequence[Sequence[float]]]], path: str, columns_per_cell: int
+) -> None:
+    """One panel per column (rows = cells): each candidate's weight over the iterations.
 
-    ``history``: list of ``(iteration, weights)``, weights a (num_columns, len(MODULES)) list."""
+    ``history``: list of ``(iteration, weights)``, weights a (num_columns, len(CANDIDATES)) list."""
     if not history:
         return
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
     iters = [it for it, _ in history]
     num_columns = len(history[0][1])
     rows = max(1, num_columns // columns_per_cell)
     fig, axes = plt.subplots(
-        rows, columns_per_cell, figsize=(2.6 * columns_per_cell, 1.9 * rows), sharex=True, sharey=True, squeeze=False
+        rows,
+        columns_per_cell,
+        figsize=(2.6 * columns_per_cell, 1.9 * rows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
     )
     for c in range(num_columns):
         ax = axes[c // columns_per_cell][c % columns_per_cell]
-        for k, name in enumerate(MODULES):
+        for k, name in enumerate(CANDIDATES):
             ax.plot(iters, [w[c][k] for _, w in history], label=name)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(f'cell {c // columns_per_cell + 1}, column {c % columns_per_cell + 1}', fontsize=8)

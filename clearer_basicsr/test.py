@@ -1,16 +1,68 @@
 """``python -m clearer_basicsr.test -opt X.yml`` (console script ``clearer-test``).
 
-BasicSR's test pipeline with results under the current directory (``results/<name>``), not
-site-packages, and the plugin registered."""
+BasicSR's test pipeline (same datasets, model, metrics, log and saved images), with:
+
+* results under the current directory (``results/<name>``), not site-packages;
+* the options checked before any folder is made;
+* the option file copied into ``results/<name>/``, and ``results/<name>/metrics.json`` written
+  (per test set, per image, the averages, and the network and checkpoint that were tested; see
+  :mod:`clearer_basicsr.run_files`), which ``clearer_basicsr.compare`` reads.
+"""
+
+from __future__ import annotations
 
 import os
+from typing import Any
 
-from basicsr.test import test_pipeline
+import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.models import build_model
+from basicsr.utils import get_env_info, get_time_str, make_exp_dirs
+from basicsr.utils.options import copy_opt_file, dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 
+from .options_check import mark_checked, parse_and_check
+from .run_files import run_log, write_metrics
 
-def main():
+
+def test_pipeline(root_path: str | None = None) -> Any:
+    """Tests the network of ``-opt`` on every ``datasets: test*`` entry; returns the model."""
+    root_path = os.path.abspath(root_path or os.getcwd())
+    opt, args = parse_and_check(root_path, is_train=False)  # before any folder is made
+    torch.backends.cudnn.benchmark = True
+    make_exp_dirs(opt)
+    results = opt['path']['results_root']
+    copy_opt_file(args.opt, results)
+    log_file = os.path.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
+    with run_log(opt, log_file) as logger:
+        logger.info(get_env_info())
+        logger.info(dict2str(opt))
+        loaders = []
+        for dataset_opt in opt['datasets'].values():
+            test_set = build_dataset(dataset_opt)
+            loaders.append(
+                build_dataloader(
+                    test_set,
+                    dataset_opt,
+                    num_gpu=opt['num_gpu'],
+                    dist=opt['dist'],
+                    sampler=None,
+                    seed=opt['manual_seed'],
+                )
+            )
+            logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+        mark_checked(opt)  # checked above: the model skips the repeat
+        model = build_model(opt)
+        for loader in loaders:
+            logger.info(f'Testing {loader.dataset.opt["name"]}...')
+            model.validation(loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val']['save_img'])
+        if opt['rank'] == 0:
+            write_metrics(model, opt, results, opt['path']['pretrain_network_g'])
+    return model
+
+
+def main() -> None:
     test_pipeline(os.getcwd())
 
 

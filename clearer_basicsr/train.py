@@ -12,12 +12,14 @@ BasicSR's training loop, driven by BasicSR's own option parser and helpers, with
 Every BasicSR flag keeps working: ``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``.
 """
 
-import contextlib
+from __future__ import annotations
+
 import datetime
 import logging
 import math
 import os
 import time
+from typing import Any
 
 import torch
 from basicsr.data import build_dataloader, build_dataset
@@ -28,22 +30,22 @@ from basicsr.utils import (
     AvgTimer,
     MessageLogger,
     get_env_info,
-    get_root_logger,
     get_time_str,
     make_exp_dirs,
     mkdir_and_rename,
 )
-from basicsr.utils.options import copy_opt_file, dict2str, parse_options
+from basicsr.utils.options import copy_opt_file, dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_train_loader
-from .options_check import check_options
+from .options_check import mark_checked, parse_and_check
+from .run_files import run_log, write_metrics
 
 
-def build_phase_loaders(opt, logger):
+def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
     """Train loader (with its sampler) and val loaders, as BasicSR's ``create_train_val_dataloader``."""
     train_loader, sampler, val_loaders = None, None, []
     total_iters = int(opt['train']['total_iter'])
@@ -81,11 +83,9 @@ def build_phase_loaders(opt, logger):
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
-def train_pipeline(root_path=None):
+def train_pipeline(root_path: str | None = None) -> Any:
     root_path = os.path.abspath(root_path or os.getcwd())
-    opt, args = parse_options(root_path, is_train=True)
-    opt['root_path'] = root_path
-    check_options(opt, remember=True)  # before any folder is made or renamed; the model skips the repeat
+    opt, args = parse_and_check(root_path, is_train=True)  # before any folder is made or renamed
     torch.backends.cudnn.benchmark = True
 
     resume_state = load_resume_state(opt)
@@ -100,36 +100,14 @@ def train_pipeline(root_path=None):
         return train_loop(opt, resume_state, logger)
 
 
-@contextlib.contextmanager
-def run_log(opt, log_file):
-    """The 'basicsr' logger, writing to this run's log file.
-
-    BasicSR adds a file handler only when the logger is first made in a process; a run started
-    in-process after another (tests, notebooks, sweeps) gets its own file this way."""
-    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
-    handler = None
-    if opt['rank'] == 0 and not any(
-        getattr(h, 'baseFilename', None) == os.path.abspath(log_file) for h in logger.handlers
-    ):
-        handler = logging.FileHandler(log_file, 'w')
-        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    try:
-        yield logger
-    finally:
-        if handler is not None:
-            logger.removeHandler(handler)
-            handler.close()
-
-
-def train_loop(opt, resume_state, logger):
+def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> Any:
     """BasicSR's training loop, resumable bit-exactly; returns the trained model."""
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     tb_logger = init_tb_loggers(opt)
 
     train_loader, sampler, val_loaders, total_epochs, total_iters = build_phase_loaders(opt, logger)
+    mark_checked(opt)  # checked by train_pipeline: the model skips the repeat
     model = build_model(opt)
     start_epoch, current_iter, skip = 0, 0, 0
     if resume_state:
@@ -203,12 +181,15 @@ def train_loop(opt, resume_state, logger):
     if opt.get('val') is not None:
         for val_loader in val_loaders:
             model.validation(val_loader, min(current_iter, total_iters), tb_logger, opt['val']['save_img'])
+        if val_loaders and opt['rank'] == 0:
+            latest = os.path.join(opt['path']['models'], 'net_g_latest.pth')
+            write_metrics(model, opt, opt['path']['experiments_root'], latest)
     if tb_logger:
         tb_logger.close()
     return model
 
 
-def main():
+def main() -> None:
     train_pipeline(os.getcwd())
 
 

@@ -21,7 +21,6 @@ from collections import namedtuple
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 if importlib.util.find_spec('clearer_basicsr') is None:  # finding it does not import it
@@ -98,7 +97,7 @@ def run_cli(main):
 def list_images(folder, recursive=False):
     """Sorted relative paths of the images in ``folder`` (the package's helper)."""
     # Importing the package also applies its basicsr compatibility fixes, which write_lmdb needs.
-    from clearer_basicsr.data.lmdb_io import list_images as list_package_images
+    from clearer_basicsr.data.data_util import list_images as list_package_images
 
     return list_package_images(folder, recursive)
 
@@ -121,11 +120,13 @@ def require_dir(path, expected, what='folder'):
 
 def image_size(path):
     """(width, height) read from the file header only."""
+    from clearer_basicsr.data.data_util import image_header_size
+
     try:
-        with Image.open(path) as img:
-            return img.size
-    except Exception as err:  # PIL raises many types for broken files
-        raise LayoutError(f'{path}: not a readable image ({err})') from err
+        h, w = image_header_size(path)
+    except ValueError as err:
+        raise LayoutError(f'{path}: {err}') from None
+    return w, h
 
 
 def read_image(path, gray=False):
@@ -137,12 +138,10 @@ def read_image(path, gray=False):
 
 
 def to_gray(bgr):
-    """Full-range luma 0.299R + 0.587G + 0.114B, with PIL's fixed-point rounding (``convert('L')``),
-    which is what the reference implementation fed its networks. Gray inputs come back unchanged."""
-    if bgr.ndim == 2:
-        return bgr
-    b, g, r = (bgr[..., i].astype(np.uint32) for i in range(3))
-    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+    """Full-range luma of a BGR image, the package's one definition (PIL's ``convert('L')``)."""
+    from clearer_basicsr.data.data_util import bgr_to_luma
+
+    return bgr_to_luma(bgr)
 
 
 def load(source):

@@ -13,6 +13,6 @@ logits = model.supernet.arch_logits.detach().clone()
 gathered = [torch.empty_like(logits) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, logits)
 if dist.get_rank() == 0:
-    torch.save({'logits': gathered, 'initial': model.alpha_history[0][1]}, 'ddp_logits.pt')
+    torch.save({'logits': gathered, 'initial': model.column_weight_history[0][1]}, 'ddp_logits.pt')
 dist.barrier()
 dist.destroy_process_group()

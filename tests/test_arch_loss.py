@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
-from clearer_basicsr.complexity import cost_matrix
+from clearer_basicsr.archs.complexity import cost_matrix
 from clearer_basicsr.losses.arch_loss import CLEARERArchLoss, column_entropy
 
 
@@ -37,5 +37,5 @@ def test_large_lambda_comp_without_data_signal_moves_logits_to_the_cheaper_modul
 
 
 def test_lambda_comp_without_complexity_metric_is_refused():
-    with pytest.raises(ValueError, match='lambda_comp=0.1 needs complexity'):
+    with pytest.raises(ValueError, match='lambda_comp = 0.1 needs a complexity metric'):
         CLEARERArchLoss(lambda_comp=0.1)

@@ -71,7 +71,7 @@ def test_every_training_file_has_its_test_file():
 
 @pytest.mark.parametrize('train_file', TRAIN_FILES, ids=rel)
 def test_baseline_trains_and_tests(train_file, tiny_data, tmp_path):
-    from clearer_basicsr.compare import read_metrics
+    from clearer_basicsr.run_files import read_metrics
 
     train = tiny_train_options(train_file, tiny_data)
     fresh_basicsr_log()
@@ -83,10 +83,10 @@ def test_baseline_trains_and_tests(train_file, tiny_data, tmp_path):
     assert test['model_type'] == 'RestorationModel'
     run_test_inprocess(write_yaml(tmp_path / 'test.yml', test), tmp_path)
     results = tmp_path / 'results' / test['name']
-    metrics = read_metrics(sorted(glob.glob(str(results / 'test_*.log')))[-1])
+    metrics = read_metrics(str(results))['datasets']
     channels = test['datasets']['test_1'].get('in_ch', 3)
     for dataset_opt in test['datasets'].values():
-        assert math.isfinite(metrics[dataset_opt['name']]['psnr'])
+        assert math.isfinite(metrics[dataset_opt['name']]['average']['psnr'])
         saved = results / 'visualization' / dataset_opt['name']
         for i, size in enumerate(TEST_SIZES):  # not multiples of 8: SwinIR pads to its window and crops back
             out = cv2.imread(str(saved / f'test{i}_{test["val"]["suffix"]}.png'), cv2.IMREAD_UNCHANGED)

@@ -7,14 +7,15 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 
 import clearer_basicsr  # noqa: F401  (registers the archs)
-from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet, count_parameters, pad_to_multiple
-from clearer_basicsr.archs.genotype import MODULES, Genotype
+from clearer_basicsr.archs.arch_util import count_parameters, pad_to_multiple
+from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)  # 2 cells, 4 columns
 
 
 def random_genotype(rng, branch_channels=(32, 64, 128, 256), columns_per_cell=4):
-    cells = [[rng.choice(MODULES) for _ in range(columns_per_cell)] for _ in branch_channels[1:]]
+    cells = [[rng.choice(CANDIDATES) for _ in range(columns_per_cell)] for _ in branch_channels[1:]]
     return Genotype(cells, branch_channels, columns_per_cell)
 
 
@@ -99,7 +100,7 @@ def test_derived_parameter_count_is_supernet_minus_unchosen(supernet1):
         unchosen = sum(
             count_parameters(column[name])
             for column, chosen in zip(supernet1.columns, genotype.choices)
-            for name in MODULES
+            for name in CANDIDATES
             if name != chosen
         )
         assert count_parameters(CLEARERNet(genotype)) == total - unchosen, str(genotype)

@@ -15,9 +15,10 @@ from conftest import run_train_inprocess, write_yaml
 from test_baselines import fresh_basicsr_log, run_test_inprocess, tiny_test_options, tiny_train_options
 from test_option_files import REPO
 
-from clearer_basicsr import compare
+from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.archs.genotype import Genotype
-from clearer_basicsr.models.restoration_model import pad_to_multiple, self_ensemble
+from clearer_basicsr.models.restoration_model import self_ensemble
+from clearer_basicsr.tools import compare
 
 DNCNN_TRAIN = os.path.join(REPO, 'options', 'baselines', 'demo', 'train_dncnn_gray.yml')
 CLEARER_TRAIN = os.path.join(REPO, 'options', 'demo', 'train_clearer_color.yml')

@@ -9,9 +9,11 @@ import yaml
 from mmengine.analysis import FlopAnalyzer
 
 import clearer_basicsr  # noqa: F401
-from clearer_basicsr import complexity
-from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet, count_parameters
-from clearer_basicsr.archs.genotype import MODULES, Genotype
+from clearer_basicsr.archs import complexity
+from clearer_basicsr.archs.arch_util import count_parameters
+from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.tools.complexity import main as complexity_main
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)
 PATCH = 16
@@ -38,7 +40,7 @@ def test_every_candidate_cost_is_positive(tiny_costs, paper_costs):
     for costs in (tiny_costs, paper_costs):
         assert len(costs.columns) == (len(costs.branch_channels) - 1) * costs.columns_per_cell
         for column in costs.columns:
-            assert set(column) == set(MODULES)
+            assert set(column) == set(CANDIDATES)
             assert all(cost['macs'] > 0 and cost['params'] > 0 for cost in column.values())
         transitions = {f'transition {t}' for t in range(1, len(costs.branch_channels))}
         assert set(costs.fixed) == {'stem', 'head'} | transitions
@@ -78,7 +80,7 @@ def test_cost_matrix(tiny_costs):
         matrix = complexity.cost_matrix(net, PATCH, metric)
         assert matrix.dtype == torch.float32 and matrix.device.type == 'cpu' and matrix.shape == (4, 2)
         for row, column in zip(matrix, tiny_costs.columns):
-            assert row.tolist() == [float(column[name][key]) for name in MODULES]
+            assert row.tolist() == [float(column[name][key]) for name in CANDIDATES]
     with pytest.raises(ValueError, match='latency'):
         complexity.cost_matrix(net, PATCH, 'latency')
 
@@ -109,7 +111,7 @@ def test_cli_derived_net_and_patch_size_option(tmp_path, capsys, tiny_costs):
     opt = tmp_path / 'retrain.yml'
     network = {'type': 'CLEARERNet', 'genotype': 'P P | F F', 'branch_channels': [4, 8, 16], 'stem_width': 4}
     opt.write_text(yaml.safe_dump({'network_g': network}))
-    complexity.main(['-opt', str(opt), '--patch-size', '8'])
+    complexity_main(['-opt', str(opt), '--patch-size', '8'])
     out = capsys.readouterr().out
     costs = complexity.candidate_costs(CLEARERNet('P P | F F', **TINY), 8)
     assert '8x8' in out and 'derived total [P P | F F]' in out
@@ -118,4 +120,4 @@ def test_cli_derived_net_and_patch_size_option(tmp_path, capsys, tiny_costs):
     assert 4 * costs.supernet_total['macs'] == tiny_costs.supernet_total['macs']
     assert costs.supernet_total['params'] == tiny_costs.supernet_total['params']
     with pytest.raises(SystemExit):
-        complexity.main(['-opt', str(opt)])  # no gt_size and no --patch-size
+        complexity_main(['-opt', str(opt)])  # no gt_size and no --patch-size

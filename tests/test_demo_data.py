@@ -9,9 +9,10 @@ import lmdb
 import numpy as np
 
 import clearer_basicsr  # noqa: F401
-from clearer_basicsr.data import demo
+from clearer_basicsr.data import demo_data as demo
+from clearer_basicsr.data.data_util import list_images
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
-from clearer_basicsr.data.lmdb_io import list_images, read_lmdb_keys
+from clearer_basicsr.data.lmdb_io import read_lmdb_keys
 
 
 def _thumb(img):

@@ -180,7 +180,7 @@ def test_missing_folder_and_lmdb_errors_name_path_and_key(tmp_path):
     missing = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match=r'dataroot_gt.*nowhere'):
         _dataset(missing)
-    with pytest.raises(FileNotFoundError, match=r'dataroot_gt.*LMDB.*nowhere\.lmdb'):
+    with pytest.raises(FileNotFoundError, match=r"dataroot_gt = '.*nowhere\.lmdb': no such folder; expected an LMDB"):
         _dataset(missing + '.lmdb', io_backend={'type': 'lmdb'})
 
 
@@ -220,10 +220,10 @@ def test_unreadable_and_truncated_files_are_named(tmp_path):
         ({'sigma': 25, 'sigma_range': [0, 50]}, 'exactly one of sigma'),
         ({'sigma': None}, 'exactly one of sigma'),
         ({'sigma': None, 'sigma_range': [50, 10]}, 'sigma_range'),
-        ({'in_ch': 2}, 'in_ch=2'),
+        ({'in_ch': 2}, 'in_ch = 2'),
         ({'io_backend': {'type': 'memcached'}}, 'memcached'),
         ({'phase': 'train'}, "'gt_size' is missing"),
-        ({'phase': 'training'}, "phase='training'"),
+        ({'phase': 'training'}, "phase = 'training'"),
         ({'in_ch': 1, 'mean': [0.5, 0.5, 0.5], 'std': [1, 1, 1]}, 'mean'),
     ],
 )

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from clearer_basicsr.archs.genotype import MODULES, Genotype
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 
 PAPER = (32, 64, 128, 256)
 TEXT = 'P F F P | F F P P | P P P P'
@@ -16,7 +16,7 @@ def genotype():
 
 
 def test_parse_and_print(genotype):
-    assert MODULES == ('parallel', 'fusion')
+    assert CANDIDATES == ('parallel', 'fusion')
     assert str(genotype) == TEXT
     assert genotype.cells[0] == ('parallel', 'fusion', 'fusion', 'parallel')
     assert genotype.branch_channels == PAPER and genotype.columns_per_cell == 4

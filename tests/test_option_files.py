@@ -21,7 +21,7 @@ from basicsr.utils.options import ordered_yaml
 from conftest import TEST_SIZES  # noqa: F401  (test_baselines reads it from here)
 
 import clearer_basicsr  # noqa: F401  (registers the plugin)
-from clearer_basicsr.archs.genotype import MODULES
+from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.options_check import check_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,7 +120,7 @@ def network_for_build(opt):
         for key in ('in_channels', 'out_channels', 'stem_blocks', 'stem_width', 'residual'):
             assert net_opt.get(key) == search_net.get(key), f'network_g: {key} differs from the search file'
         channels, per_cell = search_net['branch_channels'], search_net['columns_per_cell']
-        choices = [MODULES[i % 2] for i in range(per_cell * (len(channels) - 1))]
+        choices = [CANDIDATES[i % 2] for i in range(per_cell * (len(channels) - 1))]
         net_opt['genotype'] = {
             'cells': [choices[i : i + per_cell] for i in range(0, len(choices), per_cell)],
             'branch_channels': channels,

@@ -1,6 +1,5 @@
 """check_options: one clear error (key, value, what was expected) before anything is built or trained."""
 
-import copy
 import os
 import shutil
 import sys
@@ -8,6 +7,7 @@ import sys
 import pytest
 
 import clearer_basicsr  # noqa: F401  (compat fixes + registration)
+from clearer_basicsr import options_check
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.options_check import check_options
 
@@ -420,38 +420,46 @@ def test_genotype_file_of_another_preset(demo_data, tmp_path):
 
 
 def test_the_model_and_the_entry_point_check_before_anything_is_made(demo_data, tmp_path, monkeypatch):
-    """BasicSR's build_model (its own train.py / test.py) and the plugin's train.py stop at the check."""
+    """BasicSR's build_model (its own train.py / test.py) and the plugin's entry points stop at the
+    check; the entry points before making any folder, model keys included."""
+    import yaml
     from basicsr.models import build_model
 
-    from clearer_basicsr import options_check, train
+    from clearer_basicsr import test, train
+    from clearer_basicsr.models import restoration_model
 
     bad = search_opt(demo_data)
     bad['train']['optim_g']['lr'] = -1
     with pytest.raises(ValueError, match=r'train: optim_g: lr = -1: expected a positive number'):
         build_model(bad)
 
-    # The entry point checks before making (or archiving) any experiment folder.
+    # The entry points check before making (or archiving) any experiment or results folder.
     monkeypatch.chdir(tmp_path)
     previous = tmp_path / 'experiments' / 'check'
     previous.mkdir(parents=True)
     (previous / 'genotype.yml').write_text('kept')
-    import yaml
-
-    as_written = {k: v for k, v in bad.items() if k not in ('is_train', 'dist', 'rank', 'world_size', 'auto_resume')}
-    (tmp_path / 'bad.yml').write_text(yaml.safe_dump(as_written))
-    monkeypatch.setattr(sys, 'argv', ['train', '-opt', 'bad.yml'])
-    with pytest.raises(ValueError, match=r'train: optim_g: lr = -1'):
-        train.train_pipeline(str(tmp_path))
-    assert sorted(os.listdir(tmp_path / 'experiments')) == ['check']
+    parsed_keys = ('is_train', 'dist', 'rank', 'world_size', 'auto_resume')
+    model_key_typo = search_opt(demo_data, arch_sampling='gdas')
+    for entry, opt, match in (
+        (train.train_pipeline, bad, r'train: optim_g: lr = -1'),
+        (train.train_pipeline, model_key_typo, r"train: arch_sampling = 'gdas': expected one of"),
+        (test.test_pipeline, dict(bad, val={'pad_multiple': 0}), r'val: pad_multiple = 0'),
+    ):
+        (tmp_path / 'bad.yml').write_text(yaml.safe_dump({k: v for k, v in opt.items() if k not in parsed_keys}))
+        monkeypatch.setattr(sys, 'argv', ['clearer', '-opt', 'bad.yml'])
+        with pytest.raises(ValueError, match=match):
+            entry(str(tmp_path))
+        assert sorted(os.listdir(tmp_path)) == ['bad.yml', 'experiments']
+        assert sorted(os.listdir(tmp_path / 'experiments')) == ['check']
     assert (previous / 'genotype.yml').read_text() == 'kept'
 
-    # The model skips only the options the entry point has just checked, once.
+    # Options the entry point marked as checked are not checked again by the model it builds;
+    # unmarked ones (BasicSR's own scripts) are.
+    calls = []
+    monkeypatch.setattr(restoration_model, 'check_options', calls.append)
     good = search_opt(demo_data)
-    check_options(good, remember=True)
-    with pytest.raises(ValueError, match='lr = -1'):
-        check_options(bad)
-    assert options_check._checked_by_entry_point is None
-    check_options(good, remember=True)
-    assert options_check._checked_by_entry_point is not None
-    check_options(copy.deepcopy(good))  # the model's repeat (build_model deep-copies the options): skipped
-    assert options_check._checked_by_entry_point is None
+    options_check.mark_checked(good)
+    build_model(good)  # deep-copies the options, mark included
+    assert calls == []
+    build_model(search_opt(demo_data))
+    assert len(calls) == 1

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from basicsr.models import build_model
 from conftest import model_options, train_options
 
-from clearer_basicsr.archs.clearer_arch import pad_to_multiple
+from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.models.restoration_model import self_ensemble
 
 

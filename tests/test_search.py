@@ -145,7 +145,7 @@ def test_resume_restores_logits_weights_and_both_optimisers(tiny_search, tmp_pat
             for key, value in s.items():
                 assert torch.equal(torch.as_tensor(live['state'][idx][key]), torch.as_tensor(value))
     assert len(state['optimizers']) == 2 and len(model.schedulers) == 2
-    assert state['arch_loader']['started'] and model.alpha_history == state['alpha_history']
+    assert state['arch_loader']['started'] and model.column_weight_history == state['column_weight_history']
 
 
 def test_auto_resume_continues_the_search_bit_exactly(tiny_search, tmp_path):

@@ -10,7 +10,7 @@ from basicsr.models import build_model
 from conftest import TINY_SEARCH_NET, model_options, run_cli, search_options, train_options, write_yaml
 
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
-from clearer_basicsr.archs.genotype import MODULES
+from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.models import arch_gradient
 
 TINY = {k: v for k, v in TINY_SEARCH_NET.items() if k != 'type'}  # 1 cell of 2 columns over branches [4, 8]
@@ -39,7 +39,7 @@ def mse(out, b):
 
 def count_candidate_calls(net):
     """calls[c][name]: how often candidate ``name`` of column c ran."""
-    calls = [dict.fromkeys(MODULES, 0) for _ in net.columns]
+    calls = [dict.fromkeys(CANDIDATES, 0) for _ in net.columns]
 
     def counter(c, name):
         def hook(module, inputs, output):
@@ -119,7 +119,7 @@ def test_gumbel_logits_move_towards_the_better_module():
         optimizer.zero_grad()
         arch_gradient.first_order(net, net.arch_parameters(), b, mse, dict)
         optimizer.step()
-    fusion = net.column_weights()[:, MODULES.index('fusion')]
+    fusion = net.column_weights()[:, CANDIDATES.index('fusion')]
     assert (fusion > 0.65).all(), fusion
 
 
@@ -135,9 +135,9 @@ def test_gumbel_search_model_samples_each_step_and_checks_its_options(demo_data,
     assert not torch.equal(net.arch_logits, logits)
     assert all(sorted(ran.values()) in ([0, 2], [1, 1]) for ran in calls)  # one module per column and step
     assert net.gumbel_tau == pytest.approx(2.0 + (0.5 - 2.0) * 3 / 6)  # linear over total_iter
-    model.sample_paths(4, 0)
+    model.sample_paths(4, 'architecture')
     first = sampled_paths(net)
-    model.sample_paths(4, 0)
+    model.sample_paths(4, 'architecture')
     assert sampled_paths(net) == first  # seeded by iteration and step: what a resumed run draws
 
     for bad, match in (

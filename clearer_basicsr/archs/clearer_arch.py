@@ -3,7 +3,7 @@
 Layout (paper preset): a full-resolution stem of bottleneck blocks, then before each cell a
 fixed transition that adds one half-resolution branch, then cells of searchable columns over
 all current branches, and a head that fuses every branch into the full-resolution one.
-Each column chooses between two modules over all branches (see :data:`.genotype.MODULES`):
+Each column chooses one of two candidates over all branches (see :data:`.genotype.CANDIDATES`):
 
 * ``parallel``: every branch through its own residual block, no exchange between scales;
 * ``fusion``: HRNet-style exchange, out_i = ReLU(sum_j f_ij(x_j)).
@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,15 +29,11 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .genotype import MODULES, Genotype
+from ..option_rules import MissingPathError, OptionError, constructor_arguments, fail, key_path
+from .arch_util import pad_to_multiple
+from .genotype import CANDIDATES, Genotype
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
-
-
-def count_parameters(net: nn.Module) -> int:
-    """Number of network weights (conv weights, BN affine), architecture logits excluded."""
-    arch = {id(p) for p in net.arch_parameters()} if hasattr(net, 'arch_parameters') else set()
-    return sum(p.numel() for p in net.parameters() if id(p) not in arch)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -146,19 +143,19 @@ class Fusion(nn.Module):
         return [F.relu(_sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
 
 
-CANDIDATES = {'parallel': Parallel, 'fusion': Fusion}
-assert tuple(CANDIDATES) == MODULES  # logit index k <-> MODULES[k]
+CANDIDATE_CLASSES = {'parallel': Parallel, 'fusion': Fusion}
+assert tuple(CANDIDATE_CLASSES) == CANDIDATES  # logit index k <-> CANDIDATES[k]
 
 
 class Column(nn.ModuleDict):
-    """A column over all branches holding candidate modules by name (in :data:`MODULES` order).
+    """A column over all branches holding candidate modules by name (in :data:`CANDIDATES` order).
 
     The supernet's column holds every candidate and mixes their outputs branch by branch;
     a resolved (derived) column holds only its chosen candidate.
     """
 
-    def __init__(self, channels: Sequence[int], candidates: Sequence[str] = MODULES):
-        super().__init__({name: CANDIDATES[name](channels) for name in candidates})
+    def __init__(self, channels: Sequence[int], candidates: Sequence[str] = CANDIDATES):
+        super().__init__({name: CANDIDATE_CLASSES[name](channels) for name in candidates})
 
     def forward(
         self, branches: list[torch.Tensor], weights: Sequence[torch.Tensor | None] | None = None
@@ -192,7 +189,7 @@ class Head(nn.Module):
 
 
 @contextlib.contextmanager
-def kept_buffers(module: nn.Module):
+def unchanged_buffers(module: nn.Module) -> Iterator[None]:
     """Puts ``module``'s buffers back as they were on exit. Checkpointing runs a column's forward
     again in backward; in training mode its BatchNorms would update their running statistics
     a second time."""
@@ -206,22 +203,10 @@ def kept_buffers(module: nn.Module):
                 b.copy_(s)
 
 
-def _checkpoint_contexts(module: nn.Module):
+def _checkpoint_contexts(module: nn.Module) -> tuple[contextlib.AbstractContextManager, ...]:
     """torch.utils.checkpoint's (forward, recompute) contexts: the recomputation leaves the
     BatchNorm statistics as the forward left them."""
-    return contextlib.nullcontext(), kept_buffers(module)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad bottom/right to a multiple of ``multiple``: reflect where the image is large
-    enough for it, replicate otherwise (reflect cannot pad more than size - 1)."""
-    h, w = x.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
-    if pad_w:
-        x = F.pad(x, (0, pad_w, 0, 0), mode='reflect' if pad_w < w else 'replicate')
-    if pad_h:
-        x = F.pad(x, (0, 0, 0, pad_h), mode='reflect' if pad_h < h else 'replicate')
-    return x
+    return contextlib.nullcontext(), unchanged_buffers(module)
 
 
 # --------------------------------------------------------------------------- networks
@@ -242,22 +227,19 @@ class _MultiScaleNet(nn.Module):
         stem_width: int,
         residual: bool,
         init_std: float,
-    ):
+    ) -> None:
         super().__init__()
         branch_channels = tuple(int(c) for c in branch_channels)
-        if len(branch_channels) < 2 or min(branch_channels) < 1:
-            raise ValueError(
-                f'branch_channels must list at least 2 positive channel counts, got {list(branch_channels)}'
-            )
-        if columns_per_cell < 1:
-            raise ValueError(f'columns_per_cell must be >= 1, got {columns_per_cell}')
-        if stem_blocks < 0 or stem_width < 1:
-            raise ValueError(f'need stem_blocks >= 0 and stem_width >= 1, got {stem_blocks} and {stem_width}')
-        if residual and in_channels != out_channels:
-            raise ValueError(
-                f'residual=True adds the input to the output, so in_channels ({in_channels}) '
-                f'must equal out_channels ({out_channels})'
-            )
+        self.check_preset(
+            type(self).__name__,
+            in_channels,
+            out_channels,
+            branch_channels,
+            columns_per_cell,
+            stem_blocks,
+            stem_width,
+            residual,
+        )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.branch_channels, self.columns_per_cell = branch_channels, columns_per_cell
         self.stem_blocks, self.stem_width = stem_blocks, stem_width
@@ -291,13 +273,73 @@ class _MultiScaleNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    @staticmethod
+    def check_preset(
+        where: str,
+        in_channels: int,
+        out_channels: int,
+        branch_channels: Sequence[int],
+        columns_per_cell: int,
+        stem_blocks: int,
+        stem_width: int,
+        residual: bool,
+    ) -> None:
+        """The constructor numbers of the search space, checked (``where``: the class or the option key)."""
+        if not isinstance(branch_channels, Sequence) or len(branch_channels) < 2 or min(branch_channels) < 1:
+            fail(key_path(where, 'branch_channels'), branch_channels, 'a list of at least 2 positive channel counts')
+        if columns_per_cell < 1:
+            fail(key_path(where, 'columns_per_cell'), columns_per_cell, 'at least 1')
+        if stem_blocks < 0 or stem_width < 1:
+            raise OptionError(
+                f'{where}: stem_blocks = {stem_blocks}, stem_width = {stem_width}: expected '
+                'stem_blocks >= 0 and stem_width >= 1'
+            )
+        if residual and in_channels != out_channels:
+            raise OptionError(
+                f'{where}: residual = True adds the input to the output, so in_channels '
+                f'({in_channels}) must equal out_channels ({out_channels})'
+            )
+
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
+        args = constructor_arguments(cls, opt, where)
+        channels, per_cell = cls.preset_of(args, where)
+        cls.check_preset(
+            where,
+            args['in_channels'],
+            args['out_channels'],
+            channels,
+            per_cell,
+            args['stem_blocks'],
+            args['stem_width'],
+            args['residual'],
+        )
+
+    @classmethod
+    def preset_of(cls, args: Mapping[str, Any], where: str) -> tuple[Sequence[int], int]:
+        """``(branch_channels, columns_per_cell)`` of the constructor arguments ``args``."""
+        return args['branch_channels'], args['columns_per_cell']
+
+    @classmethod
+    def check_patch_size(cls, opt: Mapping[str, Any], net_where: str, gt_size: int, where: str) -> None:
+        """Training patches must be multiples of 2^(branches - 1): the lowest branch halves it that often."""
+        channels, _ = cls.preset_of(constructor_arguments(cls, opt, net_where), net_where)
+        multiple = 2 ** (len(channels) - 1)
+        if gt_size % multiple:
+            below = gt_size // multiple * multiple
+            example = f'{below} or {below + multiple}' if below else f'{multiple}'
+            raise OptionError(
+                f'{key_path(where, "gt_size")} = {gt_size}: expected a multiple of {multiple} = 2^(branches - 1) '
+                f'for the {len(channels)} branches of {net_where} (e.g. {example})'
+            )
+
     @property
     def columns(self) -> list[Column]:
         """All columns, cell-major (the row order of the architecture logits)."""
         return [column for cell in self.cells for column in cell]
 
     def mixing_weights(self) -> Sequence[Sequence[torch.Tensor | None]] | None:
-        """Per-column candidate weights, (num_columns, len(MODULES)), None where a candidate is not
+        """Per-column candidate weights, (num_columns, len(CANDIDATES)), None where a candidate is not
         computed; None: columns are resolved."""
         return None
 
@@ -363,7 +405,7 @@ class CLEARERSearchNet(_MultiScaleNet):
     ):
         num_columns = (len(branch_channels) - 1) * columns_per_cell
         super().__init__(
-            [MODULES] * num_columns,
+            [CANDIDATES] * num_columns,
             in_channels,
             out_channels,
             branch_channels,
@@ -373,8 +415,8 @@ class CLEARERSearchNet(_MultiScaleNet):
             residual,
             init_std,
         )
-        # One row per column (cell-major), one logit per candidate in MODULES order.
-        self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(MODULES)) * arch_init_std)
+        # One row per column (cell-major), one logit per candidate in CANDIDATES order.
+        self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(CANDIDATES)) * arch_init_std)
         self.checkpoint_columns = bool(checkpoint_columns)
         self.gumbel_tau: float | None = None  # a temperature: sample one candidate per column
         self.gumbel_generator: torch.Generator | None = None  # CPU generator of the Gumbel noise
@@ -448,8 +490,7 @@ class CLEARERNet(_MultiScaleNet):
         residual: bool = False,
         init_std: float = 1e-3,
     ):
-        genotype = Genotype.from_any(genotype, branch_channels, columns_per_cell)
-        genotype.validate(branch_channels, columns_per_cell)
+        genotype = self.resolve_genotype(genotype, branch_channels, columns_per_cell, 'CLEARERNet: genotype')
         super().__init__(
             [(name,) for name in genotype.choices],
             in_channels,
@@ -465,6 +506,43 @@ class CLEARERNet(_MultiScaleNet):
 
     def genotype(self) -> Genotype:
         return self._genotype
+
+    @classmethod
+    def preset_of(cls, args: Mapping[str, Any], where: str) -> tuple[Sequence[int], int]:
+        genotype = cls.resolve_genotype(
+            args['genotype'], args['branch_channels'], args['columns_per_cell'], key_path(where, 'genotype')
+        )
+        return genotype.branch_channels, genotype.columns_per_cell
+
+    @staticmethod
+    def resolve_genotype(
+        source: Any, branch_channels: Sequence[int] | None, columns_per_cell: int | None, where: str
+    ) -> Genotype:
+        """The genotype ``source`` names (see :meth:`.Genotype.from_any`), checked against the preset
+        numbers given next to it; one OptionError naming ``where`` otherwise."""
+        if source is None:
+            fail(
+                where,
+                source,
+                'a genotype: a genotype.yml written by a search, a compact string like '
+                '"P F F P | F F P P | P P P P", or a mapping with cells',
+            )
+        looks_like_path = isinstance(source, (str, os.PathLike)) and str(source).strip().endswith(('.yml', '.yaml'))
+        if looks_like_path and not os.path.isfile(source):
+            raise MissingPathError(
+                f'{where} = {str(source)!r}: no such file; expected the genotype.yml a search '
+                'wrote (experiments/<search name>/genotype.yml)'
+            )
+        try:
+            genotype = Genotype.from_any(source, branch_channels, columns_per_cell)
+            genotype.validate(branch_channels, columns_per_cell)
+        except (ValueError, TypeError, KeyError, OSError) as err:
+            given = (('branch_channels', branch_channels), ('columns_per_cell', columns_per_cell))
+            preset = ', '.join(f'{k} {list(v) if isinstance(v, Sequence) else v}' for k, v in given if v is not None)
+            raise OptionError(
+                f'{where} = {source!r} does not fit the network{f" ({preset})" if preset else ""}: {err}'
+            ) from None
+        return genotype
 
     def extra_repr(self) -> str:
         return f'genotype={self._genotype}'

@@ -1,7 +1,15 @@
 """DnCNN (Zhang et al., "Beyond a Gaussian Denoiser", TIP 2017): the classic denoising baseline."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
+
+from ..option_rules import OptionError, constructor_arguments, fail, key_path
 
 
 @ARCH_REGISTRY.register()
@@ -22,15 +30,17 @@ class DnCNN(nn.Module):
             ``input - noise``; off, it returns the stack's output as the image.
     """
 
-    def __init__(self, in_channels=1, out_channels=1, num_feat=64, num_layers=17, bn=True, residual=True):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        num_feat: int = 64,
+        num_layers: int = 17,
+        bn: bool = True,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ValueError(f'DnCNN: num_layers={num_layers}, expected at least 2 (first and last conv)')
-        if residual and in_channels != out_channels:
-            raise ValueError(
-                f'DnCNN: residual=True subtracts the predicted noise from the input, so '
-                f'in_channels ({in_channels}) must equal out_channels ({out_channels})'
-            )
+        self.check_shape(type(self).__name__, in_channels, out_channels, num_layers, residual)
         self.residual = residual
         layers = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(num_layers - 2):
@@ -43,7 +53,22 @@ class DnCNN(nn.Module):
         self.body = nn.Sequential(*layers)
         self._init_weights()
 
-    def _init_weights(self):
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
+        args = constructor_arguments(cls, opt, where)
+        cls.check_shape(where, args['in_channels'], args['out_channels'], args['num_layers'], args['residual'])
+
+    @staticmethod
+    def check_shape(where: str, in_channels: int, out_channels: int, num_layers: int, residual: bool) -> None:
+        if num_layers < 2:
+            fail(key_path(where, 'num_layers'), num_layers, 'at least 2 (first and last conv)')
+        if residual and in_channels != out_channels:
+            raise OptionError(
+                f'{where}: residual = True subtracts the predicted noise from the input, so in_channels '
+                f'({in_channels}) must equal out_channels ({out_channels})'
+            )
+
+    def _init_weights(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_in', nonlinearity='relu')
@@ -53,6 +78,6 @@ class DnCNN(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
         return x - out if self.residual else out

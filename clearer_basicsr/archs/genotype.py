@@ -1,6 +1,6 @@
-"""The one description of a CLEARER architecture: which module each column uses.
+"""The one description of a CLEARER architecture: which candidate each column uses.
 
-A genotype lists, per cell, the module chosen for each column ('parallel' or 'fusion'),
+A genotype lists, per cell, the candidate chosen for each column ('parallel' or 'fusion'),
 together with the preset numbers it belongs to (branch channels, columns per cell). The same
 format is used everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``),
 logs and comparison tables. Compact form: ``'P F F P | F F P P | P P P P'``.
@@ -25,21 +25,26 @@ from typing import Any
 
 import yaml
 
-MODULES = ('parallel', 'fusion')
-"""Candidate modules of a column; a module's index here is its logit index in the supernet."""
+CANDIDATES = ('parallel', 'fusion')
+"""What a column can be; a candidate's index here is its logit index in the supernet."""
 
-_LETTERS = {name[0].upper(): name for name in MODULES}  # 'P' -> 'parallel', 'F' -> 'fusion'
+_LETTERS = {name[0].upper(): name for name in CANDIDATES}  # 'P' -> 'parallel', 'F' -> 'fusion'
 
 
-def _module_name(token: Any) -> Any:
-    """Full module name for a full name or a one-letter abbreviation; anything else unchanged."""
+def _candidate_name(token: Any) -> Any:
+    """Full candidate name for a full name or a one-letter abbreviation; anything else unchanged."""
     if isinstance(token, str):
         name = token.strip()
-        if name.lower() in MODULES:
+        if name.lower() in CANDIDATES:
             return name.lower()
         if name.upper() in _LETTERS:
             return _LETTERS[name.upper()]
     return token
+
+
+def _split_compact(text: str) -> list[list[str]]:
+    """Cells of the compact form ``'P F F P | F F P P'``: '|' between cells, spaces or commas between columns."""
+    return [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
 
 
 def _plain(value: Any) -> Any:
@@ -63,7 +68,7 @@ class Genotype:
     """A derived CLEARER architecture.
 
     Args:
-        cells: per cell, the module name of each column (``'parallel'``/``'fusion'``;
+        cells: per cell, the candidate name of each column (``'parallel'``/``'fusion'``;
             ``'P'``/``'F'`` are accepted and normalised).
         branch_channels: channels of the branches; cell ``c`` (0-based) runs over the first
             ``c + 2`` of them, so there are ``len(branch_channels) - 1`` cells.
@@ -80,12 +85,12 @@ class Genotype:
     def __post_init__(self):
         # Normalise containers/names so that equal architectures compare (and hash) equal.
         if isinstance(self.cells, (str, bytes)) or not isinstance(self.cells, Iterable):
-            raise ValueError(f'genotype cells must be a list of lists of module names, got {self.cells!r}')
+            raise ValueError(f'genotype cells must be a list of lists of candidate names, got {self.cells!r}')
         cells = []
         for c, cell in enumerate(self.cells, 1):
             if isinstance(cell, (str, bytes)) or not isinstance(cell, Iterable):
-                raise ValueError(f'genotype cell {c}: expected a list of module names, got {cell!r}')
-            cells.append(tuple(_module_name(name) for name in cell))
+                raise ValueError(f'genotype cell {c}: expected a list of candidate names, got {cell!r}')
+            cells.append(tuple(_candidate_name(name) for name in cell))
         object.__setattr__(self, 'cells', tuple(cells))
         object.__setattr__(self, 'branch_channels', tuple(self.branch_channels))
         self.validate()
@@ -100,8 +105,7 @@ class Genotype:
         The compact form carries no preset: ``branch_channels`` defaults to channels doubling
         from 32 (the paper preset for 3 cells), ``columns_per_cell`` to the first cell's length.
         """
-        cells = [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
-        return cls.from_cells(cells, branch_channels, columns_per_cell)
+        return cls.from_cells(_split_compact(text), branch_channels, columns_per_cell)
 
     @classmethod
     def from_cells(
@@ -110,7 +114,7 @@ class Genotype:
         branch_channels: Sequence[int] | None = None,
         columns_per_cell: int | None = None,
     ) -> Genotype:
-        """Genotype from a list of lists of module names, with defaults as in :meth:`parse`."""
+        """Genotype from a list of lists of candidate names, with defaults as in :meth:`parse`."""
         if branch_channels is None:
             branch_channels = default_branch_channels(len(cells))
         if columns_per_cell is None:
@@ -119,8 +123,8 @@ class Genotype:
 
     @classmethod
     def from_indices(cls, indices: Sequence[int], branch_channels: Sequence[int], columns_per_cell: int) -> Genotype:
-        """Genotype from flat, cell-major candidate indices into :data:`MODULES` (e.g. argmax)."""
-        names = [MODULES[int(i)] for i in indices]
+        """Genotype from flat, cell-major candidate indices into :data:`CANDIDATES` (e.g. argmax)."""
+        names = [CANDIDATES[int(i)] for i in indices]
         k = columns_per_cell
         cells = [names[i : i + k] for i in range(0, len(names), k)]
         return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
@@ -139,7 +143,7 @@ class Genotype:
             raise ValueError(f"genotype mapping needs a 'cells' key (or a 'genotype' key), got keys {list(data)}")
         cells = data['cells']
         if isinstance(cells, str):
-            cells = [cell.replace(',', ' ').split() for cell in cells.split('|')]
+            cells = _split_compact(cells)
         return cls.from_cells(
             cells, data.get('branch_channels', branch_channels), data.get('columns_per_cell', columns_per_cell)
         )
@@ -215,9 +219,10 @@ class Genotype:
                     f'genotype cell {c} has {len(cell)} columns, expected columns_per_cell={self.columns_per_cell}'
                 )
             for k, name in enumerate(cell, 1):
-                if name not in MODULES:
+                if name not in CANDIDATES:
                     raise ValueError(
-                        f'genotype cell {c}, column {k}: {name!r} is not one of {list(MODULES)} (or {list(_LETTERS)})'
+                        f'genotype cell {c}, column {k}: {name!r} is not one of {list(CANDIDATES)} '
+                        f'(or {list(_LETTERS)})'
                     )
 
     @property
@@ -227,8 +232,8 @@ class Genotype:
 
     @property
     def indices(self) -> list[int]:
-        """Index into :data:`MODULES` of every column, cell-major."""
-        return [MODULES.index(name) for name in self.choices]
+        """Index into :data:`CANDIDATES` of every column, cell-major."""
+        return [CANDIDATES.index(name) for name in self.choices]
 
     @property
     def num_columns(self) -> int:

@@ -1,7 +1,11 @@
 """Denoising data for BasicSR: clean images, with additive white Gaussian noise made on the fly."""
 
+from __future__ import annotations
+
 import hashlib
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -11,24 +15,33 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 from torchvision.transforms.functional import normalize
 
-from .lmdb_io import list_images
+from ..option_rules import OptionError, at_least, fail, key_path, number, one_of, required
+from .data_util import bgr_to_luma, dataset_image_names, image_key, meta_info_path, require_data_roots
 
 PHASES = ('train', 'val', 'test')
+SIGMA_MAX = 255.0
 
 
-def _read_meta_names(meta_file, root):
-    """Image names of a BasicSR meta_info file: the first token of each non-empty line."""
-    if not os.path.isfile(meta_file):
-        raise FileNotFoundError(f'meta_info_file {meta_file!r} (for dataroot_gt {root!r}) does not exist')
-    with open(meta_file) as f:
-        return [line.split()[0] for line in f if line.strip()]
-
-
-def bgr_to_luma(img):
-    """Full-range luma 0.299R + 0.587G + 0.114B of a uint8 BGR image, rounded to 8-bit levels
-    as PIL's ``convert('L')`` (the reference's gray data) does; returns H x W x 1 uint8."""
-    b, g, r = (img[..., i].astype(np.float32) for i in range(3))
-    return np.round(0.299 * r + 0.587 * g + 0.114 * b).astype(np.uint8)[..., None]
+def parse_sigma(opt: Mapping[str, Any], where: str) -> tuple[float | None, tuple[float, float] | None]:
+    """``(sigma, None)`` for a fixed noise level or ``(None, (lo, hi))`` for blind denoising."""
+    sigma, sigma_range = opt.get('sigma'), opt.get('sigma_range')
+    if (sigma is None) == (sigma_range is None):
+        raise OptionError(
+            f'{where}: sigma = {sigma!r}, sigma_range = {sigma_range!r}: expected exactly one of sigma (fixed '
+            'noise level) or sigma_range (blind: [lo, hi])'
+        )
+    if sigma is not None:
+        value = number(key_path(where, 'sigma'), sigma)
+        if not 0 <= value <= SIGMA_MAX:
+            fail(key_path(where, 'sigma'), sigma, f'a noise level on the 0-255 scale, in [0, {SIGMA_MAX:g}]')
+        return value, None
+    range_key, expected = key_path(where, 'sigma_range'), f'[lo, hi] with 0 <= lo <= hi <= {SIGMA_MAX:g}'
+    if not isinstance(sigma_range, (list, tuple)) or len(sigma_range) != 2:
+        fail(range_key, sigma_range, expected)
+    lo, hi = (number(range_key, v) for v in sigma_range)
+    if not 0 <= lo <= hi <= SIGMA_MAX:
+        fail(range_key, sigma_range, expected)
+    return None, (lo, hi)
 
 
 @DATASET_REGISTRY.register()
@@ -59,81 +72,61 @@ class GaussianNoiseDataset(data.Dataset):
     ``lq_path``, ``gt_path`` (the file, or the LMDB key) and ``sigma``.
     """
 
-    def __init__(self, opt):
+    def __init__(self, opt: dict) -> None:
         super().__init__()
         self.opt = opt
-        self.phase = self._option('phase')
-        if self.phase not in PHASES:
-            raise ValueError(f'GaussianNoiseDataset: phase={self.phase!r}, expected one of {PHASES}')
-        self.in_ch = opt.get('in_ch', 3)
-        if self.in_ch not in (1, 3):
-            raise ValueError(f'GaussianNoiseDataset: in_ch={self.in_ch!r}, expected 1 (luma) or 3 (RGB)')
-        self.sigma, self.sigma_range = self._parse_sigma(opt.get('sigma'), opt.get('sigma_range'))
-        self.quantize = bool(opt.get('quantize', False))
-        self.noise_seed = int(opt.get('noise_seed', 0))
-        if self.noise_seed < 0:
-            raise ValueError(f'GaussianNoiseDataset: noise_seed={self.noise_seed}, expected >= 0')
-        self.mean, self.std = opt.get('mean'), opt.get('std')
-        if (self.mean is None) != (self.std is None):
-            raise ValueError(
-                f'GaussianNoiseDataset: give both mean and std or neither, got mean={self.mean}, std={self.std}'
-            )
-        for name, value in (('mean', self.mean), ('std', self.std)):
-            if value is not None and len(value) != self.in_ch:
-                raise ValueError(
-                    f'GaussianNoiseDataset: {name}={value} needs one value per channel (in_ch={self.in_ch})'
-                )
-        if self.phase == 'train':
-            self.gt_size = int(self._option('gt_size'))
-            if self.gt_size <= 0:
-                raise ValueError(f'GaussianNoiseDataset: gt_size={self.gt_size}, expected a positive patch size')
-            self.use_hflip = bool(opt.get('use_hflip', False))
-            self.use_rot = bool(opt.get('use_rot', False))
-
-        self.io_backend_opt = dict(opt.get('io_backend') or {'type': 'disk'})
-        self.backend = self.io_backend_opt.pop('type', 'disk')
-        if self.backend not in ('disk', 'lmdb'):
-            raise ValueError(f"GaussianNoiseDataset: io_backend type {self.backend!r}, expected 'disk' or 'lmdb'")
-        self.root = self._option('dataroot_gt')
-        if not os.path.isdir(self.root):
-            kind = 'LMDB' if self.backend == 'lmdb' else 'image folder'
-            raise FileNotFoundError(f'dataroot_gt: {kind} {self.root!r} does not exist')
-        self.meta_info_file = opt.get('meta_info_file')
-        if self.backend == 'lmdb':
-            self.meta_info_file = self.meta_info_file or os.path.join(self.root, 'meta_info.txt')
-            self.keys = [os.path.splitext(n)[0] for n in _read_meta_names(self.meta_info_file, self.root)]
-            self.paths = list(self.keys)  # BasicSR's convention: an LMDB image's path is its key
-        else:
-            names = _read_meta_names(self.meta_info_file, self.root) if self.meta_info_file else list_images(self.root)
-            self.keys = [os.path.splitext(n)[0].replace(os.sep, '/') for n in names]
-            self.paths = [os.path.join(self.root, n) for n in names]
+        where = type(self).__name__
+        self.__dict__.update(self.read_options(opt, where))
+        require_data_roots(opt, where)
+        self.root = opt['dataroot_gt']
+        self.meta_info_file = meta_info_path(opt)
+        names = dataset_image_names(opt)
+        self.keys = [image_key(n) for n in names]
+        # BasicSR's convention: an LMDB image's path is its key
+        self.paths = list(self.keys) if self.backend == 'lmdb' else [os.path.join(self.root, n) for n in names]
         if not self.keys:
-            raise ValueError(
-                f'GaussianNoiseDataset: no images in dataroot_gt {self.root!r}'
+            raise OptionError(
+                f'{where}: dataroot_gt = {self.root!r}: no images in it'
                 + (f' (meta_info_file {self.meta_info_file!r})' if self.meta_info_file else '')
             )
         self.file_client = None  # opened in the worker that reads, as BasicSR does (LMDB handles don't fork)
 
-    def _option(self, key):
-        if key not in self.opt:
-            hint = ' (BasicSR sets it from the datasets entry: train / val* / test*)' if key == 'phase' else ''
-            raise KeyError(f"GaussianNoiseDataset: option '{key}' is missing{hint}")
-        return self.opt[key]
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
+        cls.read_options(opt, where)
+
+    @classmethod
+    def image_channels(cls, opt: Mapping[str, Any]) -> int:
+        """Channels of the images the dataset gives (``in_ch``, default 3)."""
+        return opt.get('in_ch', 3)
 
     @staticmethod
-    def _parse_sigma(sigma, sigma_range):
-        if (sigma is None) == (sigma_range is None):
-            raise ValueError(
-                f'GaussianNoiseDataset: give exactly one of sigma (fixed) or sigma_range '
-                f'(blind), got sigma={sigma!r}, sigma_range={sigma_range!r}'
-            )
-        if sigma is not None:
-            if float(sigma) < 0:
-                raise ValueError(f'GaussianNoiseDataset: sigma={sigma}, expected >= 0 (0-255 scale)')
-            return float(sigma), None
-        if len(sigma_range) != 2 or not 0 <= float(sigma_range[0]) <= float(sigma_range[1]):
-            raise ValueError(f'GaussianNoiseDataset: sigma_range={sigma_range!r}, expected [lo, hi] with 0 <= lo <= hi')
-        return None, (float(sigma_range[0]), float(sigma_range[1]))
+    def read_options(opt: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The settings of ``opt`` the constructor keeps, after checking them (no file is read)."""
+        phase_hint = 'train, val or test (BasicSR sets it from the datasets entry: train / val* / test*)'
+        settings = {'phase': one_of(key_path(where, 'phase'), required(opt, 'phase', where, phase_hint), PHASES)}
+        settings['in_ch'] = in_ch = opt.get('in_ch', 3)
+        if in_ch not in (1, 3):
+            fail(key_path(where, 'in_ch'), in_ch, '1 (luma) or 3 (RGB)')
+        settings['sigma'], settings['sigma_range'] = parse_sigma(opt, where)
+        settings['quantize'] = bool(opt.get('quantize', False))
+        settings['noise_seed'] = at_least(key_path(where, 'noise_seed'), opt.get('noise_seed', 0), 0, 'a seed', True)
+        settings['mean'], settings['std'] = mean, std = opt.get('mean'), opt.get('std')
+        if (mean is None) != (std is None):
+            raise OptionError(f'{where}: mean = {mean!r}, std = {std!r}: expected both or neither')
+        for name, value in (('mean', mean), ('std', std)):
+            if value is not None and len(value) != in_ch:
+                fail(key_path(where, name), value, f'one value per channel (in_ch = {in_ch})')
+        if settings['phase'] == 'train':
+            size = required(opt, 'gt_size', where, 'the size of the training crops')
+            settings['gt_size'] = number(key_path(where, 'gt_size'), size, positive=True, integer=True)
+            settings['use_hflip'] = bool(opt.get('use_hflip', False))
+            settings['use_rot'] = bool(opt.get('use_rot', False))
+        settings['io_backend_opt'] = dict(opt.get('io_backend') or {'type': 'disk'})
+        backend = settings['io_backend_opt'].pop('type', 'disk')
+        settings['backend'] = one_of(key_path(where, 'io_backend: type'), backend, ('disk', 'lmdb'))
+        required(opt, 'dataroot_gt', where, 'an image folder or a BasicSR LMDB')
+        return settings
 
     def __len__(self):
         return len(self.keys)
@@ -154,7 +147,7 @@ class GaussianNoiseDataset(data.Dataset):
         if img is None:
             where = f'LMDB {self.root!r}, key {path!r}' if self.backend == 'lmdb' else repr(path)
             raise ValueError(f'cannot decode image {where}: unreadable, truncated or not an image')
-        return bgr_to_luma(img) if self.in_ch == 1 else img
+        return bgr_to_luma(img)[..., None] if self.in_ch == 1 else img
 
     def _rng(self, index):
         if self.phase == 'train':

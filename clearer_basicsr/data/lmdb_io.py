@@ -8,27 +8,12 @@ wrapper checks all of that first and raises errors that name the path or key.
 import os
 import shutil
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
+from .data_util import image_key, list_images, read_meta_info
 
 
-def list_images(folder, recursive=False):
-    """Sorted relative paths of the image files in ``folder``."""
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f'image folder {folder!r} does not exist')
-    paths = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(IMG_EXTENSIONS):
-                paths.append(os.path.relpath(os.path.join(root, name), folder))
-        if not recursive:
-            break
-    return paths
-
-
-def image_key(rel_path):
-    """LMDB key of an image: its relative path without extension, '/' kept, no '.' allowed."""
-    key = os.path.splitext(rel_path)[0].replace(os.sep, '/')
+def lmdb_key(rel_path: str) -> str:
+    """LMDB key of an image (:func:`.data_util.image_key`), refused when it has a '.' left."""
+    key = image_key(rel_path)
     if '.' in key:
         raise ValueError(
             f"image {rel_path!r}: its name has a '.' besides the extension; BasicSR's LMDB "
@@ -52,7 +37,7 @@ def write_lmdb(folder, lmdb_path, rel_paths=None, keys=None, overwrite=False):
     rel_paths = list_images(folder) if rel_paths is None else list(rel_paths)
     if not rel_paths:
         raise ValueError(f'no images to write into {lmdb_path!r} (folder {folder!r})')
-    keys = [image_key(p) for p in rel_paths] if keys is None else list(keys)
+    keys = [lmdb_key(p) for p in rel_paths] if keys is None else list(keys)
     if len(set(keys)) != len(keys):
         raise ValueError(f'duplicate LMDB keys for {lmdb_path!r}: images differing only by extension?')
     # basicsr re-encodes as PNG (level 1), which can be ~6x a JPEG source; the map is only
@@ -62,10 +47,9 @@ def write_lmdb(folder, lmdb_path, rel_paths=None, keys=None, overwrite=False):
     return keys
 
 
-def read_lmdb_keys(lmdb_path):
+def read_lmdb_keys(lmdb_path: str) -> list[str]:
     """Keys listed in an LMDB's ``meta_info.txt`` (BasicSR format: ``key.png (h,w,c) level``)."""
     meta = os.path.join(lmdb_path, 'meta_info.txt')
     if not os.path.isfile(meta):
         raise FileNotFoundError(f'{meta!r} not found: is {lmdb_path!r} a BasicSR LMDB?')
-    with open(meta) as f:
-        return [line.split(' ')[0].rsplit('.', 1)[0] for line in f if line.strip()]
+    return [image_key(name) for name, _ in read_meta_info(meta)]

@@ -1,15 +1,20 @@
 """CLEARER's architecture loss: ``lambda_arch * entropy + lambda_comp * expected complexity``."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
-COMPLEXITY_METRICS = ('flops', 'params')
+from ..archs.complexity import COMPLEXITY_METRICS
+from ..option_rules import OptionError, at_least, constructor_arguments, fail, key_path
 
 
-def column_entropy(weights, base=10.0):
+def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
     """Mean entropy of the columns' module weights, rows of ``weights`` (num_columns, K).
 
     Minimising it pushes every column towards one-hot, which closes the gap between the
@@ -27,41 +32,57 @@ class CLEARERArchLoss(nn.Module):
         lambda_arch: weight of the column entropy (reference: 0.01, entropy in log10).
         lambda_comp: weight of the expected complexity (reference: 0.1 when on; 0 = off).
         complexity: ``flops`` (multiply-adds, as mmengine counts them) or ``params``: the cost
-            of each candidate module, measured by ``clearer_basicsr.complexity`` at the
+            of each candidate module, measured by ``clearer_basicsr.archs.complexity`` at the
             training patch size. Required when ``lambda_comp > 0``.
         entropy_base: logarithm base of the entropy (10 as the reference).
     """
 
-    def __init__(self, lambda_arch=0.01, lambda_comp=0.0, complexity=None, entropy_base=10.0):
+    def __init__(
+        self,
+        lambda_arch: float = 0.01,
+        lambda_comp: float = 0.0,
+        complexity: str | None = None,
+        entropy_base: float = 10.0,
+    ) -> None:
         super().__init__()
-        if lambda_arch < 0 or lambda_comp < 0:
-            raise ValueError(f'CLEARERArchLoss: lambda_arch={lambda_arch} and lambda_comp={lambda_comp} must be >= 0')
-        if lambda_comp > 0 and complexity not in COMPLEXITY_METRICS:
-            raise ValueError(
-                f'CLEARERArchLoss: lambda_comp={lambda_comp} needs complexity: one of '
-                f'{list(COMPLEXITY_METRICS)}, got {complexity!r}'
-            )
-        if complexity is not None and complexity not in COMPLEXITY_METRICS:
-            raise ValueError(f'CLEARERArchLoss: complexity={complexity!r}; expected one of {list(COMPLEXITY_METRICS)}')
+        self.check_weights(type(self).__name__, lambda_arch, lambda_comp, complexity)
         self.lambda_arch = lambda_arch
         self.lambda_comp = lambda_comp
         self.complexity = complexity
         self.entropy_base = entropy_base
         self.register_buffer('costs', None)
 
-    def set_costs(self, costs):
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
+        args = constructor_arguments(cls, opt, where)
+        cls.check_weights(where, args['lambda_arch'], args['lambda_comp'], args['complexity'])
+
+    @staticmethod
+    def check_weights(where: str, lambda_arch: Any, lambda_comp: Any, complexity: Any) -> None:
+        for name, value in (('lambda_arch', lambda_arch), ('lambda_comp', lambda_comp)):
+            at_least(key_path(where, name), value, 0, 'a weight')
+        metrics = list(COMPLEXITY_METRICS)
+        if lambda_comp > 0 and complexity not in metrics:
+            raise OptionError(
+                f'{key_path(where, "lambda_comp")} = {lambda_comp!r} needs a complexity metric, but '
+                f'complexity = {complexity!r}; expected one of {metrics}'
+            )
+        if complexity is not None and complexity not in metrics:
+            fail(key_path(where, 'complexity'), complexity, f'one of {metrics}')
+
+    def set_costs(self, costs: Any) -> None:
         """Candidate costs (num_columns, K), normalised by their total so the term lies in [0, 1]."""
         costs = torch.as_tensor(costs, dtype=torch.float32)
         if (costs <= 0).any():
             raise ValueError('CLEARERArchLoss: every candidate cost must be positive')
         self.costs = costs / costs.sum()
 
-    def expected_complexity(self, weights):
+    def expected_complexity(self, weights: torch.Tensor) -> torch.Tensor:
         if self.costs is None:
             raise RuntimeError('CLEARERArchLoss: call set_costs() before using lambda_comp > 0')
         return (weights * self.costs.to(weights)).sum()
 
-    def forward(self, weights):
+    def forward(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """Returns the weighted terms by name (only the switched-on ones)."""
         terms = {}
         if self.lambda_arch > 0:

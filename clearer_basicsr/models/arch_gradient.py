@@ -10,14 +10,22 @@ Both only fill ``a.grad``; the caller reduces, clips and steps. ``loss_fn(net_ou
 returns the data term; ``arch_loss_fn()`` the logit-only regulariser (may be 0).
 """
 
+from __future__ import annotations
+
 import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
+from torch import nn
 from torch.func import functional_call
+
+Batch = dict[str, torch.Tensor]
+LossFn = Callable[[torch.Tensor, Batch], dict[str, torch.Tensor]]
+ArchLossFn = Callable[[], dict[str, torch.Tensor]]
 
 
 @contextlib.contextmanager
-def frozen(params):
+def frozen(params: Iterable[nn.Parameter]) -> Iterator[None]:
     """``requires_grad`` off for ``params`` (those that had it) for the duration."""
     params = [p for p in params if p.requires_grad]
     for p in params:
@@ -29,9 +37,16 @@ def frozen(params):
             p.requires_grad_(True)
 
 
-def first_order(net, arch_params, batch, loss_fn, arch_loss_fn, scale=None):
-    """Backward of the validation loss into the logits only; ``scale`` is a GradScaler's
-    ``scale`` under fp16. Returns the loss terms.
+def first_order(
+    net: nn.Module,
+    arch_params: Sequence[nn.Parameter],
+    batch: Batch,
+    loss_fn: LossFn,
+    arch_loss_fn: ArchLossFn,
+    scale_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Backward of the validation loss into the logits only; ``scale_loss`` is a GradScaler's
+    ``scale`` method under fp16. Returns the loss terms.
 
     The other parameters are frozen meanwhile, so autograd records nothing for them: no weight
     gradient is computed, and the layers before the first logit (stem, first transition) keep
@@ -41,11 +56,21 @@ def first_order(net, arch_params, batch, loss_fn, arch_loss_fn, scale=None):
         losses = loss_fn(net(batch['lq']), batch)
         losses.update(arch_loss_fn())
         total = sum(losses.values())
-        (scale(total) if scale else total).backward(inputs=list(arch_params))
+        (scale_loss(total) if scale_loss else total).backward(inputs=list(arch_params))
     return losses
 
 
-def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_fn, arch_loss_fn, xi, weight_decay=0.0):
+def second_order(
+    net: nn.Module,
+    arch_params: Sequence[nn.Parameter],
+    weight_params: Sequence[nn.Parameter],
+    val_batch: Batch,
+    train_batch: Batch,
+    loss_fn: LossFn,
+    arch_loss_fn: ArchLossFn,
+    xi: float,
+    weight_decay: float = 0.0,
+) -> dict[str, torch.Tensor]:
     """Fills ``a.grad`` with the unrolled gradient; returns the validation loss terms at w'.
 
     ``net`` must be the bare module (no DDP wrapper). Its parameters are left as they were;
@@ -55,7 +80,7 @@ def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_f
     a_names = [names[p] for p in arch_params]
     buffers = {n: b.clone() for n, b in net.named_buffers()}
 
-    def run(weights, batch):
+    def run(weights: Sequence[torch.Tensor], batch: Batch) -> dict[str, torch.Tensor]:
         state = dict(zip(w_names, weights), **dict(zip(a_names, arch_params)), **buffers)
         return loss_fn(functional_call(net, state, (batch['lq'],)), batch)
 
@@ -77,7 +102,7 @@ def second_order(net, arch_params, weight_params, val_batch, train_batch, loss_f
     norm = torch.sqrt(sum((g * g).sum() for g in d_unrolled))
     eps = 0.01 / (norm + 1e-12)
 
-    def arch_grad_at(sign):
+    def arch_grad_at(sign: float) -> tuple[torch.Tensor | None, ...]:
         shifted = [w + sign * eps * g for w, g in zip(weights, d_unrolled)]
         loss = sum(run(shifted, train_batch).values())
         return torch.autograd.grad(loss, arch_params, allow_unused=True)

@@ -10,28 +10,50 @@ Option keys (all optional, BasicSR's own keep their meaning):
   saving a resumable state);
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
 * ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back.
+
+Its validation also keeps every image's metrics (``validation_results``), which the entry
+points write to ``metrics.json``.
 """
+
+from __future__ import annotations
 
 import contextlib
 import math
 import os
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
+from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger
+from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.dist_util import master_only
-from basicsr.utils.registry import MODEL_REGISTRY
+from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
+from tqdm import tqdm
 
-from ..archs.clearer_arch import pad_to_multiple
+from ..archs.arch_util import pad_to_multiple
 from ..checkpoint import atomic_torch_save, rng_state
-from ..options_check import check_options
+from ..option_rules import (
+    OptionError,
+    at_least,
+    check_component,
+    fail,
+    key_path,
+    lookup,
+    mapping,
+    number,
+    one_of,
+    suggest,
+)
+from ..options_check import check_options, was_checked
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel.setup_schedulers
 
 
-def self_ensemble(fn, x):
+def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Mean of ``fn`` over the 8 flips/rotations of ``x``, each mapped back."""
     outputs = []
     for flip in (False, True):
@@ -43,18 +65,94 @@ def self_ensemble(fn, x):
     return torch.stack(outputs).mean(0)
 
 
+def optimizer_class(type_name: Any, where: str) -> type:
+    """The ``torch.optim`` optimiser named ``type_name`` (BasicSR 1.4.2 knows the Adam family only)."""
+    optim_cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
+    if isinstance(optim_cls, type) and issubclass(optim_cls, torch.optim.Optimizer):
+        return optim_cls
+    names = sorted(
+        n
+        for n, c in vars(torch.optim).items()
+        if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer'
+    )
+    raise OptionError(f'{where} = {type_name!r} is not a torch.optim optimizer; {suggest(type_name, names)}')
+
+
+def check_optimizer_options(optim_opt: Any, where: str) -> None:
+    """``{type: <torch.optim name>, lr: <positive>, ...}``."""
+    optim_opt = mapping(where, optim_opt, 'an optimiser, e.g. {type: Adam, lr: 1.0e-3}')
+    optimizer_class(optim_opt.get('type'), key_path(where, 'type'))
+    number(key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
+
+
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became NaN/Inf; the message says which, where, and what was saved."""
 
 
 @MODEL_REGISTRY.register()
 class RestorationModel(SRModel):
-    def __init__(self, opt):
-        check_options(opt)  # one clear error before anything is built (BasicSR's train.py / test.py too)
+    def __init__(self, opt: dict) -> None:
+        if not was_checked(opt):  # built by BasicSR's own train.py / test.py: check the whole file here
+            check_options(opt)
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
         self.epoch = 0
         self.nonfinite_skips = 0
+        self.validation_results = {}  # test set name -> averages and per-image metrics of its last validation
         super().__init__(opt)
+
+    # ----------------------------------------------------------------- options
+    @classmethod
+    def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
+        """The keys this model reads: ``train`` (when training) and ``val``."""
+        if opt.get('is_train'):
+            train = opt.get('train')
+            if not isinstance(train, Mapping):
+                fail(
+                    key_path(where, 'train'), train, 'a train section (optim_g, scheduler, total_iter, pixel_opt, ...)'
+                )
+            cls.check_train_options(train, key_path(where, 'train'))
+        val = opt.get('val')
+        if isinstance(val, Mapping):
+            cls.check_val_options(val, key_path(where, 'val'))
+
+    @classmethod
+    def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
+        number(key_path(where, 'total_iter'), train.get('total_iter'), positive=True, integer=True)
+        check_optimizer_options(train.get('optim_g'), key_path(where, 'optim_g'))
+        scheduler = mapping(
+            key_path(where, 'scheduler'),
+            train.get('scheduler'),
+            f'a mapping with a type, one of {list(BASICSR_SCHEDULERS)}',
+        )
+        if scheduler.get('type') not in BASICSR_SCHEDULERS:
+            name = scheduler.get('type')
+            raise OptionError(
+                f'{key_path(where, "scheduler: type")} = {name!r} is not a scheduler BasicSR sets up; '
+                f'{suggest(name, BASICSR_SCHEDULERS)}'
+            )
+        for key in sorted(k for k, v in train.items() if k.endswith('_opt') and isinstance(v, Mapping)):
+            check_component(LOSS_REGISTRY, key_path(where, key), train[key], 'loss (LOSS_REGISTRY)')
+            if 'loss_weight' in train[key]:
+                number(key_path(where, f'{key}: loss_weight'), train[key]['loss_weight'])
+        if train.get('grad_clip') is not None:
+            at_least(key_path(where, 'grad_clip'), train['grad_clip'], 0, 'a gradient norm (0: off)')
+        one_of(key_path(where, 'amp'), train.get('amp'), (None, False, *AMP_DTYPES))
+
+    @classmethod
+    def check_val_options(cls, val: Mapping[str, Any], where: str) -> None:
+        for name, metric in (val.get('metrics') or {}).items():
+            if isinstance(metric, Mapping):
+                lookup(
+                    METRIC_REGISTRY,
+                    key_path(where, f'metrics: {name}: type'),
+                    metric.get('type'),
+                    'metric (METRIC_REGISTRY)',
+                )
+        if val.get('pad_multiple') is not None:
+            number(key_path(where, 'pad_multiple'), val['pad_multiple'], positive=True, integer=True)
+        if val.get('val_freq') is not None:
+            number(key_path(where, 'val_freq'), val['val_freq'], positive=True)
+        one_of(key_path(where, 'amp'), val.get('amp'), (None, False, *AMP_DTYPES))
 
     # ----------------------------------------------------------------- setup
     def model_to_device(self, net):
@@ -71,17 +169,9 @@ class RestorationModel(SRModel):
             net = DataParallel(net)
         return net
 
-    def get_optimizer(self, optim_type, params, lr, **kwargs):
+    def get_optimizer(self, optim_type: str, params: list, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
         """Any ``torch.optim`` optimiser by name (1.4.2 knows the Adam family only)."""
-        optim_cls = getattr(torch.optim, optim_type, None)
-        if not (isinstance(optim_cls, type) and issubclass(optim_cls, torch.optim.Optimizer)):
-            names = sorted(
-                n
-                for n, c in vars(torch.optim).items()
-                if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer'
-            )
-            raise ValueError(f'optimizer type {optim_type!r} is not a torch.optim optimizer; expected one of {names}')
-        return optim_cls(params, lr=lr, **kwargs)
+        return optimizer_class(optim_type, 'optimizer type')(params, lr=lr, **kwargs)
 
     def weight_parameters(self):
         """The parameters ``optim_g`` trains (the search model leaves out the architecture logits)."""
@@ -92,10 +182,7 @@ class RestorationModel(SRModel):
         optim_opt = dict(train_opt['optim_g'])
         self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), self.weight_parameters(), **optim_opt)
         self.optimizers.append(self.optimizer_g)
-        amp = train_opt.get('amp')
-        if amp not in (None, False, *AMP_DTYPES):
-            raise ValueError(f'train: amp = {amp!r}; expected one of {list(AMP_DTYPES)} or leave it out')
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(amp == 'fp16'))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(train_opt.get('amp') == 'fp16'))
 
     # ---------------------------------------------------------------- steps
     def autocast(self, training=True):
@@ -156,9 +243,7 @@ class RestorationModel(SRModel):
 
     def _nonfinite(self, what, step_name, current_iter, optimizer):
         optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for buffer, kept in getattr(self, '_kept_buffers', []):
-                buffer.copy_(kept)
+        self.restore_buffer_snapshot()
         logger = get_root_logger()
         if self.opt['train'].get('skip_nonfinite'):
             self.nonfinite_skips += 1
@@ -188,15 +273,20 @@ class RestorationModel(SRModel):
         self.save(self.epoch, last_iter)
         return f'The state after iteration {last_iter} was saved to {path}. '
 
-    def keep_buffers(self):
+    def snapshot_buffers(self) -> None:
         """Copies of the network's buffers (BatchNorm statistics, a few KB) before a step's forward
-        pass: a non-finite step puts them back, as its forward may have left NaN there, before it is
-        skipped or the state is saved."""
-        self._kept_buffers = [(b, b.detach().clone()) for b in self.net_g.buffers()]
+        pass: a non-finite step puts them back (:meth:`restore_buffer_snapshot`), as its forward
+        may have left NaN there, before it is skipped or the state is saved."""
+        self._buffer_snapshot = [(b, b.detach().clone()) for b in self.net_g.buffers()]
+
+    def restore_buffer_snapshot(self) -> None:
+        with torch.no_grad():
+            for buffer, saved in getattr(self, '_buffer_snapshot', []):
+                buffer.copy_(saved)
 
     def optimize_parameters(self, current_iter):
         self.optimizer_g.zero_grad(set_to_none=True)
-        self.keep_buffers()
+        self.snapshot_buffers()
         with self.autocast():
             self.output = self.net_g(self.lq)
             losses = self.pixel_losses(self.output.float(), self.gt)
@@ -229,6 +319,50 @@ class RestorationModel(SRModel):
         with torch.no_grad(), self.autocast(training=False):
             self.output = self.restore(net, self.lq)
         net.train(was_training)
+
+    def nondist_validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool) -> None:
+        """BasicSR's validation (same outputs, metrics, log and saved images) that also keeps
+        ``validation_results[test set] = {'average': ..., 'images': {image: {metric: value,
+        'output': saved file}}}``."""
+        dataset_name = dataloader.dataset.opt['name']
+        metric_opts = self.opt['val'].get('metrics') or {}
+        if metric_opts:
+            self._initialize_best_metric_results(dataset_name)
+        images = {}
+        pbar = tqdm(total=len(dataloader), unit='image') if self.opt['val'].get('pbar', False) else None
+        for val_data in dataloader:
+            img_name = os.path.splitext(os.path.basename(val_data['lq_path'][0]))[0]
+            self.feed_data(val_data)
+            self.test()
+            metric_data = {'img': tensor2img([self.output.detach().cpu()])}
+            if hasattr(self, 'gt'):
+                metric_data['img2'] = tensor2img([self.gt.detach().cpu()])
+                del self.gt
+            del self.lq, self.output
+            torch.cuda.empty_cache()
+            images[img_name] = {name: float(calculate_metric(metric_data, m)) for name, m in metric_opts.items()}
+            if save_img:
+                images[img_name]['output'] = self.saved_image_path(dataset_name, img_name, current_iter)
+                imwrite(metric_data['img'], images[img_name]['output'])
+            if pbar:
+                pbar.update(1)
+                pbar.set_description(f'Test {img_name}')
+        if pbar:
+            pbar.close()
+        self.metric_results = {name: sum(v[name] for v in images.values()) / len(images) for name in metric_opts}
+        self.validation_results[dataset_name] = {'average': dict(self.metric_results), 'images': images}
+        if metric_opts:
+            for metric, value in self.metric_results.items():
+                self._update_best_metric_result(dataset_name, metric, value, current_iter)
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def saved_image_path(self, dataset_name: str, img_name: str, current_iter: Any) -> str:
+        """Where BasicSR's validation saves an output: per image and iteration when training, per
+        test set with ``val: suffix`` (else the run's name) when testing."""
+        folder = self.opt['path']['visualization']
+        if self.opt['is_train']:
+            return os.path.join(folder, img_name, f'{img_name}_{current_iter}.png')
+        return os.path.join(folder, dataset_name, f'{img_name}_{self.opt["val"].get("suffix") or self.opt["name"]}.png')
 
     # ------------------------------------------------------ save and resume
     @master_only

@@ -1,6 +1,6 @@
 """Small demo denoising data from the images bundled with scikit-image (no download).
 
-    python -m clearer_basicsr.data.demo --out datasets/demo [--force]
+    python -m clearer_basicsr.data.demo_data --out datasets/demo [--force]
 
 Writes disjoint train / arch / test splits as 3-channel BGR PNG folders (``train/``, ``arch/``,
 ``test/``) and BasicSR LMDBs (``train.lmdb``, ``arch.lmdb``, ``test.lmdb``, each with its
@@ -16,7 +16,8 @@ import shutil
 import cv2
 import numpy as np
 
-from .lmdb_io import list_images, read_lmdb_keys, write_lmdb
+from .data_util import list_images
+from .lmdb_io import read_lmdb_keys, write_lmdb
 
 # Weights learn on 'train', the architecture on the held-apart 'arch', scores come from 'test'.
 SPLITS = {
@@ -125,7 +126,7 @@ def make_demo_data(out_dir, force=False):
 
 def readme_text(sizes):
     lines = [
-        'Demo denoising data made by `python -m clearer_basicsr.data.demo` from the images',
+        'Demo denoising data made by `python -m clearer_basicsr.data.demo_data` from the images',
         'bundled with scikit-image (skimage.data; sources and licences in its README).',
         'All images are 3-channel PNG (grayscale sources replicated); train/arch images are',
         f'shrunk to a long side of at most {LONG_SIDE["train"]} px, test images to {LONG_SIDE["test"]} px.',

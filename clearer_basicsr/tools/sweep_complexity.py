@@ -4,57 +4,42 @@ each derived net briefly, test it, and plot MACs against PSNR (PNG + CSV).
 For every lambda_comp it runs, in the current directory, exactly what a user would type:
 
     python -m clearer_basicsr.train -opt clearer_basicsr/options/demo_search.yml --force_yml \\
-        name=sweep_lc0p5_search train:arch_loss:lambda_comp=0.5 train:total_iter=150 ...
+        name=sweep_lc0p5_search train:arch_loss:lambda_comp=0.5 train:total_iter=... ...
     python -m clearer_basicsr.train -opt clearer_basicsr/options/demo_train.yml --force_yml \\
         name=sweep_lc0p5_train network_g:genotype=experiments/sweep_lc0p5_search/genotype.yml ...
     python -m clearer_basicsr.test -opt clearer_basicsr/options/demo_test.yml --force_yml \\
         name=sweep_lc0p5_test network_g:genotype=... path:pretrain_network_g=...
 
 then reads the results with ``clearer_basicsr.compare`` (parameters, MACs at --size, PSNR/SSIM
-from the test log). A stage whose output already exists is skipped (--rerun to redo), so an
-interrupted sweep continues where it stopped.
+from the test's metrics.json). A stage whose output already exists is skipped (--rerun to redo),
+so an interrupted sweep continues where it stopped.
 
-Search and retrain have the demo option files' lengths by default (150 search iterations with
-the logits frozen for the first 30, 300 retrain iterations); --search-iters, --warmup and
---train-iters shorten them. Four values take about 10 minutes on a 2-core CPU with --threads 1.
+Search and retrain are shorter than the demo's own by default (--search-iters, --warmup and
+--train-iters; see --help for their defaults, and the demo option files for the demo's lengths).
 
 Example (the run in docs/):
 
-    python scripts/sweep_complexity.py --lambdas 0 0.1 0.5 2 --threads 1 --out docs/sweep_complexity
+    python -m clearer_basicsr.tools.sweep_complexity --lambdas 0 0.1 0.5 2 --threads 1 --out docs/sweep_complexity
 """
+
+from __future__ import annotations
 
 import argparse
 import csv
 import os
-import subprocess
-import sys
 import time
 
 import yaml
 
-OPTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'clearer_basicsr', 'options')
+from clearer_basicsr.tools.stages import PACKAGE_OPTIONS, run_stage
 
 
-def tag(value):
+def tag(value: float) -> str:
     """A name-safe form of a lambda value: 0.5 -> '0p5' (BasicSR names become folder names)."""
     return f'{value:g}'.replace('.', 'p').replace('-', 'm').replace('+', '')
 
 
-def run(entry, option_file, force_yml, log_path, threads=None):
-    cmd = [sys.executable, '-m', f'clearer_basicsr.{entry}', '-opt', option_file, '--force_yml', *force_yml]
-    print('  $ ' + ' '.join(['python', *cmd[1:]]), flush=True)
-    env = dict(os.environ)
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.time()
-    with open(log_path, 'w') as log:
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if done.returncode:
-        raise SystemExit(f'sweep: stage failed (exit {done.returncode}); its output is in {log_path}')
-    print(f'    done in {time.time() - start:.0f} s', flush=True)
-
-
-def sweep_one(lam, args):
+def sweep_one(lam: float, args: argparse.Namespace) -> dict[str, str]:
     """Search, retrain and test for one lambda_comp; returns the run names."""
     names = {stage: f'{args.prefix}_lc{tag(lam)}_{stage}' for stage in ('search', 'train', 'test')}
     genotype = f'experiments/{names["search"]}/genotype.yml'
@@ -110,17 +95,19 @@ def sweep_one(lam, args):
         if os.path.exists(output) and not args.rerun:
             print(f'  {stage}: {output} exists, skipped', flush=True)
             continue
-        run(
+        log_path = os.path.join(logs, f'{names["search"][: -len("_search")]}_{stage}.log')
+        run_stage(
+            stage,
             entry,
-            os.path.join(OPTIONS, option_file),
-            force_yml,
-            os.path.join(logs, f'{names["search"][: -len("_search")]}_{stage}.log'),
-            args.threads,
+            os.path.join(PACKAGE_OPTIONS, option_file),
+            ['--force_yml', *force_yml],
+            log_path,
+            threads=args.threads,
         )
     return names
 
 
-def plot(rows, path, size):
+def plot(rows: list[dict], path: str, size: int) -> None:
     import matplotlib
 
     matplotlib.use('Agg')
@@ -153,16 +140,16 @@ def plot(rows, path, size):
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n\n', 1)[1],
     )
     parser.add_argument('--lambdas', type=float, nargs='+', default=[0, 0.1, 0.5, 2], help='lambda_comp values')
-    parser.add_argument('--search-iters', type=int, default=150, help='search iterations (default 150, as the demo)')
-    parser.add_argument('--warmup', type=int, default=30, help='iterations with frozen logits (default 30)')
-    parser.add_argument('--train-iters', type=int, default=300, help='retrain iterations (default 300)')
+    parser.add_argument('--search-iters', type=int, default=150, help='search iterations (default %(default)s)')
+    parser.add_argument('--warmup', type=int, default=30, help='iterations with frozen logits (default %(default)s)')
+    parser.add_argument('--train-iters', type=int, default=300, help='retrain iterations (default %(default)s)')
     parser.add_argument('--data', default='datasets/demo', help='demo data folder (made if missing)')
     parser.add_argument('--prefix', default='sweep', help='prefix of the experiment names')
     parser.add_argument('--size', type=int, default=256, help='input size for the MACs (default 256)')
@@ -171,15 +158,15 @@ def main(argv=None):
     parser.add_argument(
         '--threads',
         type=int,
-        help='torch threads per stage (OMP_NUM_THREADS); 1 is much faster on a CPU shared with '
-        'other jobs, where OpenMP threads of several processes spin against each other',
+        help="torch threads per stage (OMP_NUM_THREADS; default: this shell's, else 1); 1 is much faster on a CPU "
+        'shared with other jobs, where OpenMP threads of several processes spin against each other',
     )
     args = parser.parse_args(argv)
     if not 0 < args.warmup < args.search_iters:
         parser.error('--warmup must be between 0 and --search-iters')
 
-    from clearer_basicsr.compare import collect
-    from clearer_basicsr.data.demo import make_demo_data
+    from clearer_basicsr.data.demo_data import make_demo_data
+    from clearer_basicsr.tools.compare import collect
 
     make_demo_data(args.data)
     start = time.time()

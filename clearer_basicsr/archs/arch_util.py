@@ -1,0 +1,62 @@
+"""Generic network helpers (BasicSR's name for them): padding, parameter and MAC counts, and
+the option names networks use for their input channels."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Option names of a network's input channels: the plugin's and BasicSR's own architectures.
+IN_CHANNEL_KEYS = ('in_channels', 'num_in_ch', 'in_chans', 'in_nc')
+
+
+def input_channels(net_opt: Mapping[str, Any], net_cls: type | None = None) -> tuple[str, int] | None:
+    """``(option name, value)`` of the input channels ``net_opt`` gives (or ``net_cls``'s
+    constructor defaults to); None when neither names them."""
+    for key in IN_CHANNEL_KEYS:
+        if key in net_opt:
+            return key, net_opt[key]
+    if net_cls is not None:
+        try:
+            params = inspect.signature(net_cls).parameters
+        except (TypeError, ValueError):
+            return None
+        for key in IN_CHANNEL_KEYS:
+            if key in params and params[key].default is not inspect.Parameter.empty:
+                return key, params[key].default
+    return None
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad bottom/right to a multiple of ``multiple``: reflect where the image is large
+    enough for it, replicate otherwise (reflect cannot pad more than size - 1)."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_w:
+        x = F.pad(x, (0, pad_w, 0, 0), mode='reflect' if pad_w < w else 'replicate')
+    if pad_h:
+        x = F.pad(x, (0, 0, 0, pad_h), mode='reflect' if pad_h < h else 'replicate')
+    return x
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of network weights (conv weights, BN affine), architecture logits excluded."""
+    arch = {id(p) for p in net.arch_parameters()} if hasattr(net, 'arch_parameters') else set()
+    return sum(p.numel() for p in net.parameters() if id(p) not in arch)
+
+
+def mac_counter(net: nn.Module, input_shape: Sequence[int]) -> Any:
+    """mmengine's ``FlopAnalyzer`` of one forward pass of ``net`` on zeros of ``input_shape``,
+    warnings off; ask it ``.total()`` or ``.by_module()``. It counts multiply-accumulates
+    (convolutions, matmuls, norms, nearest upsampling), not additions or ReLUs: call them MACs."""
+    from mmengine.analysis import FlopAnalyzer
+
+    analyzer = FlopAnalyzer(net, (torch.zeros(*input_shape),))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer

@@ -1,0 +1,124 @@
+"""Cost of every candidate of every column of the CLEARER search space, at a given patch size.
+
+Costs are measured on the real modules (mmengine's ``FlopAnalyzer`` on a batch-1 forward of
+the supernet at the patch size, so every candidate sees the branch shapes it sees in
+training). ``FlopAnalyzer`` counts multiply-accumulates (convolutions; also one per element
+of batch norm and nearest upsampling; additions, ReLUs and the supernet's mixing products are
+not counted), so its numbers are labelled MACs here; the architecture-loss option naming this
+metric is ``flops``.
+
+The table printed by ``python -m clearer_basicsr.complexity`` is :mod:`clearer_basicsr.tools.complexity`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .arch_util import count_parameters, mac_counter
+from .clearer_arch import CLEARERNet, CLEARERSearchNet
+from .genotype import CANDIDATES, Genotype
+
+COMPLEXITY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity option -> cost key
+
+
+def _total(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    parts = list(parts)
+    return {key: sum(part[key] for part in parts) for key in ('macs', 'params')}
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Measured costs of one preset at one patch size; every cost is ``{'macs': int, 'params': int}``.
+
+    Attributes:
+        patch_size: input height and width the MACs were measured at (batch 1).
+        branch_channels, columns_per_cell: the preset measured.
+        columns: per column (cell-major, the logit row order) a mapping module name -> cost.
+        fixed: costs of the parts every architecture has: ``stem``, ``transition 1``..., ``head``.
+    """
+
+    patch_size: int
+    branch_channels: tuple[int, ...]
+    columns_per_cell: int
+    columns: tuple[Mapping[str, Mapping[str, int]], ...]
+    fixed: Mapping[str, Mapping[str, int]]
+
+    @property
+    def fixed_total(self) -> dict[str, int]:
+        return _total(self.fixed.values())
+
+    @property
+    def supernet_total(self) -> dict[str, int]:
+        """Fixed parts plus every candidate of every column."""
+        return _total([self.fixed_total, *(cost for column in self.columns for cost in column.values())])
+
+
+def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
+    """The constructor numbers that determine the costs (not the genotype, not residual)."""
+    return dict(
+        in_channels=net.in_channels,
+        out_channels=net.out_channels,
+        branch_channels=tuple(net.branch_channels),
+        columns_per_cell=net.columns_per_cell,
+        stem_blocks=net.stem_blocks,
+        stem_width=net.stem_width,
+    )
+
+
+@functools.cache
+def _measure(patch_size: int, **preset: Any) -> Costs:
+    # A fresh CPU supernet in eval mode: measuring never touches a caller's weights or BN statistics,
+    # nor the global RNG (its init would shift a training run's random stream, depending on
+    # whether this cache was already warm).
+    with torch.random.fork_rng(devices=[]):
+        net = CLEARERSearchNet(**preset).eval()
+    with torch.no_grad():
+        macs = mac_counter(net, (1, net.in_channels, patch_size, patch_size)).by_module()
+
+    def cost(name: str, module: torch.nn.Module) -> dict[str, int]:
+        return {'macs': int(macs[name]), 'params': count_parameters(module)}
+
+    columns = tuple(
+        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in CANDIDATES}
+        for c, cell in enumerate(net.cells)
+        for k, column in enumerate(cell)
+    )
+    fixed = {'stem': cost('stem', net.stem)}
+    for t, transition in enumerate(net.transitions):
+        fixed[f'transition {t + 1}'] = cost(f'transitions.{t}', transition)
+    fixed['head'] = cost('head', net.head)
+    return Costs(patch_size, net.branch_channels, net.columns_per_cell, columns, fixed)
+
+
+def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Costs:
+    """Costs of every candidate and the fixed parts for ``net``'s preset at ``patch_size``.
+
+    Cached per (preset, patch size): measuring traces a supernet forward.
+    """
+    if patch_size < 1:
+        raise ValueError(f'patch_size must be a positive int, got {patch_size}')
+    return _measure(int(patch_size), **_preset(net))
+
+
+def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:
+    """Cost of a derived net: the fixed parts plus the chosen candidate of each column."""
+    genotype = Genotype.from_any(genotype, costs.branch_channels, costs.columns_per_cell)
+    genotype.validate(costs.branch_channels, costs.columns_per_cell)
+    return _total([costs.fixed_total, *(column[name] for column, name in zip(costs.columns, genotype.choices))])
+
+
+def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str = 'flops') -> torch.Tensor:
+    """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(CANDIDATES)).
+
+    ``metric``: ``'flops'`` (measured as MACs) or ``'params'``.
+    """
+    if metric not in COMPLEXITY_METRICS:
+        raise ValueError(f'complexity metric {metric!r} is not one of {list(COMPLEXITY_METRICS)}')
+    key = COMPLEXITY_METRICS[metric]
+    costs = candidate_costs(net, patch_size)
+    return torch.tensor([[column[name][key] for name in CANDIDATES] for column in costs.columns], dtype=torch.float32)

@@ -1,0 +1,118 @@
+"""Image files as datasets see them: folder listings, BasicSR ``meta_info`` files, image headers,
+and the one gray conversion the plugin uses (datasets and preparation scripts alike)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..option_rules import MissingPathError, key_path
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
+_SHAPE = re.compile(r'\((\d+)\s*,\s*(\d+)(?:\s*,\s*(\d+))?\)')
+
+
+def list_images(folder: str, recursive: bool = False) -> list[str]:
+    """Sorted relative paths of the image files in ``folder``."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f'image folder {folder!r} does not exist')
+    paths = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMG_EXTENSIONS):
+                paths.append(os.path.relpath(os.path.join(root, name), folder))
+        if not recursive:
+            break
+    return paths
+
+
+def read_meta_info(path: str) -> list[tuple[str, tuple[int, int] | None]]:
+    """``(image name, (h, w) or None)`` per line of a BasicSR meta_info file. Lines are
+    ``name.png (h,w,c) level`` (LMDBs) or just the name (folders); names keep their extension."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'meta_info file {path!r} does not exist')
+    entries = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if not line.strip():
+                continue
+            shape = _SHAPE.search(line)
+            entries.append((line.split()[0], (int(shape.group(1)), int(shape.group(2))) if shape else None))
+    return entries
+
+
+def meta_info_path(dataset_opt: Mapping[str, Any]) -> str | None:
+    """The meta_info file a dataset reads: ``meta_info_file``, else an LMDB's own ``meta_info.txt``."""
+    backend = (dataset_opt.get('io_backend') or {}).get('type', 'disk')
+    if dataset_opt.get('meta_info_file') is not None or backend != 'lmdb':
+        return dataset_opt.get('meta_info_file')
+    return os.path.join(dataset_opt['dataroot_gt'], 'meta_info.txt')
+
+
+def require_data_roots(dataset_opt: Mapping[str, Any], where: str) -> None:
+    """The folders (``dataroot_gt``, ``dataroot_lq``) and meta_info file of a disk or LMDB dataset
+    exist; MissingPathError naming the key otherwise."""
+    backend = (dataset_opt.get('io_backend') or {}).get('type', 'disk')
+    if backend not in ('disk', 'lmdb'):
+        return
+    for root_key in ('dataroot_gt', 'dataroot_lq'):
+        root = dataset_opt.get(root_key)
+        if root is None:
+            continue
+        if not os.path.isdir(root):
+            kind = 'an LMDB folder' if backend == 'lmdb' else 'an image folder'
+            raise MissingPathError(
+                f'{key_path(where, root_key)} = {root!r}: no such folder; expected {kind} '
+                '(relative paths are read from the current directory)'
+            )
+        if backend == 'lmdb' and dataset_opt.get('meta_info_file') is None:
+            if not os.path.isfile(os.path.join(root, 'meta_info.txt')):
+                raise MissingPathError(
+                    f'{key_path(where, root_key)} = {root!r}: no meta_info.txt in it; expected a BasicSR LMDB '
+                    '(clearer_basicsr.data.lmdb_io.write_lmdb writes one)'
+                )
+    meta = dataset_opt.get('meta_info_file')
+    if meta is not None and not os.path.isfile(meta):
+        raise MissingPathError(f'{key_path(where, "meta_info_file")} = {meta!r}: no such file')
+
+
+def dataset_image_names(dataset_opt: Mapping[str, Any]) -> list[str]:
+    """Names (relative paths, extension kept) of the images under ``dataroot_gt`` that a
+    single-image dataset reads: its meta_info entries, or every image in the folder."""
+    meta = meta_info_path(dataset_opt)
+    if meta is not None:
+        return [name for name, _ in read_meta_info(meta)]
+    return list_images(dataset_opt['dataroot_gt'])
+
+
+def image_key(rel_path: str) -> str:
+    """Key of an image (an LMDB key, a name to compare splits by): its relative path without
+    extension, with '/' as separator."""
+    return os.path.splitext(rel_path)[0].replace(os.sep, '/')
+
+
+def image_header_size(path: str) -> tuple[int, int]:
+    """``(h, w)`` from the file header (nothing is decoded); ValueError saying why when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except Exception as err:  # PIL raises many types for broken files
+        raise ValueError(f'not a readable image ({err})') from None
+    return h, w
+
+
+def bgr_to_luma(img: np.ndarray) -> np.ndarray:
+    """Full-range luma 0.299R + 0.587G + 0.114B of a uint8 BGR image as H x W uint8, with PIL's
+    fixed-point rounding (``convert('L')``, which made the reference's gray data). A 2-D (gray)
+    image comes back unchanged."""
+    if img.ndim == 2:
+        return img
+    b, g, r = (img[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)

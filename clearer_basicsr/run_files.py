@@ -1,0 +1,96 @@
+"""Files a run writes besides BasicSR's: its own log file, and ``metrics.json``.
+
+``metrics.json`` is what a test (``results/<name>/``) or a training run's final validation
+(``experiments/<name>/``) measured, and what is needed to rebuild the measured network without
+reading logs: ``clearer_basicsr.compare`` reads it. Layout::
+
+    name: the run's name            root: the directory the run was started in
+    network_g: the network options (a CLEARERNet's genotype written out in full)
+    checkpoint: the weights, relative to this folder     param_key: params | params_ema
+    self_ensemble, pad_multiple: how the test ran         metrics: the val: metrics options
+    datasets:
+      <test set name>:
+        options: the dataset options      average: {psnr: ..., ssim: ...}
+        images: {<image>: {psnr: ..., ssim: ..., output: saved image, relative to this folder}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+METRICS_FILE = 'metrics.json'
+
+
+@contextlib.contextmanager
+def run_log(opt: Mapping[str, Any], log_file: str) -> Iterator[logging.Logger]:
+    """The 'basicsr' logger, writing to this run's log file.
+
+    BasicSR adds a file handler only when the logger is first made in a process; a run started
+    in-process after another (tests, notebooks, sweeps) gets its own file this way."""
+    from basicsr.utils import get_root_logger
+
+    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    handler = None
+    if opt['rank'] == 0 and not any(
+        getattr(h, 'baseFilename', None) == os.path.abspath(log_file) for h in logger.handlers
+    ):
+        handler = logging.FileHandler(log_file, 'w')
+        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield logger
+    finally:
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+
+
+def _plain(value: Any) -> Any:
+    """Option values as JSON values (BasicSR's parser gives OrderedDicts and tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: str | None) -> str:
+    """Writes ``folder/metrics.json`` from the model's last validation; returns its path."""
+    net = model.get_bare_model(model.net_g)
+    network_g = dict(opt['network_g'])
+    if 'genotype' in network_g and hasattr(net, 'genotype'):  # a file path would not survive a move
+        network_g['genotype'] = net.genotype().to_dict()
+    val = opt.get('val') or {}
+    datasets = {d['name']: d for d in (opt.get('datasets') or {}).values()}
+    report = {
+        'name': opt['name'],
+        'root': os.path.abspath(opt.get('root_path') or os.getcwd()),
+        'network_g': network_g,
+        'checkpoint': os.path.relpath(os.path.abspath(checkpoint), folder) if checkpoint else None,
+        'param_key': (opt.get('path') or {}).get('param_key_g', 'params') if not opt['is_train'] else 'params',
+        'self_ensemble': bool(val.get('self_ensemble')),
+        'pad_multiple': int(val.get('pad_multiple') or 1),
+        'metrics': val.get('metrics') or {},
+        'datasets': {},
+    }
+    for name, results in model.validation_results.items():
+        images = {
+            img: {k: os.path.relpath(v, folder) if k == 'output' else v for k, v in values.items()}
+            for img, values in results['images'].items()
+        }
+        report['datasets'][name] = {'options': datasets.get(name, {}), 'average': results['average'], 'images': images}
+    path = os.path.join(folder, METRICS_FILE)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(_plain(report), f, indent=1)
+    return path
+
+
+def read_metrics(folder: str) -> dict[str, Any]:
+    with open(os.path.join(folder, METRICS_FILE), encoding='utf-8') as f:
+        return json.load(f)

@@ -1,0 +1,77 @@
+"""``python -m clearer_basicsr.complexity -opt X.yml``: the per-candidate cost table of a CLEARER
+network option file (the costs themselves are measured by :mod:`clearer_basicsr.archs.complexity`).
+
+    python -m clearer_basicsr.complexity -opt options/X.yml [--genotype genotype.yml] [--patch-size N]
+
+This module registers nothing: it runs as ``__main__`` under ``python -m``, and BasicSR's
+registries refuse a name registered twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+from clearer_basicsr.archs.complexity import Costs, candidate_costs, derived_cost
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+
+
+def format_table(costs: Costs, genotype: Genotype | None = None, title: str = '') -> str:
+    """Human-readable table: per column the P/F costs, the fixed parts and the totals."""
+    chosen = genotype.choices if genotype is not None else [''] * len(costs.columns)
+    p, f = CANDIDATES
+    lines = [
+        title
+        or f'CLEARER costs at {costs.patch_size}x{costs.patch_size} (batch 1), branch_channels '
+        f'{list(costs.branch_channels)}, {costs.columns_per_cell} columns per cell',
+        'MACs = multiply-accumulates counted by mmengine FlopAnalyzer (convs, BN, upsampling; adds/ReLUs not counted)',
+        '',
+        f'{"column":<16}{"branches":>9}{"P MACs":>17}{"P params":>12}{"F MACs":>17}{"F params":>12}  chosen',
+    ]
+    for i, column in enumerate(costs.columns):
+        c, k = divmod(i, costs.columns_per_cell)
+        lines.append(
+            f'{f"cell {c + 1} col {k + 1}":<16}{c + 2:>9}{column[p]["macs"]:>17,}{column[p]["params"]:>12,}'
+            f'{column[f]["macs"]:>17,}{column[f]["params"]:>12,}  {chosen[i]}'
+        )
+    rows = [*costs.fixed.items(), ('fixed total', costs.fixed_total), ('supernet total', costs.supernet_total)]
+    if genotype is not None:
+        rows.append((f'derived total [{genotype}]', derived_cost(costs, genotype)))
+    width = max(len(name) for name, _ in rows) + 2
+    lines += ['', f'{"part":<{width}}{"MACs":>17}{"params":>14}']
+    lines += [f'{name:<{width}}{cost["macs"]:>17,}{cost["params"]:>14,}' for name, cost in rows]
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description='Per-candidate cost table of a CLEARER network option file.')
+    parser.add_argument('-opt', required=True, help='BasicSR option YAML with a CLEARERSearchNet/CLEARERNet network_g')
+    parser.add_argument('--genotype', help='genotype (genotype.yml path or compact string) for derived totals')
+    parser.add_argument('--patch-size', type=int, help='patch size (default: datasets.train.gt_size)')
+    args = parser.parse_args(argv)
+
+    with open(args.opt, encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    net_opt = dict(opt.get('network_g') or {})
+    net_type = net_opt.pop('type', None)
+    nets = {'CLEARERSearchNet': CLEARERSearchNet, 'CLEARERNet': CLEARERNet}
+    if net_type not in nets:
+        raise SystemExit(f'{args.opt}: network_g type is {net_type!r}, expected one of {list(nets)}')
+    patch_size = args.patch_size or ((opt.get('datasets') or {}).get('train') or {}).get('gt_size')
+    if not patch_size:
+        raise SystemExit(f'{args.opt}: no datasets.train.gt_size; pass --patch-size')
+
+    net = nets[net_type](**net_opt)
+    costs = candidate_costs(net, int(patch_size))
+    genotype = None
+    if args.genotype:
+        genotype = Genotype.from_any(args.genotype, net.branch_channels, net.columns_per_cell)
+    elif isinstance(net, CLEARERNet):
+        genotype = net.genotype()
+    print(format_table(costs, genotype))
+
+
+if __name__ == '__main__':
+    main()
