@@ -130,3 +130,17 @@ def constructor_arguments(cls: type, options: Mapping[str, Any], where: str) -> 
             )
     defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     return {**defaults, **given}
+
+
+class ConstructorOptions:
+    """For classes BasicSR builds as ``cls(**options)`` (networks, losses): their options are
+    their constructor's arguments, checked by ``check_arguments(where, args)``, which the
+    constructor calls too."""
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], where: str) -> None:
+        cls.check_arguments(where, constructor_arguments(cls, options, where))
+
+    @classmethod
+    def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
+        """Raises OptionError naming ``where`` when the arguments cannot work together."""

@@ -1,11 +1,29 @@
-"""Figures the runtime writes: the search's ``column_weights.png`` (tools draw theirs themselves).
-matplotlib is imported on first use, with its file-only backend (no display on training machines)."""
+"""Figures: the search's ``column_weights.png``, and the two helpers every figure of the plugin
+(the tools' too) is drawn with. matplotlib is imported on first use, with its file-only backend
+(no display on training machines)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .archs.genotype import CANDIDATES
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str, dpi: int) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
 
 
 def plot_column_weights(
@@ -16,15 +34,10 @@ def plot_column_weights(
     ``history``: list of ``(iteration, weights)``, weights a (num_columns, len(CANDIDATES)) list."""
     if not history:
         return
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     iters = [it for it, _ in history]
     num_columns = len(history[0][1])
     rows = max(1, num_columns // columns_per_cell)
-    fig, axes = plt.subplots(
+    fig, axes = pyplot().subplots(
         rows,
         columns_per_cell,
         figsize=(2.6 * columns_per_cell, 1.9 * rows),
@@ -42,6 +55,4 @@ def plot_column_weights(
     axes[0][0].legend(fontsize=7)
     fig.supxlabel('iteration', fontsize=8)
     fig.supylabel('column weight', fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)

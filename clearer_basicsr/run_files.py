@@ -51,15 +51,6 @@ def run_log(opt: Mapping[str, Any], log_file: str) -> Iterator[logging.Logger]:
             handler.close()
 
 
-def _plain(value: Any) -> Any:
-    """Option values as JSON values (BasicSR's parser gives OrderedDicts and tuples)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: str | None) -> str:
     """Writes ``folder/metrics.json`` from the model's last validation; returns its path."""
     net = model.get_bare_model(model.net_g)
@@ -87,7 +78,7 @@ def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: s
         report['datasets'][name] = {'options': datasets.get(name, {}), 'average': results['average'], 'images': images}
     path = os.path.join(folder, METRICS_FILE)
     with open(path, 'w', encoding='utf-8') as f:
-        json.dump(_plain(report), f, indent=1)
+        json.dump(report, f, indent=1)  # OrderedDicts and tuples of the parsed options become objects and lists
     return path
 
 

@@ -15,13 +15,13 @@ import os
 from typing import Any
 
 import torch
-from basicsr.data import build_dataloader, build_dataset
 from basicsr.models import build_model
 from basicsr.utils import get_env_info, get_time_str, make_exp_dirs
 from basicsr.utils.options import copy_opt_file, dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 
+from .data.samplers import build_eval_loader
 from .options_check import mark_checked, parse_and_check
 from .run_files import run_log, write_metrics
 
@@ -38,20 +38,9 @@ def test_pipeline(root_path: str | None = None) -> Any:
     with run_log(opt, log_file) as logger:
         logger.info(get_env_info())
         logger.info(dict2str(opt))
-        loaders = []
-        for dataset_opt in opt['datasets'].values():
-            test_set = build_dataset(dataset_opt)
-            loaders.append(
-                build_dataloader(
-                    test_set,
-                    dataset_opt,
-                    num_gpu=opt['num_gpu'],
-                    dist=opt['dist'],
-                    sampler=None,
-                    seed=opt['manual_seed'],
-                )
-            )
-            logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+        loaders = [build_eval_loader(dataset_opt, opt) for dataset_opt in opt['datasets'].values()]
+        for loader in loaders:
+            logger.info(f'Number of test images in {loader.dataset.opt["name"]}: {len(loader.dataset)}')
         mark_checked(opt)  # checked above: the model skips the repeat
         model = build_model(opt)
         for loader in loaders:

@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import torch
-from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
 from basicsr.train import init_tb_loggers
@@ -40,7 +39,7 @@ import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compati
 
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
-from .data.samplers import build_train_loader
+from .data.samplers import build_eval_loader, build_train_loader
 from .options_check import mark_checked, parse_and_check
 from .run_files import run_log, write_metrics
 
@@ -61,18 +60,8 @@ def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
                 f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.'
             )
         elif phase.split('_')[0] == 'val':
-            val_set = build_dataset(dataset_opt)
-            val_loaders.append(
-                build_dataloader(
-                    val_set,
-                    dataset_opt,
-                    num_gpu=opt['num_gpu'],
-                    dist=opt['dist'],
-                    sampler=None,
-                    seed=opt['manual_seed'],
-                )
-            )
-            logger.info(f'Number of val images/folders in {dataset_opt["name"]}: {len(val_set)}')
+            val_loaders.append(build_eval_loader(dataset_opt, opt))
+            logger.info(f'Number of val images/folders in {dataset_opt["name"]}: {len(val_loaders[-1].dataset)}')
         else:
             raise ValueError(
                 f'datasets: phase {phase!r} is not recognised; expected train or val* '

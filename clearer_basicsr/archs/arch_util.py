@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..option_rules import OptionError
+
 # Option names of a network's input channels: the plugin's and BasicSR's own architectures.
 IN_CHANNEL_KEYS = ('in_channels', 'num_in_ch', 'in_chans', 'in_nc')
 
@@ -30,6 +32,15 @@ def input_channels(net_opt: Mapping[str, Any], net_cls: type | None = None) -> t
             if key in params and params[key].default is not inspect.Parameter.empty:
                 return key, params[key].default
     return None
+
+
+def check_residual(where: str, args: Mapping[str, Any], how: str) -> None:
+    """A global residual (``residual: true``) needs as many output as input channels."""
+    if args['residual'] and args['in_channels'] != args['out_channels']:
+        raise OptionError(
+            f'{where}: residual = True {how}, so in_channels ({args["in_channels"]}) must equal out_channels '
+            f'({args["out_channels"]})'
+        )
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

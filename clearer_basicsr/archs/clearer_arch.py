@@ -29,8 +29,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..option_rules import MissingPathError, OptionError, constructor_arguments, fail, key_path
-from .arch_util import pad_to_multiple
+from ..option_rules import ConstructorOptions, MissingPathError, OptionError, constructor_arguments, fail, key_path
+from .arch_util import check_residual, pad_to_multiple
 from .genotype import CANDIDATES, Genotype
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
@@ -210,7 +210,7 @@ def _checkpoint_contexts(module: nn.Module) -> tuple[contextlib.AbstractContextM
 
 
 # --------------------------------------------------------------------------- networks
-class _MultiScaleNet(nn.Module):
+class _MultiScaleNet(ConstructorOptions, nn.Module):
     """Stem, transitions, cells of columns and head; ``column_candidates`` says, per column
     (cell-major), which candidates the column holds."""
 
@@ -230,16 +230,16 @@ class _MultiScaleNet(nn.Module):
     ) -> None:
         super().__init__()
         branch_channels = tuple(int(c) for c in branch_channels)
-        self.check_preset(
-            type(self).__name__,
-            in_channels,
-            out_channels,
-            branch_channels,
-            columns_per_cell,
-            stem_blocks,
-            stem_width,
-            residual,
+        preset = dict(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            branch_channels=branch_channels,
+            columns_per_cell=columns_per_cell,
+            stem_blocks=stem_blocks,
+            stem_width=stem_width,
+            residual=residual,
         )
+        self.check_preset(type(self).__name__, preset)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.branch_channels, self.columns_per_cell = branch_channels, columns_per_cell
         self.stem_blocks, self.stem_width = stem_blocks, stem_width
@@ -274,46 +274,24 @@ class _MultiScaleNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     @staticmethod
-    def check_preset(
-        where: str,
-        in_channels: int,
-        out_channels: int,
-        branch_channels: Sequence[int],
-        columns_per_cell: int,
-        stem_blocks: int,
-        stem_width: int,
-        residual: bool,
-    ) -> None:
-        """The constructor numbers of the search space, checked (``where``: the class or the option key)."""
-        if not isinstance(branch_channels, Sequence) or len(branch_channels) < 2 or min(branch_channels) < 1:
-            fail(key_path(where, 'branch_channels'), branch_channels, 'a list of at least 2 positive channel counts')
-        if columns_per_cell < 1:
-            fail(key_path(where, 'columns_per_cell'), columns_per_cell, 'at least 1')
-        if stem_blocks < 0 or stem_width < 1:
+    def check_preset(where: str, preset: Mapping[str, Any]) -> None:
+        """The constructor numbers of the search space (``where``: the class, or the option key)."""
+        channels, per_cell = preset['branch_channels'], preset['columns_per_cell']
+        if not isinstance(channels, Sequence) or len(channels) < 2 or min(channels) < 1:
+            fail(key_path(where, 'branch_channels'), channels, 'a list of at least 2 positive channel counts')
+        if per_cell < 1:
+            fail(key_path(where, 'columns_per_cell'), per_cell, 'at least 1')
+        if preset['stem_blocks'] < 0 or preset['stem_width'] < 1:
             raise OptionError(
-                f'{where}: stem_blocks = {stem_blocks}, stem_width = {stem_width}: expected '
+                f'{where}: stem_blocks = {preset["stem_blocks"]}, stem_width = {preset["stem_width"]}: expected '
                 'stem_blocks >= 0 and stem_width >= 1'
             )
-        if residual and in_channels != out_channels:
-            raise OptionError(
-                f'{where}: residual = True adds the input to the output, so in_channels '
-                f'({in_channels}) must equal out_channels ({out_channels})'
-            )
+        check_residual(where, preset, 'adds the input to the output')
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
-        args = constructor_arguments(cls, opt, where)
+    def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
         channels, per_cell = cls.preset_of(args, where)
-        cls.check_preset(
-            where,
-            args['in_channels'],
-            args['out_channels'],
-            channels,
-            per_cell,
-            args['stem_blocks'],
-            args['stem_width'],
-            args['residual'],
-        )
+        cls.check_preset(where, {**args, 'branch_channels': channels, 'columns_per_cell': per_cell})
 
     @classmethod
     def preset_of(cls, args: Mapping[str, Any], where: str) -> tuple[Sequence[int], int]:

@@ -9,11 +9,12 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from ..option_rules import OptionError, constructor_arguments, fail, key_path
+from ..option_rules import ConstructorOptions, fail, key_path
+from .arch_util import check_residual
 
 
 @ARCH_REGISTRY.register()
-class DnCNN(nn.Module):
+class DnCNN(ConstructorOptions, nn.Module):
     """A plain stack of 3x3 convolutions that learns the noise, not the clean image.
 
     Layer 1 is conv + ReLU, layers 2 .. num_layers-1 are conv + BN + ReLU, the last layer is a
@@ -40,7 +41,8 @@ class DnCNN(nn.Module):
         residual: bool = True,
     ) -> None:
         super().__init__()
-        self.check_shape(type(self).__name__, in_channels, out_channels, num_layers, residual)
+        shape = dict(in_channels=in_channels, out_channels=out_channels, num_layers=num_layers, residual=residual)
+        self.check_arguments(type(self).__name__, shape)
         self.residual = residual
         layers = [nn.Conv2d(in_channels, num_feat, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(num_layers - 2):
@@ -54,19 +56,10 @@ class DnCNN(nn.Module):
         self._init_weights()
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
-        args = constructor_arguments(cls, opt, where)
-        cls.check_shape(where, args['in_channels'], args['out_channels'], args['num_layers'], args['residual'])
-
-    @staticmethod
-    def check_shape(where: str, in_channels: int, out_channels: int, num_layers: int, residual: bool) -> None:
-        if num_layers < 2:
-            fail(key_path(where, 'num_layers'), num_layers, 'at least 2 (first and last conv)')
-        if residual and in_channels != out_channels:
-            raise OptionError(
-                f'{where}: residual = True subtracts the predicted noise from the input, so in_channels '
-                f'({in_channels}) must equal out_channels ({out_channels})'
-            )
+    def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
+        if args['num_layers'] < 2:
+            fail(key_path(where, 'num_layers'), args['num_layers'], 'at least 2 (first and last conv)')
+        check_residual(where, args, 'subtracts the predicted noise from the input')
 
     def _init_weights(self) -> None:
         for m in self.modules():

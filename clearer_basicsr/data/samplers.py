@@ -1,4 +1,9 @@
-"""Samplers and loaders whose position can be saved and restored (bit-exact resume)."""
+"""Loaders of a run: training loaders whose position can be saved and restored (bit-exact resume),
+and the whole-image loaders of validation and test."""
+
+from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -81,3 +86,13 @@ def build_train_loader(dataset_opt, opt):
             'incomplete batch); raise dataset_enlarge_ratio or lower the batch size'
         )
     return loader, sampler
+
+
+def build_eval_loader(dataset_opt: dict, opt: dict) -> Any:
+    """A validation or test set and its loader, as BasicSR builds them (whole images, in order)."""
+    from basicsr.data import build_dataloader, build_dataset
+
+    dataset = build_dataset(dataset_opt)
+    return build_dataloader(
+        dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'], sampler=None, seed=opt['manual_seed']
+    )

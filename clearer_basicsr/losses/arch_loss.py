@@ -11,7 +11,7 @@ from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
 from ..archs.complexity import COMPLEXITY_METRICS
-from ..option_rules import OptionError, at_least, constructor_arguments, fail, key_path
+from ..option_rules import ConstructorOptions, OptionError, at_least, fail, key_path
 
 
 def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
@@ -25,7 +25,7 @@ def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
 
 
 @LOSS_REGISTRY.register()
-class CLEARERArchLoss(nn.Module):
+class CLEARERArchLoss(ConstructorOptions, nn.Module):
     """Regulariser of the architecture logits, added to the pixel loss in the logit step.
 
     Args:
@@ -45,7 +45,8 @@ class CLEARERArchLoss(nn.Module):
         entropy_base: float = 10.0,
     ) -> None:
         super().__init__()
-        self.check_weights(type(self).__name__, lambda_arch, lambda_comp, complexity)
+        weights = dict(lambda_arch=lambda_arch, lambda_comp=lambda_comp, complexity=complexity)
+        self.check_arguments(type(self).__name__, weights)
         self.lambda_arch = lambda_arch
         self.lambda_comp = lambda_comp
         self.complexity = complexity
@@ -53,12 +54,8 @@ class CLEARERArchLoss(nn.Module):
         self.register_buffer('costs', None)
 
     @classmethod
-    def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
-        args = constructor_arguments(cls, opt, where)
-        cls.check_weights(where, args['lambda_arch'], args['lambda_comp'], args['complexity'])
-
-    @staticmethod
-    def check_weights(where: str, lambda_arch: Any, lambda_comp: Any, complexity: Any) -> None:
+    def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
+        lambda_arch, lambda_comp, complexity = args['lambda_arch'], args['lambda_comp'], args['complexity']
         for name, value in (('lambda_arch', lambda_arch), ('lambda_comp', lambda_comp)):
             at_least(key_path(where, name), value, 0, 'a weight')
         metrics = list(COMPLEXITY_METRICS)

@@ -29,6 +29,7 @@ column weights, MACs and parameters of the derived net) and ``column_weights.png
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -42,21 +43,11 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
+from .. import option_rules as rules
 from ..archs.complexity import candidate_costs, cost_matrix, derived_cost
 from ..archs.genotype import CANDIDATES
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from ..option_rules import (
-    OptionError,
-    at_least,
-    check_component,
-    fail,
-    key_path,
-    lookup,
-    mapping,
-    one_of,
-    suggest,
-)
 from ..plots import plot_column_weights
 from . import arch_gradient
 from .restoration_model import RestorationModel, check_optimizer_options
@@ -81,8 +72,8 @@ def scheduler_class(type_name: Any, where: str) -> type:
         {n for n in dir(basicsr_schedulers) if n.endswith('LR')}
         | {n for n in dir(torch.optim.lr_scheduler) if n.endswith('LR') and not n.startswith('_')}
     )
-    raise OptionError(
-        f'{where} = {type_name!r} is neither a BasicSR nor a torch LR scheduler; {suggest(type_name, names)}'
+    raise rules.OptionError(
+        f'{where} = {type_name!r} is neither a BasicSR nor a torch LR scheduler; {rules.suggest(type_name, names)}'
     )
 
 
@@ -103,7 +94,9 @@ def gumbel_temperatures(train: Mapping[str, Any], where: str) -> tuple[float, fl
         or len(tau) != 2
         or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in tau)
     ):
-        fail(key_path(where, 'gumbel_tau'), given, 'a temperature > 0 or [start, end] (linear over total_iter)')
+        rules.fail(
+            rules.key_path(where, 'gumbel_tau'), given, 'a temperature > 0 or [start, end] (linear over total_iter)'
+        )
     return float(tau[0]), float(tau[1])
 
 
@@ -146,54 +139,46 @@ class CLEARERSearchModel(RestorationModel):
     @classmethod
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
         super().check_train_options(train, where)
+        key = functools.partial(rules.key_path, where)
         if not train.get('arch_dataset'):
-            fail(
-                key_path(where, 'arch_dataset'),
+            rules.fail(
+                key('arch_dataset'),
                 train.get('arch_dataset'),
-                'the held-apart split the architecture logits learn on (any BasicSR dataset options, e.g. a '
-                'GaussianNoiseDataset on an arch.lmdb)',
+                'the held-apart split the architecture logits '
+                'learn on (any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
             )
-        check_component(
-            LOSS_REGISTRY,
-            key_path(where, 'arch_loss'),
-            train.get('arch_loss') or DEFAULT_ARCH_LOSS,
-            'loss (LOSS_REGISTRY)',
-        )
-        check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key_path(where, 'optim_arch'))
+        arch_loss = train.get('arch_loss') or DEFAULT_ARCH_LOSS
+        rules.check_component(LOSS_REGISTRY, key('arch_loss'), arch_loss, 'loss (LOSS_REGISTRY)')
+        check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key('optim_arch'))
         if train.get('scheduler_arch'):
-            sched = mapping(key_path(where, 'scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
-            scheduler_class(sched.get('type'), key_path(where, 'scheduler_arch: type'))
-        at_least(
-            key_path(where, 'arch_warmup_iter'),
-            train.get('arch_warmup_iter', 0),
-            0,
-            'a number of iterations',
-            integer=True,
-        )
-        update = one_of(key_path(where, 'arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
-        one_of(key_path(where, 'arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
-        sampling = one_of(key_path(where, 'arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
+            schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
+            scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
+        warmup = train.get('arch_warmup_iter', 0)
+        rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
+        update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
+        rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
+        sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
         if sampling == 'gumbel':
             if update != 'first_order':
-                raise OptionError(
-                    f'{key_path(where, "arch_sampling")} = gumbel needs arch_update: first_order (the '
+                raise rules.OptionError(
+                    f'{key("arch_sampling")} = gumbel needs arch_update: first_order (the '
                     'unrolled step would compare losses of different samples)'
                 )
             gumbel_temperatures(train, where)
         if update == 'second_order' and train.get('amp') == 'fp16':
-            raise OptionError(
-                f'{key_path(where, "arch_update")} = second_order does not support amp: fp16 (use bf16 or none)'
+            raise rules.OptionError(
+                f'{key("arch_update")} = second_order does not support amp: fp16 (use bf16 or none)'
             )
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
         super().check_options(opt, where)
         net_opt = opt.get('network_g') or {}
-        net_cls = lookup(ARCH_REGISTRY, key_path(where, 'network_g: type'), net_opt.get('type'), 'network')
+        net_cls = rules.lookup(ARCH_REGISTRY, rules.key_path(where, 'network_g: type'), net_opt.get('type'), 'network')
         if not hasattr(net_cls, 'arch_parameters'):
-            raise OptionError(
-                f'{key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with architecture '
-                'logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
+            raise rules.OptionError(
+                f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
+                'architecture logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
             )
 
     @classmethod

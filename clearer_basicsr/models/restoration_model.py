@@ -18,6 +18,7 @@ points write to ``metrics.json``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from collections import OrderedDict
@@ -33,20 +34,9 @@ from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTR
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
+from .. import option_rules as rules
 from ..archs.arch_util import pad_to_multiple
 from ..checkpoint import atomic_torch_save, rng_state
-from ..option_rules import (
-    OptionError,
-    at_least,
-    check_component,
-    fail,
-    key_path,
-    lookup,
-    mapping,
-    number,
-    one_of,
-    suggest,
-)
 from ..options_check import check_options, was_checked
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -75,14 +65,16 @@ def optimizer_class(type_name: Any, where: str) -> type:
         for n, c in vars(torch.optim).items()
         if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and n != 'Optimizer'
     )
-    raise OptionError(f'{where} = {type_name!r} is not a torch.optim optimizer; {suggest(type_name, names)}')
+    raise rules.OptionError(
+        f'{where} = {type_name!r} is not a torch.optim optimizer; {rules.suggest(type_name, names)}'
+    )
 
 
 def check_optimizer_options(optim_opt: Any, where: str) -> None:
     """``{type: <torch.optim name>, lr: <positive>, ...}``."""
-    optim_opt = mapping(where, optim_opt, 'an optimiser, e.g. {type: Adam, lr: 1.0e-3}')
-    optimizer_class(optim_opt.get('type'), key_path(where, 'type'))
-    number(key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
+    optim_opt = rules.mapping(where, optim_opt, 'an optimiser, e.g. {type: Adam, lr: 1.0e-3}')
+    optimizer_class(optim_opt.get('type'), rules.key_path(where, 'type'))
+    rules.number(rules.key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
 
 
 class NonFiniteError(FloatingPointError):
@@ -105,54 +97,47 @@ class RestorationModel(SRModel):
     def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
         """The keys this model reads: ``train`` (when training) and ``val``."""
         if opt.get('is_train'):
-            train = opt.get('train')
-            if not isinstance(train, Mapping):
-                fail(
-                    key_path(where, 'train'), train, 'a train section (optim_g, scheduler, total_iter, pixel_opt, ...)'
-                )
-            cls.check_train_options(train, key_path(where, 'train'))
-        val = opt.get('val')
-        if isinstance(val, Mapping):
-            cls.check_val_options(val, key_path(where, 'val'))
+            train = rules.mapping(
+                rules.key_path(where, 'train'),
+                opt.get('train'),
+                'a train section (optim_g, scheduler, total_iter, pixel_opt, ...)',
+            )
+            cls.check_train_options(train, rules.key_path(where, 'train'))
+        if isinstance(opt.get('val'), Mapping):
+            cls.check_val_options(opt['val'], rules.key_path(where, 'val'))
 
     @classmethod
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
-        number(key_path(where, 'total_iter'), train.get('total_iter'), positive=True, integer=True)
-        check_optimizer_options(train.get('optim_g'), key_path(where, 'optim_g'))
-        scheduler = mapping(
-            key_path(where, 'scheduler'),
-            train.get('scheduler'),
-            f'a mapping with a type, one of {list(BASICSR_SCHEDULERS)}',
-        )
+        key = functools.partial(rules.key_path, where)
+        rules.number(key('total_iter'), train.get('total_iter'), positive=True, integer=True)
+        check_optimizer_options(train.get('optim_g'), key('optim_g'))
+        expected = f'a mapping with a type, one of {list(BASICSR_SCHEDULERS)}'
+        scheduler = rules.mapping(key('scheduler'), train.get('scheduler'), expected)
         if scheduler.get('type') not in BASICSR_SCHEDULERS:
             name = scheduler.get('type')
-            raise OptionError(
-                f'{key_path(where, "scheduler: type")} = {name!r} is not a scheduler BasicSR sets up; '
-                f'{suggest(name, BASICSR_SCHEDULERS)}'
+            raise rules.OptionError(
+                f'{key("scheduler: type")} = {name!r} is not a scheduler BasicSR sets up; '
+                f'{rules.suggest(name, BASICSR_SCHEDULERS)}'
             )
-        for key in sorted(k for k, v in train.items() if k.endswith('_opt') and isinstance(v, Mapping)):
-            check_component(LOSS_REGISTRY, key_path(where, key), train[key], 'loss (LOSS_REGISTRY)')
-            if 'loss_weight' in train[key]:
-                number(key_path(where, f'{key}: loss_weight'), train[key]['loss_weight'])
+        for loss in sorted(k for k, v in train.items() if k.endswith('_opt') and isinstance(v, Mapping)):
+            rules.check_component(LOSS_REGISTRY, key(loss), train[loss], 'loss (LOSS_REGISTRY)')
+            if 'loss_weight' in train[loss]:
+                rules.number(key(f'{loss}: loss_weight'), train[loss]['loss_weight'])
         if train.get('grad_clip') is not None:
-            at_least(key_path(where, 'grad_clip'), train['grad_clip'], 0, 'a gradient norm (0: off)')
-        one_of(key_path(where, 'amp'), train.get('amp'), (None, False, *AMP_DTYPES))
+            rules.at_least(key('grad_clip'), train['grad_clip'], 0, 'a gradient norm (0: off)')
+        rules.one_of(key('amp'), train.get('amp'), (None, False, *AMP_DTYPES))
 
     @classmethod
     def check_val_options(cls, val: Mapping[str, Any], where: str) -> None:
+        key = functools.partial(rules.key_path, where)
         for name, metric in (val.get('metrics') or {}).items():
             if isinstance(metric, Mapping):
-                lookup(
-                    METRIC_REGISTRY,
-                    key_path(where, f'metrics: {name}: type'),
-                    metric.get('type'),
-                    'metric (METRIC_REGISTRY)',
-                )
+                rules.lookup(METRIC_REGISTRY, key(f'metrics: {name}: type'), metric.get('type'), 'metric')
         if val.get('pad_multiple') is not None:
-            number(key_path(where, 'pad_multiple'), val['pad_multiple'], positive=True, integer=True)
+            rules.number(key('pad_multiple'), val['pad_multiple'], positive=True, integer=True)
         if val.get('val_freq') is not None:
-            number(key_path(where, 'val_freq'), val['val_freq'], positive=True)
-        one_of(key_path(where, 'amp'), val.get('amp'), (None, False, *AMP_DTYPES))
+            rules.number(key('val_freq'), val['val_freq'], positive=True)
+        rules.one_of(key('amp'), val.get('amp'), (None, False, *AMP_DTYPES))
 
     # ----------------------------------------------------------------- setup
     def model_to_device(self, net):

@@ -30,7 +30,6 @@ nothing: it runs as ``__main__`` under ``python -m``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
@@ -42,7 +41,9 @@ from typing import Any
 
 from clearer_basicsr.archs.arch_util import input_channels, mac_counter
 from clearer_basicsr.checkpoint import strip_module_prefix
+from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.run_files import METRICS_FILE, read_metrics
+from clearer_basicsr.tools.cli import doc_parser
 
 COLUMNS = (
     'network',
@@ -368,16 +369,12 @@ def write_csv(rows: list[dict], path: str) -> None:
 
 
 def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> None:
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter
 
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row['test_set'], row['channels']), []).append(row)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     placed: list[tuple[float, float]] = []
     for (test_set, channels), group in groups.items():
         label = f'{test_set} ({"gray" if channels == 1 else "colour" if channels == 3 else f"{channels} ch"})'
@@ -407,31 +404,15 @@ def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> No
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(
-        prog='python -m clearer_basicsr.compare',
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 2)[2],
-    )
-    parser.add_argument(
-        'folders',
-        nargs='+',
-        metavar='EXP_OR_RESULT_DIR',
-        help='results/<name> or experiments/<name> folders, or folders holding them',
-    )
+    parser = doc_parser(__doc__, prog='python -m clearer_basicsr.compare', epilog_from=2)
+    parser.add_argument('folders', nargs='+', metavar='RUN_DIR', help='results/<name>, experiments/<name> or parents')
     parser.add_argument('--out', default='comparison', help='output prefix: writes OUT.md, OUT.csv, OUT.png')
     parser.add_argument('--size', type=int, default=256, help='input size S for MACs and latency (default 256)')
-    parser.add_argument(
-        '--recompute',
-        action='store_true',
-        help='recompute PSNR/SSIM from the saved test images instead of reading metrics.json',
-    )
+    parser.add_argument('--recompute', action='store_true', help='PSNR/SSIM from the saved images, not metrics.json')
     parser.add_argument('--no-latency', action='store_true', help='skip the timing')
     parser.add_argument('--repeats', type=int, default=5, help='timed forward passes per network (default 5)')
     parser.add_argument('--threads', type=int, help='torch CPU threads for the timing (default: torch default)')

@@ -13,13 +13,12 @@ exactly what a user would type; the option files are printed so they can be copi
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import time
 
 from clearer_basicsr.run_files import read_metrics
-from clearer_basicsr.tools.stages import PACKAGE_OPTIONS, run_stage
+from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
 
 STAGES = (
     ('search', 'train', 'demo_search.yml'),
@@ -49,9 +48,7 @@ def noisy_input_scores(test_dir: str, sigma: float = 30) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = doc_parser(__doc__, epilog_from=None)
     parser.add_argument('--data', default='datasets/demo', help='demo data folder (made if missing)')
     parser.add_argument(
         '--force_yml', nargs='+', default=None, help='passed to every stage, e.g. train:total_iter=20 (BasicSR syntax)'

@@ -31,7 +31,8 @@ import time
 
 import yaml
 
-from clearer_basicsr.tools.stages import PACKAGE_OPTIONS, run_stage
+from clearer_basicsr.plots import pyplot, save_figure
+from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
 
 
 def tag(value: float) -> str:
@@ -108,12 +109,7 @@ def sweep_one(lam: float, args: argparse.Namespace) -> dict[str, str]:
 
 
 def plot(rows: list[dict], path: str, size: int) -> None:
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2))
     ax.plot([r['macs'] / 1e6 for r in rows], [r['psnr'] for r in rows], 'o-', color='tab:blue')
     points = {}  # values that found the same net share one point and one label
     for r in rows:
@@ -135,17 +131,11 @@ def plot(rows: list[dict], path: str, size: int) -> None:
     ax.set_title('CLEARER demo: complexity weight lambda_comp, cost and quality', fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.15, y=0.2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split('\n\n', 1)[1],
-    )
+    parser = doc_parser(__doc__)
     parser.add_argument('--lambdas', type=float, nargs='+', default=[0, 0.1, 0.5, 2], help='lambda_comp values')
     parser.add_argument('--search-iters', type=int, default=150, help='search iterations (default %(default)s)')
     parser.add_argument('--warmup', type=int, default=30, help='iterations with frozen logits (default %(default)s)')

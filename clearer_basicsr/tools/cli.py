@@ -1,8 +1,10 @@
-"""Stages of a tool (demo, sweep): the plugin's entry points run in fresh interpreters, exactly
-as a user would type them, in the current directory."""
+"""Command-line plumbing of the tools: parsers made from a module's docstring, and stages
+(demo, sweep) that run the plugin's entry points in fresh interpreters, exactly as a user would
+type them, in the current directory."""
 
 from __future__ import annotations
 
+import argparse
 import collections
 import os
 import re
@@ -13,6 +15,16 @@ from collections.abc import Sequence
 
 # The option files shipped inside the package (the demo's).
 PACKAGE_OPTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'options')
+
+
+def doc_parser(doc: str, prog: str | None = None, epilog_from: int | None = 1) -> argparse.ArgumentParser:
+    """A parser whose description is the first paragraph of ``doc`` and whose epilog is the rest,
+    from paragraph ``epilog_from`` on (None: no epilog), kept as written."""
+    paragraphs = doc.split('\n\n')
+    epilog = '\n\n'.join(paragraphs[epilog_from:]) if epilog_from is not None else None
+    return argparse.ArgumentParser(
+        prog=prog, description=paragraphs[0], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def run_stage(
