@@ -11,9 +11,8 @@ Measures, on the CPU and on CUDA when present:
 Every measurement runs in its own Python process, so one run's allocations do not hide
 another's. Peak memory is the memory on top of the built model: on CUDA
 ``max_memory_allocated`` minus the memory allocated right after building the model; on the
-CPU the peak resident set size (``ru_maxrss``) minus the resident set size right after
-building the model (``/proc/self/statm``, Linux). It covers activations, gradients and
-allocator caches, not the weights themselves.
+CPU the peak resident set size above the one right after building the model (``cpu_memory.py``,
+Linux). It covers activations, gradients and allocator caches, not the weights themselves.
 
     python benchmarks/bench_archs.py [--repeats 5] [--device auto|cpu|cuda] [--threads N] [--json out.json]
 """
@@ -24,27 +23,20 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+from cpu_memory import CpuPeak  # noqa: E402
+
 DERIVED = {
     'all-parallel': 'P P P P | P P P P | P P P P',
     'all-fusion': 'F F F F | F F F F | F F F F',
     'mixed': 'P F F P | F F P P | P P P P',
 }
-
-
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def start_worker(task: dict):
@@ -66,7 +58,8 @@ def worker(task: dict) -> dict:
     device = start_worker(task)
     import torch
 
-    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet, count_parameters
+    from clearer_basicsr.archs.arch_util import count_parameters
+    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 
     cuda = device.type == 'cuda'
     training = task['network'] == 'supernet'
@@ -91,7 +84,8 @@ def worker(task: dict) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = _rss_bytes()
+        cpu_peak = CpuPeak()
+        cpu_peak.rest()
     for _ in range(task['warmup']):
         step()
     times = []
@@ -99,7 +93,7 @@ def worker(task: dict) -> dict:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() if cuda else _peak_rss_bytes()) - base
+    peak = torch.cuda.max_memory_allocated() - base if cuda else cpu_peak.above_rest()
     seconds = sorted(times)[len(times) // 2]  # median: robust to a busy machine
     return {
         **task,
@@ -172,7 +166,6 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    import torch
 
     devices = select_devices(args.device)
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
@@ -188,17 +181,33 @@ def main() -> None:
         print(f'done: {task["device"]} {task["network"]}', file=sys.stderr)
     print(table(results))
 
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    peak_memory = (
+        'on top of the built model: CUDA max_memory_allocated minus allocated after building; '
+        'CPU VmHWM minus VmRSS after building (heap trimmed; activations, gradients, allocator caches)'
+    )
+    write_json(args, {'peak_memory': peak_memory}, results=results)
+
+
+def write_json(args: argparse.Namespace, meta: dict, **sections: list) -> None:
+    """``--json``: the results with the versions, the machine and the arguments that made them
+    (bench_search.py writes its results with it too)."""
+    import torch
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
     meta = {
         'torch': torch.__version__,
         'python': platform.python_version(),
         'cpu_count': os.cpu_count(),
+        'load_average_at_end': load,
         'args': {k: v for k, v in vars(args).items() if k != 'worker'},
-        'peak_memory': 'on top of the built model: CUDA max_memory_allocated minus allocated after building; '
-        'CPU ru_maxrss minus RSS after building (activations, gradients, allocator caches)',
+        **meta,
     }
-    path.write_text(json.dumps({'meta': meta, 'results': results}, indent=2))
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({'meta': meta, **sections}, indent=2))
     print(f'wrote {path}')
 
 

@@ -26,9 +26,8 @@ footprint of model + optimiser states, measured after the warm-up iterations (so
 created optimiser states are part of the rest) with the gradients freed: on CUDA
 ``max_memory_allocated`` minus ``memory_allocated`` at rest; on the CPU the peak resident set
 size (``VmHWM``, reset through ``/proc/self/clear_refs``, Linux) minus the resident set size
-at rest, after returning freed heap pages to the OS (``malloc_trim``). It covers activations,
-gradients and allocator caches. Without ``clear_refs`` it falls back to ``ru_maxrss`` minus the
-RSS after building the model (then the optimiser states count as peak).
+at rest, after returning freed heap pages to the OS (``malloc_trim``; ``cpu_memory.py``). It covers
+activations, gradients and allocator caches. Without ``clear_refs`` it falls back to ``ru_maxrss``.
 
 At the end it runs the derived-net inference figures of ``bench_archs.py`` (``--no-derived``
 skips them). Results: a table on stdout, JSON in ``benchmarks/results/bench_search.json``.
@@ -40,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import gc
 import json
 import os
 import platform
@@ -56,6 +53,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 import bench_archs  # noqa: E402  (the derived-net inference figures printed at the end)
+from cpu_memory import CpuPeak  # noqa: E402
 
 PAPER_OPTIONS = ROOT / 'options' / 'search_clearer_denoise.yml'
 MODES = {
@@ -102,35 +100,6 @@ def search_options(task: dict, data_root: str) -> dict:
     return merge(opt, copy.deepcopy(MODES[task['mode']][1]))
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Resets VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def _trim_heap() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def worker(task: dict) -> dict:
     """One mode in this process: seconds per iteration and peak memory in MiB."""
     device = bench_archs.start_worker(task)
@@ -162,7 +131,6 @@ def worker(task: dict) -> dict:
         def build_arch_loader(self):
             return FixedLoader(noisy_pair(1))
 
-    rss_at_build = _status_kib('VmRSS')
     with tempfile.TemporaryDirectory() as data_root:
         model = BenchSearchModel(search_options(task, data_root))
     model.feed_data(noisy_pair(0))
@@ -191,24 +159,14 @@ def worker(task: dict) -> dict:
         rest = torch.cuda.memory_allocated()
         memory = 'cuda max_memory_allocated - allocated at rest'
     else:
-        _trim_heap()
-        rest = _status_kib('VmRSS') * 1024
-        memory = 'cpu VmHWM - VmRSS at rest'
-        if not _reset_peak_rss():
-            rest = rss_at_build * 1024
-            memory = 'cpu ru_maxrss - VmRSS after build (no clear_refs)'
+        cpu_peak = CpuPeak()
+        cpu_peak.rest()
+        rest, memory = cpu_peak.rest_bytes, cpu_peak.description
     times = []
     for _ in range(task['repeats']):
         times.append(iteration(it))
         it += 1
-    if cuda:
-        peak = torch.cuda.max_memory_allocated()
-    elif memory.startswith('cpu VmHWM'):
-        peak = _status_kib('VmHWM') * 1024
-    else:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = torch.cuda.max_memory_allocated() if cuda else rest + cpu_peak.above_rest()
     return {
         **task,
         'label': MODES[task['mode']][0],
@@ -330,26 +288,14 @@ def main() -> None:
         print(f'\nDerived nets, inference (bench_archs.py), batch 1 x 1 x {args.infer_size} x {args.infer_size}')
         print(bench_archs.table(derived))
 
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        'torch': torch.__version__,
-        'python': platform.python_version(),
-        'cpu_count': os.cpu_count(),
-        'load_average_at_end': load,
         'wall_seconds': time.perf_counter() - started,
-        'args': {k: v for k, v in vars(args).items() if k != 'worker'},
         'iteration': 'CLEARERSearchModel.optimize_parameters after the logit warm-up: logit step on the '
         'arch batch + weight step on the train batch; options/search_clearer_denoise.yml',
         'peak_memory': 'above the resting footprint of model + optimiser states (after warm-up, gradients '
         'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)',
     }
-    path.write_text(json.dumps({'meta': meta, 'results': results, 'derived_inference': derived}, indent=2))
-    print(f'wrote {path}')
+    bench_archs.write_json(args, meta, results=results, derived_inference=derived)
 
 
 if __name__ == '__main__':

@@ -224,6 +224,20 @@ def carve_arch(groups, fraction, seed):
     return set(random.Random(seed).sample(groups, n_arch))
 
 
+def pair_splits(train_pairs, test_pairs, fraction, seed, out_dir, force):
+    """The train / arch / test pairs, the arch split drawn from the training pairs by whole groups
+    (:func:`carve_arch`); claims all three outputs, so a forced rerun without an arch split leaves
+    no stale one. Returns the non-empty splits."""
+    arch_groups = carve_arch([p.group for p in train_pairs], fraction, seed)
+    splits = {
+        'train': [p for p in train_pairs if p.group not in arch_groups],
+        'arch': [p for p in train_pairs if p.group in arch_groups],
+        'test': test_pairs,
+    }
+    claim_outputs(out_dir, pair_outputs(splits) + ['prepare_info.json'], force)
+    return {split: pairs for split, pairs in splits.items() if pairs}
+
+
 def crop_boxes(h, w, size, step):
     """Top-left corners of size x size crops every ``step`` pixels, the last flush with the border
     (BasicSR's extract_subimages does the same); an image no larger than ``size`` stays whole."""

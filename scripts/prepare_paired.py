@@ -211,27 +211,13 @@ def main(argv=None):
         parser.error('--step needs --crop-size')
 
     train, test = find_splits(args, parser)
-    arch_groups = pc.carve_arch([p.group for p in train], args.arch_fraction, args.seed)
-    splits = {
-        'train': [p for p in train if p.group not in arch_groups],
-        'arch': [p for p in train if p.group in arch_groups],
-        'test': test,
-    }
-    # All three names are claimed, so a forced rerun with fewer splits leaves no stale one.
-    pc.claim_outputs(args.out, pc.pair_outputs(splits) + ['prepare_info.json'], args.force)
+    splits = pc.pair_splits(train, test, args.arch_fraction, args.seed, args.out, args.force)
     counts = {}
     for split, pairs in splits.items():
-        if pairs:
-            whole = split == 'test'  # metrics are computed on whole test images
-            keys = pc.write_pair_split(
-                pairs,
-                args.out,
-                split,
-                None if whole else args.crop_size,
-                args.step,
-                keep_folders=whole or not args.lmdb_only,
-            )
-            counts[split] = len(keys)
+        whole = split == 'test'  # metrics are computed on whole test images
+        crop = None if whole else args.crop_size
+        keys = pc.write_pair_split(pairs, args.out, split, crop, args.step, keep_folders=whole or not args.lmdb_only)
+        counts[split] = len(keys)
     pc.write_info(args.out, 'prepare_paired.py', args, counts)
     return counts
 

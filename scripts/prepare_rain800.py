@@ -100,16 +100,7 @@ def main(argv=None):
     train_pairs = side_by_side_pairs(train_dir, args.clean_side)
     test_pairs = side_by_side_pairs(test_dir, args.clean_side)
     check_clean_side(train_pairs + test_pairs, args.clean_side, args.check_samples)
-    arch_groups = pc.carve_arch([p.group for p in train_pairs], args.arch_fraction, args.seed)
-
-    splits = {
-        'train': [p for p in train_pairs if p.group not in arch_groups],
-        'arch': [p for p in train_pairs if p.group in arch_groups],
-        'test': test_pairs,
-    }
-    # All three names are claimed, so a forced rerun without an arch split leaves no stale one.
-    pc.claim_outputs(args.out, pc.pair_outputs(splits) + ['prepare_info.json'], args.force)
-    splits = {s: pairs for s, pairs in splits.items() if pairs}
+    splits = pc.pair_splits(train_pairs, test_pairs, args.arch_fraction, args.seed, args.out, args.force)
     counts = {s: len(pc.write_pair_split(pairs, args.out, s)) for s, pairs in splits.items()}
     pc.write_info(args.out, 'prepare_rain800.py', args, counts)
     return counts

@@ -424,3 +424,18 @@ def test_script_runs_from_a_checkout(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert 'usage: prepare_rain800.py' in result.stdout and 'test_syn/' in result.stdout
+
+
+def test_gray_data_of_the_scripts_and_the_dataset_is_one_luma(tmp_path):
+    """Prepared gray images and GaussianNoiseDataset's in_ch: 1 agree, and both are PIL's
+    convert('L') (the reference's gray data), on random pixels."""
+    from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
+
+    bgr = noise(np.random.default_rng(7), 512, 512)  # 262,144 random pixels
+    path = write(tmp_path / 'rgb' / 'random.png', bgr)
+    pil = np.asarray(Image.open(path).convert('L'))
+    prepared = pc.read_image(path, gray=True)
+    item = GaussianNoiseDataset({'dataroot_gt': str(tmp_path / 'rgb'), 'phase': 'val', 'sigma': 0, 'in_ch': 1})[0]
+    from_dataset = np.round(item['gt'][0].numpy() * 255).astype(np.uint8)
+    np.testing.assert_array_equal(prepared, pil)
+    np.testing.assert_array_equal(from_dataset, pil)
