@@ -12,12 +12,15 @@ worked (CUDA machines) and only adds what was missing:
   (``torch.load`` defaults to ``weights_only=True`` since torch 2.6).
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import _clearer_basicsr_hook
 
 
-def init_dist(launcher, backend='nccl', **kwargs):
+def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
     """BasicSR's ``init_dist``, with gloo on machines without CUDA."""
     import torch
     import torch.distributed as dist
@@ -32,14 +35,14 @@ def init_dist(launcher, backend='nccl', **kwargs):
     dist_util.init_dist(launcher, backend, **kwargs)
 
 
-def torch_load(path, map_location='cpu'):
+def torch_load(path: str, map_location: Any = 'cpu') -> Any:
     """Loads a checkpoint or training state written by BasicSR or by this plugin."""
     import torch
 
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
-def load_resume_state(opt):
+def load_resume_state(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state`` that also works on the CPU."""
     import torch
     from basicsr.utils import scandir
@@ -66,7 +69,7 @@ def load_resume_state(opt):
     return resume_state
 
 
-def apply():
+def apply() -> None:
     """Installs the run-time fixes into basicsr's modules (idempotent)."""
     _clearer_basicsr_hook.install()  # before basicsr is imported: it imports functional_tensor
     import basicsr.utils.options

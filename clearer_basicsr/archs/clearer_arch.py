@@ -20,7 +20,7 @@ import contextlib
 import functools
 import operator
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -37,7 +37,7 @@ PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
 
 
 # --------------------------------------------------------------------------- blocks
-def _sum(tensors):
+def _sum(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
     """Sum of tensors; Python's sum() would start with 0 + the first, one more full-size add."""
     return functools.reduce(operator.add, tensors)
 

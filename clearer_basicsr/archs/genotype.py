@@ -82,7 +82,7 @@ class Genotype:
     branch_channels: tuple[int, ...]
     columns_per_cell: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Normalise containers/names so that equal architectures compare (and hash) equal.
         if isinstance(self.cells, (str, bytes)) or not isinstance(self.cells, Iterable):
             raise ValueError(f'genotype cells must be a list of lists of candidate names, got {self.cells!r}')

@@ -9,6 +9,8 @@ replicated to 3 channels, so one set serves both tracks: ``GaussianNoiseDataset`
 ``in_ch: 1`` turns them back into the same gray levels.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import shutil
@@ -47,7 +49,7 @@ DUPLICATE_GROUPS = (('cat', 'chelsea'), ('motorcycle_left', 'motorcycle_right'))
 # microaneurysms (102 px), and the synthetic checkerboard, colorwheel, phantom and blobs.
 
 
-def load_skimage(name):
+def load_skimage(name: str) -> np.ndarray:
     """A bundled scikit-image picture as a uint8 H x W x 3 BGR array."""
     from skimage import data
 
@@ -62,7 +64,7 @@ def load_skimage(name):
     return np.ascontiguousarray(img[..., 2::-1])  # RGB -> BGR for OpenCV
 
 
-def shrink(img, long_side):
+def shrink(img: np.ndarray, long_side: int) -> np.ndarray:
     """Downscales (area interpolation) so the long side is at most ``long_side``."""
     h, w = img.shape[:2]
     scale = long_side / max(h, w)
@@ -71,7 +73,7 @@ def shrink(img, long_side):
     return img
 
 
-def demo_paths(out_dir):
+def demo_paths(out_dir: str) -> dict[str, str]:
     paths = {'root': out_dir, 'readme': os.path.join(out_dir, 'README.txt')}
     for split in SPLITS:
         paths[f'{split}_folder'] = os.path.join(out_dir, split)
@@ -79,7 +81,7 @@ def demo_paths(out_dir):
     return paths
 
 
-def is_complete(out_dir):
+def is_complete(out_dir: str) -> bool:
     """True when every split's folder and LMDB hold exactly the expected images (README last)."""
     paths = demo_paths(out_dir)
     if not os.path.isfile(paths['readme']):
@@ -95,7 +97,7 @@ def is_complete(out_dir):
     return True
 
 
-def make_demo_data(out_dir, force=False):
+def make_demo_data(out_dir: str, force: bool = False) -> dict[str, str]:
     """Builds the demo data under ``out_dir`` (skipped when already complete); returns its paths:
     ``root``, ``readme`` and ``{train,arch,test}_folder`` / ``{train,arch,test}_lmdb``."""
     paths = demo_paths(out_dir)
@@ -124,7 +126,7 @@ def make_demo_data(out_dir, force=False):
     return paths
 
 
-def readme_text(sizes):
+def readme_text(sizes: dict[str, tuple[int, int]]) -> str:
     lines = [
         'Demo denoising data made by `python -m clearer_basicsr.data.demo_data` from the images',
         'bundled with scikit-image (skimage.data; sources and licences in its README).',
@@ -139,7 +141,7 @@ def readme_text(sizes):
     return '\n'.join(lines) + '\n'
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default=os.path.join('datasets', 'demo'), help='output folder')
     parser.add_argument('--force', action='store_true', help='rebuild even if the data is complete')

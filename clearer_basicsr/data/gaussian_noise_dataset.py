@@ -128,10 +128,10 @@ class GaussianNoiseDataset(data.Dataset):
         required(opt, 'dataroot_gt', where, 'an image folder or a BasicSR LMDB')
         return settings
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.keys)
 
-    def _read(self, index):
+    def _read(self, index: int) -> np.ndarray:
         """The clean image as uint8, H x W x 3 BGR or H x W x 1 luma."""
         if self.file_client is None:
             kwargs = dict(self.io_backend_opt)
@@ -149,7 +149,7 @@ class GaussianNoiseDataset(data.Dataset):
             raise ValueError(f'cannot decode image {where}: unreadable, truncated or not an image')
         return bgr_to_luma(img)[..., None] if self.in_ch == 1 else img
 
-    def _rng(self, index):
+    def _rng(self, index: int) -> np.random.Generator:
         if self.phase == 'train':
             # BasicSR's worker_init_fn re-seeds numpy and random identically every epoch;
             # torch seeds each worker afresh per epoch (and from BasicSR's manual_seed).
@@ -158,7 +158,7 @@ class GaussianNoiseDataset(data.Dataset):
         digest = hashlib.sha256(self.keys[index].encode('utf-8')).digest()
         return np.random.default_rng([self.noise_seed, int.from_bytes(digest[:8], 'little')])
 
-    def _crop_and_augment(self, img, rng, index):
+    def _crop_and_augment(self, img: np.ndarray, rng: np.random.Generator, index: int) -> np.ndarray:
         h, w = img.shape[:2]
         size = self.gt_size
         if h < size or w < size:
@@ -177,7 +177,7 @@ class GaussianNoiseDataset(data.Dataset):
                 img = img.transpose(1, 0, 2)
         return np.ascontiguousarray(img)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> dict[str, Any]:
         img = self._read(index)
         rng = self._rng(index)
         if self.phase == 'train':

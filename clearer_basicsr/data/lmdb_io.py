@@ -5,8 +5,11 @@ the map from the first image only, and BasicSR's readers cut keys at the first '
 wrapper checks all of that first and raises errors that name the path or key.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
+from collections.abc import Sequence
 
 from .data_util import image_key, list_images, read_meta_info
 
@@ -22,7 +25,13 @@ def lmdb_key(rel_path: str) -> str:
     return key
 
 
-def write_lmdb(folder, lmdb_path, rel_paths=None, keys=None, overwrite=False):
+def write_lmdb(
+    folder: str,
+    lmdb_path: str,
+    rel_paths: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> list[str]:
     """Writes the images of ``folder`` (or the given relative paths) into ``lmdb_path``.
 
     Returns the list of keys written (also listed in ``lmdb_path/meta_info.txt``)."""

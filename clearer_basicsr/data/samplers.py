@@ -3,6 +3,7 @@ and the whole-image loaders of validation and test."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -11,19 +12,19 @@ import torch
 class ResumableSampler(torch.utils.data.Sampler):
     """Wraps BasicSR's EnlargedSampler; its next epoch can start after the first ``skip`` indices."""
 
-    def __init__(self, sampler):
+    def __init__(self, sampler: torch.utils.data.Sampler):
         self.sampler = sampler
         self.skip = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         indices = list(self.sampler)[self.skip :]
         self.skip = 0
         return iter(indices)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.sampler)
 
 
@@ -32,12 +33,12 @@ class CyclingLoader:
 
     The search model draws its architecture batches from it, one per logit step."""
 
-    def __init__(self, loader, sampler, batch_size):
+    def __init__(self, loader: torch.utils.data.DataLoader, sampler: ResumableSampler, batch_size: int):
         self.loader, self.sampler, self.batch_size = loader, sampler, batch_size
         self.epoch, self.batch_in_epoch = 0, 0
         self._iter = None
 
-    def next(self):
+    def next(self) -> Any:
         if self._iter is None:
             self._start(self.batch_in_epoch)
         try:
@@ -49,15 +50,15 @@ class CyclingLoader:
         self.batch_in_epoch += 1
         return batch
 
-    def _start(self, skip):
+    def _start(self, skip: int) -> None:
         self.sampler.set_epoch(self.epoch)
         self.sampler.skip = skip * self.batch_size
         self._iter = iter(self.loader)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch, 'started': self._iter is not None}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.batch_in_epoch = state['epoch'], state['batch_in_epoch']
         # Start now if the saved run had started: making an iterator draws from torch's RNG,
         # which the training loop restores afterwards, exactly as in the uninterrupted run.
@@ -66,7 +67,7 @@ class CyclingLoader:
             self._start(self.batch_in_epoch)
 
 
-def build_train_loader(dataset_opt, opt):
+def build_train_loader(dataset_opt: dict, opt: dict) -> tuple[torch.utils.data.DataLoader, ResumableSampler]:
     """A training dataset's loader on a ResumableSampler, as BasicSR builds its train loader.
 
     Returns ``(loader, sampler)``; ``dataset_opt['phase']`` must be set ('train')."""

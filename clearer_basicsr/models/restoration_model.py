@@ -31,7 +31,9 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
+from torch.optim import Optimizer
 from tqdm import tqdm
 
 from .. import option_rules as rules
@@ -140,7 +142,7 @@ class RestorationModel(SRModel):
         rules.one_of(key('amp'), val.get('amp'), (None, False, *AMP_DTYPES))
 
     # ----------------------------------------------------------------- setup
-    def model_to_device(self, net):
+    def model_to_device(self, net: nn.Module) -> nn.Module:
         """BasicSR's version, plus channels-last and DDP on the CPU (gloo)."""
         net = net.to(self.device)
         if self.opt.get('channels_last'):
@@ -154,15 +156,15 @@ class RestorationModel(SRModel):
             net = DataParallel(net)
         return net
 
-    def get_optimizer(self, optim_type: str, params: list, lr: float, **kwargs: Any) -> torch.optim.Optimizer:
+    def get_optimizer(self, optim_type: str, params: list, lr: float, **kwargs: Any) -> Optimizer:
         """Any ``torch.optim`` optimiser by name (1.4.2 knows the Adam family only)."""
         return optimizer_class(optim_type, 'optimizer type')(params, lr=lr, **kwargs)
 
-    def weight_parameters(self):
+    def weight_parameters(self) -> list[nn.Parameter]:
         """The parameters ``optim_g`` trains (the search model leaves out the architecture logits)."""
         return [p for p in self.net_g.parameters() if p.requires_grad]
 
-    def setup_optimizers(self):
+    def setup_optimizers(self) -> None:
         train_opt = self.opt['train']
         optim_opt = dict(train_opt['optim_g'])
         self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), self.weight_parameters(), **optim_opt)
@@ -170,22 +172,22 @@ class RestorationModel(SRModel):
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(train_opt.get('amp') == 'fp16'))
 
     # ---------------------------------------------------------------- steps
-    def autocast(self, training=True):
+    def autocast(self, training: bool = True) -> contextlib.AbstractContextManager:
         amp = (self.opt.get('train') or {}).get('amp') if training else (self.opt.get('val') or {}).get('amp')
         if amp in (None, False):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AMP_DTYPES[amp])
 
-    def to_device(self, x):
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
         return x.contiguous(memory_format=torch.channels_last) if self.opt.get('channels_last') else x
 
-    def feed_data(self, data):
+    def feed_data(self, data: dict[str, Any]) -> None:
         self.lq = self.to_device(data['lq'])
         if 'gt' in data:
             self.gt = self.to_device(data['gt'])
 
-    def pixel_losses(self, output, gt):
+    def pixel_losses(self, output: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
         """The pixel/perceptual loss terms of SRModel, as an ordered dict."""
         losses = OrderedDict()
         if self.cri_pix:
@@ -198,7 +200,14 @@ class RestorationModel(SRModel):
                 losses['l_style'] = l_style
         return losses
 
-    def backward_step(self, losses, optimizer, params, current_iter, step_name):
+    def backward_step(
+        self,
+        losses: dict[str, torch.Tensor],
+        optimizer: Optimizer,
+        params: list[nn.Parameter],
+        current_iter: int,
+        step_name: str,
+    ) -> bool:
         """Backward of the summed ``losses``, then :meth:`optimizer_step`.
 
         Returns False when the step was skipped (non-finite, ``train: skip_nonfinite: true``)."""
@@ -207,13 +216,22 @@ class RestorationModel(SRModel):
         self.scaler.scale(sum(losses.values())).backward()
         return self.optimizer_step(optimizer, params, current_iter, step_name, losses)
 
-    def losses_finite(self, losses, optimizer, current_iter, step_name):
+    def losses_finite(
+        self, losses: dict[str, torch.Tensor], optimizer: Optimizer, current_iter: int, step_name: str
+    ) -> bool:
         for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
             if not torch.isfinite(value.detach()).all():
                 return self._nonfinite(f'loss {name} = {value.item()}', step_name, current_iter, optimizer)
         return True
 
-    def optimizer_step(self, optimizer, params, current_iter, step_name, losses):
+    def optimizer_step(
+        self,
+        optimizer: Optimizer,
+        params: list[nn.Parameter],
+        current_iter: int,
+        step_name: str,
+        losses: dict[str, torch.Tensor],
+    ) -> bool:
         """Gradient checks, clipping (``train: grad_clip``) and the step of ``optimizer``."""
         self.scaler.unscale_(optimizer)
         grad_clip = self.opt['train'].get('grad_clip') or 0
@@ -226,7 +244,7 @@ class RestorationModel(SRModel):
         self.scaler.update()
         return True
 
-    def _nonfinite(self, what, step_name, current_iter, optimizer):
+    def _nonfinite(self, what: str, step_name: str, current_iter: int, optimizer: Optimizer) -> bool:
         optimizer.zero_grad(set_to_none=True)
         self.restore_buffer_snapshot()
         logger = get_root_logger()
@@ -247,7 +265,7 @@ class RestorationModel(SRModel):
         logger.error(message)  # the run's log file says why it stopped
         raise NonFiniteError(message)
 
-    def save_resumable(self, last_iter):
+    def save_resumable(self, last_iter: int) -> str:
         """Saves networks and training state as of the last completed iteration (not its own);
         a state already saved for that iteration (a periodic checkpoint) is kept as it is."""
         if last_iter < 1 or 'training_states' not in self.opt['path']:
@@ -269,7 +287,7 @@ class RestorationModel(SRModel):
             for buffer, saved in getattr(self, '_buffer_snapshot', []):
                 buffer.copy_(saved)
 
-    def optimize_parameters(self, current_iter):
+    def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad(set_to_none=True)
         self.snapshot_buffers()
         with self.autocast():
@@ -286,7 +304,7 @@ class RestorationModel(SRModel):
             self.model_ema(decay=self.ema_decay)
 
     # ----------------------------------------------------------------- test
-    def restore(self, net, x):
+    def restore(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Whole-image inference: pad, (self-ensemble,) crop back."""
         val_opt = self.opt.get('val') or {}
         h, w = x.shape[-2:]
@@ -294,7 +312,7 @@ class RestorationModel(SRModel):
         y = self_ensemble(net, x) if val_opt.get('self_ensemble') else net(x)
         return y[..., :h, :w].float()
 
-    def test(self):
+    def test(self) -> None:
         if hasattr(self, 'net_g_ema'):
             net = self.net_g_ema
         else:
@@ -351,7 +369,9 @@ class RestorationModel(SRModel):
 
     # ------------------------------------------------------ save and resume
     @master_only
-    def save_network(self, net, net_label, current_iter, param_key='params'):
+    def save_network(
+        self, net: nn.Module | list[nn.Module], net_label: str, current_iter: int, param_key: str | list[str] = 'params'
+    ) -> None:
         """BasicSR's ``save_network``, written atomically (temporary file + rename)."""
         label = 'latest' if current_iter == -1 else current_iter
         nets = net if isinstance(net, list) else [net]
@@ -364,7 +384,7 @@ class RestorationModel(SRModel):
             )
         atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
-    def training_state(self, epoch, current_iter):
+    def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         """Everything ``resume_training`` and the plugin's loop need to continue exactly."""
         return {
             'epoch': epoch,
@@ -378,12 +398,12 @@ class RestorationModel(SRModel):
         }
 
     @master_only
-    def save_training_state(self, epoch, current_iter):
+    def save_training_state(self, epoch: int, current_iter: int) -> None:
         if current_iter != -1:
             path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
             atomic_torch_save(self.training_state(epoch, current_iter), path)
 
-    def resume_training(self, resume_state):
+    def resume_training(self, resume_state: dict[str, Any]) -> None:
         super().resume_training(resume_state)
         if resume_state.get('scaler') and hasattr(self, 'scaler'):
             self.scaler.load_state_dict(resume_state['scaler'])
@@ -391,11 +411,11 @@ class RestorationModel(SRModel):
         self.epoch = resume_state.get('epoch', 0)
         self.apply_configured_lrs()
 
-    def configured_lrs(self):
+    def configured_lrs(self) -> list[tuple[Optimizer, str, float]]:
         """(optimizer, its ``train:`` key, the learning rate the options give it)."""
         return [(self.optimizer_g, 'optim_g', self.opt['train']['optim_g']['lr'])]
 
-    def apply_configured_lrs(self):
+    def apply_configured_lrs(self) -> None:
         """A resumed optimiser keeps its saved learning rates, whatever the options say now
         (BasicSR). After a non-finite stop the user lowers ``lr`` and resumes: scale the saved
         rates and their schedule by (configured / saved initial rate)."""
