@@ -11,6 +11,7 @@ import copy
 import functools
 import glob
 import os
+import re
 
 import pytest
 import torch
@@ -308,3 +309,69 @@ def test_each_test_file_loads_what_a_training_file_trains():
             for noise in ('sigma', 'sigma_range', 'in_ch'):
                 if noise in train['datasets']['train'] and noise in test_set and 'blind' not in path:
                     assert test_set[noise] == train['datasets']['train'][noise], f'{where}: {key}: {noise}'
+
+
+# ------------------------------------------------------------------------------ claims between files
+
+SAME_AS = re.compile(r'^# same-as: (?P<path>\S+\.yml)(?: except: (?P<keys>.+))?$')
+
+
+def header(path):
+    """The comment lines above an option file's first key."""
+    lines = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if not line.startswith('#'):
+                break
+            lines.append(line.rstrip('\n'))
+    return lines
+
+
+def same_as_claims():
+    """``(file, the file it claims to equal, the keys excepted)`` of every ``# same-as:`` line."""
+    claims = []
+    for path in OPTION_FILES:
+        for line in header(path):
+            match = SAME_AS.match(line)
+            if match:
+                keys = [k.strip() for k in (match['keys'] or '').split(',') if k.strip()]
+                claims.append((path, os.path.join(REPO, match['path']), keys))
+    return claims
+
+
+def flatten(value, prefix=()):
+    if isinstance(value, dict):
+        return {key: v for k, sub in value.items() for key, v in flatten(sub, (*prefix, k)).items()}
+    return {prefix: to_plain(value)}
+
+
+def excepted_by(item, key):
+    """``a:b`` names a section or key by its path; a single word also names that key anywhere."""
+    parts = tuple(item.split(':'))
+    return key[: len(parts)] == parts or (len(parts) == 1 and key[-1] == parts[0])
+
+
+def test_equality_claims_are_machine_readable():
+    """Every header that says one file equals another says it in a ``# same-as:`` line."""
+    claims = same_as_claims()
+    assert len(claims) >= 29
+    for path in OPTION_FILES:
+        for line in header(path):
+            if line.startswith('# same-as'):
+                assert SAME_AS.match(line), f'{rel(path)}: malformed claim {line!r}'
+            assert not re.search(r'\bidentical to\b|\d[\d,]*k? iterations', line, re.I), (
+                f'{rel(path)}: {line!r}: say it with a same-as line, or point to the key ("see total_iter")'
+            )
+
+
+@pytest.mark.parametrize('path, other, keys', same_as_claims(), ids=lambda v: rel(v) if isinstance(v, str) else '')
+def test_same_as_claims_hold(path, other, keys):
+    """A ``# same-as: OTHER except: KEYS`` header holds: the files differ in the excepted keys
+    only, and every excepted key does differ (no stale exception)."""
+    assert os.path.isfile(other), f'{rel(path)} claims equality with a file that does not exist: {rel(other)}'
+    mine, theirs = flatten(load_options(path)), flatten(load_options(other))
+    differing = {k for k in mine.keys() | theirs.keys() if mine.get(k, '<absent>') != theirs.get(k, '<absent>')}
+    unexplained = sorted(':'.join(map(str, k)) for k in differing if not any(excepted_by(i, k) for i in keys))
+    assert not unexplained, f'{rel(path)} differs from {rel(other)} in {unexplained}, which its header does not except'
+    stale = [i for i in keys if not any(excepted_by(i, k) for k in differing)]
+    assert not stale, f'{rel(path)} excepts {stale}, which do not differ from {rel(other)}'
