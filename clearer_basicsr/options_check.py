@@ -26,12 +26,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .archs.arch_util import input_channels
-from .data.data_util import dataset_image_names, image_header_size, image_key, read_meta_info, require_data_roots
-from .option_rules import OptionError, check_component, key_path, lookup, number
+from .data.data_util import dataset_image_names, image_key, reads_single_images, require_data_roots, smallest_image
+from .option_rules import OptionError, check_component, fail, key_path, lookup, number, one_of
 
-# Datasets of single images under dataroot_gt, one per meta_info line: sizes and names are read
-# for these only (video datasets list folders, with another meta_info format).
-IMAGE_DATASETS = ('GaussianNoiseDataset', 'PairedImageDataset')
 _CHECKED = '_options_checked'
 
 
@@ -59,6 +56,8 @@ def check_options(opt: Mapping[str, Any]) -> None:
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
 
     model_cls = lookup(MODEL_REGISTRY, 'model_type', opt.get('model_type'), 'model (MODEL_REGISTRY)')
+    if opt.get('is_train'):
+        check_training_loop(opt)
     for key in sorted(k for k in opt if k.startswith('network_') and isinstance(opt[k], Mapping)):
         check_component(ARCH_REGISTRY, key, opt[key], 'network (ARCH_REGISTRY)')
     held_apart = model_cls.extra_datasets(opt) if opt.get('is_train') and hasattr(model_cls, 'extra_datasets') else {}
@@ -78,6 +77,20 @@ def check_options(opt: Mapping[str, Any]) -> None:
     if 'datasets: train' in datasets:
         for where, split_opt in held_apart.items():
             check_disjoint(where, split_opt, datasets['datasets: train'])
+
+
+def check_training_loop(opt: Mapping[str, Any]) -> None:
+    """The keys the plugin's training loop reads itself: the dataset phases and the prefetcher."""
+    names = list(opt.get('datasets') or {})
+    if 'train' not in names:
+        fail('datasets', names, 'a train entry (and val* entries to validate on)')
+    for name in names:
+        if name.split('_')[0] not in ('train', 'val'):
+            raise OptionError(
+                f'datasets: {name}: expected train or val* entries for training (a search declares '
+                'its arch split under train: arch_dataset)'
+            )
+    one_of('datasets: train: prefetch_mode', opt['datasets']['train'].get('prefetch_mode'), (None, 'cpu', 'cuda'))
 
 
 def dataset_entries(opt: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,44 +124,18 @@ def check_patch_size(where: str, dataset_opt: Mapping[str, Any], net_opt: Any, n
     gt_size = number(key_path(where, 'gt_size'), dataset_opt['gt_size'], positive=True, integer=True)
     if hasattr(net_cls, 'check_patch_size'):
         net_cls.check_patch_size(net_opt, 'network_g', gt_size, where)
-    smallest = smallest_image(where, dataset_opt)
+    try:
+        smallest = smallest_image(dataset_opt)
+    except ValueError as err:
+        raise OptionError(
+            f'{where}: {err}; expected an image file (remove it from dataroot_gt or from meta_info_file)'
+        ) from None
     if smallest is not None and min(smallest[:2]) < gt_size:
         h, w, image = smallest
         raise OptionError(
             f'{where}: gt_size = {gt_size}: expected at most the smallest side of every image, but {image} is '
             f'{h}x{w} (HxW)'
         )
-
-
-def reads_single_images(dataset_opt: Mapping[str, Any]) -> bool:
-    backend = (dataset_opt.get('io_backend') or {}).get('type', 'disk')
-    return dataset_opt.get('type') in IMAGE_DATASETS and backend in ('disk', 'lmdb') and 'dataroot_gt' in dataset_opt
-
-
-def smallest_image(where: str, dataset_opt: Mapping[str, Any]) -> tuple[int, int, str] | None:
-    """``(h, w, which image)`` with the smallest side, from LMDB meta_info shapes or image headers
-    (nothing is decoded); None when the sizes cannot be known cheaply."""
-    if not reads_single_images(dataset_opt):
-        return None
-    root = dataset_opt['dataroot_gt']
-    sizes = []
-    if (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb':
-        meta = dataset_opt.get('meta_info_file') or os.path.join(root, 'meta_info.txt')
-        for name, shape in read_meta_info(meta):
-            if shape is None:
-                return None  # a meta_info without shapes: sizes unknown without decoding
-            sizes.append((*shape, f'LMDB {root!r}, key {image_key(name)!r}'))
-    else:
-        for name in dataset_image_names(dataset_opt):
-            path = os.path.join(root, name)
-            try:
-                sizes.append((*image_header_size(path), f'image {path!r}'))
-            except ValueError as err:
-                raise OptionError(
-                    f'{where}: image {path!r} cannot be read ({err}); expected an image file (remove '
-                    'it from dataroot_gt or from meta_info_file)'
-                ) from None
-    return min(sizes, key=lambda size: min(size[:2]), default=None)
 
 
 def check_disjoint(where: str, split_opt: Mapping[str, Any], train_opt: Mapping[str, Any]) -> None:

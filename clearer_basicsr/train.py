@@ -59,16 +59,9 @@ def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
                 f'batch size per gpu {dataset_opt["batch_size_per_gpu"]}, world size {opt["world_size"]}, '
                 f'{iters_per_epoch} iterations per epoch; total epochs {total_epochs}, iters {total_iters}.'
             )
-        elif phase.split('_')[0] == 'val':
+        else:  # val*: options_check.check_training_loop allows nothing else
             val_loaders.append(build_eval_loader(dataset_opt, opt))
             logger.info(f'Number of val images/folders in {dataset_opt["name"]}: {len(val_loaders[-1].dataset)}')
-        else:
-            raise ValueError(
-                f'datasets: phase {phase!r} is not recognised; expected train or val* '
-                '(a search declares its arch split under train: arch_dataset)'
-            )
-    if train_loader is None:
-        raise ValueError('datasets: a train phase is required for training')
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
@@ -106,13 +99,10 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
         logger.info(f'Resuming training from epoch: {start_epoch}, iter: {current_iter} (batch {skip} of the epoch).')
     msg_logger = MessageLogger(opt, current_iter, tb_logger)
 
-    prefetch_mode = opt['datasets']['train'].get('prefetch_mode')
-    if prefetch_mode in (None, 'cpu'):
-        prefetcher = CPUPrefetcher(train_loader)
-    elif prefetch_mode == 'cuda':
+    if opt['datasets']['train'].get('prefetch_mode') == 'cuda':
         prefetcher = CUDAPrefetcher(train_loader, opt)
     else:
-        raise ValueError(f'datasets: train: prefetch_mode = {prefetch_mode!r}; expected cpu or cuda')
+        prefetcher = CPUPrefetcher(train_loader)
 
     logger.info(f'Start training from epoch: {start_epoch}, iter: {current_iter}')
     data_timer, iter_timer = AvgTimer(), AvgTimer()

@@ -463,3 +463,19 @@ def test_the_model_and_the_entry_point_check_before_anything_is_made(demo_data, 
     assert calls == []
     build_model(search_opt(demo_data))
     assert len(calls) == 1
+
+
+def test_the_training_loop_keys(demo_data):
+    """Read by the plugin's train.py itself: checked with everything else, before any folder."""
+    opt = search_opt(demo_data)
+    opt['datasets']['train']['prefetch_mode'] = 'gpu'
+    with pytest.raises(ValueError, match=r"datasets: train: prefetch_mode = 'gpu': expected one of \[None, 'cpu'"):
+        check_options(opt)
+    opt = search_opt(demo_data)
+    opt['datasets']['test_1'] = opt['datasets'].pop('val')
+    with pytest.raises(ValueError, match=r'datasets: test_1: expected train or val\* entries for training'):
+        check_options(opt)
+    opt = search_opt(demo_data)
+    del opt['datasets']['train']
+    with pytest.raises(ValueError, match=r"datasets = \['val'\]: expected a train entry"):
+        check_options(opt)

@@ -148,7 +148,7 @@ assert tuple(CANDIDATE_CLASSES) == CANDIDATES  # logit index k <-> CANDIDATES[k]
 
 
 class Column(nn.ModuleDict):
-    """A column over all branches holding candidate modules by name (in :data:`CANDIDATES` order).
+    """A column over all branches holding its candidates by name (in :data:`CANDIDATES` order).
 
     The supernet's column holds every candidate and mixes their outputs branch by branch;
     a resolved (derived) column holds only its chosen candidate.
@@ -346,7 +346,7 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
 
 @ARCH_REGISTRY.register()
 class CLEARERSearchNet(_MultiScaleNet):
-    """CLEARER supernet: every column mixes the parallel and fusion modules with the softmax of
+    """CLEARER supernet: every column mixes the parallel and fusion candidates with the softmax of
     its architecture logits. Defaults are the paper preset (12,558,144 weights for 1 channel).
 
     Args:
@@ -441,10 +441,10 @@ class CLEARERSearchNet(_MultiScaleNet):
 
 @ARCH_REGISTRY.register()
 class CLEARERNet(_MultiScaleNet):
-    """Derived CLEARER network: the supernet with each column resolved to its chosen module.
+    """Derived CLEARER network: the supernet with each column resolved to its chosen candidate.
 
     Its state_dict keys are a subset of the supernet's (same names and shapes), so supernet
-    weights of the chosen modules load directly.
+    weights of the chosen candidates load directly.
 
     Args:
         genotype: the architecture: path to a ``genotype.yml`` written by a search, a mapping

@@ -38,7 +38,7 @@ class Costs:
     Attributes:
         patch_size: input height and width the MACs were measured at (batch 1).
         branch_channels, columns_per_cell: the preset measured.
-        columns: per column (cell-major, the logit row order) a mapping module name -> cost.
+        columns: per column (cell-major, the logit row order) a mapping candidate name -> cost.
         fixed: costs of the parts every architecture has: ``stem``, ``transition 1``..., ``head``.
     """
 

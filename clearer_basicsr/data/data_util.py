@@ -13,6 +13,9 @@ import numpy as np
 from ..option_rules import MissingPathError, key_path
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
+# Datasets of single images under dataroot_gt, one per meta_info line: sizes and names are read
+# for these only (video datasets list folders, with another meta_info format).
+SINGLE_IMAGE_DATASETS = ('GaussianNoiseDataset', 'PairedImageDataset')
 _SHAPE = re.compile(r'\((\d+)\s*,\s*(\d+)(?:\s*,\s*(\d+))?\)')
 
 
@@ -88,6 +91,38 @@ def dataset_image_names(dataset_opt: Mapping[str, Any]) -> list[str]:
     if meta is not None:
         return [name for name, _ in read_meta_info(meta)]
     return list_images(dataset_opt['dataroot_gt'])
+
+
+def reads_single_images(dataset_opt: Mapping[str, Any]) -> bool:
+    """Whether the dataset reads one image per name under dataroot_gt (folder or LMDB)."""
+    backend = (dataset_opt.get('io_backend') or {}).get('type', 'disk')
+    return (
+        dataset_opt.get('type') in SINGLE_IMAGE_DATASETS
+        and backend in ('disk', 'lmdb')
+        and 'dataroot_gt' in dataset_opt
+    )
+
+
+def smallest_image(dataset_opt: Mapping[str, Any]) -> tuple[int, int, str] | None:
+    """``(h, w, which image)`` with the smallest side of a single-image dataset, from LMDB meta_info
+    shapes or image headers (nothing is decoded); None when the sizes cannot be known cheaply.
+    ValueError naming an image that cannot be read."""
+    if not reads_single_images(dataset_opt):
+        return None
+    root, sizes = dataset_opt['dataroot_gt'], []
+    if (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb':
+        for name, shape in read_meta_info(meta_info_path(dataset_opt)):
+            if shape is None:
+                return None  # a meta_info without shapes: sizes unknown without decoding
+            sizes.append((*shape, f'LMDB {root!r}, key {image_key(name)!r}'))
+    else:
+        for name in dataset_image_names(dataset_opt):
+            path = os.path.join(root, name)
+            try:
+                sizes.append((*image_header_size(path), f'image {path!r}'))
+            except ValueError as err:
+                raise ValueError(f'image {path!r} cannot be read ({err})') from None
+    return min(sizes, key=lambda size: min(size[:2]), default=None)
 
 
 def image_key(rel_path: str) -> str:

@@ -15,7 +15,7 @@ from ..option_rules import ConstructorOptions, OptionError, at_least, fail, key_
 
 
 def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
-    """Mean entropy of the columns' module weights, rows of ``weights`` (num_columns, K).
+    """Mean entropy of the columns' candidate weights, rows of ``weights`` (num_columns, K).
 
     Minimising it pushes every column towards one-hot, which closes the gap between the
     relaxed supernet and the derived net. (The paper's printed equation has the opposite sign,
@@ -32,7 +32,7 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         lambda_arch: weight of the column entropy (reference: 0.01, entropy in log10).
         lambda_comp: weight of the expected complexity (reference: 0.1 when on; 0 = off).
         complexity: ``flops`` (multiply-adds, as mmengine counts them) or ``params``: the cost
-            of each candidate module, measured by ``clearer_basicsr.archs.complexity`` at the
+            of each candidate, measured by ``clearer_basicsr.archs.complexity`` at the
             training patch size. Required when ``lambda_comp > 0``.
         entropy_base: logarithm base of the entropy (10 as the reference).
     """

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .. import option_rules as rules
 from ..archs.arch_util import pad_to_multiple
-from ..checkpoint import atomic_torch_save, rng_state
+from ..checkpoint import atomic_torch_save, rng_state, strip_module_prefix
 from ..options_check import check_options, was_checked
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -378,10 +378,8 @@ class RestorationModel(SRModel):
         keys = param_key if isinstance(param_key, list) else [param_key]
         save_dict = {}
         for net_, key in zip(nets, keys):
-            state_dict = self.get_bare_model(net_).state_dict()
-            save_dict[key] = OrderedDict(
-                (k[7:] if k.startswith('module.') else k, v.cpu()) for k, v in state_dict.items()
-            )
+            state_dict = strip_module_prefix(self.get_bare_model(net_).state_dict())
+            save_dict[key] = OrderedDict((k, v.cpu()) for k, v in state_dict.items())
         atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
