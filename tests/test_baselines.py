@@ -83,10 +83,17 @@ def test_baseline_trains_and_tests(train_file, tiny_data, tmp_path):
     assert test['model_type'] == 'RestorationModel'
     run_test_inprocess(write_yaml(tmp_path / 'test.yml', test), tmp_path)
     results = tmp_path / 'results' / test['name']
-    metrics = read_metrics(str(results))['datasets']
+    assert (results / 'test.yml').is_file()  # the test copies its option file next to its results
+    report = read_metrics(str(results))
+    assert report['network_g'] == test['network_g'] and report['self_ensemble'] == test['val']['self_ensemble']
+    assert os.path.samefile(results / report['checkpoint'], tmp_path / test['path']['pretrain_network_g'])
+    metrics = report['datasets']
     channels = test['datasets']['test_1'].get('in_ch', 3)
     for dataset_opt in test['datasets'].values():
-        assert math.isfinite(metrics[dataset_opt['name']]['average']['psnr'])
+        result = metrics[dataset_opt['name']]
+        assert math.isfinite(result['average']['psnr']) and len(result['images']) == len(TEST_SIZES)
+        psnrs = [image['psnr'] for image in result['images'].values()]
+        assert abs(result['average']['psnr'] - sum(psnrs) / len(psnrs)) < 1e-9  # per image, and their mean
         saved = results / 'visualization' / dataset_opt['name']
         for i, size in enumerate(TEST_SIZES):  # not multiples of 8: SwinIR pads to its window and crops back
             out = cv2.imread(str(saved / f'test{i}_{test["val"]["suffix"]}.png'), cv2.IMREAD_UNCHANGED)

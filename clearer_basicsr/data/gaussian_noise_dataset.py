@@ -76,7 +76,7 @@ class GaussianNoiseDataset(data.Dataset):
         super().__init__()
         self.opt = opt
         where = type(self).__name__
-        self.__dict__.update(self.read_options(opt, where))
+        vars(self).update(self.read_options(opt, where))  # phase, in_ch, sigma, sigma_range, gt_size, ...
         require_data_roots(opt, where)
         self.root = opt['dataroot_gt']
         self.meta_info_file = meta_info_path(opt)
@@ -110,7 +110,8 @@ class GaussianNoiseDataset(data.Dataset):
             fail(key_path(where, 'in_ch'), in_ch, '1 (luma) or 3 (RGB)')
         settings['sigma'], settings['sigma_range'] = parse_sigma(opt, where)
         settings['quantize'] = bool(opt.get('quantize', False))
-        settings['noise_seed'] = at_least(key_path(where, 'noise_seed'), opt.get('noise_seed', 0), 0, 'a seed', True)
+        seed = opt.get('noise_seed', 0)
+        settings['noise_seed'] = at_least(key_path(where, 'noise_seed'), seed, 0, 'a seed', integer=True)
         settings['mean'], settings['std'] = mean, std = opt.get('mean'), opt.get('std')
         if (mean is None) != (std is None):
             raise OptionError(f'{where}: mean = {mean!r}, std = {std!r}: expected both or neither')
