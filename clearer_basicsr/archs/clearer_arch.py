@@ -230,20 +230,11 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
     ) -> None:
         super().__init__()
         branch_channels = tuple(int(c) for c in branch_channels)
-        preset = dict(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            branch_channels=branch_channels,
-            columns_per_cell=columns_per_cell,
-            stem_blocks=stem_blocks,
-            stem_width=stem_width,
-            residual=residual,
-        )
-        self.check_preset(type(self).__name__, preset)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.branch_channels, self.columns_per_cell = branch_channels, columns_per_cell
         self.stem_blocks, self.stem_width = stem_blocks, stem_width
         self.residual = residual
+        self.check_preset(type(self).__name__, vars(self))  # the numbers just kept
         self.num_cells = len(branch_channels) - 1
         self.num_columns = self.num_cells * columns_per_cell
         # The lowest-resolution branch is 2^num_cells times smaller than the (padded) input.

@@ -42,6 +42,7 @@ from ..checkpoint import atomic_torch_save, rng_state, strip_module_prefix
 from ..options_check import check_options, was_checked
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+Losses = dict[str, torch.Tensor]  # loss terms by name, as BasicSR logs them
 BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel.setup_schedulers
 
 
@@ -187,7 +188,7 @@ class RestorationModel(SRModel):
         if 'gt' in data:
             self.gt = self.to_device(data['gt'])
 
-    def pixel_losses(self, output: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
+    def pixel_losses(self, output: torch.Tensor, gt: torch.Tensor) -> Losses:
         """The pixel/perceptual loss terms of SRModel, as an ordered dict."""
         losses = OrderedDict()
         if self.cri_pix:
@@ -201,12 +202,7 @@ class RestorationModel(SRModel):
         return losses
 
     def backward_step(
-        self,
-        losses: dict[str, torch.Tensor],
-        optimizer: Optimizer,
-        params: list[nn.Parameter],
-        current_iter: int,
-        step_name: str,
+        self, losses: Losses, optimizer: Optimizer, params: list[nn.Parameter], current_iter: int, step_name: str
     ) -> bool:
         """Backward of the summed ``losses``, then :meth:`optimizer_step`.
 
@@ -216,21 +212,14 @@ class RestorationModel(SRModel):
         self.scaler.scale(sum(losses.values())).backward()
         return self.optimizer_step(optimizer, params, current_iter, step_name, losses)
 
-    def losses_finite(
-        self, losses: dict[str, torch.Tensor], optimizer: Optimizer, current_iter: int, step_name: str
-    ) -> bool:
+    def losses_finite(self, losses: Losses, optimizer: Optimizer, current_iter: int, step_name: str) -> bool:
         for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
             if not torch.isfinite(value.detach()).all():
                 return self._nonfinite(f'loss {name} = {value.item()}', step_name, current_iter, optimizer)
         return True
 
     def optimizer_step(
-        self,
-        optimizer: Optimizer,
-        params: list[nn.Parameter],
-        current_iter: int,
-        step_name: str,
-        losses: dict[str, torch.Tensor],
+        self, optimizer: Optimizer, params: list[nn.Parameter], current_iter: int, step_name: str, losses: Losses
     ) -> bool:
         """Gradient checks, clipping (``train: grad_clip``) and the step of ``optimizer``."""
         self.scaler.unscale_(optimizer)

@@ -360,12 +360,12 @@ def markdown(rows: list[dict], size: int) -> str:
     return '\n'.join(lines + notes) + '\n'
 
 
-def write_csv(rows: list[dict], path: str) -> None:
+def write_csv(rows: list[dict], path: str, columns: tuple[str, ...] = COLUMNS) -> None:
+    """``columns`` of ``rows`` as CSV (the sweep writes its table with it too)."""
     with open(path, 'w', newline='', encoding='utf-8') as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
         writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row[k] for k in COLUMNS})
+        writer.writerows(rows)
 
 
 def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> None:

@@ -25,7 +25,6 @@ Example (the run in docs/):
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error('--warmup must be between 0 and --search-iters')
 
     from clearer_basicsr.data.demo_data import make_demo_data
-    from clearer_basicsr.tools.compare import collect
+    from clearer_basicsr.tools.compare import collect, write_csv
 
     make_demo_data(args.data)
     start = time.time()
@@ -184,10 +183,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             }
         )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + '.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, args.out + '.csv', tuple(rows[0]))
     plot(rows, args.out + '.png', args.size)
     print(f'\n{"lambda_comp":>12}  {"genotype":<19}{"params":>10}{"MACs@" + str(args.size):>14}{"PSNR":>8}{"SSIM":>8}')
     for r in rows:
