@@ -36,7 +36,7 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
     py_modules=['_clearer_basicsr_hook'],
-    package_data={'clearer_basicsr': ['options/*.yml']},
+    package_data={'clearer_basicsr.options': ['*.yml', '**/*.yml']},  # every task's option files, baselines, demo
     install_requires=[
         'torch',
         'torchvision',

@@ -109,8 +109,12 @@ def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, 
     assert (tmp_path / 'experiments' / 'ddp_search' / 'genotype.yml').is_file()
 
 
-def test_shipped_search_option_runs_through_basicsr_script(demo_data, basicsr_tree):
-    """options/search_clearer_denoise.yml itself (paper preset), 2 iterations, on the demo data."""
+def test_copied_search_option_runs_through_basicsr_script(demo_data, basicsr_tree):
+    """The user's path: copy the shipped options/search_clearer_denoise.yml (paper preset) into a
+    BasicSR tree, then BasicSR's own train.py on it, 2 iterations, on the demo data."""
+    from clearer_basicsr.tools.option_files import main as options_command
+
+    options_command(['copy', 'search_clearer_denoise', str(basicsr_tree / 'options')])
     force = [
         f'datasets:train:dataroot_gt={demo_data["train_lmdb"]}',
         'datasets:train:batch_size_per_gpu=2',
@@ -126,7 +130,7 @@ def test_shipped_search_option_runs_through_basicsr_script(demo_data, basicsr_tr
             [
                 'basicsr/train.py',
                 '-opt',
-                os.path.join(REPO, 'options', 'search_clearer_denoise.yml'),
+                'options/search_clearer_denoise.yml',
                 '--force_yml',
                 *force,
             ],

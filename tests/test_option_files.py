@@ -26,10 +26,8 @@ from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.options_check import check_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTION_FILES = sorted(
-    glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True)
-    + glob.glob(os.path.join(REPO, 'clearer_basicsr', 'options', '*.yml'))
-)
+# options/ is a link to the package's option folder (clearer_basicsr/options), where they all live.
+OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
 TRAIN_PHASES = ('train', 'val')
 TEST_PHASES = ('test', 'val')
 

@@ -1,0 +1,6 @@
+"""``python -m clearer_basicsr.options``: alias of :mod:`clearer_basicsr.tools.option_files`."""
+
+from clearer_basicsr.tools.option_files import main
+
+if __name__ == '__main__':
+    main()
