@@ -373,3 +373,11 @@ def test_same_as_claims_hold(path, other, keys):
     assert not unexplained, f'{rel(path)} differs from {rel(other)} in {unexplained}, which its header does not except'
     stale = [i for i in keys if not any(excepted_by(i, k) for k in differing)]
     assert not stale, f'{rel(path)} excepts {stale}, which do not differ from {rel(other)}'
+
+
+def test_every_test_file_shows_a_progress_bar():
+    """Long tests show progress: every test option file (the zoo's too) sets val: pbar: true."""
+    zoo = glob.glob(os.path.join(REPO, 'zoo', '**', '*.yml'), recursive=True)
+    test_files = [p for p in OPTION_FILES + zoo if 'train' not in load_options(p) and 'val' in load_options(p)]
+    assert len(test_files) >= 20
+    assert not [rel(p) for p in test_files if load_options(p)['val'].get('pbar') is not True]

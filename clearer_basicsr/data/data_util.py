@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..option_rules import MissingPathError, key_path
+from .prepare_commands import prepare_command
 
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 # Datasets of single images under dataroot_gt, one per meta_info line: sizes and names are read
@@ -67,18 +68,19 @@ def require_data_roots(dataset_opt: Mapping[str, Any], where: str) -> None:
         root = dataset_opt.get(root_key)
         if root is None:
             continue
+        problem = None
         if not os.path.isdir(root):
             kind = 'an LMDB folder' if backend == 'lmdb' else 'an image folder'
-            raise MissingPathError(
-                f'{key_path(where, root_key)} = {root!r}: no such folder; expected {kind} '
-                '(relative paths are read from the current directory)'
-            )
-        if backend == 'lmdb' and dataset_opt.get('meta_info_file') is None:
+            problem = f'no such folder; expected {kind} (relative paths are read from the current directory)'
+        elif backend == 'lmdb' and dataset_opt.get('meta_info_file') is None:
             if not os.path.isfile(os.path.join(root, 'meta_info.txt')):
-                raise MissingPathError(
-                    f'{key_path(where, root_key)} = {root!r}: no meta_info.txt in it; expected a BasicSR LMDB '
-                    '(clearer_basicsr.data.lmdb_io.write_lmdb writes one)'
-                )
+                problem = 'no meta_info.txt in it; expected a BasicSR LMDB (clearer_basicsr.data.lmdb_io.write_lmdb)'
+        elif backend == 'disk' and not list_images(root, recursive=True):
+            problem = f'no image files in it; expected an image folder ({", ".join(IMG_EXTENSIONS)})'
+        if problem:
+            command = prepare_command(root)
+            made_by = f'; make it with: {command}' if command else ''
+            raise MissingPathError(f'{key_path(where, root_key)} = {root!r}: {problem}{made_by}')
     meta = dataset_opt.get('meta_info_file')
     if meta is not None and not os.path.isfile(meta):
         raise MissingPathError(f'{key_path(where, "meta_info_file")} = {meta!r}: no such file')

@@ -1,0 +1,35 @@
+"""The command that makes each dataset folder the shipped option files read, so that the error for a
+missing or empty folder can say how to make it. The scripts are in ``scripts/`` of the
+repository; each one's ``--help`` links the dataset's official page."""
+
+from __future__ import annotations
+
+import os
+
+# A folder (path components, as in the option files) -> the command that writes it.
+PREPARE_COMMANDS = {
+    'datasets/demo': 'python -m clearer_basicsr.data.demo_data --out datasets/demo',
+    'BSD500/gray': 'python scripts/prepare_bsd500.py BSR --gray',
+    'BSD500/color': 'python scripts/prepare_bsd500.py BSR',
+    'Rain800': 'python scripts/prepare_rain800.py Rain800 --clean-side left',
+    'Rain100L': 'python scripts/prepare_paired.py --layout rain100 --train RainTrainL --test Rain100L '
+    '--out datasets/Rain100L',
+    'Rain100H': 'python scripts/prepare_paired.py --layout rain100 --train RainTrainH --test Rain100H '
+    '--out datasets/Rain100H',
+    'Rain1400': 'python scripts/prepare_paired.py --layout rain1400 --train Rain1400/training '
+    '--test Rain1400/testing --out datasets/Rain1400',
+    'SIDD': 'python scripts/prepare_paired.py --layout sidd --train SIDD_Small_sRGB_Only --crop-size 512 '
+    '--test SIDD_test --out datasets/SIDD',
+    'GoPro': 'python scripts/prepare_paired.py --layout gopro --train GOPRO_Large/train --test GOPRO_Large/test '
+    '--crop-size 512 --out datasets/GoPro',
+}
+
+
+def prepare_command(root: str) -> str | None:
+    """The command that makes ``root`` (a folder inside one of :data:`PREPARE_COMMANDS`), or None."""
+    parts = os.path.normpath(root).replace(os.sep, '/').split('/')
+    for folder, command in PREPARE_COMMANDS.items():
+        key = folder.split('/')
+        if any(parts[i : i + len(key)] == key for i in range(len(parts))):
+            return command
+    return None

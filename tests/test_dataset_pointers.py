@@ -1,0 +1,43 @@
+"""A missing or empty dataset folder is refused before anything is built, with the command that makes it."""
+
+import os
+
+import pytest
+from test_option_files import OPTION_FILES, REPO, dataset_entries, load_options, rel
+
+from clearer_basicsr.data.data_util import require_data_roots
+from clearer_basicsr.data.prepare_commands import prepare_command
+from clearer_basicsr.options_check import check_options
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=rel)
+def test_every_shipped_dataset_folder_has_a_command_that_makes_it(path):
+    for where, _, dataset_opt in dataset_entries(load_options(path)):
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if key in dataset_opt:
+                assert prepare_command(dataset_opt[key]), f'{rel(path)}: {where}: {key} = {dataset_opt[key]}'
+
+
+def test_a_missing_dataset_names_its_preparation_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no datasets/ here
+    opt = load_options(os.path.join(REPO, 'options', 'search_clearer_denoise.yml'))
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0)
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"^datasets: train: dataroot_gt = 'datasets/BSD500/gray/train.lmdb': no such folder; expected an LMDB "
+        r'folder .*; make it with: python scripts/prepare_bsd500.py BSR --gray$',
+    ):
+        check_options(opt)
+
+
+def test_an_empty_image_folder_names_its_preparation_command(tmp_path):
+    folder = tmp_path / 'datasets' / 'demo' / 'test'
+    folder.mkdir(parents=True)
+    (folder / 'notes.txt').write_text('not an image')
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"datasets: test_1: dataroot_gt = '.*demo/test': no image files in it; .*; make it with: "
+        r'python -m clearer_basicsr.data.demo_data --out datasets/demo$',
+    ):
+        require_data_roots({'dataroot_gt': str(folder), 'io_backend': {'type': 'disk'}}, 'datasets: test_1')
+    assert prepare_command(str(tmp_path / 'my_photos')) is None  # a folder of the user's own: no guess
