@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .archs.genotype import CANDIDATES
+from .archs.genotype import CANDIDATES, Genotype
 
 
 def pyplot() -> Any:
@@ -56,3 +56,86 @@ def plot_column_weights(
     fig.supxlabel('iteration', fontsize=8)
     fig.supylabel('column weight', fontsize=8)
     save_figure(fig, path, dpi=90)
+
+
+# --------------------------------------------------------------------------- the derived network
+def genotype_blocks(genotype: Genotype) -> list[tuple[str, int, tuple[int, ...]]]:
+    """The network of ``genotype`` left to right, as ``(kind, x, branches)``: the stem, then per cell
+    a ``transition`` (listing the branch it adds) and its columns (``parallel`` or ``fusion``, over
+    the cell's branches), and the ``head``, which fuses every branch into branch 0. Branch 0 is the
+    full resolution; branch b runs at 1/2^b."""
+    blocks = [('stem', 0, (0,))]
+    x = 1
+    for c, cell in enumerate(genotype.cells):
+        branches = tuple(range(c + 2))
+        blocks.append(('transition', x, (branches[-1],)))
+        blocks += [(name, x + 1 + k, branches) for k, name in enumerate(cell)]
+        x += 1 + len(cell)
+    blocks.append(('head', x, tuple(range(len(genotype.branch_channels)))))
+    return blocks
+
+
+GENOTYPE_COLOURS = {'parallel': '#4c78a8', 'fusion': '#f58518', 'transition': '#8c8c8c', 'stem': '#54a24b'}
+
+
+def draw_genotype(genotype: Genotype, path: str) -> None:
+    """``path`` (PNG): the derived network as a grid, branches as rows (full resolution on top),
+    columns left to right: a parallel column is one residual block per branch (blue squares, no
+    exchange); a fusion column exchanges features across every pair of its branches (orange dots
+    and the lines between them); a transition adds a half-resolution branch (grey arrow); the
+    head fuses all branches into the full-resolution one."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    blocks = genotype_blocks(genotype)
+    channels = genotype.branch_channels
+    width = blocks[-1][1] + 1
+    legend_rows = 1 if width >= 14 else 3  # side by side where the figure is wide enough
+    fig, ax = pyplot().subplots(figsize=(1.8 + 0.55 * width, 0.7 + 0.6 * len(channels) + 0.2 * legend_rows))
+    start = {b: x for kind, x, (b, *_) in blocks if kind in ('stem', 'transition')}
+    for b, x0 in start.items():  # each branch's feature map, from where it is made to the head
+        ax.plot([x0, width - 1], [-b, -b], color='#d0d0d0', lw=1.5, zorder=0)
+    for c in range(len(genotype.cells)):  # shade the cells
+        xs = [x for kind, x, branches in blocks if kind in CANDIDATES and len(branches) == c + 2]
+        ax.add_patch(Rectangle((xs[0] - 0.45, -c - 1.4), xs[-1] - xs[0] + 0.9, c + 1.8, color='#f2f2f2', zorder=-1))
+        ax.text((xs[0] + xs[-1]) / 2, 0.55, f'cell {c + 1}', ha='center', fontsize=8)
+    for kind, x, branches in blocks:
+        if kind == 'parallel':
+            for b in branches:
+                ax.add_patch(Rectangle((x - 0.18, -b - 0.18), 0.36, 0.36, color=GENOTYPE_COLOURS[kind], zorder=2))
+        elif kind in ('fusion', 'head'):
+            targets = branches if kind == 'fusion' else (0,)
+            for i in targets:
+                for j in branches:
+                    if i != j:
+                        ax.plot([x - 0.3, x + 0.3], [-j, -i], color=GENOTYPE_COLOURS['fusion'], lw=0.8, zorder=1)
+            ax.scatter([x] * len(targets), [-i for i in targets], s=40, color=GENOTYPE_COLOURS['fusion'], zorder=2)
+        elif kind == 'transition':
+            (b,) = branches
+            ax.add_patch(FancyArrowPatch((x, -b + 1), (x, -b), arrowstyle='-|>', mutation_scale=10, color='#8c8c8c'))
+        else:
+            ax.add_patch(Rectangle((x - 0.25, -0.25), 0.5, 0.5, color=GENOTYPE_COLOURS['stem'], zorder=2))
+    ax.text(width - 1 + 0.45, 0, '1x1 conv\n-> image', va='center', fontsize=7)
+    ax.set_yticks([-b for b in range(len(channels))])
+    ax.set_yticklabels([f'1/{2**b} res, {ch} ch' for b, ch in enumerate(channels)], fontsize=8)
+    ax.set_xticks([x for _, x, _ in blocks])
+    ax.set_xticklabels(
+        [{'parallel': 'P', 'fusion': 'F', 'transition': 'T'}.get(k, k) for k, _, _ in blocks], fontsize=7
+    )
+    ax.set_xlim(-0.6, width + 0.6)
+    ax.set_ylim(-len(channels) + 0.4, 0.9)
+    for side in ('top', 'right', 'left', 'bottom'):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(length=0)
+    legend = [
+        Line2D(
+            [], [], marker='s', ls='', color=GENOTYPE_COLOURS['parallel'], label='parallel: a residual block per branch'
+        ),
+        Line2D([], [], marker='o', color=GENOTYPE_COLOURS['fusion'], label='fusion: exchange across scales'),
+        Line2D([], [], marker='v', ls='', color=GENOTYPE_COLOURS['transition'], label='transition: new 1/2-res branch'),
+    ]
+    ax.legend(
+        handles=legend, loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3 // legend_rows, fontsize=7, frameon=False
+    )
+    ax.set_title(f'CLEARER genotype  {genotype}', fontsize=9)
+    save_figure(fig, path, dpi=110)

@@ -48,7 +48,7 @@ from ..archs.complexity import candidate_costs, cost_matrix, derived_cost
 from ..archs.genotype import CANDIDATES
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from ..plots import plot_column_weights
+from ..plots import draw_genotype, plot_column_weights
 from . import arch_gradient
 from .restoration_model import RestorationModel, check_optimizer_options
 
@@ -359,6 +359,7 @@ class CLEARERSearchModel(RestorationModel):
             iteration=history[-1][0] if history else 0,
         )
         plot_column_weights(history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
+        draw_genotype(genotype, os.path.join(root, 'genotype.png'))
         get_root_logger().info(
             f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)'
         )
