@@ -13,6 +13,7 @@ The table printed by ``python -m clearer_basicsr.complexity`` is :mod:`clearer_b
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,14 @@ class Costs:
     @property
     def fixed_total(self) -> dict[str, int]:
         return _total(self.fixed.values())
+
+    @property
+    def largest_total(self) -> dict[str, int]:
+        """The most expensive derived network: the dearer candidate in every column (all parallel)."""
+        dearest = [
+            {key: max(cost[key] for cost in column.values()) for key in ('macs', 'params')} for column in self.columns
+        ]
+        return _total([self.fixed_total, *dearest])
 
     @property
     def supernet_total(self) -> dict[str, int]:
@@ -122,3 +131,37 @@ def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str
     key = COMPLEXITY_METRICS[metric]
     costs = candidate_costs(net, patch_size)
     return torch.tensor([[column[name][key] for name in CANDIDATES] for column in costs.columns], dtype=torch.float32)
+
+
+BUDGET_TOLERANCE = 0.1  # a budget search derives a genotype within +-10 % of its target
+MAX_ENUMERATED = 2**24  # genotypes derive_within_budget may enumerate (the paper's space has 2^12)
+
+
+def derive_within_budget(
+    weights: torch.Tensor, costs: torch.Tensor, fixed: float, target: float, tolerance: float = BUDGET_TOLERANCE
+) -> list[int] | None:
+    """The genotype to derive when searching to a budget: of the genotypes whose cost lies within
+    ``target`` +- ``tolerance`` (relative), the one the search found most likely (the largest sum
+    of log column weights). That is the argmax whenever the argmax fits. ``weights`` and
+    ``costs`` are (num_columns, K); ``fixed`` is the cost every network has. Returns candidate
+    indices per column, or None when no genotype of the space fits the window.
+
+    Exact, by enumerating the space in chunks (up to :data:`MAX_ENUMERATED` genotypes)."""
+    num_columns, k = costs.shape
+    if k**num_columns > MAX_ENUMERATED:
+        raise ValueError(f'derive_within_budget: {k}^{num_columns} genotypes are too many to enumerate')
+    log_w = weights.detach().double().clamp_min(1e-12).log()
+    costs = costs.double()
+    lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+    best, best_score = None, -math.inf
+    chunk = 2**16
+    for start in range(0, k**num_columns, chunk):
+        codes = torch.arange(start, min(start + chunk, k**num_columns), dtype=torch.long)
+        digits = torch.stack([(codes // k**c) % k for c in range(num_columns)], dim=1)  # (n, num_columns)
+        columns = torch.arange(num_columns)
+        total = fixed + costs[columns, digits].sum(dim=1)
+        score = log_w[columns, digits].sum(dim=1).masked_fill((total < lo) | (total > hi), -math.inf)
+        i = int(score.argmax())
+        if float(score[i]) > best_score:
+            best, best_score = digits[i].tolist(), float(score[i])
+    return best

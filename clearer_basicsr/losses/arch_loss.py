@@ -1,4 +1,6 @@
-"""CLEARER's architecture loss: ``lambda_arch * entropy + lambda_comp * expected complexity``."""
+"""CLEARER's architecture loss: ``lambda_arch * entropy + lambda_comp * expected complexity``,
+or, searching to a budget, ``lambda_arch * entropy + multiplier * (expected cost / target - 1)``
+with the multiplier adjusted by the search itself (dual ascent)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
 from ..archs.complexity import COMPLEXITY_METRICS
-from ..option_rules import ConstructorOptions, OptionError, at_least, fail, key_path
+from ..option_rules import ConstructorOptions, OptionError, at_least, fail, key_path, number
 
 
 def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
@@ -30,11 +32,21 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
 
     Args:
         lambda_arch: weight of the column entropy (reference: 0.01, entropy in log10).
-        lambda_comp: weight of the expected complexity (reference: 0.1 when on; 0 = off).
+        lambda_comp: weight of the expected complexity (reference: 0.1 when on; 0 = off). With a
+            target, the starting value of the multiplier instead.
         complexity: ``flops`` (multiply-adds, as mmengine counts them) or ``params``: the cost
             of each candidate, measured by ``clearer_basicsr.archs.complexity`` at the
-            training patch size. Required when ``lambda_comp > 0``.
+            training patch size. Required when ``lambda_comp > 0`` or with a target.
         entropy_base: logarithm base of the entropy (10 as the reference).
+        target: search to a budget: the derived network's cost as a fraction of the cost of the
+            most expensive network of the space (all columns parallel), e.g. 0.6. The search
+            then adjusts the weight of the cost term after every logit step (a Lagrange
+            multiplier of ``expected cost = target``, dual ascent), so no lambda is tuned by hand.
+        target_macs: the same budget as MACs of the derived network on a ``target_size`` x
+            ``target_size`` input (``complexity: flops``); converted to a fraction once the
+            costs are measured (MACs grow with the input area).
+        target_size: input side ``target_macs`` is counted at (default 256, as compare's tables).
+        dual_lr: step of the multiplier per logit step and per unit of relative excess cost.
     """
 
     def __init__(
@@ -43,15 +55,37 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         lambda_comp: float = 0.0,
         complexity: str | None = None,
         entropy_base: float = 10.0,
+        target: float | None = None,
+        target_macs: float | None = None,
+        target_size: int = 256,
+        dual_lr: float = 0.05,
     ) -> None:
         super().__init__()
-        weights = dict(lambda_arch=lambda_arch, lambda_comp=lambda_comp, complexity=complexity)
-        self.check_arguments(type(self).__name__, weights)
+        args = dict(
+            lambda_arch=lambda_arch,
+            lambda_comp=lambda_comp,
+            complexity=complexity,
+            target=target,
+            target_macs=target_macs,
+            target_size=target_size,
+            dual_lr=dual_lr,
+        )
+        self.check_arguments(type(self).__name__, args)
         self.lambda_arch = lambda_arch
         self.lambda_comp = lambda_comp
         self.complexity = complexity
         self.entropy_base = entropy_base
+        self.target_macs, self.target_size, self.dual_lr = target_macs, target_size, dual_lr
+        self.target = target  # a fraction; set from target_macs by set_costs
         self.register_buffer('costs', None)
+        self.register_buffer('relative_costs', None)  # candidate costs / cost of the largest network
+        self.fixed_fraction = 0.0  # the parts every network has, as a fraction of the largest
+        # The multiplier is saved with the search's training state (a persistent buffer).
+        self.register_buffer('multiplier', torch.tensor(float(lambda_comp)))
+
+    @property
+    def budgeted(self) -> bool:
+        return self.target is not None or self.target_macs is not None
 
     @classmethod
     def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
@@ -59,31 +93,89 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         for name, value in (('lambda_arch', lambda_arch), ('lambda_comp', lambda_comp)):
             at_least(key_path(where, name), value, 0, 'a weight')
         metrics = list(COMPLEXITY_METRICS)
-        if lambda_comp > 0 and complexity not in metrics:
-            raise OptionError(
-                f'{key_path(where, "lambda_comp")} = {lambda_comp!r} needs a complexity metric, but '
-                f'complexity = {complexity!r}; expected one of {metrics}'
-            )
+        target, target_macs = args.get('target'), args.get('target_macs')
+        if target is not None and target_macs is not None:
+            raise OptionError(f'{key_path(where, "target")} and target_macs: expected one budget, not both')
+        if target is not None:
+            number(key_path(where, 'target'), target, positive=True)
+            if target > 1:
+                fail(key_path(where, 'target'), target, 'a fraction in (0, 1] of the all-parallel cost')
+        if target_macs is not None:
+            number(key_path(where, 'target_macs'), target_macs, positive=True)
+            if complexity != 'flops':
+                raise OptionError(
+                    f'{key_path(where, "target_macs")} needs complexity: flops, got complexity = {complexity!r}'
+                )
+        number(key_path(where, 'target_size'), args.get('target_size', 256), positive=True, integer=True)
+        number(key_path(where, 'dual_lr'), args.get('dual_lr', 0.05), positive=True)
+        for name, value in (
+            ('lambda_comp', lambda_comp if lambda_comp > 0 else None),
+            ('target', target),
+            ('target_macs', target_macs),
+        ):
+            if value is not None and complexity not in metrics:
+                raise OptionError(
+                    f'{key_path(where, name)} = {value!r} needs a complexity metric, but '
+                    f'complexity = {complexity!r}; expected one of {metrics}'
+                )
         if complexity is not None and complexity not in metrics:
             fail(key_path(where, 'complexity'), complexity, f'one of {metrics}')
 
-    def set_costs(self, costs: Any) -> None:
-        """Candidate costs (num_columns, K), normalised by their total so the term lies in [0, 1]."""
+    def set_costs(self, costs: Any, fixed: float = 0.0, patch_size: int | None = None) -> None:
+        """Candidate costs (num_columns, K) and the cost of the parts every network has (stem,
+        transitions, head), measured at ``patch_size`` (needed for ``target_macs``)."""
         costs = torch.as_tensor(costs, dtype=torch.float32)
         if (costs <= 0).any():
             raise ValueError('CLEARERArchLoss: every candidate cost must be positive')
-        self.costs = costs / costs.sum()
+        self.costs = costs / costs.sum()  # lambda_comp's term lies in [0, 1]
+        largest = float(fixed) + float(costs.max(dim=1).values.sum())
+        self.relative_costs = costs / largest
+        self.fixed_fraction = float(fixed) / largest
+        if self.target_macs is not None:
+            if not patch_size:
+                raise ValueError('CLEARERArchLoss: target_macs needs the patch size the costs were measured at')
+            self.target = float(self.target_macs) * (patch_size / self.target_size) ** 2 / largest
+        if self.target is not None:
+            smallest = self.fixed_fraction + float(self.relative_costs.min(dim=1).values.sum())
+            if not smallest <= self.target <= 1.0:
+                given = (
+                    f'target_macs = {self.target_macs:g}' if self.target_macs is not None else f'target = {self.target}'
+                )
+                raise OptionError(
+                    f'train: arch_loss: {given} is {self.target:.3f} of the all-parallel cost; expected a budget '
+                    f'between {smallest:.3f} (all fusion) and 1 (all parallel) of this search space'
+                )
 
     def expected_complexity(self, weights: torch.Tensor) -> torch.Tensor:
         if self.costs is None:
             raise RuntimeError('CLEARERArchLoss: call set_costs() before using lambda_comp > 0')
         return (weights * self.costs.to(weights)).sum()
 
-    def forward(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Returns the weighted terms by name (only the switched-on ones)."""
+    def expected_fraction(self, weights: torch.Tensor) -> torch.Tensor:
+        """Expected cost of the network the weights sample, as a fraction of the largest one."""
+        if self.relative_costs is None:
+            raise RuntimeError('CLEARERArchLoss: call set_costs() before searching to a target')
+        return self.fixed_fraction + (weights * self.relative_costs.to(weights)).sum()
+
+    @torch.no_grad()
+    def update_multiplier(self, weights: torch.Tensor) -> float:
+        """Dual ascent on ``expected cost = target`` after a logit step: the multiplier grows
+        while the expected cost is above the target and shrinks (below 0 too: then the cost
+        term pays for cost) while it is under. Returns the relative excess."""
+        excess = float(self.expected_fraction(weights)) / self.target - 1.0
+        self.multiplier += self.dual_lr * excess
+        return excess
+
+    def forward(self, weights: torch.Tensor, loss_scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """Returns the weighted terms by name (only the switched-on ones). ``loss_scale``: the
+        size of the data loss (a running mean), so the multiplier needs no rescaling between
+        tasks and pixel losses."""
         terms = {}
         if self.lambda_arch > 0:
             terms['l_arch_entropy'] = self.lambda_arch * column_entropy(weights, self.entropy_base)
-        if self.lambda_comp > 0:
+        if self.budgeted:
+            excess = self.expected_fraction(weights) / self.target - 1.0
+            terms['l_arch_budget'] = self.multiplier.to(weights) * loss_scale * excess
+        elif self.lambda_comp > 0:
             terms['l_arch_comp'] = self.lambda_comp * self.expected_complexity(weights)
         return terms

@@ -9,7 +9,9 @@ declared under ``train: arch_dataset`` (any BasicSR dataset; its loader keys
 ``batch_size_per_gpu``, ``num_worker_per_gpu``, ``gt_size``, ``use_hflip``, ``use_rot``
 default to those of ``datasets: train``). Other ``train:`` keys:
 
-* ``optim_arch``      logit optimiser (default Adam, lr 3e-4, betas (0.5, 0.999), wd 1e-3);
+* ``optim_arch``      logit optimiser (default Adam, lr 3e-4, betas (0.5, 0.999), no weight decay:
+  the reference's 1e-3 outweighs the tiny pixel-loss gradients of the logits and holds every
+  column at 0.5; see docs/search.md);
 * ``scheduler_arch``  its schedule (default constant; BasicSR's ``scheduler`` is for the weights);
 * ``arch_warmup_iter`` iterations with frozen logits (reference: 500);
 * ``arch_update``     ``first_order`` (the paper) or ``second_order`` (DARTS' unrolled step);
@@ -20,16 +22,20 @@ default to those of ``datasets: train``). Other ``train:`` keys:
   under DDP it switches on ``find_unused_parameters`` (unsampled candidates get no gradient);
 * ``gumbel_tau``      its temperature: a number, or ``[start, end]`` linear over ``total_iter``
   (default ``[10, 0.1]``, GDAS'); it scales the logit gradient, not the sampling;
-* ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``.
+* ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``, or with
+  ``target`` / ``target_macs``: a search to a budget, whose cost weight the search adjusts.
 
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
-column weights, MACs and parameters of the derived net) and ``column_weights.png``.
+column weights, how firmly each column was decided, MACs and parameters of the derived net, the
+budget and the cost reached) and ``column_weights.png``; at the end it warns about undecided
+columns (:mod:`..archs.decisions`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -44,8 +50,16 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
 from .. import option_rules as rules
-from ..archs.complexity import candidate_costs, cost_matrix, derived_cost
-from ..archs.genotype import CANDIDATES
+from ..archs.complexity import (
+    BUDGET_TOLERANCE,
+    COMPLEXITY_METRICS,
+    candidate_costs,
+    cost_matrix,
+    derive_within_budget,
+    derived_cost,
+)
+from ..archs.decisions import column_decisions, column_name, decision_table, undecided, undecided_warning
+from ..archs.genotype import CANDIDATES, Genotype
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
 from ..plots import draw_genotype, plot_column_weights
@@ -57,7 +71,8 @@ ARCH_SAMPLINGS = ('softmax', 'gumbel')
 GDAS_TAU = (10.0, 0.1)
 BN_MODES = ('eval', 'train')
 DEFAULT_ARCH_LOSS = {'type': 'CLEARERArchLoss'}
-DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 1e-3}
+DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 0.0}
+LOSS_SCALE_MOMENTUM = 0.9  # running mean of the weight step's loss: the budget term's unit
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
 STEPS = ('architecture', 'weight')  # the two steps of an iteration, in order (Gumbel samples per step)
 ARCH_LOSS_NAMES = {'l_pix': 'l_arch_pix', 'l_percep': 'l_arch_percep', 'l_style': 'l_arch_style'}
@@ -121,6 +136,7 @@ def arch_dataset_options(opt: Mapping[str, Any]) -> dict[str, Any] | None:
 class CLEARERSearchModel(RestorationModel):
     def __init__(self, opt: dict) -> None:
         self.column_weight_history = []  # (iteration, softmax weights per column) for column_weights.png
+        self.loss_scale = None  # running mean of the weight step's loss (None until the first step)
         if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
             opt['find_unused_parameters'] = True  # DDP: the candidates not sampled get no gradient
         super().__init__(opt)
@@ -198,8 +214,10 @@ class CLEARERSearchModel(RestorationModel):
             self.setup_gumbel(gumbel_temperatures(train_opt, 'train'))
         self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
         self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or DEFAULT_ARCH_LOSS)).to(self.device)
-        if self.cri_arch.lambda_comp > 0:
-            self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, self.cri_arch.complexity))
+        if self.cri_arch.lambda_comp > 0 or self.cri_arch.budgeted:
+            metric = self.cri_arch.complexity
+            fixed = candidate_costs(self.supernet, self.patch_size).fixed_total[COMPLEXITY_METRICS[metric]]
+            self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, metric), fixed, self.patch_size)
         self.arch_loader = self.build_arch_loader()
         super().init_training_settings()
 
@@ -241,13 +259,34 @@ class CLEARERSearchModel(RestorationModel):
         arch_log = self.arch_step(current_iter) if current_iter > self.arch_warmup_iter else {}
         self.sample_paths(current_iter, 'weight')
         super().optimize_parameters(current_iter)
+        self.track_loss_scale()
         with torch.no_grad():
             weights = self.supernet.column_weights().detach().float().cpu()
         self.column_weight_history.append((current_iter, weights.tolist()))
         self.log_dict.update(arch_log)
-        self.log_dict['arch_entropy'] = float(column_entropy(weights))
+        self.log_dict.update(self.decision_log(weights))
+
+    def decision_log(self, weights: torch.Tensor) -> dict[str, float]:
+        """Log and TensorBoard scalars: entropy, each column's fusion weight and margin, how many
+        columns are still undecided."""
+        decisions = column_decisions(weights.tolist(), self.supernet.columns_per_cell)
+        log = {'arch_entropy': float(column_entropy(weights)), 'arch_undecided': float(len(undecided(decisions)))}
         for c, w in enumerate(weights[:, CANDIDATES.index('fusion')].tolist()):
-            self.log_dict[f'w_fusion/c{c + 1:02d}'] = w
+            log[f'w_fusion/c{c + 1:02d}'] = w
+        for d in decisions:
+            log[f'margin/c{d.column + 1:02d}'] = d.margin
+        if self.cri_arch.budgeted:
+            log['arch_cost_fraction'] = float(self.cri_arch.expected_fraction(weights))
+            log['arch_multiplier'] = float(self.cri_arch.multiplier)
+        return log
+
+    def track_loss_scale(self) -> None:
+        """Running mean of the weight step's loss, the unit of the budget term (so its multiplier
+        means the same for MSE at sigma 15 or L1 at sigma 50)."""
+        loss = sum(v for k, v in self.log_dict.items() if k.startswith('l_'))
+        if math.isfinite(loss) and loss > 0:
+            m = LOSS_SCALE_MOMENTUM
+            self.loss_scale = loss if self.loss_scale is None else m * self.loss_scale + (1 - m) * loss
 
     def arch_step(self, current_iter: int) -> dict[str, float]:
         """One step of the logits (DARTS' ``Architect.step``): get an arch batch, compute the logit
@@ -262,6 +301,8 @@ class CLEARERSearchModel(RestorationModel):
         losses = OrderedDict((ARCH_LOSS_NAMES.get(k, k), v.detach()) for k, v in losses.items())
         if self.losses_finite(losses, self.optimizer_arch, current_iter, 'architecture'):
             self.optimizer_step(self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses)
+            if self.cri_arch.budgeted:  # every rank holds the same logits, hence the same multiplier
+                self.cri_arch.update_multiplier(self.supernet.column_weights().detach())
         return self.reduce_loss_dict(losses)
 
     def next_arch_batch(self) -> dict[str, torch.Tensor]:
@@ -316,7 +357,7 @@ class CLEARERSearchModel(RestorationModel):
         return self.pixel_losses(output.float(), batch['gt'])
 
     def arch_loss(self) -> dict[str, torch.Tensor]:
-        return self.cri_arch(self.supernet.column_weights())
+        return self.cri_arch(self.supernet.column_weights(), loss_scale=self.loss_scale or 1.0)
 
     @contextlib.contextmanager
     def arch_bn(self) -> Iterator[None]:
@@ -343,30 +384,91 @@ class CLEARERSearchModel(RestorationModel):
 
     @master_only
     def export_architecture(self, current_iter: Any) -> None:
-        """Writes genotype.yml and column_weights.png into the experiment folder."""
+        """Writes genotype.yml and column_weights.png into the experiment folder; logs how firmly
+        each column was decided, and at the end of the search warns about undecided columns."""
         net = self.supernet
-        genotype = net.genotype()
+        genotype, changed = self.derived_genotype()
         derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
         root = self.opt['path']['experiments_root']
         weights = net.column_weights().detach().float().cpu().tolist()
+        decisions = column_decisions(weights, net.columns_per_cell)
         history = self.column_weight_history
         genotype.save(
             os.path.join(root, 'genotype.yml'),
             column_weights=[dict(zip(CANDIDATES, (round(v, 6) for v in row))) for row in weights],
+            decisions=[d.as_dict() for d in decisions],
+            undecided=[d.name for d in undecided(decisions)],
             macs=derived['macs'],
             params=derived['params'],
             patch_size=self.patch_size,
             iteration=history[-1][0] if history else 0,
+            **self.budget_report(derived, changed),
         )
         plot_column_weights(history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
         draw_genotype(genotype, os.path.join(root, 'genotype.png'))
-        get_root_logger().info(
-            f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)'
+        logger = get_root_logger()
+        logger.info(
+            f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)\n'
+            + '\n'.join(decision_table(decisions))
         )
+        final = current_iter == -1 or current_iter >= int(self.opt['train']['total_iter'])
+        warning = undecided_warning(decisions)
+        if final and warning:
+            logger.warning(warning)
+
+    def derived_genotype(self) -> tuple[Genotype, list[int]]:
+        """The argmax genotype; searching to a budget, the most likely genotype within the
+        budget's window (:func:`derive_within_budget`). Also returns the columns where that
+        differs from the argmax (0-based)."""
+        net = self.supernet
+        argmax = net.genotype()
+        loss = self.cri_arch
+        if not loss.budgeted:
+            return argmax, []
+        key = COMPLEXITY_METRICS[loss.complexity]
+        costs = candidate_costs(net, self.patch_size)
+        matrix = cost_matrix(net, self.patch_size, loss.complexity)
+        weights = net.column_weights().detach().float().cpu()
+        choice = derive_within_budget(weights, matrix, costs.fixed_total[key], loss.target * costs.largest_total[key])
+        if choice is None:  # no genotype of the space fits the window: keep the argmax, the report says so
+            return argmax, []
+        genotype = Genotype.from_indices(choice, net.branch_channels, net.columns_per_cell)
+        return genotype, [c for c, (a, b) in enumerate(zip(argmax.indices, choice)) if a != b]
+
+    def budget_report(self, derived: Mapping[str, int], changed: list[int]) -> dict[str, Any]:
+        """The budget searched for and the cost the derived network reached, as fractions of the
+        all-parallel network's cost (and MACs at 256x256 when the metric is flops)."""
+        loss = self.cri_arch
+        if not loss.budgeted:
+            return {}
+        key = COMPLEXITY_METRICS[loss.complexity]
+        largest = candidate_costs(self.supernet, self.patch_size).largest_total[key]
+        report = {
+            'budget': {
+                'metric': key,
+                'target_fraction': round(loss.target, 4),
+                'reached_fraction': round(derived[key] / largest, 4),
+                'tolerance': BUDGET_TOLERANCE,
+                'multiplier': round(float(loss.multiplier), 6),
+                # columns where the argmax did not fit the window and a less likely candidate was derived
+                'changed_from_argmax': [column_name(c, self.supernet.columns_per_cell) for c in changed],
+            }
+        }
+        if key == 'macs':  # MACs grow with the input area: also at a 256x256 input
+            area = (256 / self.patch_size) ** 2
+            report['budget'].update(
+                target_macs_256=round(loss.target * largest * area), reached_macs_256=round(derived[key] * area)
+            )
+        return report
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         state = super().training_state(epoch, current_iter)
-        state.update(column_weight_history=self.column_weight_history, arch_loader=self.arch_loader.state_dict())
+        state.update(
+            column_weight_history=self.column_weight_history,
+            arch_loader=self.arch_loader.state_dict(),
+            loss_scale=self.loss_scale,
+            arch_loss=self.cri_arch.state_dict(),
+        )
         return state
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
@@ -376,3 +478,6 @@ class CLEARERSearchModel(RestorationModel):
         self.column_weight_history = list(history)
         if resume_state.get('arch_loader'):
             self.arch_loader.load_state_dict(resume_state['arch_loader'])
+        self.loss_scale = resume_state.get('loss_scale')
+        if resume_state.get('arch_loss'):  # the budget's multiplier
+            self.cri_arch.load_state_dict(resume_state['arch_loss'], strict=False)

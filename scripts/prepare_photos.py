@@ -1,0 +1,164 @@
+"""Prepares natural photographs from two Debian wallpaper packages for denoising experiments.
+
+Bigger than the scikit-image demo data and free to fetch on any Debian or Ubuntu machine: 23
+real photographs (1280 to 2560 px) from `mate-backgrounds` (its nature set) and
+`plasma-workspace-wallpapers` (the photographic wallpapers; the drawn and rendered ones are
+left out). Each photo is downscaled (area filter) to --long-side pixels, which also averages
+away most of the JPEG noise, and written as clean train / arch / test splits: PNG folders and
+BasicSR LMDBs. The noise is added on the fly by GaussianNoiseDataset.
+
+    apt-get download mate-backgrounds plasma-workspace-wallpapers
+    python scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb --gray
+
+The .deb files are read directly (ar + tar.xz, no dpkg needed); folders where the packages were
+extracted (`dpkg-deb -x X.deb DIR`) work too. The images are the packages' authors' (mostly
+CC-BY-SA or GPL, see each package's copyright file): use them for experiments, do not
+redistribute them with this project.
+"""
+
+import io
+import os
+import shutil
+import tarfile
+
+import cv2
+import numpy as np
+import prep_common as pc
+
+# The splits, by photo. Test photos span texture (grass, forest, pebbles), smooth areas and
+# strong edges; the arch split (architecture logits) is held apart from both others.
+SPLITS = {
+    'train': (
+        'Aqua', 'Blinds', 'Dune', 'FreshFlower', 'Garden', 'TwoWings', 'YellowFlower',
+        'ColdRipple', 'DarkestHour', 'FallenLeaf', 'Grey', 'OneStandsOut', 'summer_1am',
+    ),
+    'arch': ('Wood', 'Kite', 'BytheWater', 'RainDrops'),
+    'test': ('Path', 'EveningGlow', 'LadyBird', 'ColorfulCups', 'GreenMeadow', 'Storm'),
+}  # fmt: skip
+MATE_DIR = 'usr/share/backgrounds/mate/nature/'  # <Name>.jpg
+PLASMA_DIR = 'usr/share/wallpapers/'  # <Name>/contents/images/<W>x<H>.jpg|png
+LAYOUT = f"""  mate-backgrounds_*.deb              (or the folder it was extracted to): {MATE_DIR}<Name>.jpg
+  plasma-workspace-wallpapers_*.deb   (or its folder): {PLASMA_DIR}<Name>/contents/images/<W>x<H>.jpg"""
+EPILOG = f"""inputs:
+{LAYOUT}
+
+output (in --out):
+  train/, arch/, test/          PNG images ({sum(map(len, SPLITS.values()))} photos: {', '.join(f'{k} {len(v)}' for k, v in SPLITS.items())})
+  train.lmdb, arch.lmdb, test.lmdb   BasicSR LMDBs of the same images
+  prepare_info.json             the arguments and counts"""  # noqa: E501
+
+
+def photo_name(member: str) -> str | None:
+    """The photo a package member holds, or None when it is not one of the listed photos."""
+    if member.startswith(MATE_DIR) and member.endswith('.jpg'):
+        return os.path.splitext(member[len(MATE_DIR) :])[0]
+    if member.startswith(PLASMA_DIR) and '/contents/images/' in member:
+        return member[len(PLASMA_DIR) :].split('/')[0]
+    return None
+
+
+def plasma_size(member: str) -> int:
+    """Pixel count from a plasma file name such as ``2560x1600.jpg`` (0 when it has none)."""
+    w, _, h = os.path.splitext(os.path.basename(member))[0].partition('x')
+    return int(w) * int(h) if w.isdigit() and h.isdigit() else 0
+
+
+def deb_data(path: str) -> tarfile.TarFile:
+    """The data archive of a .deb (an ar archive holding ``data.tar.xz``)."""
+    with open(path, 'rb') as f:
+        blob = f.read()
+    if not blob.startswith(b'!<arch>\n'):
+        raise pc.layout_error(path, 'not a Debian package (no ar header)', LAYOUT)
+    pos = 8
+    while pos + 60 <= len(blob):
+        name = blob[pos : pos + 16].decode().strip().rstrip('/')
+        size = int(blob[pos + 48 : pos + 58].decode().strip())
+        start = pos + 60
+        if name.startswith('data.tar'):
+            if name.endswith('.zst'):
+                raise pc.layout_error(path, 'its data is zstd-compressed', 'extract it first: dpkg-deb -x X.deb DIR')
+            return tarfile.open(fileobj=io.BytesIO(blob[start : start + size]))
+        pos = start + size + (size % 2)  # members are 2-byte aligned
+    raise pc.layout_error(path, 'no data.tar member', LAYOUT)
+
+
+def find_photos(sources: list[str]) -> dict[str, tuple[str, bytes | str]]:
+    """Listed photo name -> (where, the encoded file or a path), largest file per plasma photo."""
+    wanted = {name for names in SPLITS.values() for name in names}
+    found = {}  # name -> (pixels, where, data)
+
+    def offer(member: str, where: str, load) -> None:
+        name = photo_name(member)
+        if name in wanted:
+            pixels = plasma_size(member) if member.startswith(PLASMA_DIR) else 1
+            if name not in found or pixels > found[name][0]:
+                found[name] = (pixels, where, load())
+
+    for source in sources:
+        if os.path.isdir(source):
+            for root, _, files in os.walk(source):
+                for file in files:
+                    path = os.path.join(root, file)
+                    member = os.path.relpath(path, source).replace(os.sep, '/')
+                    offer(member, path, lambda path=path: path)
+        elif os.path.isfile(source):
+            with deb_data(source) as archive:
+                for info in archive:
+                    if info.isfile():
+                        member = info.name.lstrip('./')
+                        offer(member, f'{source}:{member}', lambda info=info: archive.extractfile(info).read())
+        else:
+            raise pc.layout_error(source, 'no such file or folder', LAYOUT)
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise pc.layout_error(', '.join(sources), f'photos not found: {", ".join(missing)}', LAYOUT)
+    return {name: (where, data) for name, (_, where, data) in found.items()}
+
+
+def downscaled(data: bytes | str, long_side: int, where: str) -> np.ndarray:
+    """The photo decoded (BGR) and shrunk with an area filter so its longer side is ``long_side``."""
+    img = cv2.imread(data) if isinstance(data, str) else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise pc.layout_error(where, 'cannot be decoded as an image', LAYOUT)
+    scale = long_side / max(img.shape[:2])
+    if scale < 1:
+        size = (round(img.shape[1] * scale), round(img.shape[0] * scale))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return img
+
+
+def main(argv=None):
+    parser = pc.make_parser(__doc__, EPILOG, out_default='datasets/photos/gray, or datasets/photos/color')
+    parser.add_argument('sources', nargs='+', help='the two .deb files (or the folders they were extracted to)')
+    parser.add_argument('--gray', action='store_true', help='store full-range luma as 1-channel PNGs')
+    parser.add_argument(
+        '--long-side', type=int, default=512, help='longer side of the stored photos in pixels (default 512)'
+    )
+    args = parser.parse_args(argv)
+    if args.long_side < 64:
+        parser.error(f'--long-side {args.long_side}: expected at least 64 pixels')
+    if args.out is None:
+        args.out = os.path.join('datasets', 'photos', 'gray' if args.gray else 'color')
+
+    photos = find_photos(args.sources)
+    outputs = [n for s in SPLITS for n in (s, s + '.lmdb')] + ['prepare_info.json']
+    pc.claim_outputs(args.out, outputs, args.force)
+    staging = os.path.join(args.out, '.sources')  # full-size decoded photos, removed at the end
+    counts = {}
+    try:
+        for split, names in SPLITS.items():
+            items = []
+            for name in names:
+                where, data = photos[name]
+                path = os.path.join(staging, f'{name}.png')
+                pc.save_png(path, downscaled(data, args.long_side, where))
+                items.append((name, path))
+            counts[split] = len(pc.write_clean_split(items, args.out, split, args.gray))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    pc.write_info(args.out, 'prepare_photos.py', args, counts)
+    return counts
+
+
+if __name__ == '__main__':
+    pc.run_cli(main)
