@@ -1,4 +1,9 @@
-"""Files a run writes besides BasicSR's: its own log file, and ``metrics.json``.
+"""Files a run writes besides BasicSR's: its own log file, ``train_log.jsonl`` and ``metrics.json``.
+
+``train_log.jsonl`` (``experiments/<name>/``): one JSON object per ``logger: print_freq``
+iterations, the values BasicSR's log line shows (iteration, learning rates, losses, column
+weights), so that loss curves can be read without parsing the text log. A resumed run appends;
+readers keep the last entry of an iteration.
 
 ``metrics.json`` is what a test (``results/<name>/``) or a training run's final validation
 (``experiments/<name>/``) measured, and what is needed to rebuild the measured network without
@@ -24,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 METRICS_FILE = 'metrics.json'
+TRAIN_LOG_FILE = 'train_log.jsonl'
 
 
 @contextlib.contextmanager
@@ -85,3 +91,25 @@ def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: s
 def read_metrics(folder: str) -> dict[str, Any]:
     with open(os.path.join(folder, METRICS_FILE), encoding='utf-8') as f:
         return json.load(f)
+
+
+def append_train_log(opt: Mapping[str, Any], log_vars: Mapping[str, Any]) -> None:
+    """Appends one line of ``log_vars`` (numbers and lists of numbers) to ``train_log.jsonl``."""
+    if opt.get('rank', 0) != 0:
+        return
+    entry = {k: v for k, v in log_vars.items() if isinstance(v, (int, float, list, tuple))}
+    with open(os.path.join(opt['path']['experiments_root'], TRAIN_LOG_FILE), 'a', encoding='utf-8') as f:
+        f.write(json.dumps(entry) + '\n')
+
+
+def read_train_log(folder: str) -> list[dict[str, Any]]:
+    """The entries of ``folder/train_log.jsonl`` by iteration (the last one of each, after a resume)."""
+    by_iter = {}
+    with open(os.path.join(folder, TRAIN_LOG_FILE), encoding='utf-8') as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:  # the last line of a killed run may be cut
+                continue
+            by_iter[entry['iter']] = entry
+    return [by_iter[i] for i in sorted(by_iter)]

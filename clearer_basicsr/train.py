@@ -9,7 +9,9 @@ BasicSR's training loop, driven by BasicSR's own option parser and helpers, with
 * a resume is bit-exact when data loads in the main process (``num_worker_per_gpu: 0``): the
   random states and the position inside the epoch are saved with each training state.
 
-Every BasicSR flag keeps working: ``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``.
+Every BasicSR flag keeps working (``--auto_resume``, ``--debug``, ``--force_yml``, ``--launcher``,
+``--local_rank`` or ``--local-rank``; ``clearer-train --help`` explains them); the option file is
+read as data, and ``--force_yml manual_seed=N`` takes effect (:mod:`clearer_basicsr.option_file`).
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ from basicsr.utils import (
 from basicsr.utils.options import copy_opt_file, dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
+from _clearer_basicsr_cli import run, train_parser
 
 from .checkpoint import set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_eval_loader, build_train_loader
-from .options_check import mark_checked, parse_and_check
-from .run_files import run_log, write_metrics
+from .option_file import parse_and_check, seed_line
+from .options_check import mark_checked
+from .run_files import append_train_log, run_log, write_metrics
 
 
 def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
@@ -65,9 +69,12 @@ def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
     return train_loader, sampler, val_loaders, total_epochs, total_iters
 
 
-def train_pipeline(root_path: str | None = None) -> Any:
+def train_pipeline(root_path: str | None = None, argv: list[str] | None = None) -> Any:
+    """Trains as ``clearer-train <argv>`` (default: the command line) would, with experiments
+    under ``root_path`` (default: the current directory); returns the trained model."""
     root_path = os.path.abspath(root_path or os.getcwd())
-    opt, args = parse_and_check(root_path, is_train=True)  # before any folder is made or renamed
+    args = train_parser().parse_args(argv)
+    opt = parse_and_check(args, root_path, is_train=True)  # before any folder is made or renamed
     torch.backends.cudnn.benchmark = True
 
     resume_state = load_resume_state(opt)
@@ -86,6 +93,7 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
     """BasicSR's training loop, resumable bit-exactly; returns the trained model."""
     logger.info(get_env_info())
     logger.info(dict2str(opt))
+    logger.info(seed_line(opt))
     tb_logger = init_tb_loggers(opt)
 
     train_loader, sampler, val_loaders, total_epochs, total_iters = build_phase_loaders(opt, logger)
@@ -142,12 +150,13 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
                 }
                 log_vars.update(model.get_current_log())
                 msg_logger(log_vars)
+                append_train_log(opt, log_vars)
             if current_iter % opt['logger']['save_checkpoint_freq'] == 0:
                 logger.info('Saving models and training states.')
                 model.save(epoch, current_iter)
             if val_freq and current_iter % val_freq == 0:
                 for val_loader in val_loaders:
-                    model.validation(val_loader, current_iter, tb_logger, opt['val']['save_img'])
+                    model.validation(val_loader, current_iter, tb_logger, opt['val'].get('save_img', False))
             data_timer.start()
             iter_timer.start()
             train_data = prefetcher.next()
@@ -159,7 +168,7 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
     model.save(epoch=-1, current_iter=-1)
     if opt.get('val') is not None:
         for val_loader in val_loaders:
-            model.validation(val_loader, min(current_iter, total_iters), tb_logger, opt['val']['save_img'])
+            model.validation(val_loader, min(current_iter, total_iters), tb_logger, opt['val'].get('save_img', False))
         if val_loaders and opt['rank'] == 0:
             latest = os.path.join(opt['path']['models'], 'net_g_latest.pth')
             write_metrics(model, opt, opt['path']['experiments_root'], latest)
@@ -168,9 +177,10 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
     return model
 
 
-def main() -> None:
-    train_pipeline(os.getcwd())
+def main(argv: list[str] | None = None) -> Any:
+    """``clearer-train`` / ``python -m clearer_basicsr.train``; returns the trained model."""
+    return train_pipeline(os.getcwd(), argv)
 
 
 if __name__ == '__main__':
-    main()
+    run(main)
