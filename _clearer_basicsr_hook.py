@@ -53,12 +53,27 @@ class _ImportPluginAfter:
     def exec_module(self, module: object) -> None:
         self.loader.exec_module(module)
         if autoload_enabled() and 'clearer_basicsr' not in sys.modules:
-            import importlib
-
-            importlib.import_module('clearer_basicsr')
+            _import_plugin()
 
     def __getattr__(self, name: str) -> object:  # get_resource_reader, is_package, ... of the real loader
         return getattr(self.loader, name)
+
+
+def _import_plugin() -> None:
+    """Imports the plugin; a failure is one warning, and BasicSR (already imported) carries on."""
+    import importlib
+
+    try:
+        importlib.import_module('clearer_basicsr')
+    except Exception as err:  # a broken plugin must not break every program that imports basicsr
+        import warnings
+
+        warnings.warn(  # stacklevel 3: the import machinery's frame, which prints no source line
+            f'clearer_basicsr could not be imported ({type(err).__name__}: {err}); BasicSR runs without the '
+            "plugin's types (CLEARER_BASICSR_AUTOLOAD=0 skips the attempt)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class _Finder:

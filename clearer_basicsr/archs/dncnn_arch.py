@@ -10,10 +10,11 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from ..option_rules import ConstructorOptions, fail, key_path
+from ..registration import register
 from .arch_util import check_residual
 
 
-@ARCH_REGISTRY.register()
+@register(ARCH_REGISTRY, 'CLEARERDnCNN', alias='DnCNN')
 class DnCNN(ConstructorOptions, nn.Module):
     """A plain stack of 3x3 convolutions that learns the noise, not the clean image.
 

@@ -16,7 +16,7 @@ from .prepare_commands import prepare_command
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 # Datasets of single images under dataroot_gt, one per meta_info line: sizes and names are read
 # for these only (video datasets list folders, with another meta_info format).
-SINGLE_IMAGE_DATASETS = ('GaussianNoiseDataset', 'PairedImageDataset')
+SINGLE_IMAGE_DATASETS = ('CLEARERGaussianNoiseDataset', 'GaussianNoiseDataset', 'PairedImageDataset')
 _SHAPE = re.compile(r'\((\d+)\s*,\s*(\d+)(?:\s*,\s*(\d+))?\)')
 
 

@@ -16,6 +16,7 @@ from torch.utils import data
 from torchvision.transforms.functional import normalize
 
 from ..option_rules import OptionError, at_least, fail, key_path, number, one_of, required
+from ..registration import register
 from .data_util import bgr_to_luma, dataset_image_names, image_key, meta_info_path, require_data_roots
 
 PHASES = ('train', 'val', 'test')
@@ -44,7 +45,7 @@ def parse_sigma(opt: Mapping[str, Any], where: str) -> tuple[float | None, tuple
     return None, (lo, hi)
 
 
-@DATASET_REGISTRY.register()
+@register(DATASET_REGISTRY, 'CLEARERGaussianNoiseDataset', alias='GaussianNoiseDataset')
 class GaussianNoiseDataset(data.Dataset):
     """Clean images from a folder or an LMDB; ``lq`` is ``gt`` plus Gaussian noise.
 
