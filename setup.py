@@ -35,7 +35,7 @@ setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
-    py_modules=['_clearer_basicsr_hook'],
+    py_modules=['_clearer_basicsr_hook', '_clearer_basicsr_cli'],
     package_data={'clearer_basicsr.options': ['*.yml', '**/*.yml']},  # every task's option files, baselines, demo
     install_requires=[
         'torch',
@@ -52,11 +52,10 @@ setup(
         'tqdm',
     ],
     extras_require={'test': ['pytest', 'ruff']},
-    entry_points={
+    entry_points={  # targets in _clearer_basicsr_cli: they import the package after parsing (--help needs no torch)
         'console_scripts': [
-            'clearer-train = clearer_basicsr.train:main',
-            'clearer-test = clearer_basicsr.test:main',
-            'clearer-demo = clearer_basicsr.tools.demo:main',
+            f'clearer-{name} = _clearer_basicsr_cli:{name}'
+            for name in ('train', 'test', 'demo', 'compare', 'complexity', 'evaluate', 'infer', 'export', 'options')
         ]
     },
     cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},

@@ -29,8 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / 'benchmarks'))
+sys.path[:0] = [str(ROOT), str(ROOT / 'benchmarks')]  # the checkout's plugin, cpu_memory
 from cpu_memory import CpuPeak  # noqa: E402
+
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
 
 DERIVED = {
     'all-parallel': 'P P P P | P P P P | P P P P',
@@ -154,18 +156,19 @@ def select_devices(device: str) -> list[str]:
     devices = ['cpu', 'cuda'] if device == 'auto' else [device]
     if 'cuda' in devices and not torch.cuda.is_available():
         if device == 'cuda':
-            raise SystemExit('--device cuda: CUDA is not available')
+            raise UserInputError('--device cuda: CUDA is not available')
         devices.remove('cuda')
     return devices
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Runs every measurement, prints the table and writes the JSON; returns the results."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     add_common_args(parser, repeats=5, json_name='bench_archs.json', batch_help='supernet training batch')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
-        return
+        return []
 
     devices = select_devices(args.device)
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
@@ -186,6 +189,7 @@ def main() -> None:
         'CPU VmHWM minus VmRSS after building (heap trimmed; activations, gradients, allocator caches)'
     )
     write_json(args, {'peak_memory': peak_memory}, results=results)
+    return results
 
 
 def write_json(args: argparse.Namespace, meta: dict, **sections: list) -> None:
@@ -212,4 +216,4 @@ def write_json(args: argparse.Namespace, meta: dict, **sections: list) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

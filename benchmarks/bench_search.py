@@ -55,6 +55,8 @@ sys.path.insert(0, str(ROOT / 'benchmarks'))
 import bench_archs  # noqa: E402  (the derived-net inference figures printed at the end)
 from cpu_memory import CpuPeak  # noqa: E402
 
+from _clearer_basicsr_cli import run  # noqa: E402  (bench_archs put the checkout on sys.path)
+
 PAPER_OPTIONS = ROOT / 'options' / 'search_clearer_denoise.yml'
 MODES = {
     'exact': ('first-order, fp32', {}),
@@ -217,7 +219,8 @@ def table(results: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Runs every mode, prints the tables and writes the JSON; returns the search results."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--modes',
@@ -230,10 +233,10 @@ def main() -> None:
     bench_archs.add_common_args(
         parser, repeats=3, json_name='bench_search.json', batch_help='batch of both the arch and the train step'
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
-        return
+        return []
 
     import torch
 
@@ -296,7 +299,8 @@ def main() -> None:
         'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)',
     }
     bench_archs.write_json(args, meta, results=results, derived_inference=derived)
+    return results
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

@@ -1,7 +1,9 @@
 """Errors the plugin's entry points show as one line (``error: ...``, exit status 2) instead of
-a traceback; ``--debug`` keeps the traceback."""
+a traceback; ``--debug`` keeps the traceback.
 
+:class:`UserInputError` is defined in the top-level ``_clearer_basicsr_cli`` (the command line
+that runs before the package is imported, and catches it); this is its name in the package."""
 
-class UserInputError(ValueError):
-    """Bad input from the user: an option file, a key, a value, a data file or a command-line
-    argument. The message names the file, key or value and what was expected."""
+from _clearer_basicsr_cli import UserInputError
+
+__all__ = ['UserInputError']

@@ -6,7 +6,7 @@ Each registered class of the plugin owns the rules of its own options in a
 that mapping sits in the file (``'datasets: train'``), so that every error is one line naming
 the key, the value found and what was expected. The classes' constructors call the same
 functions, so a rule is written once. :mod:`clearer_basicsr.options_check` runs them all
-before anything is built. This module imports nothing of the package.
+before anything is built. This module imports nothing of the package but its errors.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
+from .errors import UserInputError
 
-class OptionError(ValueError):
+
+class OptionError(UserInputError):
     """An option that cannot work; the message names where it is, its value and what was expected."""
 
 

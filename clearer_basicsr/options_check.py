@@ -15,8 +15,9 @@ What remains here are the checks across components:
 It reads only the options, the registries and the data folders' listings; it builds no dataset
 and no network, and raises one :class:`.option_rules.OptionError` (a ValueError) naming the key,
 the value found and what was expected. The plugin's entry points run it before making any
-folder and mark the options checked (:func:`mark_checked`); a model built from unmarked options
-(BasicSR's own ``train.py`` / ``test.py``) runs it itself.
+folder (:func:`clearer_basicsr.option_file.parse_and_check`) and mark the options checked
+(:func:`mark_checked`); a model built from unmarked options (BasicSR's own ``train.py`` /
+``test.py``) runs it itself.
 """
 
 from __future__ import annotations
@@ -39,16 +40,6 @@ def mark_checked(opt: dict) -> None:
 
 def was_checked(opt: Mapping[str, Any]) -> bool:
     return bool(opt.get(_CHECKED))
-
-
-def parse_and_check(root_path: str, is_train: bool) -> tuple[dict, Any]:
-    """BasicSR's ``parse_options`` (command line and YAML file), then :func:`check_options`."""
-    from basicsr.utils.options import parse_options
-
-    opt, args = parse_options(root_path, is_train=is_train)
-    opt['root_path'] = root_path
-    check_options(opt)
-    return opt, args
 
 
 def check_options(opt: Mapping[str, Any]) -> None:

@@ -6,7 +6,9 @@ BasicSR's test pipeline (same datasets, model, metrics, log and saved images), w
 * the options checked before any folder is made;
 * the option file copied into ``results/<name>/``, and ``results/<name>/metrics.json`` written
   (per test set, per image, the averages, and the network and checkpoint that were tested; see
-  :mod:`clearer_basicsr.run_files`), which ``clearer_basicsr.compare`` reads.
+  :mod:`clearer_basicsr.run_files`), which ``clearer_basicsr.compare`` reads;
+* the option file read as data, ``--force_yml`` applied before the seed, ``--local-rank``
+  accepted (``clearer-test --help``; :mod:`clearer_basicsr.option_file`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from basicsr.utils import get_env_info, get_time_str, make_exp_dirs
 from basicsr.utils.options import copy_opt_file, dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
+from _clearer_basicsr_cli import run, test_parser
 
 from .data.samplers import build_eval_loader
-from .options_check import mark_checked, parse_and_check
+from .option_file import parse_and_check, seed_line
+from .options_check import mark_checked
 from .run_files import run_log, write_metrics
 
 
-def test_pipeline(root_path: str | None = None) -> Any:
-    """Tests the network of ``-opt`` on every ``datasets: test*`` entry; returns the model."""
+def test_pipeline(root_path: str | None = None, argv: list[str] | None = None) -> Any:
+    """Tests as ``clearer-test <argv>`` (default: the command line) would: the network of ``-opt``
+    on every ``datasets: test*`` entry, results under ``root_path``; returns the model."""
     root_path = os.path.abspath(root_path or os.getcwd())
-    opt, args = parse_and_check(root_path, is_train=False)  # before any folder is made
+    args = test_parser().parse_args(argv)
+    opt = parse_and_check(args, root_path, is_train=False)  # before any folder is made
     torch.backends.cudnn.benchmark = True
     make_exp_dirs(opt)
     results = opt['path']['results_root']
@@ -38,6 +44,7 @@ def test_pipeline(root_path: str | None = None) -> Any:
     with run_log(opt, log_file) as logger:
         logger.info(get_env_info())
         logger.info(dict2str(opt))
+        logger.info(seed_line(opt))
         loaders = [build_eval_loader(dataset_opt, opt) for dataset_opt in opt['datasets'].values()]
         for loader in loaders:
             logger.info(f'Number of test images in {loader.dataset.opt["name"]}: {len(loader.dataset)}')
@@ -45,15 +52,18 @@ def test_pipeline(root_path: str | None = None) -> Any:
         model = build_model(opt)
         for loader in loaders:
             logger.info(f'Testing {loader.dataset.opt["name"]}...')
-            model.validation(loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val']['save_img'])
+            model.validation(
+                loader, current_iter=opt['name'], tb_logger=None, save_img=opt['val'].get('save_img', False)
+            )
         if opt['rank'] == 0:
             write_metrics(model, opt, results, opt['path']['pretrain_network_g'])
     return model
 
 
-def main() -> None:
-    test_pipeline(os.getcwd())
+def main(argv: list[str] | None = None) -> Any:
+    """``clearer-test`` / ``python -m clearer_basicsr.test``; returns the tested model."""
+    return test_pipeline(os.getcwd(), argv)
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

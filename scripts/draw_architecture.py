@@ -6,10 +6,16 @@ Plain SVG written by hand (no plotting library): boxes in two rows, arrows betwe
 """
 
 import argparse
+import importlib.util
 import os
+import sys
 from html import escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if importlib.util.find_spec('_clearer_basicsr_cli') is None:  # not installed: the checkout's
+    sys.path.insert(0, ROOT)
+from _clearer_basicsr_cli import run  # noqa: E402
+
 # (title, where it lives, what it reads or writes), in the order of the flow
 STEPS = [
     ('YAML option file', 'options/*.yml', 'search / train / test'),
@@ -75,14 +81,16 @@ def svg():
     return '\n'.join(parts) + '\n'
 
 
-def main():
+def main(argv=None):
+    """Writes the picture; returns its path."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'architecture.svg'))
-    args = parser.parse_args()
+    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'architecture.svg'), help='the SVG to write')
+    args = parser.parse_args(argv)
     with open(args.out, 'w', encoding='utf-8') as f:
         f.write(svg())
     print(f'wrote {args.out}')
+    return args.out
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

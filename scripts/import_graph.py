@@ -10,17 +10,24 @@ packages is not an edge. tests/test_import_graph.py checks that the graph has no
 
 import argparse
 import ast
+import importlib.util
 import os
+import sys
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if importlib.util.find_spec('_clearer_basicsr_cli') is None:  # not installed: the checkout's
+    sys.path.insert(0, ROOT)
+from _clearer_basicsr_cli import run  # noqa: E402
+
 PACKAGE = 'clearer_basicsr'
 HOOK = '_clearer_basicsr_hook'
+CLI = '_clearer_basicsr_cli'
 
 
 def modules():
-    """``{module name: file}`` of the package and the start-up hook."""
-    found = {HOOK: os.path.join(ROOT, f'{HOOK}.py')}
+    """``{module name: file}`` of the package, the start-up hook and the command line's leaf."""
+    found = {name: os.path.join(ROOT, f'{name}.py') for name in (HOOK, CLI)}
     for folder, dirs, files in os.walk(os.path.join(ROOT, PACKAGE)):
         dirs[:] = sorted(d for d in dirs if d != '__pycache__')
         for name in sorted(files):
@@ -92,10 +99,11 @@ def folder_of(module):
     return f'{PACKAGE}/{parts[1]}/' if parts[1] in SUBPACKAGES else f'{PACKAGE}/*.py'
 
 
-def main():
+def main(argv=None):
+    """Prints the graph; returns it. A cycle is a failure (exit status 1)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--folders', action='store_true', help='folder to folder instead of module to module')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     graph = import_graph()
     if args.folders:
         folders = defaultdict(set)
@@ -106,8 +114,11 @@ def main():
     for module in sorted(graph):
         print(f'{module:<{width}}  -> {", ".join(graph[module]) or "(nothing of the package)"}')
     cycle = find_cycle(import_graph())
-    print('cycle: ' + ' -> '.join(cycle) if cycle else 'no cycle')
+    if cycle:
+        raise SystemExit('cycle: ' + ' -> '.join(cycle))
+    print('no cycle')
+    return graph
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

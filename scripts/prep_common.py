@@ -26,6 +26,8 @@ from tqdm import tqdm
 if importlib.util.find_spec('clearer_basicsr') is None:  # finding it does not import it
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402  (a leaf: no torch)
+
 # One image region: a file, optionally only the columns [x0, x1) (side-by-side pairs).
 Source = namedtuple('Source', 'path cols', defaults=(None,))
 # One training pair. Pairs sharing a group (crops of one photo, the 14 rainy versions of one
@@ -33,7 +35,7 @@ Source = namedtuple('Source', 'path cols', defaults=(None,))
 Pair = namedtuple('Pair', 'key group lq gt')
 
 
-class LayoutError(ValueError):
+class LayoutError(UserInputError):
     """The input does not have the layout a script expects."""
 
 
@@ -83,12 +85,18 @@ def add_arch_args(parser):
 
 
 def run_cli(main):
-    """Runs ``main`` and turns the errors a user can fix into one message, not a traceback."""
+    """Runs ``main(argv)`` as a command (``_clearer_basicsr_cli.run``): what the user can fix, a
+    layout or a path named on the command line that is missing or already there, is one
+    ``error:`` message and exit status 2, not a traceback."""
     warnings.formatwarning = lambda message, *args, **kwargs: f'warning: {message}\n'
-    try:
-        main()
-    except (LayoutError, FileExistsError, FileNotFoundError) as err:
-        sys.exit(f'error: {err}')
+
+    def main_with_paths(argv):
+        try:
+            return main(argv)
+        except (FileExistsError, FileNotFoundError) as err:
+            raise LayoutError(str(err)) from None
+
+    run(main_with_paths)
 
 
 # ----------------------------------------------------------------------------- files

@@ -143,13 +143,11 @@ def run_train_inprocess(opt_file, cwd, *flags):
     """``python -m clearer_basicsr.train -opt opt_file [flags]`` in this process (no import cost)."""
     from clearer_basicsr.train import train_pipeline
 
-    argv, old_cwd = sys.argv, os.getcwd()
-    sys.argv = ['clearer-train', '-opt', str(opt_file), *flags]
+    old_cwd = os.getcwd()
     os.chdir(cwd)
     try:
-        return train_pipeline(str(cwd))
+        return train_pipeline(str(cwd), ['-opt', str(opt_file), *flags])
     finally:
-        sys.argv = argv
         os.chdir(old_cwd)
 
 

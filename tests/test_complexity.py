@@ -13,6 +13,7 @@ from clearer_basicsr.archs import complexity
 from clearer_basicsr.archs.arch_util import count_parameters
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.tools.complexity import main as complexity_main
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)
@@ -99,7 +100,9 @@ def test_cli_as_main_prints_the_table(tmp_path, tiny_costs, monkeypatch, capsys)
     opt.write_text(yaml.safe_dump({'network_g': network, 'datasets': {'train': {'gt_size': PATCH}}}))
     # what `python -m clearer_basicsr.complexity` does: the module must not register anything twice
     monkeypatch.setattr(sys, 'argv', ['complexity', '-opt', str(opt), '--genotype', str(tmp_path / 'genotype.yml')])
-    runpy.run_module('clearer_basicsr.complexity', run_name='__main__')
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module('clearer_basicsr.complexity', run_name='__main__')
+    assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert f'{PATCH}x{PATCH}' in out and 'MACs' in out and 'cell 2 col 2' in out
     assert f'{tiny_costs.supernet_total["macs"]:,}' in out
@@ -111,13 +114,13 @@ def test_cli_derived_net_and_patch_size_option(tmp_path, capsys, tiny_costs):
     opt = tmp_path / 'retrain.yml'
     network = {'type': 'CLEARERNet', 'genotype': 'P P | F F', 'branch_channels': [4, 8, 16], 'stem_width': 4}
     opt.write_text(yaml.safe_dump({'network_g': network}))
-    complexity_main(['-opt', str(opt), '--patch-size', '8'])
-    out = capsys.readouterr().out
+    assert complexity_main(['-opt', str(opt), '--patch_size', '8']) == capsys.readouterr().out.rstrip('\n')
+    out = complexity_main(['-opt', str(opt), '--patch-size', '8'])  # the dash form stays an alias
     costs = complexity.candidate_costs(CLEARERNet('P P | F F', **TINY), 8)
     assert '8x8' in out and 'derived total [P P | F F]' in out
     assert f'{complexity.derived_cost(costs, "P P | F F")["params"]:,}' in out
     # MACs scale with the patch area, parameters do not depend on it
     assert 4 * costs.supernet_total['macs'] == tiny_costs.supernet_total['macs']
     assert costs.supernet_total['params'] == tiny_costs.supernet_total['params']
-    with pytest.raises(SystemExit):
-        complexity_main(['-opt', str(opt)])  # no gt_size and no --patch-size
+    with pytest.raises(UserInputError, match='gt_size; pass --patch_size'):
+        complexity_main(['-opt', str(opt)])

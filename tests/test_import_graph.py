@@ -31,10 +31,13 @@ def test_a_cycle_would_be_found():
 
 
 def test_layers():
-    """The hook and the option rules import nothing of the package; archs and data nothing above
-    them; nothing of the runtime imports the tools (only the aliases of tools do)."""
+    """The start-up hook and the command line's leaf import nothing of the package, the option
+    rules only its errors; archs and data nothing above them; nothing of the runtime imports the
+    tools (only the aliases of tools do)."""
     graph = import_graph.import_graph()
-    assert graph['_clearer_basicsr_hook'] == [] and graph['clearer_basicsr.option_rules'] == []
+    assert graph['_clearer_basicsr_hook'] == [] and graph['_clearer_basicsr_cli'] == []
+    assert graph['clearer_basicsr.errors'] == ['_clearer_basicsr_cli']
+    assert graph['clearer_basicsr.option_rules'] == ['clearer_basicsr.errors']
     above_archs_and_data = (
         'clearer_basicsr.models',
         'clearer_basicsr.losses',

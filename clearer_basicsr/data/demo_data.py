@@ -18,6 +18,8 @@ import shutil
 import cv2
 import numpy as np
 
+from _clearer_basicsr_cli import run
+
 from .data_util import list_images
 from .lmdb_io import read_lmdb_keys, write_lmdb
 
@@ -154,4 +156,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

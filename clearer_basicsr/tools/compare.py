@@ -39,8 +39,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from _clearer_basicsr_cli import run
 from clearer_basicsr.archs.arch_util import input_channels, mac_counter
 from clearer_basicsr.checkpoint import strip_module_prefix
+from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.run_files import METRICS_FILE, read_metrics
 from clearer_basicsr.tools.cli import doc_parser
@@ -64,7 +66,7 @@ COLUMNS = (
 )
 
 
-class CompareError(RuntimeError):
+class CompareError(UserInputError):
     """A folder cannot be read as a run; the message says which file and why."""
 
 
@@ -423,10 +425,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        rows = collect(args.folders, args.size, args.recompute, not args.no_latency, args.repeats)
-    except CompareError as err:
-        raise SystemExit(f'compare: {err}') from None
+    rows = collect(args.folders, args.size, args.recompute, not args.no_latency, args.repeats)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     table = markdown(rows, args.size)
     with open(args.out + '.md', 'w', encoding='utf-8') as f:
@@ -439,4 +438,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

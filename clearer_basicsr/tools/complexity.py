@@ -1,7 +1,7 @@
 """``python -m clearer_basicsr.complexity -opt X.yml``: the per-candidate cost table of a CLEARER
 network option file (the costs themselves are measured by :mod:`clearer_basicsr.archs.complexity`).
 
-    python -m clearer_basicsr.complexity -opt options/X.yml [--genotype genotype.yml] [--patch-size N]
+    python -m clearer_basicsr.complexity -opt options/X.yml [--genotype genotype.yml] [--patch_size N]
 
 This module registers nothing: it runs as ``__main__`` under ``python -m``, and BasicSR's
 registries refuse a name registered twice.
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
-
+from _clearer_basicsr_cli import run
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.complexity import Costs, candidate_costs, derived_cost
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.option_file import read_option_file
 
 
 def format_table(costs: Costs, genotype: Genotype | None = None, title: str = '') -> str:
@@ -45,33 +46,39 @@ def format_table(costs: Costs, genotype: Genotype | None = None, title: str = ''
     return '\n'.join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description='Per-candidate cost table of a CLEARER network option file.')
     parser.add_argument('-opt', required=True, help='BasicSR option YAML with a CLEARERSearchNet/CLEARERNet network_g')
     parser.add_argument('--genotype', help='genotype (genotype.yml path or compact string) for derived totals')
-    parser.add_argument('--patch-size', type=int, help='patch size (default: datasets.train.gt_size)')
+    parser.add_argument(
+        '--patch_size', '--patch-size', type=int, metavar='N', help='patch size (default: datasets: train: gt_size)'
+    )
     args = parser.parse_args(argv)
 
-    with open(args.opt, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+    opt = read_option_file(args.opt)
     net_opt = dict(opt.get('network_g') or {})
     net_type = net_opt.pop('type', None)
     nets = {'CLEARERSearchNet': CLEARERSearchNet, 'CLEARERNet': CLEARERNet}
     if net_type not in nets:
-        raise SystemExit(f'{args.opt}: network_g type is {net_type!r}, expected one of {list(nets)}')
+        raise UserInputError(f'{args.opt}: network_g: type = {net_type!r}: expected one of {list(nets)}')
     patch_size = args.patch_size or ((opt.get('datasets') or {}).get('train') or {}).get('gt_size')
     if not patch_size:
-        raise SystemExit(f'{args.opt}: no datasets.train.gt_size; pass --patch-size')
+        raise UserInputError(f'{args.opt}: no datasets: train: gt_size; pass --patch_size')
 
     net = nets[net_type](**net_opt)
     costs = candidate_costs(net, int(patch_size))
     genotype = None
     if args.genotype:
-        genotype = Genotype.from_any(args.genotype, net.branch_channels, net.columns_per_cell)
+        try:
+            genotype = Genotype.from_any(args.genotype, net.branch_channels, net.columns_per_cell)
+        except ValueError as err:
+            raise UserInputError(f'--genotype {args.genotype!r}: {err}') from None
     elif isinstance(net, CLEARERNet):
         genotype = net.genotype()
-    print(format_table(costs, genotype))
+    table = format_table(costs, genotype)
+    print(table)
+    return table
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

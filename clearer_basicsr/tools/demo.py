@@ -9,22 +9,41 @@ on the built-in demo data, in minutes on a CPU.
 
 Each stage runs ``python -m clearer_basicsr.train|test -opt <file>`` in the current directory,
 exactly what a user would type; the option files are printed so they can be copied and edited.
+``--quick`` runs a few iterations per stage: a check that an installation works (its numbers
+mean nothing).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import time
 
+from _clearer_basicsr_cli import run
+from clearer_basicsr.option_file import apply_overrides, read_option_file
 from clearer_basicsr.run_files import read_metrics
 from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
 
+DEFAULT_DATA = os.path.join('datasets', 'demo')
+# (stage, entry point, option file, where it reads the demo data: {key: file under --data})
 STAGES = (
-    ('search', 'train', 'demo_search.yml'),
-    ('retrain', 'train', 'demo_train.yml'),
-    ('test', 'test', 'demo_test.yml'),
+    (
+        'search',
+        'train',
+        'demo_search.yml',
+        {'datasets:train:dataroot_gt': 'train.lmdb', 'train:arch_dataset:dataroot_gt': 'arch.lmdb'},
+    ),
+    ('retrain', 'train', 'demo_train.yml', {'datasets:train:dataroot_gt': 'train.lmdb'}),
+    ('test', 'test', 'demo_test.yml', {'datasets:test_1:dataroot_gt': 'test'}),
 )
+SHORT_RUN = (
+    'train:total_iter=8',
+    'train:scheduler:periods=[8]',
+    'logger:save_checkpoint_freq=8',
+    'logger:print_freq=4',
+)
+QUICK = {'search': (*SHORT_RUN, 'train:arch_warmup_iter=4'), 'retrain': SHORT_RUN}  # --quick
 # Lines of BasicSR's output worth showing live; the full log is in the experiment folder.
 SHOWN = re.compile(r'\[eta:|Genotype|# psnr|# ssim|Validation|Resuming|Error|error:')
 
@@ -47,21 +66,44 @@ def noisy_input_scores(test_dir: str, sigma: float = 30) -> tuple[float, float]:
     return tuple(float(np.mean(column)) for column in zip(*scores))
 
 
+def stage_overrides(stage: str, option_file: str, data_keys: dict[str, str], args: argparse.Namespace) -> list[str]:
+    """The ``--force_yml`` of a stage: the data folder when not the default, the --quick lengths,
+    and the user's entries that apply (a nested one only where the file has its section: the
+    test has no train section)."""
+    entries = []
+    if os.path.normpath(args.data) != DEFAULT_DATA:
+        entries += [f'{key}={os.path.join(args.data, name)}' for key, name in data_keys.items()]
+    if args.quick:
+        entries += QUICK.get(stage, ())
+    options = read_option_file(option_file)
+    entries += [e for e in args.force_yml or () if ':' not in e.partition('=')[0] or e.split(':')[0] in options]
+    apply_overrides(options, entries)  # a malformed entry stops the demo before any stage runs
+    return ['--force_yml', *entries] if entries else []
+
+
 def main(argv: list[str] | None = None) -> dict:
+    """Runs the demo; returns the table's scores: {row: (PSNR, SSIM)}."""
     parser = doc_parser(__doc__, epilog_from=None)
-    parser.add_argument('--data', default='datasets/demo', help='demo data folder (made if missing)')
+    parser.add_argument('--data', default=DEFAULT_DATA, help='demo data folder (made if missing)')
+    parser.add_argument('--quick', action='store_true', help='a few iterations per stage, to check an installation')
     parser.add_argument(
-        '--force_yml', nargs='+', default=None, help='passed to every stage, e.g. train:total_iter=20 (BasicSR syntax)'
+        '--force_yml',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='passed to every stage whose option file has the section, e.g. train:total_iter=20 (BasicSR syntax)',
     )
     args = parser.parse_args(argv)
 
     from clearer_basicsr.data.demo_data import make_demo_data
 
     start = time.time()
+    stages = []
+    for stage, entry, name, data_keys in STAGES:
+        option_file = os.path.join(PACKAGE_OPTIONS, name)
+        stages.append((stage, entry, option_file, stage_overrides(stage, option_file, data_keys, args)))
     make_demo_data(args.data)
-    extra = ['--force_yml', *args.force_yml] if args.force_yml else []
-    for title, entry, name in STAGES:
-        run_stage(title, entry, os.path.join(PACKAGE_OPTIONS, name), extra, show=SHOWN)
+    for stage, entry, option_file, overrides in stages:
+        run_stage(stage, entry, option_file, overrides, show=SHOWN)
 
     import yaml
 
@@ -102,4 +144,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

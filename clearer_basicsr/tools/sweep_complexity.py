@@ -30,6 +30,7 @@ import time
 
 import yaml
 
+from _clearer_basicsr_cli import run
 from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
 
@@ -197,4 +198,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == '__main__':
-    main()
+    run(main)
