@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
@@ -31,21 +31,23 @@ from basicsr.utils import (
     AvgTimer,
     MessageLogger,
     get_env_info,
+    get_root_logger,
     get_time_str,
     make_exp_dirs,
     mkdir_and_rename,
 )
-from basicsr.utils.options import copy_opt_file, dict2str
+from basicsr.utils.options import dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 from _clearer_basicsr_cli import run, train_parser
 
-from .checkpoint import set_rng_state
+from .checkpoint import rng_kept, set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_eval_loader, build_train_loader
+from .files import remove_partial_writes
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
-from .run_files import append_train_log, run_log, write_metrics
+from .run_files import append_train_log, copy_option_file, held_log, run_log, write_metrics
 
 
 def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
@@ -78,30 +80,53 @@ def train_pipeline(root_path: str | None = None, argv: list[str] | None = None) 
     torch.backends.cudnn.benchmark = True
 
     resume_state = load_resume_state(opt)
+    with held_log() as earlier:  # a failure while building leaves no folder behind
+        logger = get_root_logger()
+        logger.info(get_env_info())
+        logger.info(dict2str(opt))
+        logger.info(seed_line(opt))
+        built = build_run(opt, resume_state, logger)
     if resume_state is None:
         make_exp_dirs(opt)
         if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name'] and opt['rank'] == 0:
             mkdir_and_rename(os.path.join(root_path, 'tb_logger', opt['name']))
-    copy_opt_file(args.opt, opt['path']['experiments_root'])
+    copy_option_file(opt, args.opt, opt['path']['experiments_root'])
 
     log_file = os.path.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
-    with run_log(opt, log_file) as logger:
-        return train_loop(opt, resume_state, logger)
+    with run_log(opt, log_file, earlier) as logger:
+        if resume_state is not None and opt['rank'] == 0:
+            for path in remove_partial_writes(opt['path']['experiments_root']):
+                logger.info(f'Removed {path}: a write that was killed left it.')
+        return train_loop(opt, resume_state, logger, built)
 
 
-def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> Any:
-    """BasicSR's training loop, resumable bit-exactly; returns the trained model."""
-    logger.info(get_env_info())
-    logger.info(dict2str(opt))
-    logger.info(seed_line(opt))
-    tb_logger = init_tb_loggers(opt)
+class BuiltRun(NamedTuple):
+    """What a training run works with, all built before its folder is made."""
 
-    train_loader, sampler, val_loaders, total_epochs, total_iters = build_phase_loaders(opt, logger)
+    model: Any
+    train_loader: Any
+    sampler: Any
+    val_loaders: list
+    total_epochs: int
+    total_iters: int
+
+
+def build_run(opt: dict, resume_state: dict | None, logger: logging.Logger) -> BuiltRun:
+    """The loaders and the model (resumed when ``resume_state``); writes nothing."""
+    loaders = build_phase_loaders(opt, logger)
     mark_checked(opt)  # checked by train_pipeline: the model skips the repeat
     model = build_model(opt)
-    start_epoch, current_iter, skip = 0, 0, 0
     if resume_state:
         model.resume_training(resume_state)
+    return BuiltRun(model, *loaders)
+
+
+def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger, built: BuiltRun) -> Any:
+    """BasicSR's training loop, resumable bit-exactly; returns the trained model."""
+    model, train_loader, sampler, val_loaders, total_epochs, total_iters = built
+    tb_logger = init_tb_loggers(opt)
+    start_epoch, current_iter, skip = 0, 0, 0
+    if resume_state:
         start_epoch, current_iter = resume_state['epoch'], resume_state['iter']
         skip = resume_state.get('batch_in_epoch') or 0
         logger.info(f'Resuming training from epoch: {start_epoch}, iter: {current_iter} (batch {skip} of the epoch).')
@@ -137,6 +162,8 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
             model.update_learning_rate(current_iter, warmup_iter=opt['train'].get('warmup_iter', -1))
             model.feed_data(train_data)
             model.optimize_parameters(current_iter)
+            if hasattr(model, 'keep_finite_state'):  # what a non-finite stop saves (the plugin's models)
+                model.keep_finite_state(current_iter)
             iter_timer.record()
             if current_iter == 1:
                 msg_logger.reset_start_time()
@@ -149,14 +176,15 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger) -> 
                     'data_time': data_timer.get_avg_time(),
                 }
                 log_vars.update(model.get_current_log())
+                append_train_log(opt, log_vars)  # before: BasicSR's logger pops iter, epoch and lrs
                 msg_logger(log_vars)
-                append_train_log(opt, log_vars)
             if current_iter % opt['logger']['save_checkpoint_freq'] == 0:
                 logger.info('Saving models and training states.')
                 model.save(epoch, current_iter)
             if val_freq and current_iter % val_freq == 0:
-                for val_loader in val_loaders:
-                    model.validation(val_loader, current_iter, tb_logger, opt['val'].get('save_img', False))
+                with rng_kept():  # as if it had not run: a state saved at this iteration resumes bit-exactly
+                    for val_loader in val_loaders:
+                        model.validation(val_loader, current_iter, tb_logger, opt['val'].get('save_img', False))
             data_timer.start()
             iter_timer.start()
             train_data = prefetcher.next()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +134,34 @@ def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str
 
 
 BUDGET_TOLERANCE = 0.1  # a budget search derives a genotype within +-10 % of its target
-MAX_ENUMERATED = 2**24  # genotypes derive_within_budget may enumerate (the paper's space has 2^12)
+MAX_ENUMERATED = 2**24  # genotypes the space may have to be enumerated (the paper's space has 2^12)
+
+
+def enumerate_genotypes(
+    costs: torch.Tensor, fixed: float, chunk: int = 2**16
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every genotype of a space with candidate ``costs`` (num_columns, K), in chunks: candidate
+    indices (n, num_columns), cell-major as the logits, and each genotype's total cost (n,)."""
+    num_columns, k = costs.shape
+    if k**num_columns > MAX_ENUMERATED:
+        raise ValueError(f'{k}^{num_columns} genotypes are too many to enumerate (at most {MAX_ENUMERATED:,})')
+    columns = torch.arange(num_columns)
+    for start in range(0, k**num_columns, chunk):
+        codes = torch.arange(start, min(start + chunk, k**num_columns), dtype=torch.long)
+        digits = torch.stack([(codes // k**c) % k for c in range(num_columns)], dim=1)
+        yield digits, fixed + costs.double()[columns, digits].sum(dim=1)
+
+
+def genotypes_within(
+    costs: torch.Tensor, fixed: float, target: float, tolerance: float = BUDGET_TOLERANCE
+) -> list[list[int]]:
+    """Candidate indices of every genotype whose cost lies within ``target`` +- ``tolerance``."""
+    lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+    return [
+        row
+        for digits, total in enumerate_genotypes(costs, fixed)
+        for row in digits[(total >= lo) & (total <= hi)].tolist()
+    ]
 
 
 def derive_within_budget(
@@ -144,22 +171,13 @@ def derive_within_budget(
     ``target`` +- ``tolerance`` (relative), the one the search found most likely (the largest sum
     of log column weights). That is the argmax whenever the argmax fits. ``weights`` and
     ``costs`` are (num_columns, K); ``fixed`` is the cost every network has. Returns candidate
-    indices per column, or None when no genotype of the space fits the window.
-
-    Exact, by enumerating the space in chunks (up to :data:`MAX_ENUMERATED` genotypes)."""
-    num_columns, k = costs.shape
-    if k**num_columns > MAX_ENUMERATED:
-        raise ValueError(f'derive_within_budget: {k}^{num_columns} genotypes are too many to enumerate')
+    indices per column, or None when no genotype of the space fits the window (exact: the space
+    is enumerated)."""
     log_w = weights.detach().double().clamp_min(1e-12).log()
-    costs = costs.double()
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+    columns = torch.arange(costs.shape[0])
     best, best_score = None, -math.inf
-    chunk = 2**16
-    for start in range(0, k**num_columns, chunk):
-        codes = torch.arange(start, min(start + chunk, k**num_columns), dtype=torch.long)
-        digits = torch.stack([(codes // k**c) % k for c in range(num_columns)], dim=1)  # (n, num_columns)
-        columns = torch.arange(num_columns)
-        total = fixed + costs[columns, digits].sum(dim=1)
+    for digits, total in enumerate_genotypes(costs, fixed):
         score = log_w[columns, digits].sum(dim=1).masked_fill((total < lo) | (total > hi), -math.inf)
         i = int(score.argmax())
         if float(score[i]) > best_score:

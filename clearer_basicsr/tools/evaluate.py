@@ -1,0 +1,371 @@
+"""Is the searched network any good? Searches to one or more budgets with several seeds, then
+retrains, at the same budget and with the same seeds, the searched genotypes, random genotypes of
+the same cost, the hand-designed patterns of the space and BasicSR's baselines, and compares
+their test scores with each other and with BM3D:
+
+    python -m clearer_basicsr.evaluate -opt options/evaluate/demo.yml [--jobs 2] [--exhaustive]
+
+The evaluation file (YAML) names three option files and the plan:
+
+    name: evaluate_demo            runs are named <name>_..., the report goes to results/<name>/
+    search: demo_search.yml        a CLEARER search (its arch_loss gets target: <budget>)
+    retrain: demo_train.yml        retrains a CLEARERNet (its genotype is replaced per run)
+    test: demo_test.yml            tests it (genotype and checkpoint replaced; its first test set counts)
+    budgets: [0.5, 0.75]           derived-network cost as a fraction of the all-parallel network's
+    search_seeds: [0, 1]           one search per budget and seed
+    retrain_seeds: [0, 1]          every network is retrained once per seed
+    random: 8                      random genotypes per budget, within +-10 % of the budget's MACs,
+    random_seed: 0                 never one a search found
+    hand_designed: [hrnet, alternating, all_parallel, all_fusion]   retrained where they fit a budget
+    baselines:                     BasicSR networks: a retrain and a test option file each
+      - {name: DnCNN, train: train_dncnn.yml, test: test_dncnn.yml}
+    bm3d: true                     BM3D on the test set (optional package bm3d; else a note)
+    jobs: 1                        stages run at once, one thread each
+    latency_size: 256              MACs and CPU latency are measured on this square input
+
+Paths are read from the current directory, else next to the evaluation file. Every stage is
+the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
+results/<name>/options/, its log in results/<name>/logs/; a stage whose outputs exist is not
+run again, so an interrupted evaluation continues where it stopped. ``--exhaustive`` retrains
+every genotype of the space once (first retrain seed), and ranks the searches against all of them.
+
+Writes results/<name>/evaluation.md (tables: mean +- std PSNR/SSIM, MACs, parameters, latency,
+the searched genotypes' rank among the random ones, loss convergence, stage times), .csv, and
+the plots evaluation_psnr_macs.png and evaluation_loss.png; --out copies them elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.tools.cli import doc_parser
+
+HAND_DESIGNED = ('hrnet', 'alternating', 'all_parallel', 'all_fusion')
+DEFAULTS = {
+    'search_seeds': [0, 1],
+    'retrain_seeds': [0, 1],
+    'random': 8,
+    'random_seed': 0,
+    'hand_designed': list(HAND_DESIGNED),
+    'baselines': [],
+    'bm3d': True,
+    'jobs': 1,
+    'latency_size': 256,
+}
+REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def read_plan(path: str) -> dict[str, Any]:
+    """The evaluation file with defaults filled in; UserInputError naming the key otherwise."""
+    from clearer_basicsr.option_file import read_option_file
+
+    plan = {**DEFAULTS, **read_option_file(path)}
+    where = lambda key: f'{path}: {key}'  # noqa: E731
+    unknown = sorted(set(plan) - set(DEFAULTS) - set(REQUIRED))
+    if unknown:
+        raise UserInputError(
+            f'{where(unknown[0])}: not an evaluation key; expected {", ".join(REQUIRED + tuple(DEFAULTS))}'
+        )
+    for key in REQUIRED:
+        if key not in plan:
+            raise UserInputError(f'{where(key)} is missing')
+    if not isinstance(plan['name'], str) or not plan['name'].replace('_', '').replace('-', '').isalnum():
+        raise UserInputError(f'{where("name")} = {plan["name"]!r}: expected a name of letters, digits, _ and -')
+    base = os.path.dirname(os.path.abspath(path))
+    for key in ('search', 'retrain', 'test'):
+        plan[key] = _find(plan[key], base, where(key))
+    for item in plan['baselines']:
+        if not isinstance(item, Mapping) or not {'name', 'train', 'test'} <= set(item):
+            raise UserInputError(f'{where("baselines")}: {item!r}: expected {{name: ..., train: FILE, test: FILE}}')
+        item['train'], item['test'] = (
+            _find(item['train'], base, where('baselines')),
+            _find(item['test'], base, where('baselines')),
+        )
+    budgets = plan['budgets']
+    if not isinstance(budgets, list) or not budgets or not all(_number(b) and 0 < b <= 1 for b in budgets):
+        raise UserInputError(
+            f'{where("budgets")} = {budgets!r}: expected a list of fractions in (0, 1] of the all-parallel cost'
+        )
+    for key in ('search_seeds', 'retrain_seeds'):
+        if not isinstance(plan[key], list) or not plan[key] or not all(isinstance(s, int) for s in plan[key]):
+            raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a non-empty list of integer seeds')
+    for key in ('random', 'random_seed', 'jobs', 'latency_size'):
+        if (
+            not isinstance(plan[key], int)
+            or isinstance(plan[key], bool)
+            or plan[key] < (1 if key in ('jobs', 'latency_size') else 0)
+        ):
+            raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a whole number')
+    bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
+    if bad:
+        raise UserInputError(f'{where("hand_designed")}: {bad[0]!r} is not one of {list(HAND_DESIGNED)}')
+    return plan
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _find(path: Any, base: str, where: str) -> str:
+    if isinstance(path, str):
+        for candidate in (path, os.path.join(base, path)):
+            if os.path.isfile(candidate):
+                return candidate
+    raise UserInputError(f'{where} = {path!r}: no such option file (read from the current directory or {base})')
+
+
+# ------------------------------------------------------------------------------ genotypes
+
+
+@dataclasses.dataclass
+class Space:
+    """The search space of the search option file, with its measured costs (MACs at the patch size)."""
+
+    net: Any
+    patch_size: int
+    matrix: Any  # candidate MACs (num_columns, K)
+    fixed: float
+    largest: float
+
+    @classmethod
+    def of(cls, search_opt: Mapping[str, Any]) -> Space:
+        from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
+        from clearer_basicsr.archs.complexity import candidate_costs, cost_matrix
+
+        net_opt = {k: v for k, v in search_opt['network_g'].items() if k != 'type'}
+        net = CLEARERSearchNet(**net_opt)
+        patch = int(search_opt['datasets']['train'].get('gt_size') or 64)
+        costs = candidate_costs(net, patch)
+        return cls(net, patch, cost_matrix(net, patch, 'flops'), costs.fixed_total['macs'], costs.largest_total['macs'])
+
+    def genotype(self, indices: list[int]) -> Any:
+        from clearer_basicsr.archs.genotype import Genotype
+
+        return Genotype.from_indices(indices, self.net.branch_channels, self.net.columns_per_cell)
+
+    def fraction(self, genotype: Any) -> float:
+        return (self.fixed + sum(float(self.matrix[c, k]) for c, k in enumerate(genotype.indices))) / self.largest
+
+    def within(self, budget: float) -> list[Any]:
+        from clearer_basicsr.archs.complexity import genotypes_within
+
+        return [self.genotype(row) for row in genotypes_within(self.matrix, self.fixed, budget * self.largest)]
+
+    def everything(self) -> list[Any]:
+        from clearer_basicsr.archs.complexity import enumerate_genotypes
+
+        return [
+            self.genotype(row) for digits, _ in enumerate_genotypes(self.matrix, self.fixed) for row in digits.tolist()
+        ]
+
+    def hand_designed(self, name: str) -> Any:
+        """HRNet's pattern (blocks, then a fusion, per cell), alternating, all parallel, all fusion."""
+        per_cell = self.net.columns_per_cell
+        cell = {
+            'hrnet': [0] * (per_cell - 1) + [1],
+            'alternating': [k % 2 for k in range(per_cell)],
+            'all_parallel': [0] * per_cell,
+            'all_fusion': [1] * per_cell,
+        }[name]
+        return self.genotype(cell * self.net.num_cells)
+
+
+def code(genotype: Any) -> str:
+    """A name-safe form of a genotype: 'PPPF-PPPF'."""
+    return str(genotype).replace(' ', '').replace('|', '-')
+
+
+# ------------------------------------------------------------------------------ stages
+
+
+class Stages:
+    """Builds the stages of an evaluation from its option-file templates."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        from clearer_basicsr.option_file import read_option_file
+
+        self.plan, self.name = plan, plan['name']
+        self.root = os.path.join('results', self.name)
+        self.times_file = os.path.join(self.root, 'stage_times.json')
+        self.templates = {key: read_option_file(plan[key]) for key in ('search', 'retrain', 'test')}
+
+    def stage(self, name: str, entry: str, options: dict, done: Any) -> Any:
+        from clearer_basicsr.tools.stages import Stage
+
+        options['name'] = name
+        return Stage(
+            name,
+            entry,
+            options,
+            os.path.join(self.root, 'options', f'{name}.yml'),
+            os.path.join(self.root, 'logs', f'{name}.log'),
+            done,
+        )
+
+    def search(self, budget: float, seed: int) -> Any:
+        opt = copy.deepcopy(self.templates['search'])
+        opt['manual_seed'] = seed
+        arch_loss = dict(opt['train'].get('arch_loss') or {'type': 'CLEARERArchLoss'})
+        arch_loss.pop('target_macs', None)
+        arch_loss.update(target=budget, complexity=arch_loss.get('complexity') or 'flops')
+        opt['train']['arch_loss'] = arch_loss
+        name = f'{self.name}_search_b{round(budget * 100)}_s{seed}'
+        genotype_file = os.path.join('experiments', name, 'genotype.yml')
+        return self.stage(name, 'train', opt, lambda: _finished_search(genotype_file, opt['train']['total_iter']))
+
+    def retrain(self, genotype: Any, seed: int) -> tuple[Any, Any]:
+        train = copy.deepcopy(self.templates['retrain'])
+        train['manual_seed'] = seed
+        # The genotype as a mapping carries the search's preset (branch channels, columns per cell).
+        train['network_g']['genotype'] = genotype.to_dict()
+        name = f'{self.name}_{code(genotype)}_s{seed}'
+        return self.pair(name, train, self.templates['test'], {'genotype': genotype.to_dict()})
+
+    def baseline(self, item: Mapping[str, Any], seed: int) -> tuple[Any, Any]:
+        from clearer_basicsr.option_file import read_option_file
+
+        train = read_option_file(item['train'])
+        train['manual_seed'] = seed
+        return self.pair(f'{self.name}_{item["name"]}_s{seed}', train, read_option_file(item['test']), {})
+
+    def pair(self, name: str, train: dict, test_template: dict, network: dict) -> tuple[Any, Any]:
+        checkpoint = os.path.join('experiments', name, 'models', 'net_g_latest.pth')
+        test = copy.deepcopy(test_template)
+        test['network_g'].update(network)
+        test.setdefault('path', {})['pretrain_network_g'] = checkpoint
+        metrics = os.path.join('results', f'{name}_test', 'metrics.json')
+        return (
+            self.stage(name, 'train', train, lambda: os.path.isfile(checkpoint)),
+            self.stage(f'{name}_test', 'test', test, lambda: os.path.isfile(metrics)),
+        )
+
+    def bm3d(self) -> Any:
+        test = copy.deepcopy(self.templates['test'])
+        metrics = os.path.join('results', f'{self.name}_reference_bm3d', 'metrics.json')
+        return self.stage(f'{self.name}_reference', 'bm3d', test, lambda: os.path.isfile(metrics))
+
+
+def _finished_search(genotype_file: str, total_iter: int) -> bool:
+    import yaml
+
+    if not os.path.isfile(genotype_file):
+        return False
+    with open(genotype_file, encoding='utf-8') as f:
+        return (yaml.safe_load(f) or {}).get('iteration') == total_iter
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def choose_genotypes(plan: dict[str, Any], space: Space, searched: dict[float, list[Any]], exhaustive: bool) -> dict:
+    """Per budget, the genotypes to retrain by kind: searched, random, hand-designed."""
+    chosen = {}
+    for budget in plan['budgets']:
+        found = {str(g) for g in searched[budget]}
+        window = [g for g in space.within(budget) if str(g) not in found]
+        rng = random.Random(plan['random_seed'] * 1000 + round(budget * 1000))
+        randoms = window if exhaustive else rng.sample(window, min(plan['random'], len(window)))
+        fits = {str(g) for g in space.within(budget)}
+        hand = {h: space.hand_designed(h) for h in plan['hand_designed']}
+        chosen[budget] = {
+            'searched': list({str(g): g for g in searched[budget]}.values()),
+            'random': randoms,
+            'hand': {h: g for h, g in hand.items() if str(g) in fits},
+        }
+    if exhaustive:
+        chosen['space'] = space.everything()
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs (or continues) the evaluation; returns the collected results."""
+    parser = doc_parser(__doc__, prog='python -m clearer_basicsr.evaluate')
+    parser.add_argument('-opt', required=True, help='evaluation file (YAML), see above')
+    parser.add_argument('--jobs', type=int, help="stages run at once (default: the file's jobs)")
+    parser.add_argument('--exhaustive', action='store_true', help='retrain every genotype of the space once')
+    parser.add_argument('--out', help='also copy the report (md, csv, png) to this path prefix, e.g. docs/evaluation')
+    parser.add_argument('--plan', action='store_true', help='print the stages and their state; run nothing')
+    args = parser.parse_args(argv)
+    plan = read_plan(args.opt)
+    if args.jobs is not None:
+        if args.jobs < 1:
+            raise UserInputError(f'--jobs {args.jobs}: expected at least 1')
+        plan['jobs'] = args.jobs
+
+    import torch
+
+    import clearer_basicsr  # noqa: F401  (registers the plugin before stages fork)
+    from clearer_basicsr.tools import bm3d_reference, evaluation_report
+    from clearer_basicsr.tools.stages import run_stages
+
+    torch.set_num_threads(1)
+    stages = Stages(plan)
+    space = Space.of(stages.templates['search'])
+    started = time.time()
+    searches = {b: [stages.search(b, s) for s in plan['search_seeds']] for b in plan['budgets']}
+    all_searches = [s for group in searches.values() for s in group]
+    if not args.plan:
+        print(f'== {len(all_searches)} searches', flush=True)
+        run_stages(all_searches, plan['jobs'], stages.times_file)
+    elif not all(s.done() for s in all_searches):
+        return _print_plan(all_searches)  # the rest depends on what the searches find
+    searched = {b: [evaluation_report.read_search(s.name) for s in group] for b, group in searches.items()}
+    chosen = choose_genotypes(
+        plan, space, {b: [r['genotype'] for r in rs] for b, rs in searched.items()}, args.exhaustive
+    )
+
+    seeds = plan['retrain_seeds'][:1] if args.exhaustive else plan['retrain_seeds']
+    genotypes = {}  # str -> Genotype, each retrained once per seed whatever budgets it serves
+    for budget in plan['budgets']:
+        for g in [*chosen[budget]['searched'], *chosen[budget]['random'], *chosen[budget]['hand'].values()]:
+            genotypes[str(g)] = g
+    for g in chosen.get('space', []):
+        genotypes[str(g)] = g
+    pairs = {(name, seed): stages.retrain(g, seed) for name, g in genotypes.items() for seed in seeds}
+    pairs.update({(item['name'], seed): stages.baseline(item, seed) for item in plan['baselines'] for seed in seeds})
+    reference = [stages.bm3d()] if plan['bm3d'] and bm3d_reference.bm3d_available() else []
+    trains, tests = [train for train, _ in pairs.values()] + reference, [test for _, test in pairs.values()]
+    if args.plan:
+        return _print_plan(all_searches + trains + tests)
+    print(
+        f'== {len(pairs)} retrains and tests ({len(genotypes)} genotypes, {len(plan["baselines"])} baselines, '
+        f'seeds {seeds}){", BM3D" if reference else ""}',
+        flush=True,
+    )
+    run_stages(trains, plan['jobs'], stages.times_file)  # a test needs its retrain: all retrains first
+    run_stages(tests, plan['jobs'], stages.times_file)
+
+    results = evaluation_report.collect(plan, space, stages, searched, chosen, pairs, reference, args.exhaustive)
+    results['command'] = ' '.join(['python -m clearer_basicsr.evaluate', *(sys.argv[1:] if argv is None else argv)])
+    results['wall_seconds'] = time.time() - started
+    written = evaluation_report.write(results, os.path.join(stages.root, 'evaluation'))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        for path in written:
+            shutil.copyfile(path, args.out + path[len(os.path.join(stages.root, 'evaluation')) :])
+    print(evaluation_report.summary(results), flush=True)
+    return results
+
+
+def _print_plan(stages: list[Any]) -> dict[str, Any]:
+    for stage in stages:
+        print(f'{"done" if stage.done() else "todo"}  {stage.name}  (clearer-{stage.entry} -opt {stage.option_file})')
+    return {'stages': [s.name for s in stages]}
+
+
+if __name__ == '__main__':
+    from _clearer_basicsr_cli import run
+
+    run(main)

@@ -1,0 +1,418 @@
+"""The evaluation's figures: collected from the runs' own files (genotype.yml, metrics.json,
+train_log.jsonl, stage_times.json), then written as a Markdown report, a CSV and two plots."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import math
+import os
+import platform
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+KINDS = ('searched', 'random', 'hand-designed', 'baseline')
+TAIL = 0.2  # convergence: the loss change over the last fifth of the iterations
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def read_search(name: str) -> dict[str, Any]:
+    """What one search found: its genotype, how firmly, and the budget it reached."""
+    from clearer_basicsr.archs.genotype import Genotype
+
+    path = os.path.join('experiments', name, 'genotype.yml')
+    with open(path, encoding='utf-8') as f:
+        found = yaml.safe_load(f)
+    decisions = found.get('decisions') or []
+    return {
+        'name': name,
+        'genotype': Genotype.from_dict(found),
+        'decided': sum(d['decided'] for d in decisions),
+        'columns': len(decisions),
+        'weakest': min((d['weight'] for d in decisions), default=float('nan')),
+        'budget': found.get('budget') or {},
+    }
+
+
+def loss_curve(train_name: str) -> list[tuple[int, float]]:
+    from clearer_basicsr.run_files import read_train_log
+
+    folder = os.path.join('experiments', train_name)
+    if not os.path.isfile(os.path.join(folder, 'train_log.jsonl')):
+        return []
+    return [(e['iter'], sum(v for k, v in e.items() if k.startswith('l_'))) for e in read_train_log(folder)]
+
+
+def tail_change(curve: Sequence[tuple[int, float]]) -> float:
+    """Relative change of the mean loss from the second-to-last to the last fifth of the run
+    (about 0 once the curve has flattened; negative while it still falls)."""
+    n = len(curve)
+    k = max(1, int(n * TAIL))
+    if n < 2 * k:
+        return float('nan')
+    before = statistics.fmean(v for _, v in curve[n - 2 * k : n - k])
+    last = statistics.fmean(v for _, v in curve[n - k :])
+    return last / before - 1
+
+
+def collect(
+    plan: Mapping[str, Any],
+    space: Any,
+    stages: Any,
+    searched: Mapping[float, list[dict]],
+    chosen: Mapping[Any, Any],
+    pairs: Mapping[tuple[str, int], tuple[Any, Any]],
+    reference: list[Any],
+    exhaustive: bool,
+) -> dict[str, Any]:
+    """Every network's test scores per seed, costs, latency and loss curves, and per budget which
+    networks compete there."""
+    from clearer_basicsr.run_files import read_metrics
+    from clearer_basicsr.tools.compare import collect as measure
+    from clearer_basicsr.tools.compare import cpu_name
+    from clearer_basicsr.tools.stages import read_times
+
+    networks = {}
+    for (name, seed), (train, test) in pairs.items():
+        first = name not in networks  # latency once per network: the seeds share its shape
+        (row,) = measure([os.path.join('results', test.name)], plan['latency_size'], latency=first)[:1]
+        entry = networks.setdefault(name, {'name': name, 'runs': {}, 'curves': {}})
+        entry['runs'][seed] = {'psnr': row['psnr'], 'ssim': row['ssim']}
+        entry['curves'][seed] = loss_curve(train.name)
+        if first:
+            entry.update(macs=row['macs'], params=row['params'], ms_per_mp=row['cpu_ms_per_mp'])
+    for item in plan['baselines']:
+        networks[item['name']]['kind'] = 'baseline'
+    bm3d = None
+    for stage in reference:
+        report = read_metrics(os.path.join('results', f'{stage.options["name"]}_bm3d'))
+        bm3d = next(iter(report['datasets'].values()))['average']
+    test_set = next(d for k, d in stages.templates['test']['datasets'].items())
+    budgets = []
+    for budget in plan['budgets']:
+        group = chosen[budget]
+        kinds = [('searched', g) for g in group['searched']] + [('random', g) for g in group['random']]
+        kinds += [('hand-designed', g) for g in group['hand'].values()]
+        budgets.append(
+            {
+                'budget': budget,
+                'window_macs': [round(budget * (1 - f) * space.largest) for f in (0.1, -0.1)],
+                'members': [(kind, str(g)) for kind, g in kinds],
+                'hand_names': {str(g): h for h, g in group['hand'].items()},
+                'searches': searched[budget],
+            }
+        )
+    return {
+        'plan': dict(plan),
+        'exhaustive': exhaustive,
+        'space_genotypes': [str(g) for g in chosen.get('space', [])],
+        'patch_size': space.patch_size,
+        'networks': networks,
+        'budgets': budgets,
+        'bm3d': bm3d,
+        'test_set': test_set.get('name', 'test'),
+        'times': read_times(stages.times_file),
+        'machine': f'{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}',
+        'date': datetime.date.today().isoformat(),
+    }
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return float('nan'), float('nan')
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def score(network: Mapping[str, Any], metric: str = 'psnr') -> tuple[float, float]:
+    return mean_std([run[metric] for run in network['runs'].values()])
+
+
+def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any]) -> dict[str, Any]:
+    """The searched networks against the random ones of this budget: the search's mean score
+    (over search seeds), the random mean, its standard error, the difference in standard errors,
+    each searched genotype's rank among the random ones (1: best) and the gap to BM3D."""
+    nets = results['networks']
+    random_means = [score(nets[g])[0] for kind, g in budget['members'] if kind == 'random']
+    found = [str(s['genotype']) for s in budget['searches']]
+    search_mean = statistics.fmean(score(nets[g])[0] for g in found)
+    random_mean, random_std = mean_std(random_means)
+    se = random_std / math.sqrt(len(random_means)) if len(random_means) > 1 else float('nan')
+    ranks = {g: 1 + sum(m > score(nets[g])[0] for m in random_means) for g in dict.fromkeys(found)}
+    verdict = {
+        'search_mean': search_mean,
+        'random_mean': random_mean,
+        'random_std': random_std,
+        'random_se': se,
+        'random_count': len(random_means),
+        'z': (search_mean - random_mean) / se if se and not math.isnan(se) and se > 0 else float('nan'),
+        'ranks': ranks,
+        'bm3d_gap': search_mean - results['bm3d']['psnr'] if results.get('bm3d') else float('nan'),
+    }
+    if results['space_genotypes']:
+        space_means = sorted((score(nets[g])[0] for g in results['space_genotypes']), reverse=True)
+        verdict['space_ranks'] = {g: 1 + sum(m > score(nets[g])[0] for m in space_means) for g in ranks}
+        verdict['space_size'] = len(space_means)
+    return verdict
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    return '–' if math.isnan(mean) else f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def network_row(results: Mapping[str, Any], kind: str, name: str, label: str = '') -> list[str]:
+    net = results['networks'][name]
+    psnr, ssim = score(net, 'psnr'), score(net, 'ssim')
+    tails = [tail_change(c) for c in net['curves'].values() if c]
+    return [
+        kind,
+        label or name,
+        f'{net["macs"] / 1e9:.3f}',
+        f'{net["params"]:,}',
+        f'{net["ms_per_mp"]:.0f}',
+        _pm(*psnr, 2),
+        _pm(*ssim, 4),
+        f'{len(net["runs"])}',
+        f'{statistics.fmean(tails) * 100:+.1f} %' if tails else '–',
+    ]
+
+
+HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds', 'loss, last fifth']
+
+
+def cell(text: str) -> str:
+    """A Markdown table cell: a genotype's '|' would end the cell."""
+    return text.replace('|', '\\|')
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    lines = ['| ' + ' | '.join(HEADER) + ' |', '|' + '---|' * len(HEADER)]
+    return lines + ['| ' + ' | '.join(cell(c) for c in r) + ' |' for r in rows]
+
+
+def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
+    plan, nets = results['plan'], results['networks']
+    size = plan['latency_size']
+    lines = [
+        f'# Evaluation: {plan["name"]}',
+        '',
+        f'Written by `{results["command"]}` on {results["date"]} ({results["machine"]}); '
+        f'{results["wall_seconds"] / 60:.0f} min wall clock with {plan["jobs"]} job(s) at a time.',
+        '',
+        f'Search `{plan["search"]}`, retrain `{plan["retrain"]}`, test `{plan["test"]}` (test set '
+        f'`{results["test_set"]}`). Every network is retrained with the same recipe and seeds '
+        f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
+        f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel) are measured '
+        f'on a {size}x{size} input. "Loss, last fifth": the training loss change over the last fifth of '
+        'the retrain (about 0: the curve has flattened).',
+        '',
+        '## Searches',
+        '',
+        '| budget | seed | genotype | decided columns | weakest winning weight | cost reached (target) |',
+        '|---|---|---|---|---|---|',
+    ]
+    for budget in results['budgets']:
+        for search in budget['searches']:
+            b = search['budget']
+            lines.append(
+                f'| {budget["budget"]:g} | {search["name"].rsplit("_s", 1)[1]} | `{cell(str(search["genotype"]))}` | '
+                f'{search["decided"]}/{search["columns"]} | {search["weakest"]:.3f} | '
+                f'{b.get("reached_fraction", float("nan")):.3f} ({b.get("target_fraction", float("nan")):.3f}) |'
+            )
+    for budget in results['budgets']:
+        verdict = budget_verdict(results, budget)
+        lo, hi = (m * (size / results['patch_size']) ** 2 / 1e9 for m in budget['window_macs'])
+        rows = []
+        for kind, name in budget['members']:
+            label = f'`{name}`' + (f' ({budget["hand_names"][name]})' if name in budget['hand_names'] else '')
+            rows.append(network_row(results, kind, name, label))
+        rows.sort(key=lambda r: (KINDS.index(r[0]), -float(r[5].split(' ')[0]) if r[5] != '–' else 0))
+        lines += [
+            '',
+            f'## Budget {budget["budget"]:g} of the all-parallel cost ({lo:.3f} – {hi:.3f} GMACs at {size}x{size})',
+            '',
+            *_table(rows),
+            '',
+            f'- Search (mean over its {len(budget["searches"])} seeds): {verdict["search_mean"]:.2f} dB; '
+            f'random genotypes of the same cost: {verdict["random_mean"]:.2f} ± {verdict["random_std"]:.2f} dB '
+            f'({verdict["random_count"]} genotypes, standard error {verdict["random_se"]:.3f} dB).',
+            f'- Search minus random mean: {verdict["search_mean"] - verdict["random_mean"]:+.3f} dB = '
+            f'{verdict["z"]:+.1f} standard errors: '
+            + (
+                '**beats the random mean by more than 2 standard errors**'
+                if verdict['z'] > 2
+                else '**does not beat the random mean by more than 2 standard errors**'
+            ),
+            '- Rank of each searched genotype among the random ones (1 = best): '
+            + ', '.join(f'`{g}` {r} of {verdict["random_count"] + 1}' for g, r in verdict['ranks'].items()),
+        ]
+        if 'space_ranks' in verdict:
+            lines.append(
+                f'- Rank in the whole space ({verdict["space_size"]} genotypes, one seed each): '
+                + ', '.join(f'`{g}` {r}' for g, r in verdict['space_ranks'].items())
+            )
+        if results.get('bm3d'):
+            lines.append(
+                f'- Against BM3D ({results["bm3d"]["psnr"]:.2f} dB): {verdict["bm3d_gap"]:+.2f} dB '
+                + ('(**beats BM3D**)' if verdict['bm3d_gap'] > 0 else '(**below BM3D**)')
+            )
+        missing = [h for h in plan['hand_designed'] if h not in budget['hand_names'].values()]
+        if missing:
+            lines.append(
+                f"- Hand-designed patterns outside this budget's window, not in its table: {', '.join(missing)}."
+            )
+    lines += ['', '## References', '']
+    refs = [network_row(results, 'baseline', n['name']) for n in nets.values() if n.get('kind') == 'baseline']
+    lines += _table(refs) if refs else ['No BasicSR baseline in this evaluation.']
+    if results.get('bm3d'):
+        lines += [
+            '',
+            f'BM3D (classic, not learned) on the same noisy test images: {results["bm3d"]["psnr"]:.2f} dB '
+            f'PSNR, {results["bm3d"].get("ssim", float("nan")):.4f} SSIM.',
+        ]
+    elif plan['bm3d']:
+        lines += ['', 'BM3D row skipped: the optional package `bm3d` is not installed (`pip install bm3d`).']
+    lines += [
+        '',
+        '## Plots',
+        '',
+        f'![PSNR against MACs]({plot_names["psnr"]})',
+        '',
+        f'![Training loss of every retrain]({plot_names["loss"]})',
+        '',
+        '## Stage times',
+        '',
+    ]
+    lines += stage_times(results)
+    return '\n'.join(lines) + '\n'
+
+
+def stage_times(results: Mapping[str, Any]) -> list[str]:
+    groups = {}
+    for name, seconds in results['times'].items():
+        kind = (
+            'search'
+            if '_search_' in name
+            else 'BM3D'
+            if name.endswith('_reference')
+            else 'test'
+            if name.endswith('_test')
+            else 'retrain'
+        )
+        groups.setdefault(kind, []).append(seconds)
+    lines = ['| stage | runs | mean (s) | total (min) |', '|---|---|---|---|']
+    for kind, values in groups.items():
+        lines.append(f'| {kind} | {len(values)} | {statistics.fmean(values):.0f} | {sum(values) / 60:.1f} |')
+    return lines
+
+
+def write(results: Mapping[str, Any], prefix: str) -> list[str]:
+    """Writes PREFIX.md, PREFIX.csv, PREFIX_psnr_macs.png and PREFIX_loss.png; returns the paths."""
+    os.makedirs(os.path.dirname(prefix) or '.', exist_ok=True)
+    base = os.path.basename(prefix)
+    plots = {'psnr': f'{base}_psnr_macs.png', 'loss': f'{base}_loss.png'}
+    plot_psnr_macs(results, f'{prefix}_psnr_macs.png')
+    plot_losses(results, f'{prefix}_loss.png')
+    with open(f'{prefix}.md', 'w', encoding='utf-8') as f:
+        f.write(markdown(results, plots))
+    with open(f'{prefix}.csv', 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f)
+        writer.writerow(['network', 'kind', 'seed', 'psnr', 'ssim', 'macs', 'params', 'cpu_ms_per_mp'])
+        kinds = {name: kind for b in results['budgets'] for kind, name in b['members']}
+        for name, net in results['networks'].items():
+            for seed, run in net['runs'].items():
+                kind = net.get('kind') or kinds.get(name, 'space')
+                writer.writerow(
+                    [name, kind, seed, run['psnr'], run['ssim'], net['macs'], net['params'], net['ms_per_mp']]
+                )
+    return [f'{prefix}.md', f'{prefix}.csv', f'{prefix}_psnr_macs.png', f'{prefix}_loss.png']
+
+
+def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
+    from clearer_basicsr.plots import pyplot, save_figure
+
+    plt = pyplot()
+    nets = results['networks']
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    size = results['plan']['latency_size']
+
+    def points(names: Sequence[str], **style: Any) -> None:
+        names = list(dict.fromkeys(names))
+        if names:
+            xs = [nets[n]['macs'] / 1e9 for n in names]
+            ys, es = zip(*(score(nets[n]) for n in names))
+            ax.errorbar(xs, ys, yerr=es, linestyle='none', capsize=2, **style)
+
+    points(results['space_genotypes'], marker='.', color='0.75', label='whole space (1 seed)')
+    for budget in results['budgets']:
+        lo, hi = (m * (size / results['patch_size']) ** 2 / 1e9 for m in budget['window_macs'])
+        ax.axvspan(lo, hi, color='0.93', zorder=0)
+    members = [m for b in results['budgets'] for m in b['members']]
+    points([n for k, n in members if k == 'random'], marker='o', color='0.45', markersize=4, label='random, same cost')
+    points([n for k, n in members if k == 'hand-designed'], marker='s', color='tab:blue', label='hand-designed')
+    points([n for k, n in members if k == 'searched'], marker='*', color='tab:red', markersize=11, label='searched')
+    points(
+        [n for n, v in nets.items() if v.get('kind') == 'baseline'],
+        marker='^',
+        color='tab:green',
+        label='BasicSR baseline',
+    )
+    if results.get('bm3d'):
+        ax.axhline(results['bm3d']['psnr'], color='tab:purple', linestyle='--', label='BM3D')
+    ax.set_xlabel(f'GMACs ({size}x{size} input)')
+    ax.set_ylabel(f'PSNR (dB), {results["test_set"]}')
+    ax.set_title('Searched against random genotypes of the same cost (grey bands: budget windows)', fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path, dpi=110)
+
+
+def plot_losses(results: Mapping[str, Any], path: str) -> None:
+    from clearer_basicsr.plots import pyplot, save_figure
+
+    plt = pyplot()
+    kinds = {name: kind for b in results['budgets'] for kind, name in b['members']}
+    colours = {'searched': 'tab:red', 'random': '0.6', 'hand-designed': 'tab:blue', 'baseline': 'tab:green'}
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    seen = set()
+    for name, net in results['networks'].items():
+        kind = net.get('kind') or kinds.get(name, 'random')
+        for curve in net['curves'].values():
+            if curve:
+                its, losses = zip(*curve)
+                ax.plot(
+                    its,
+                    losses,
+                    color=colours.get(kind, '0.6'),
+                    alpha=0.6,
+                    linewidth=0.8,
+                    label=None if kind in seen else kind,
+                )
+                seen.add(kind)
+    ax.set_yscale('log')
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('training loss (log scale)')
+    ax.set_title('Retrain losses: flat at the end = trained to convergence at this budget', fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path, dpi=110)
+
+
+def summary(results: Mapping[str, Any]) -> str:
+    lines = [f'evaluation {results["plan"]["name"]}: results/{results["plan"]["name"]}/evaluation.md']
+    for budget in results['budgets']:
+        v = budget_verdict(results, budget)
+        lines.append(
+            f'  budget {budget["budget"]:g}: search {v["search_mean"]:.2f} dB, random {v["random_mean"]:.2f} '
+            f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE; BM3D gap {v["bm3d_gap"]:+.2f} dB'
+        )
+    return '\n'.join(lines)
