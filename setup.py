@@ -33,6 +33,11 @@ setup(
     description='CLEARER multi-scale neural architecture search for image restoration, as a BasicSR plugin',
     long_description=open(os.path.join(HERE, 'README.md'), encoding='utf-8').read(),
     long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    project_urls={
+        'Paper': 'https://proceedings.neurips.cc/paper/2020/hash/c6e81542b125c36346d9167691b8bd09-Abstract.html',
+        'BasicSR': 'https://github.com/XPixelGroup/BasicSR',
+    },
     python_requires='>=3.9',
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
     py_modules=['_clearer_basicsr_hook', '_clearer_basicsr_cli'],
@@ -47,11 +52,13 @@ setup(
         'pyyaml',
         'numpy',
         'scikit-image',
-        'matplotlib',
-        'tensorboard',
+        'matplotlib',  # TensorBoard: basicsr requires tb-nightly, which is the tensorboard module SummaryWriter uses
         'tqdm',
     ],
-    extras_require={'test': ['pytest', 'ruff']},
+    extras_require={
+        'export': ['onnx', 'onnxscript', 'onnxruntime'],  # clearer-export --onnx and its check
+        'test': ['pytest', 'ruff', 'onnx', 'onnxscript', 'onnxruntime'],
+    },
     entry_points={  # targets in _clearer_basicsr_cli: they import the package after parsing (--help needs no torch)
         'console_scripts': [
             f'clearer-{name} = _clearer_basicsr_cli:{name}'

@@ -24,7 +24,10 @@ LAYOUT = """  BSR/BSDS500/data/images/
     val/*.jpg     (100 images) -> arch split  (architecture logits)
     test/*.jpg    (200 images) -> test split
   Pass the BSR folder or the images folder itself."""
-EPILOG = f"""input layout:
+EPILOG = f"""dataset: BSDS500 (Berkeley Segmentation Data Set), from its official page (BSR_bsds500.tgz):
+  https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html
+
+input layout:
 {LAYOUT}
 
 output (in --out):

@@ -24,9 +24,18 @@ LAYOUTS = {
     'gopro': '  DIR/<sequence>/blur/*.png with DIR/<sequence>/sharp/*.png\n'
     '  (GOPRO_Large/train as --train, GOPRO_Large/test as --test)',
 }
+OFFICIAL_PAGES = {  # where each dataset is downloaded
+    'rain100': 'Rain100L/H (Yang et al., JORDER): https://www.icst.pku.edu.cn/struct/Projects/joint_rain_removal.html',
+    'rain1400': 'Rain1400 (Fu et al., DDN): https://xueyangfu.github.io/projects/cvpr2017.html',
+    'sidd': 'SIDD (Abdelhamed et al.): https://abdokamel.github.io/sidd/',
+    'gopro': 'GoPro (Nah et al.): https://seungjunnah.github.io/Datasets/gopro',
+}
 EPILOG = (
     'layouts (--layout):\n'
-    + '\n'.join(f'{name}:\n{text}' for name, text in LAYOUTS.items())
+    + '\n'.join(
+        f'{name}:\n{text}' + (f'\n  official page: {OFFICIAL_PAGES[name]}' if name in OFFICIAL_PAGES else '')
+        for name, text in LAYOUTS.items()
+    )
     + """
 
 output (in --out):

@@ -20,7 +20,10 @@ LAYOUT = """  Rain800/
     training/*.jpg   (700 files) -> train + arch splits
     test_syn/*.jpg   (100 files) -> test split
   each file: two photos of equal width side by side, clean | rainy (or rainy | clean)"""
-EPILOG = f"""input layout:
+EPILOG = f"""dataset: Rain800 (Zhang, Sindagi, Patel: ID-CGAN), from its official page:
+  https://github.com/hezhangsprinter/ID-CGAN
+
+input layout:
 {LAYOUT}
 
 output (in --out):

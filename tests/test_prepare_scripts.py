@@ -403,6 +403,18 @@ def test_paired_gopro_and_rain100(tmp_path):
 # ----------------------------------------------------------------------------- --help
 
 
+OFFICIAL_PAGES = {  # where each script's --help says to download its datasets
+    prepare_bsd500: ['https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html'],
+    prepare_rain800: ['https://github.com/hezhangsprinter/ID-CGAN'],
+    prepare_paired: [
+        'https://www.icst.pku.edu.cn/struct/Projects/joint_rain_removal.html',
+        'https://xueyangfu.github.io/projects/cvpr2017.html',
+        'https://abdokamel.github.io/sidd/',
+        'https://seungjunnah.github.io/Datasets/gopro',
+    ],
+}
+
+
 @pytest.mark.parametrize('script', [prepare_bsd500, prepare_rain800, prepare_paired])
 def test_help(script, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -410,6 +422,7 @@ def test_help(script, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith('usage:') and 'layout' in out and '--force' in out
+    assert all(url in out for url in OFFICIAL_PAGES[script])
 
 
 def test_script_runs_from_a_checkout(tmp_path):
