@@ -1,5 +1,6 @@
-"""Run by test_entry_points through torchrun: the plugin's training entry point under
-``--launcher pytorch`` (gloo on the CPU), then every rank reports its final logits."""
+"""Run by test_entry_points through torch.distributed.launch: the plugin's training entry point
+under ``--launcher pytorch`` (gloo on the CPU; the launcher adds --local-rank=N to the command
+line), then every rank reports its final logits."""
 
 import os
 

@@ -80,6 +80,7 @@ def test_plugin_entry_auto_resume_on_cpu_under_the_cwd(demo_data, tmp_path):
 
 
 def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, tmp_path):
+    """BasicSR's documented launcher, torch.distributed.launch, which passes --local-rank=N."""
     opt = search_options(demo_data, 'ddp_search', total_iter=4, arch_warmup_iter=1)
     opt['logger']['save_checkpoint_freq'] = 100
     write_yaml(tmp_path / 'ddp.yml', opt)
@@ -87,7 +88,7 @@ def test_launcher_pytorch_on_cpu_keeps_logits_identical_across_ranks(demo_data, 
         run_cli(
             [
                 '-m',
-                'torch.distributed.run',
+                'torch.distributed.launch',
                 '--nproc_per_node',
                 '2',
                 '--master_port',

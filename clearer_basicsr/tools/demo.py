@@ -21,6 +21,7 @@ import re
 import time
 
 from _clearer_basicsr_cli import run
+from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import apply_overrides, read_option_file
 from clearer_basicsr.run_files import read_metrics
 from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
@@ -101,6 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     for stage, entry, name, data_keys in STAGES:
         option_file = os.path.join(PACKAGE_OPTIONS, name)
         stages.append((stage, entry, option_file, stage_overrides(stage, option_file, data_keys, args)))
+    used = {entry for *_, overrides in stages for entry in overrides}
+    for entry in args.force_yml or ():
+        if entry not in used:
+            raise UserInputError(f'--force_yml {entry!r}: no stage has the section {entry.split(":")[0]!r}')
     make_demo_data(args.data)
     for stage, entry, option_file, overrides in stages:
         run_stage(stage, entry, option_file, overrides, show=SHOWN)
