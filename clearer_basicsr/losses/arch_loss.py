@@ -47,6 +47,9 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
             costs are measured (MACs grow with the input area).
         target_size: input side ``target_macs`` is counted at (default 256, as compare's tables).
         dual_lr: step of the multiplier per logit step and per unit of relative excess cost.
+        penalty: weight of the quadratic penalty ``penalty / 2 * excess^2`` added to the
+            multiplier's term (an augmented Lagrangian): it answers the excess at once, where the
+            multiplier answers its sum, which damps the overshoot of the multiplier alone.
     """
 
     def __init__(
@@ -58,7 +61,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         target: float | None = None,
         target_macs: float | None = None,
         target_size: int = 256,
-        dual_lr: float = 0.05,
+        dual_lr: float = 0.1,
+        penalty: float = 2.0,
     ) -> None:
         super().__init__()
         args = dict(
@@ -69,13 +73,14 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
             target_macs=target_macs,
             target_size=target_size,
             dual_lr=dual_lr,
+            penalty=penalty,
         )
         self.check_arguments(type(self).__name__, args)
         self.lambda_arch = lambda_arch
         self.lambda_comp = lambda_comp
         self.complexity = complexity
         self.entropy_base = entropy_base
-        self.target_macs, self.target_size, self.dual_lr = target_macs, target_size, dual_lr
+        self.target_macs, self.target_size, self.dual_lr, self.penalty = target_macs, target_size, dual_lr, penalty
         self.target = target  # a fraction; set from target_macs by set_costs
         self.register_buffer('costs', None)
         self.register_buffer('relative_costs', None)  # candidate costs / cost of the largest network
@@ -107,7 +112,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
                     f'{key_path(where, "target_macs")} needs complexity: flops, got complexity = {complexity!r}'
                 )
         number(key_path(where, 'target_size'), args.get('target_size', 256), positive=True, integer=True)
-        number(key_path(where, 'dual_lr'), args.get('dual_lr', 0.05), positive=True)
+        number(key_path(where, 'dual_lr'), args.get('dual_lr', 0.1), positive=True)
+        at_least(key_path(where, 'penalty'), args.get('penalty', 2.0), 0, 'a weight')
         for name, value in (
             ('lambda_comp', lambda_comp if lambda_comp > 0 else None),
             ('target', target),
@@ -175,7 +181,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
             terms['l_arch_entropy'] = self.lambda_arch * column_entropy(weights, self.entropy_base)
         if self.budgeted:
             excess = self.expected_fraction(weights) / self.target - 1.0
-            terms['l_arch_budget'] = self.multiplier.to(weights) * loss_scale * excess
+            multiplier = self.multiplier.to(weights) + 0.5 * self.penalty * excess
+            terms['l_arch_budget'] = loss_scale * multiplier * excess
         elif self.lambda_comp > 0:
             terms['l_arch_comp'] = self.lambda_comp * self.expected_complexity(weights)
         return terms

@@ -46,7 +46,7 @@ SHORT_RUN = (
 )
 QUICK = {'search': (*SHORT_RUN, 'train:arch_warmup_iter=4'), 'retrain': SHORT_RUN}  # --quick
 # Lines of BasicSR's output worth showing live; the full log is in the experiment folder.
-SHOWN = re.compile(r'\[eta:|Genotype|# psnr|# ssim|Validation|Resuming|Error|error:')
+SHOWN = re.compile(r'\[eta:|Genotype|undecided|# psnr|# ssim|Validation|Resuming|Error|error:')
 
 
 def noisy_input_scores(test_dir: str, sigma: float = 30) -> tuple[float, float]:
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import yaml
 
-    from clearer_basicsr.archs.genotype import Genotype
+    from clearer_basicsr.archs.decisions import column_decisions, decision_table
+    from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 
     with open('experiments/demo_clearer_search/genotype.yml') as f:
         found = yaml.safe_load(f)
@@ -131,6 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
         f'{"genotype":<24}{genotype}',
         f'{"parameters":<24}{found["params"]:,}',
         f'{"MACs":<24}{found["macs"]:,} (per {found["patch_size"]}x{found["patch_size"]} patch, mmengine count)',
+        '',
+        'how firmly the search decided each column (decided: winning weight >= 0.6):',
+        *decision_table(
+            column_decisions([[w[c] for c in CANDIDATES] for w in found['column_weights']], genotype.columns_per_cell)
+        ),
         '',
         f'{"test images (" + str(count) + ")":<24}{"PSNR (dB)":>10}{"SSIM":>8}',
     ]
