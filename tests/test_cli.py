@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, run_cli, search_options, train_options, write_yaml
+from test_evaluate import evaluation_file, templates
 from test_prepare_scripts import make_bsds, make_rain800
 
 import _clearer_basicsr_cli as cli
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.option_file import read_option_file
 
 BIN = os.path.dirname(sys.executable)
 
@@ -164,8 +166,12 @@ def entry_point_cases(root, demo_data, tiny_data):
     write_yaml(root / 'search.yml', search_options(demo_data, 'cli_search'))
     (root / 'payload.yml').write_text(f"name: !!python/object/apply:builtins.open ['{root / 'ran'}', 'w']\n")
     (root / 'not_a_run').mkdir()
+    (root / 'evaluation').mkdir()  # its own search.yml, test.yml, ...
+    evaluation = evaluation_file(root / 'evaluation', templates(demo_data, root / 'evaluation'))
+    write_yaml(root / 'bad_evaluation.yml', {**read_option_file(evaluation), 'budgets': [1.5]})
     bsds, rain800 = make_bsds(root, np.random.default_rng(0)), make_rain800(root / 'Rain800', np.random.default_rng(1))
     scripts, benchmarks = os.path.join(REPO, 'scripts'), os.path.join(REPO, 'benchmarks')
+    demo_test = os.path.join(REPO, 'clearer_basicsr', 'options', 'demo_test.yml')
     # the demo's runs under the names the sweep gives them: the sweep skips finished stages
     demo_runs = [
         (f'{folder}/demo_clearer_{stage}', f'{folder}/sweep_lc0_{stage}')
@@ -180,6 +186,12 @@ def entry_point_cases(root, demo_data, tiny_data):
         case('clearer-test', 'script', '-opt test.yml', 0),
         case('clearer-test', 'script', '-opt test.yml --auto_resume', 2),
         case('clearer_basicsr.test', 'module', '-opt test.yml --force_yml name=', 2),
+        case('clearer-infer', 'script', f'-opt test.yml --input {demo_data["test_folder"]} --output inferred', 0),
+        case('clearer-infer', 'script', f'-opt test.yml --input {demo_data["test_folder"]} --output x --tile 0', 2),
+        case('clearer_basicsr.infer', 'module', '-opt test.yml --input no_such_image.png --output x', 2),
+        case('clearer-evaluate', 'script', f'-opt {evaluation} --plan', 0),
+        case('clearer-evaluate', 'script', '-opt bad_evaluation.yml --plan', 2),
+        case('clearer_basicsr.evaluate', 'module', '-opt no_such_file.yml', 2),
         case('clearer-compare', 'script', 'results/cli_test --out cmp --size 16 --no-latency', 0),
         case('clearer-compare', 'script', 'not_a_run --out cmp2', 2),
         case('clearer_basicsr.compare', 'module', 'results/cli_test --out cmp3 --size 16 --no-latency', 0),
@@ -192,6 +204,9 @@ def entry_point_cases(root, demo_data, tiny_data):
         case('clearer-demo', 'script', f'--quick --data {demo_root}', 0),
         case('clearer-demo', 'script', '--force_yml train:total_iter', 2),
         case('clearer_basicsr.demo', 'module', '--quick --force_yml no_section:key=1', 2),
+        case('clearer-export', 'script', f'-opt {demo_test} --torchscript net.pt', 0),  # the demo's net
+        case('clearer-export', 'script', f'-opt {demo_test}', 2),
+        case('clearer_basicsr.export', 'module', '-opt payload.yml --torchscript net2.pt', 2),
         case('clearer_basicsr.tools.sweep_complexity', 'module', sweep, 0, demo_runs),
         case('clearer_basicsr.tools.sweep_complexity', 'module', '--warmup 0', 2),
         case('clearer_basicsr.data.demo_data', 'module', f'--out {demo_root}', 0),
@@ -249,3 +264,4 @@ def test_every_entry_point_exits_0_on_success_and_non_zero_on_failure(demo_data,
     assert 'unrecognized arguments: --auto_resume' in log_of('test.yml --auto_resume')
     assert 'no_section' in log_of('no_section:key=1').splitlines()[-1]
     assert (tmp_path / 'sweep.csv').is_file() and (tmp_path / 'copied' / 'demo_search.yml').is_file()
+    assert len(os.listdir(tmp_path / 'inferred')) == 3 and (tmp_path / 'net.pt').is_file()
