@@ -16,6 +16,9 @@ ALIASES = (  # python -m names of tools/ modules
     'clearer_basicsr.compare',
     'clearer_basicsr.complexity',
     'clearer_basicsr.options.__main__',
+    'clearer_basicsr.infer',
+    'clearer_basicsr.export',
+    'clearer_basicsr.evaluate',
 )
 
 

@@ -314,7 +314,13 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        branches = [self.stem(pad_to_multiple(x, self.size_multiple))]
+        out = self.body(pad_to_multiple(x, self.size_multiple))[..., :h, :w]
+        return out + x if self.residual else out
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on an input whose height and width are multiples of ``size_multiple``, before
+        the crop and the global residual (exporters run it between padding and cropping of their own)."""
+        branches = [self.stem(x)]
         weights = self.mixing_weights()  # once per forward: a checkpointed column recomputes with the same
         for c, (transition, cell) in enumerate(zip(self.transitions, self.cells)):
             branches = transition(branches)
@@ -331,8 +337,7 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
                     )
                 else:
                     branches = column(branches, column_weights)
-        out = self.head(branches)[..., :h, :w]
-        return out + x if self.residual else out
+        return self.head(branches)
 
 
 @ARCH_REGISTRY.register()

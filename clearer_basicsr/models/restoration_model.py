@@ -58,6 +58,17 @@ def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
     return torch.stack(outputs).mean(0)
 
 
+def restore_whole(
+    net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int = 1, ensemble: bool = False
+) -> torch.Tensor:
+    """Whole-image inference: ``x`` padded at the bottom/right to a multiple of ``multiple``, ``net``
+    (or its 8-way self-ensemble), the output cropped back to the size of ``x``."""
+    h, w = x.shape[-2:]
+    x = pad_to_multiple(x, multiple)
+    y = self_ensemble(net, x) if ensemble else net(x)
+    return y[..., :h, :w].float()
+
+
 def optimizer_class(type_name: Any, where: str) -> type:
     """The ``torch.optim`` optimiser named ``type_name`` (BasicSR 1.4.2 knows the Adam family only)."""
     optim_cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
@@ -294,12 +305,9 @@ class RestorationModel(SRModel):
 
     # ----------------------------------------------------------------- test
     def restore(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Whole-image inference: pad, (self-ensemble,) crop back."""
+        """Whole-image inference with ``val: pad_multiple`` and ``val: self_ensemble``."""
         val_opt = self.opt.get('val') or {}
-        h, w = x.shape[-2:]
-        x = pad_to_multiple(x, int(val_opt.get('pad_multiple') or 1))
-        y = self_ensemble(net, x) if val_opt.get('self_ensemble') else net(x)
-        return y[..., :h, :w].float()
+        return restore_whole(net, x, int(val_opt.get('pad_multiple') or 1), bool(val_opt.get('self_ensemble')))
 
     def test(self) -> None:
         if hasattr(self, 'net_g_ema'):

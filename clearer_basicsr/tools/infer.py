@@ -1,0 +1,188 @@
+"""python -m clearer_basicsr.infer -opt TEST_OPTION --input DIR_OR_FILE --output DIR (console script
+clearer-infer): restore your own images with a trained network.
+
+The network and its weights come from a test option file (network_g and path: pretrain_network_g,
+as clearer-test reads them); its datasets are not read. Every image under --input (sub-folders
+too) is restored at its own size and written as a PNG under --output, in the same sub-folders,
+named after the input (a.png and a.jpg in one folder become a.png.png and a.jpg.png: no output
+overwrites another). Images are converted to what the network takes: colour to gray (full-range
+luma, as the training data) for a 1-channel network, gray to RGB for a 3-channel one; an alpha
+channel is dropped. 16-bit images are read as 8-bit.
+
+Large images: --tile N restores N x N blocks one at a time, each computed with --tile_overlap M
+pixels of the image around it that are then discarded, so memory grows with (N + 2M)^2, not with
+the image. Blocks start at multiples of the network's size multiple (2^cells for CLEARER nets), so
+the strided convolutions see the pixel grid of the whole image: when M reaches the network's
+receptive radius the tiled output equals the whole-image output up to float rounding (measured:
+52 px for the demo's net, 103 px for the paper preset); a smaller M changes pixels near block edges
+slightly. N and M are rounded up to the size multiple.
+
+examples:
+  python -m clearer_basicsr.infer -opt options/test_clearer_denoise.yml --input my_photos/ --output restored/
+  python -m clearer_basicsr.infer -opt options/test_clearer_denoise.yml --input big.png --output out/ --tile 512
+  clearer-infer -opt zoo/clearer_gray_s30/test.yml --input noisy.png --output out/ --self_ensemble
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from basicsr.utils import img2tensor, imwrite, tensor2img
+from tqdm import tqdm
+
+from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_header_size, list_images
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.models.restoration_model import restore_whole
+from clearer_basicsr.tools.cli import doc_parser
+from clearer_basicsr.tools.trained_net import load_trained_network, network_channels
+
+Restorer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def find_images(source: str, output: str) -> tuple[str, list[str]]:
+    """``(folder, image paths relative to it)`` of ``--input``, a folder (searched with its
+    sub-folders, ``output`` left out) or one image file."""
+    if os.path.isfile(source):
+        return os.path.dirname(source), [os.path.basename(source)]
+    if not os.path.isdir(source):
+        raise UserInputError(f'--input {source!r}: no such file or folder')
+    out = os.path.realpath(output)
+    names = [
+        name
+        for name in list_images(source, recursive=True)
+        if not os.path.realpath(os.path.join(source, name)).startswith(out + os.sep)
+    ]
+    if not names:
+        raise UserInputError(
+            f'--input {source!r}: no images in it; expected files ending in {", ".join(IMG_EXTENSIONS)}'
+        )
+    return source, names
+
+
+def output_names(inputs: Sequence[str]) -> dict[str, str]:
+    """The PNG each input (relative path) is written to, never the same for two inputs: the input's
+    path with .png for its extension; where inputs of one folder share a stem, their full names
+    plus .png; a counter separates whatever still clashes."""
+    stems = Counter(os.path.splitext(name)[0] for name in inputs)
+    names, taken = {}, set()
+    for name in inputs:
+        stem = os.path.splitext(name)[0]
+        base = stem if stems[stem] == 1 else name
+        out, k = f'{base}.png', 1
+        while out in taken:
+            out, k = f'{base}_{k}.png', k + 1
+        taken.add(out)
+        names[name] = out
+    return names
+
+
+def read_image(path: str, channels: int) -> np.ndarray:
+    """H x W x ``channels`` uint8 as BasicSR's datasets hold images (BGR for colour, full-range luma
+    for gray)."""
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserInputError(f'{path}: not a readable image')
+    if img.dtype == np.uint16:
+        img = (img / 257).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise UserInputError(f'{path}: {img.dtype} pixels; expected an 8- or 16-bit image')
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]  # alpha dropped
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if channels == 1:
+        return bgr_to_luma(img)[..., None]
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
+
+
+def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:
+    """``restore`` block by block: each ``tile`` x ``tile`` block of ``x`` is computed from the block
+    with ``context`` pixels of the image around it (fewer at the image's edges), and only the block
+    is kept. Memory grows with (tile + 2 context)^2."""
+    h, w = x.shape[-2:]
+    out = None
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            y0, x0 = max(top - context, 0), max(left - context, 0)  # the region computed
+            y = restore(x[..., y0 : min(top + tile + context, h), x0 : min(left + tile + context, w)])
+            if out is None:
+                out = y.new_empty(*y.shape[:2], h, w)
+            bh, bw = min(tile, h - top), min(tile, w - left)
+            out[..., top : top + bh, left : left + bw] = y[..., top - y0 : top - y0 + bh, left - x0 : left - x0 + bw]
+            if bar is not None:
+                bar.update(1)
+    return out
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, str]:
+    """Restores the images; returns ``{input path: output path}``."""
+    parser = doc_parser(__doc__, prog='python -m clearer_basicsr.infer')
+    parser.add_argument('-opt', required=True, metavar='FILE', help='test option file: network_g and its weights')
+    parser.add_argument('--input', required=True, metavar='DIR_OR_FILE', help='an image, or a folder of images')
+    parser.add_argument('--output', required=True, metavar='DIR', help='where the restored PNGs go')
+    parser.add_argument('--self_ensemble', action='store_true', help='mean over the 8 flips/rotations (8x the time)')
+    parser.add_argument('--tile', type=int, metavar='N', help='restore N x N blocks one at a time (bounded memory)')
+    parser.add_argument(
+        '--tile_overlap', type=int, default=32, metavar='M', help='pixels of context around each block (default 32)'
+    )
+    parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
+    args = parser.parse_args(argv)
+    if args.tile is not None and args.tile < 1 or args.tile_overlap < 0:
+        raise UserInputError(f'--tile {args.tile} --tile_overlap {args.tile_overlap}: expected N >= 1 and M >= 0')
+    if os.path.isfile(args.output):
+        raise UserInputError(f'--output {args.output!r} is a file; expected a folder')
+    root, inputs = find_images(args.input, args.output)
+    sizes = {}
+    for name in inputs:  # every image readable before any work
+        try:
+            sizes[name] = image_header_size(os.path.join(root, name))
+        except ValueError as err:
+            raise UserInputError(f'{os.path.join(root, name)}: {err}') from None
+    net, opt = load_trained_network(args.opt)
+    device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
+    net = net.to(device)
+    channels = network_channels(opt)
+    multiple = math.lcm(int(getattr(net, 'size_multiple', 1)), int((opt.get('val') or {}).get('pad_multiple') or 1))
+
+    def restore(x: torch.Tensor) -> torch.Tensor:
+        return restore_whole(net, x, multiple, args.self_ensemble)
+
+    tile = context = None
+    if args.tile:
+        tile, context = round_up(args.tile, multiple), round_up(args.tile_overlap, multiple)
+        if (tile, context) != (args.tile, args.tile_overlap):
+            print(f'--tile {tile} --tile_overlap {context}: rounded up to multiples of {multiple}, the size multiple')
+
+    names = output_names(inputs)
+    blocks = sum(math.ceil(h / tile) * math.ceil(w / tile) if tile else 1 for h, w in sizes.values())
+    written, start = {}, time.perf_counter()
+    with torch.no_grad(), tqdm(total=blocks, unit='tile' if tile else 'image') as bar:
+        for name in inputs:
+            bar.set_postfix_str(name)
+            img = read_image(os.path.join(root, name), channels)
+            x = img2tensor(img.astype(np.float32) / 255.0, bgr2rgb=True, float32=True)[None].to(device)
+            if tile:
+                y = restore_tiled(restore, x, tile, context, bar)
+            else:
+                y = restore(x)
+                bar.update(1)
+            written[os.path.join(root, name)] = os.path.join(args.output, names[name])
+            imwrite(tensor2img(y.cpu()), written[os.path.join(root, name)])
+    seconds = time.perf_counter() - start
+    megapixels = sum(h * w for h, w in sizes.values()) / 1e6
+    print(
+        f'{len(inputs)} image(s), {megapixels:.2f} MP, restored in {seconds:.1f} s ({seconds / len(inputs):.2f} s per '
+        f'image, {megapixels / seconds:.3f} MP/s on {device}) -> {args.output}'
+    )
+    return written

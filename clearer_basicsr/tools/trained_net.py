@@ -1,0 +1,49 @@
+"""The trained network of a test option file, for the tools that run it outside BasicSR's test loop
+(infer, export): ``network_g`` built from its registry and ``path: pretrain_network_g`` loaded into
+it, as ``clearer-test`` does. The file's datasets are not read."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from basicsr.archs import build_network
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+from clearer_basicsr.archs.arch_util import input_channels
+from clearer_basicsr.checkpoint import strip_module_prefix
+from clearer_basicsr.compat import torch_load
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.option_file import naming, read_option_file
+from clearer_basicsr.option_rules import check_component
+
+
+def load_trained_network(option_file: str) -> tuple[nn.Module, dict[str, Any]]:
+    """``(network in eval mode on the CPU, options)``; UserInputError naming the file and key when
+    the network options or the checkpoint do not work."""
+    opt = read_option_file(option_file)
+    with naming(option_file):
+        net_cls = check_component(ARCH_REGISTRY, 'network_g', opt.get('network_g'), 'network (ARCH_REGISTRY)')
+        if input_channels(opt['network_g'], net_cls) is None:
+            raise UserInputError(f'network_g: {opt["network_g"]["type"]} does not say how many channels it takes')
+        path = opt.get('path') or {}
+        weights = path.get('pretrain_network_g')
+        if not weights or not os.path.isfile(weights):
+            raise UserInputError(f'path: pretrain_network_g = {weights!r}: expected the trained weights (a .pth file)')
+    net = build_network(dict(opt['network_g']))
+    state = torch_load(weights)
+    param_key = path.get('param_key_g', 'params')
+    if param_key is not None and isinstance(state, dict):
+        state = state.get(param_key, state.get('params', state))  # BasicSR falls back to 'params' too
+    try:
+        net.load_state_dict(strip_module_prefix(state), strict=path.get('strict_load_g', True))
+    except RuntimeError as err:  # PyTorch's message: a title, then a line per kind of mismatch
+        problems = '; '.join(line.strip() for line in str(err).strip().splitlines()[1:])
+        raise UserInputError(f'{weights}: does not fit network_g of {option_file}: {problems[:300]}') from None
+    return net.eval(), opt
+
+
+def network_channels(opt: dict[str, Any]) -> int:
+    """The number of image channels ``network_g`` takes."""
+    return int(input_channels(opt['network_g'], ARCH_REGISTRY.get(opt['network_g']['type']))[1])

@@ -1,0 +1,33 @@
+"""python -m clearer_basicsr.export: ONNX and TorchScript give PyTorch's output at sizes other than the
+one exported with, odd sizes included (the graph pads to the size multiple and crops back itself)."""
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from test_infer import option_file_for, trained_net
+
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.tools.export import main as export
+
+
+def test_onnx_and_torchscript_match_pytorch_on_odd_sizes(tmp_path):
+    net = trained_net(in_channels=3)
+    option = option_file_for(tmp_path, net)
+    onnx_file, script_file = str(tmp_path / 'net.onnx'), str(tmp_path / 'net.pt')
+    checked = export(['-opt', option, '--onnx', onnx_file, '--torchscript', script_file])
+    assert set(checked) == {onnx_file, script_file} and max(checked.values()) < 1e-5
+    session = onnxruntime.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    scripted = torch.jit.load(script_file)
+    for shape in ((1, 3, 37, 29), (3, 3, 21, 50)):  # batch, height and width all differ from the export's
+        x = torch.rand(shape)
+        with torch.no_grad():
+            expected = net(x)
+            assert (scripted(x) - expected).abs().max() < 1e-5
+        (onnx_out,) = session.run(None, {'input': x.numpy()})
+        assert onnx_out.shape == shape and np.abs(onnx_out - expected.numpy()).max() < 1e-5
+
+
+def test_nothing_to_export_is_bad_input(tmp_path):
+    with pytest.raises(UserInputError, match='nothing to export'):
+        export(['-opt', option_file_for(tmp_path, trained_net())])

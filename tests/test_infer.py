@@ -1,0 +1,157 @@
+"""python -m clearer_basicsr.infer: your own images (gray and colour, odd sizes, sub-folders) through a
+trained net; tiled restoration equals whole-image restoration.
+
+Tolerance of the tiled output: with --tile_overlap at least the network's receptive radius, every
+pixel equals the whole-image output within 1e-5 (on 0..1 intensities: float rounding only), since
+blocks start on the network's size multiple and see all the context the whole image gives them."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import write_yaml
+
+from clearer_basicsr.archs.clearer_arch import CLEARERNet
+from clearer_basicsr.data.data_util import bgr_to_luma
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.models.restoration_model import restore_whole
+from clearer_basicsr.tools.infer import main as infer
+from clearer_basicsr.tools.infer import output_names, restore_tiled
+
+TILED_TOLERANCE = 1e-5
+NET = {  # 3 branches: size multiple 4
+    'type': 'CLEARERNet',
+    'genotype': 'P F | F P',
+    'branch_channels': [4, 8, 16],
+    'columns_per_cell': 2,
+    'stem_blocks': 1,
+    'stem_width': 2,
+    'residual': True,
+    'init_std': 0.1,
+}
+
+
+def trained_net(in_channels=1):
+    """A CLEARER net with weights and BatchNorm statistics far from their initial values."""
+    torch.manual_seed(0)
+    net = CLEARERNet(**{k: v for k, v in NET.items() if k != 'type'}, in_channels=in_channels, out_channels=in_channels)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 2)
+    return net.eval()
+
+
+def option_file_for(tmp_path, net):
+    """A test option file for ``net``'s weights (saved as BasicSR saves them)."""
+    torch.save({'params': net.state_dict()}, tmp_path / 'net_g.pth')
+    opt = {
+        'name': 'infer_test',
+        'model_type': 'RestorationModel',
+        'num_gpu': 0,
+        'datasets': {},
+        'network_g': {**NET, 'in_channels': net.in_channels, 'out_channels': net.out_channels},
+        'path': {'pretrain_network_g': str(tmp_path / 'net_g.pth'), 'strict_load_g': True},
+        'val': {'pbar': True},
+    }
+    return write_yaml(tmp_path / 'test.yml', opt)
+
+
+def receptive_radius(net, size=96):
+    """How far an output pixel sees: the farthest input pixel with a gradient on it."""
+    x = torch.rand(1, net.in_channels, size, size, requires_grad=True)
+    net(x)[0, :, size // 2, size // 2].sum().backward()
+    rows, cols = (x.grad[0].abs().sum(0) > 0).nonzero(as_tuple=True)
+    radius = int(max((rows - size // 2).abs().max(), (cols - size // 2).abs().max()))
+    assert radius < size // 2 - 1
+    return radius
+
+
+def test_tiled_equals_whole_image_when_the_overlap_covers_the_receptive_field():
+    net = trained_net()
+    radius = receptive_radius(net)
+    context = -(-radius // net.size_multiple) * net.size_multiple
+    x = torch.rand(1, 1, 75, 61)  # odd sizes: the last blocks are partial, the image is padded
+    with torch.no_grad():
+        whole = restore_whole(net, x, net.size_multiple)
+        tiled = restore_tiled(lambda t: restore_whole(net, t, net.size_multiple), x, 16, context)
+        seams = restore_tiled(lambda t: restore_whole(net, t, net.size_multiple), x, 16, 0)
+        misaligned = restore_tiled(lambda t: restore_whole(net, t, net.size_multiple), x, 18, context)
+    assert tiled.shape == whole.shape == x.shape
+    assert (tiled - whole).abs().max() <= TILED_TOLERANCE
+    assert (seams - whole).abs().max() > 1e-3  # without context, the blocks' edges differ
+    assert (misaligned - whole).abs().max() > 1e-3  # blocks off the size multiple see another grid
+
+
+def make_images(folder):
+    """Gray and colour images of odd sizes; two share a stem; one sits in a sub-folder with the
+    same name as one at the top."""
+    rng = np.random.default_rng(0)
+    (folder / 'sub').mkdir(parents=True)
+    images = {
+        'a.png': rng.integers(0, 256, (23, 37, 3), np.uint8),  # colour
+        'a.jpg': rng.integers(0, 256, (31, 18, 3), np.uint8),  # same stem, other extension
+        'gray.png': rng.integers(0, 256, (19, 29), np.uint8),
+        'sub/a.png': rng.integers(0, 256, (17, 41, 4), np.uint8),  # with alpha
+    }
+    for name, img in images.items():
+        cv2.imwrite(str(folder / name), img)
+    return images
+
+
+def test_infer_a_folder_of_gray_and_colour_images(tmp_path):
+    images = make_images(tmp_path / 'photos')
+    net = trained_net(in_channels=1)
+    written = infer(
+        ['-opt', option_file_for(tmp_path, net), '--input', str(tmp_path / 'photos'), '--output', str(tmp_path / 'out')]
+    )
+    outputs = {
+        os.path.relpath(out, tmp_path / 'out'): os.path.relpath(src, tmp_path / 'photos')
+        for src, out in written.items()
+    }
+    assert outputs == {'a.png.png': 'a.png', 'a.jpg.png': 'a.jpg', 'gray.png': 'gray.png', 'sub/a.png': 'sub/a.png'}
+    for out, src in outputs.items():
+        result = cv2.imread(str(tmp_path / 'out' / out), cv2.IMREAD_UNCHANGED)
+        assert result.shape == images[src].shape[:2]  # gray net: one channel, the input's size
+    # the colour input went in as its luma (the training data's gray), restored as a whole
+    luma = bgr_to_luma(cv2.imread(str(tmp_path / 'photos' / 'a.png')))
+    with torch.no_grad():
+        expected = restore_whole(net, torch.from_numpy(luma / 255.0).float()[None, None], net.size_multiple)
+    expected = (expected.clamp(0, 1) * 255).round().squeeze().numpy().astype(np.uint8)
+    assert (
+        np.abs(cv2.imread(str(tmp_path / 'out' / 'a.png.png'), cv2.IMREAD_UNCHANGED).astype(int) - expected).max() <= 1
+    )
+
+
+def test_infer_colour_net_tiled_and_self_ensemble(tmp_path):
+    make_images(tmp_path / 'photos')
+    option = option_file_for(tmp_path, trained_net(in_channels=3))
+    common = ['-opt', option, '--input', str(tmp_path / 'photos' / 'gray.png')]
+    whole = infer([*common, '--output', str(tmp_path / 'whole'), '--self_ensemble'])
+    tiled = infer(
+        [*common, '--output', str(tmp_path / 'tiled'), '--self_ensemble', '--tile', '6', '--tile_overlap', '40']
+    )
+    (whole_png,), (tiled_png,) = whole.values(), tiled.values()
+    a, b = cv2.imread(whole_png, cv2.IMREAD_UNCHANGED), cv2.imread(tiled_png, cv2.IMREAD_UNCHANGED)
+    assert a.shape == (19, 29, 3)  # a gray image through a colour net comes out in colour
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # tiles of 8 (rounded up), context 40 > radius
+
+
+def test_output_names_never_clash():
+    names = output_names(['a.png', 'a.jpg', 'a.jpg.png', 'b.png', 'x/b.png', 'a_1.png'])
+    assert len(set(names.values())) == len(names)
+    assert names['b.png'] == 'b.png' and names['x/b.png'] == 'x/b.png'
+
+
+def test_bad_input_is_refused_before_anything_is_written(tmp_path):
+    option = option_file_for(tmp_path, trained_net())
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(UserInputError, match=r"--input '.*empty': no images in it"):
+        infer(['-opt', option, '--input', str(tmp_path / 'empty'), '--output', str(tmp_path / 'out')])
+    (tmp_path / 'photos').mkdir()
+    (tmp_path / 'photos' / 'broken.png').write_bytes(b'not a png')
+    with pytest.raises(UserInputError, match=r'broken.png: not a readable image'):
+        infer(['-opt', option, '--input', str(tmp_path / 'photos'), '--output', str(tmp_path / 'out')])
+    assert not (tmp_path / 'out').exists()
