@@ -71,6 +71,7 @@ def test_export_of_separated_logits_records_decisions_and_does_not_warn(demo_dat
     model = build_model(model_options(search_options(demo_data, 'sep', arch_loss=None), tmp_path))
     with torch.no_grad():
         model.supernet.arch_logits.copy_(torch.tensor([[3.0, -3.0], [-2.0, 2.0]]))
+    model.arch_steps_taken = 1  # as if a search had moved them there (untrained logits are not exported)
     recorder = Recorder()
     logging.getLogger('basicsr').addHandler(recorder)
     try:
