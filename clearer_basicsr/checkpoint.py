@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import copy
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from .files import atomic_write
+
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` through a temporary file and a rename, so a killed process never leaves a
-    half-written file under ``path``. The temporary name ends in ``.tmp``: BasicSR's auto-resume
-    parses every file ending in ``state`` as an iteration number."""
-    tmp = f'{path}.{os.getpid()}.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``torch.save`` through :func:`.files.atomic_write`: a killed process never leaves a
+    half-written checkpoint under ``path``."""
+    with atomic_write(path, binary=True) as f:
+        torch.save(obj, f)
 
 
 def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,16 +26,67 @@ def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return {k.removeprefix('module.'): v for k, v in state_dict.items()}
 
 
+def detached_copy(obj: Any) -> Any:
+    """A copy of a state to keep while training goes on: tensors cloned, dicts and lists copied,
+    everything else (numbers, strings, tuples, which are immutable here) shared."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, Mapping):
+        copied = copy.copy(obj)  # keeps the type: dict, OrderedDict, Counter
+        for key, value in obj.items():
+            copied[key] = detached_copy(value)
+        return copied
+    if isinstance(obj, list):
+        return [detached_copy(value) for value in obj]
+    return obj
+
+
 def rng_state() -> dict[str, Any]:
-    state = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    """The random states of python, numpy, torch (and CUDA) in plain form: tuples, lists, numbers
+    and tensors, all that ``torch.load(weights_only=True)`` reads back."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state['state']['key'] = numpy_state['state']['key'].tolist()
+    state = {'python': random.getstate(), 'numpy': numpy_state, 'torch': torch.get_rng_state()}
     if torch.cuda.is_available():
         state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restores :func:`rng_state` (also the numpy tuple that states of version 0.1 hold)."""
     random.setstate(state['python'])
-    np.random.set_state(state['numpy'])
+    numpy_state = state['numpy']
+    if isinstance(numpy_state, Mapping):
+        numpy_state = dict(numpy_state, state=dict(numpy_state['state']))
+        numpy_state['state']['key'] = np.asarray(numpy_state['state']['key'], dtype=np.uint32)
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+
+
+@contextlib.contextmanager
+def rng_kept() -> Iterator[None]:
+    """Runs the block with the random states put back afterwards: a validation between two
+    iterations (building its loader draws from torch's generator) leaves training's streams as
+    they were, so a state saved just before it resumes bit-exactly."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+def first_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, Any]) -> str | None:
+    """How ``given`` (a loaded state dict) fails to fit a network whose state dict is ``expected``,
+    as one phrase naming the first key that differs (shape, missing or unexpected); None when it fits."""
+    for key, tensor in expected.items():
+        shape = list(getattr(given.get(key), 'shape', ()))
+        if key in given and shape != list(tensor.shape):
+            return f'{key} has shape {shape} there but {list(tensor.shape)} in the network'
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    if missing or unexpected:
+        key, where = (missing[0], 'is missing there') if missing else (unexpected[0], 'is not in the network')
+        return f'{key} {where} ({len(missing)} keys missing, {len(unexpected)} unexpected)'
+    return None

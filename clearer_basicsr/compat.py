@@ -8,8 +8,9 @@ worked (CUDA machines) and only adds what was missing:
 * ``init_dist`` falls back to the gloo backend without CUDA (BasicSR hard-codes NCCL and
   ``torch.cuda.set_device``);
 * ``load_resume_state`` (used by the plugin's own train entry point; BasicSR's lives in its
-  script) maps the state to the CPU when there is no CUDA and unpickles the scheduler state
-  (``torch.load`` defaults to ``weights_only=True`` since torch 2.6).
+  script) maps the state to the CPU when there is no CUDA;
+* :func:`torch_load` reads every checkpoint and training state as data only (no code runs from
+  a file someone else made).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 from typing import Any
 
 import _clearer_basicsr_hook
+
+from .errors import UserInputError
 
 
 def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
@@ -35,11 +38,48 @@ def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
     dist_util.init_dist(launcher, backend, **kwargs)
 
 
-def torch_load(path: str, map_location: Any = 'cpu') -> Any:
-    """Loads a checkpoint or training state written by BasicSR or by this plugin."""
+def torch_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
+    """Loads a checkpoint or training state (BasicSR's or the plugin's) as data: tensors, numbers,
+    strings, containers, and the numpy arrays of numbers that states of version 0.1 hold (their
+    random state) — ``torch.load(weights_only=True)`` and nothing more, so no code runs from a
+    file. UserInputError naming the file when it is missing, not a checkpoint, or needs more."""
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location=map_location, weights_only=False)
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserInputError(f'{path}: no such file; expected a checkpoint (.pth) or training state (.state)')
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        try:  # names the globals without running anything
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except (RuntimeError, ValueError):  # not a zip checkpoint at all
+            raise _not_a_checkpoint(path, err) from None
+        unsafe = [g for g in unsafe if not g.startswith('numpy.')] or ['objects other than tensors']
+        raise UserInputError(
+            f'{path}: refused: loading it would call {", ".join(unsafe)}, which no checkpoint or training state '
+            'holds (only tensors, numbers, strings and containers are loaded, so that no code runs from a file)'
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise _not_a_checkpoint(path, err) from None
+
+
+def _not_a_checkpoint(path: str, err: Exception) -> UserInputError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if 'weights only load failed' in reason.lower():
+        reason = 'an unknown format'
+    return UserInputError(f'{path}: not a PyTorch checkpoint or training state, or truncated ({reason})')
+
+
+def _numpy_array_globals() -> list:
+    """What unpickling a numpy array of numbers needs (``numpy.core`` or ``numpy._core``, by version)."""
+    import numpy as np
+
+    reconstruct = np.zeros(1).__reduce__()[0]
+    return [reconstruct, np.ndarray, np.dtype, *{type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64)}]
 
 
 def load_resume_state(opt: dict) -> dict | None:

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from .archs.genotype import CANDIDATES, Genotype
+from .files import atomic_write
 
 
 def pyplot() -> Any:
@@ -21,8 +23,10 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: str, dpi: int) -> None:
+    """Saves ``fig`` all at once (:func:`.files.atomic_write`; the format from the extension) and closes it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    with atomic_write(path, binary=True) as f:
+        fig.savefig(f, dpi=dpi, format=os.path.splitext(path)[1][1:] or 'png')
     pyplot().close(fig)
 
 

@@ -25,36 +25,77 @@ import contextlib
 import json
 import logging
 import os
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from .files import atomic_write
 
 METRICS_FILE = 'metrics.json'
 TRAIN_LOG_FILE = 'train_log.jsonl'
 
 
+class _Held(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextlib.contextmanager
-def run_log(opt: Mapping[str, Any], log_file: str) -> Iterator[logging.Logger]:
-    """The 'basicsr' logger, writing to this run's log file.
+def held_log() -> Iterator[list[logging.LogRecord]]:
+    """The 'basicsr' logger (console) for the part of a run that comes before its folder exists
+    (building datasets and the model: a failure there must leave no folder); its records are
+    kept for :func:`run_log` to write first."""
+    from basicsr.utils import get_root_logger
+
+    logger, held = get_root_logger(logger_name='basicsr', log_level=logging.INFO), _Held()
+    logger.addHandler(held)
+    try:
+        yield held.records
+    finally:
+        logger.removeHandler(held)
+
+
+@contextlib.contextmanager
+def run_log(opt: Mapping[str, Any], log_file: str, earlier: list[logging.LogRecord] = ()) -> Iterator[logging.Logger]:
+    """The 'basicsr' logger, writing to this run's log file, which starts with the ``earlier``
+    records (:func:`held_log`).
 
     BasicSR adds a file handler only when the logger is first made in a process; a run started
     in-process after another (tests, notebooks, sweeps) gets its own file this way."""
     from basicsr.utils import get_root_logger
 
     logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
-    handler = None
-    if opt['rank'] == 0 and not any(
-        getattr(h, 'baseFilename', None) == os.path.abspath(log_file) for h in logger.handlers
-    ):
-        handler = logging.FileHandler(log_file, 'w')
+    handler = next((h for h in logger.handlers if getattr(h, 'baseFilename', None) == os.path.abspath(log_file)), None)
+    made = None
+    if opt['rank'] == 0 and handler is None:
+        handler = made = logging.FileHandler(log_file, 'w')
         handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    for record in earlier if handler is not None else ():
+        handler.handle(record)
     try:
         yield logger
     finally:
-        if handler is not None:
-            logger.removeHandler(handler)
-            handler.close()
+        if made is not None:
+            logger.removeHandler(made)
+            made.close()
+
+
+def copy_option_file(opt: Mapping[str, Any], opt_file: str, folder: str) -> None:
+    """BasicSR's ``copy_opt_file`` (the option file with the command line on top, in the run's
+    folder; rank 0 only), written all at once."""
+    if opt.get('rank', 0) != 0:
+        return
+    with open(opt_file, encoding='utf-8') as f:
+        text = f.read()
+    with atomic_write(os.path.join(folder, os.path.basename(opt_file))) as f:
+        f.write(f'# GENERATE TIME: {time.asctime()}\n# CMD:\n# {" ".join(sys.argv)}\n\n{text}')
 
 
 def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: str | None) -> str:
@@ -83,7 +124,7 @@ def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: s
         }
         report['datasets'][name] = {'options': datasets.get(name, {}), 'average': results['average'], 'images': images}
     path = os.path.join(folder, METRICS_FILE)
-    with open(path, 'w', encoding='utf-8') as f:
+    with atomic_write(path) as f:
         json.dump(report, f, indent=1)  # OrderedDicts and tuples of the parsed options become objects and lists
     return path
 

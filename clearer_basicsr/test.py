@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 from basicsr.models import build_model
-from basicsr.utils import get_env_info, get_time_str, make_exp_dirs
-from basicsr.utils.options import copy_opt_file, dict2str
+from basicsr.utils import get_env_info, get_root_logger, get_time_str, make_exp_dirs
+from basicsr.utils.options import dict2str
 
 import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compatibility fixes)
 from _clearer_basicsr_cli import run, test_parser
@@ -27,7 +27,7 @@ from _clearer_basicsr_cli import run, test_parser
 from .data.samplers import build_eval_loader
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
-from .run_files import run_log, write_metrics
+from .run_files import copy_option_file, held_log, run_log, write_metrics
 
 
 def test_pipeline(root_path: str | None = None, argv: list[str] | None = None) -> Any:
@@ -37,11 +37,8 @@ def test_pipeline(root_path: str | None = None, argv: list[str] | None = None) -
     args = test_parser().parse_args(argv)
     opt = parse_and_check(args, root_path, is_train=False)  # before any folder is made
     torch.backends.cudnn.benchmark = True
-    make_exp_dirs(opt)
-    results = opt['path']['results_root']
-    copy_opt_file(args.opt, results)
-    log_file = os.path.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
-    with run_log(opt, log_file) as logger:
+    with held_log() as earlier:  # a failure while building leaves no results folder behind
+        logger = get_root_logger()
         logger.info(get_env_info())
         logger.info(dict2str(opt))
         logger.info(seed_line(opt))
@@ -50,6 +47,11 @@ def test_pipeline(root_path: str | None = None, argv: list[str] | None = None) -
             logger.info(f'Number of test images in {loader.dataset.opt["name"]}: {len(loader.dataset)}')
         mark_checked(opt)  # checked above: the model skips the repeat
         model = build_model(opt)
+    make_exp_dirs(opt)
+    results = opt['path']['results_root']
+    copy_option_file(opt, args.opt, results)
+    log_file = os.path.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
+    with run_log(opt, log_file, earlier) as logger:
         for loader in loaders:
             logger.info(f'Testing {loader.dataset.opt["name"]}...')
             model.validation(

@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,14 +21,16 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from basicsr.models import build_model
-from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options
+from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options, write_yaml
 
 from clearer_basicsr import checkpoint
 from clearer_basicsr.checkpoint import atomic_torch_save
 from clearer_basicsr.compat import load_resume_state, torch_load
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import write_lmdb
+from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.models.restoration_model import NonFiniteError
 
 NAN = float('nan')
@@ -119,6 +122,39 @@ def test_a_failing_save_leaves_the_previous_file_and_no_temp(tmp_path, monkeypat
     assert hashes(tmp_path) == before  # same file, same bytes, no temporary left
 
 
+def test_resume_from_a_checkpoint_on_a_validation_iteration_is_bit_exact(tiny_search, tmp_path):
+    """Checkpoint and validation both at iteration 4 (building the validation loader draws from
+    torch's generator). The run that validated equals the shared search (which did not); stopped
+    after iteration 4, with a temporary file a killed save left, and resumed, it ends the same,
+    and the temporary file is gone."""
+    opt = yaml.safe_load(open(tiny_search['opt_file']))
+    opt['val']['val_freq'] = opt['logger']['save_checkpoint_freq'] = 4
+    opt_file = write_yaml(tmp_path / 'validates.yml', opt)
+    (tmp_path / 'whole').mkdir()
+    run_train_inprocess(opt_file, tmp_path / 'whole')
+    whole = tmp_path / 'whole' / 'experiments' / 'tiny_search'
+    reference = torch_load(whole / 'models' / 'net_g_8.pth')['params']
+    shared = torch_load(tiny_search['exp'] / 'models' / 'net_g_8.pth')['params']
+    for key in reference:
+        assert torch.equal(reference[key], shared[key]), key  # validating changed nothing
+
+    exp = tmp_path / 'resumed' / 'experiments' / 'tiny_search'
+    shutil.copytree(whole, exp)
+    for f in list((exp / 'models').iterdir()) + list((exp / 'training_states').iterdir()):
+        if not f.name.startswith(('net_g_4.', '4.')):
+            f.unlink()
+    partial = exp / 'models' / f'net_g_8.pth.{os.getpid() + 1}.tmp'
+    partial.write_bytes(b'PK\x03\x04 half a checkpoint')
+    model = run_train_inprocess(opt_file, tmp_path / 'resumed', '--auto_resume')
+    resumed = torch_load(exp / 'models' / 'net_g_8.pth')['params']
+    for key in reference:
+        assert torch.equal(reference[key], resumed[key]), key
+    assert torch.equal(model.supernet.arch_logits.detach(), tiny_search['logits'])
+    assert not partial.exists()
+    log = open(sorted(exp.glob('train_*.log'))[-1]).read()
+    assert f'Removed {partial}: a write that was killed left it.' in log
+
+
 def _last_logged_iter(log_files):
     text = ''.join(open(f).read() for f in log_files)
     found = re.findall(r'iter:\s*(\d+),', text)
@@ -198,6 +234,106 @@ def test_search_killed_at_a_random_moment_resumes_to_the_same_genotype(tiny_sear
     assert {k: after[k] for k in kept} == kept, where  # states up to the resumed one untouched
 
 
+# --------------------------------------------------------------------------- files from users are data
+class Payload:
+    """Unpickling it runs a shell command that creates ``marker`` (what a hostile file would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def _test_options(demo_data, name, checkpoint):
+    opt = train_options(demo_data, name)
+    del opt['train']
+    opt['datasets'] = {'test_1': noise_dataset(demo_data['test_folder'], phase='test')}
+    opt['path']['pretrain_network_g'] = str(checkpoint)
+    return opt
+
+
+@pytest.mark.parametrize('where', ['resume state', 'pretrained network', 'tested network'])
+def test_a_crafted_file_is_refused_and_its_payload_never_runs(demo_data, tmp_path, monkeypatch, where):
+    from clearer_basicsr.test import test_pipeline
+
+    marker = tmp_path / 'payload_ran'
+    opt = train_options(demo_data, 'crafted')
+    if where == 'resume state':
+        crafted, flags = tmp_path / 'experiments' / 'crafted' / 'training_states' / '3.state', ['--auto_resume']
+        crafted.parent.mkdir(parents=True)
+        torch.save({'iter': 3, 'epoch': 0, 'optimizers': [Payload(marker)], 'schedulers': []}, crafted)
+    else:
+        crafted, flags = tmp_path / 'crafted.pth', []
+        torch.save({'params': {'body.0.weight': Payload(marker)}}, crafted)
+        opt['path']['pretrain_network_g'] = str(crafted)
+        if where == 'tested network':
+            opt = _test_options(demo_data, 'crafted', crafted)
+    opt_file = write_yaml(tmp_path / 'opt.yml', opt)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(
+        UserInputError,
+        match=rf'^{re.escape(str(crafted))}: refused: loading it would call posix\.system, which no checkpoint '
+        r'or training state holds',
+    ):
+        if where == 'tested network':
+            monkeypatch.chdir(tmp_path)
+            test_pipeline(str(tmp_path), ['-opt', opt_file])
+        else:
+            run_train_inprocess(opt_file, tmp_path, *flags)
+    assert not marker.exists()
+    assert sorted(os.listdir(tmp_path)) == before  # no experiments or results folder either
+    torch.load(crafted, weights_only=False)  # the payload is real: loaded as pickle, it runs
+    assert marker.exists()
+
+
+def test_states_of_basicsr_and_of_version_0_1_still_resume(demo_data, tmp_path, one_thread):
+    from basicsr.models.base_model import BaseModel
+
+    opt = model_options(train_options(demo_data, 'formats'), tmp_path)
+    model = build_model(opt)
+    model.feed_data(fixed_batch(1))
+    model.optimize_parameters(1)
+    BaseModel.save_training_state(model, 0, 1)  # BasicSR 1.4.2's own format (its schedulers hold Counters)
+    state = torch_load(tmp_path / 'experiments' / 'formats' / 'training_states' / '1.state')
+    resumed = build_model(opt)
+    resumed.resume_training(state)
+    assert resumed.optimizer_g.state_dict()['state'][0]['step'] == 1
+    assert resumed.schedulers[0].milestones == model.schedulers[0].milestones
+
+    # version 0.1 kept numpy's random state as an array (a numpy global to unpickle)
+    np.random.seed(7)
+    old_rng = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    expected = np.random.rand(3)
+    torch.save({**model.training_state(0, 1), 'rng': old_rng}, tmp_path / 'old.state')
+    state = torch_load(tmp_path / 'old.state')
+    np.random.seed(0)
+    checkpoint.set_rng_state(state['rng'])
+    assert np.array_equal(np.random.rand(3), expected)
+    # and the plugin's states now hold plain data: numpy's state as a list
+    assert isinstance(model.training_state(0, 1)['rng']['numpy']['state']['key'], list)
+
+
+def test_a_checkpoint_of_other_network_options_is_named_before_any_folder(demo_data, tmp_path):
+    """A resume (or a pretrained network) whose options no longer match the saved network: one
+    line naming the first key that differs, found before anything is made."""
+    opt = train_options(demo_data, 'changed', total_iter=2)
+    run_train_inprocess(write_yaml(tmp_path / 'run.yml', opt), tmp_path)
+    exp = tmp_path / 'experiments' / 'changed'
+    before = hashes(tmp_path)
+    opt['network_g']['num_feat'] = 4  # was 8
+    shape = r'body\.0\.weight has shape \[8, 1, 3, 3\] there but \[4, 1, 3, 3\] in the network'
+    with pytest.raises(UserInputError, match=rf'^{re.escape(str(exp))}/models/net_g_2\.pth: does not fit .*{shape}'):
+        run_train_inprocess(write_yaml(tmp_path / 'changed.yml', opt), tmp_path, '--auto_resume')
+    opt['name'] = 'fresh'  # a new run starting from that checkpoint
+    opt['path']['pretrain_network_g'] = str(exp / 'models' / 'net_g_2.pth')
+    with pytest.raises(UserInputError, match=shape):
+        run_train_inprocess(write_yaml(tmp_path / 'fresh.yml', opt), tmp_path)
+    after = hashes(tmp_path)
+    assert {k: after[k] for k in before} == before
+    assert not (tmp_path / 'experiments' / 'fresh').exists() and os.listdir(tmp_path / 'experiments') == ['changed']
+
+
 # --------------------------------------------------------------------------- numerical faults
 @pytest.fixture
 def one_thread():
@@ -211,14 +347,8 @@ def one_thread():
 
 def search_model(demo_data, root, **train):
     """A tiny search model on the demo folders (no LMDB: several models may read them in one test)."""
-    opt = search_options(
-        demo_data,
-        'faults',
-        total_iter=100,
-        arch_warmup_iter=0,
-        arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01},
-        **train,
-    )
+    train = {'arch_warmup_iter': 0, 'arch_loss': {'type': 'CLEARERArchLoss', 'lambda_arch': 0.01}, **train}
+    opt = search_options(demo_data, 'faults', total_iter=100, **train)
     opt['datasets']['train'] = noise_dataset(demo_data['train_folder'])
     opt['train']['arch_dataset'] = noise_dataset(demo_data['arch_folder'])
     return build_model(model_options(opt, root))
@@ -241,50 +371,73 @@ def inject(model, fault, monkeypatch):
         monkeypatch.setattr(model.arch_loader, 'next', lambda: fixed_batch(3, lq=float('inf')))
     elif fault == 'architecture gradient':
         model.supernet.arch_logits.register_hook(lambda g: torch.full_like(g, NAN))
+    elif fault == 'architecture logits':  # logits that diverged
+        with torch.no_grad():
+            model.supernet.arch_logits[0, 0] = float('inf')
     return fixed_batch(3)
 
 
-FAULTS = {
-    'weight loss': r'non-finite loss l_pix = nan in the weight step at iteration 3\.',
-    'weight gradient': r'non-finite gradient norm = (inf|nan) \(of l_pix\) in the weight step at iteration 3\.',
-    'architecture loss': r'non-finite loss l_arch_pix = (inf|nan) in the architecture step at iteration 3\.',
-    'architecture gradient': r'non-finite gradient norm = nan \(of l_arch_pix \+ l_arch_entropy\) in the '
-    r'architecture step at iteration 3\.',
+def iterate(model, it, batch):
+    """One iteration as the training loop runs it (the state it reached kept for a non-finite stop)."""
+    model.feed_data(batch)
+    model.optimize_parameters(it)
+    model.keep_finite_state(it)
+
+
+DATA = "the {} step's input batch holds NaN or Inf values. Check the data \\(a resume meets the same batch\\)"
+DIVERGED = 'the {} diverged \\(train: {key}\\). Lower train: {key}: lr and resume with --auto_resume'
+FAULTS = {  # fault: (the problem at iteration 4, its cause)
+    'weight loss': (r'loss l_pix = nan in the weight step', DATA.format('weight')),
+    'weight gradient': (
+        r'gradient norm = (inf|nan) \(of l_pix\) in the weight step',
+        DIVERGED.format('network weights', key='optim_g'),
+    ),
+    'architecture loss': (r'loss l_arch_pix = (inf|nan) in the architecture step', DATA.format('architecture')),
+    'architecture gradient': (  # through finite logits, only the weights can make it overflow
+        r'gradient norm = nan \(of l_arch_pix \+ l_arch_entropy\) in the architecture step',
+        DIVERGED.format('network weights', key='optim_g'),
+    ),
+    'architecture logits': (
+        r'loss l_arch_pix = nan in the architecture step',
+        DIVERGED.format('architecture logits', key='optim_arch'),
+    ),
 }
 
 
 @pytest.mark.parametrize('fault', list(FAULTS))
-def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(
+def test_nonfinite_stops_saving_the_last_finite_state_and_names_the_cause(
     demo_data, tmp_path, monkeypatch, fault, one_thread
 ):
+    """Iteration 4 fails: the state after iteration 3 is what led there, so the one after
+    iteration 2 is saved; nothing the user had is touched."""
     model = search_model(demo_data, tmp_path)
     exp = tmp_path / 'experiments' / 'faults'
-    model.feed_data(fixed_batch(1))
-    model.optimize_parameters(1)
-    model.save(0, 1)  # the user's checkpoint of iteration 1
-    model.feed_data(fixed_batch(2))
-    model.optimize_parameters(2)
+    for it in (1, 2, 3):
+        iterate(model, it, fixed_batch(it))
+        if it == 1:
+            model.save(0, 1)  # the user's checkpoint of iteration 1
     before = hashes(exp)
+    weights_after_2 = model.finite_states[0]['networks']['params']
 
     model.feed_data(inject(model, fault, monkeypatch))
-    lr_key = 'optim_arch' if fault.startswith('architecture') else 'optim_g'
+    problem, cause = FAULTS[fault]
     state_path = exp / 'training_states' / '2.state'
     with pytest.raises(
         NonFiniteError,
-        match=FAULTS[fault] + rf' The state after iteration 2 was saved to '
-        rf'{re.escape(str(state_path))}\. Lower the learning rate \(train: {lr_key}: lr\) and '
-        r'resume with --auto_resume, or set train: skip_nonfinite: true to skip such steps\.',
+        match=rf'^non-finite {problem} at iteration 4: {cause}, or set train: skip_nonfinite: true to skip such '
+        rf'steps\. The last finite state, after iteration 2, was saved to {re.escape(str(state_path))}\.$',
     ):
-        model.optimize_parameters(3)
+        model.optimize_parameters(4)
 
     after = hashes(exp)
     assert {k: after[k] for k in before} == before  # nothing the user had is touched
     state = torch_load(state_path)
-    assert state['iter'] == 2 and len(state['optimizers']) == 2
+    assert state['iter'] == 2 and len(state['optimizers']) == 2 and len(state['column_weight_history']) == 2
     saved = torch_load(exp / 'models' / 'net_g_2.pth')['params']
-    assert all(torch.isfinite(v).all() for v in saved.values())
+    for key, value in saved.items():
+        assert torch.equal(value, weights_after_2[key]), key  # the weights after iteration 2, not the later ones
 
-    if fault == 'weight loss':  # resume from it with a lower learning rate, as the message says
+    if fault == 'weight gradient':  # resumed with a lower learning rate, as the message says
         del model
         retry = search_model(demo_data, tmp_path / 'retry', optim_g={'type': 'SGD', 'lr': 0.005, 'momentum': 0.9})
         retry.load_network(retry.net_g, str(exp / 'models' / 'net_g_2.pth'))
@@ -292,35 +445,67 @@ def test_nonfinite_stops_with_a_resumable_state_and_keeps_earlier_files(
         retry.update_learning_rate(3)
         assert retry.optimizer_g.param_groups[0]['lr'] == pytest.approx(0.005)  # the lowered one
         assert retry.optimizer_arch.param_groups[0]['lr'] == pytest.approx(0.05)  # as configured and saved
-        retry.feed_data(fixed_batch(3))
-        retry.optimize_parameters(3)
+        iterate(retry, 3, fixed_batch(3))
         assert np.isfinite(retry.get_current_log()['l_pix'])
 
 
-def test_a_periodic_state_of_the_last_iteration_is_kept_as_it_is(demo_data, tmp_path, one_thread):
+def test_a_newer_state_is_set_aside_and_a_saved_finite_one_kept(demo_data, tmp_path, monkeypatch, one_thread):
     model = search_model(demo_data, tmp_path)
     exp = tmp_path / 'experiments' / 'faults'
     for it in (1, 2):
-        model.feed_data(fixed_batch(it))
-        model.optimize_parameters(it)
-    model.save(0, 2)  # the periodic checkpoint of iteration 2
+        iterate(model, it, fixed_batch(it))
+        model.save(0, it)  # periodic checkpoints of iterations 1 and 2
     before = hashes(exp)
-    model.feed_data(fixed_batch(3, lq=NAN))
-    state_path = exp / 'training_states' / '2.state'
-    with pytest.raises(NonFiniteError, match=rf'The state after iteration 2 is at {re.escape(str(state_path))}\.'):
+    model.feed_data(inject(model, 'weight gradient', monkeypatch))
+    states = exp / 'training_states'
+    with pytest.raises(
+        NonFiniteError,
+        match=rf'The last finite state, after iteration 1, is at {re.escape(str(states / "1.state"))} '
+        r'\(2\.state set aside as \*\.state\.nonfinite\)\.$',
+    ):
         model.optimize_parameters(3)
-    assert hashes(exp) == before
+    after = hashes(exp)
+    assert after.pop('training_states/2.state.nonfinite') == before.pop('training_states/2.state')
+    assert after == before  # renamed, not lost; --auto_resume now picks 1.state
 
 
-def test_nonfinite_in_the_first_iteration_saves_nothing(demo_data, tmp_path, one_thread):
+@pytest.mark.parametrize('fails_at', [1, 2])
+def test_nonfinite_before_a_finite_state_exists_saves_nothing(demo_data, tmp_path, fails_at, one_thread):
     model = search_model(demo_data, tmp_path)
-    model.feed_data(fixed_batch(1, lq=NAN))
-    with pytest.raises(NonFiniteError, match=r'iteration 1\. No iteration had completed, so nothing was saved\.'):
-        model.optimize_parameters(1)
+    for it in range(1, fails_at):
+        iterate(model, it, fixed_batch(it))
+    model.feed_data(fixed_batch(fails_at, lq=NAN))
+    with pytest.raises(
+        NonFiniteError,
+        match=rf'iteration {fails_at}: .* No finite state after a completed iteration is kept, so nothing was '
+        r'saved: start the run again\.$',
+    ):
+        model.optimize_parameters(fails_at)
     assert hashes(tmp_path / 'experiments') == {}
 
 
-@pytest.mark.parametrize('fault', list(FAULTS))
+def test_a_diverging_run_resumed_with_a_lower_rate_gets_past_the_bad_iteration(demo_data, tmp_path):
+    """The learning rate jumps at iteration 4 (MultiStepLR, gamma 1e30), so iteration 5 overflows;
+    the run stops naming optim_g and saves the state after iteration 3; resumed from there with the
+    rate lowered, it trains to the end."""
+    net = {'type': 'CLEARERDnCNN', 'in_channels': 1, 'out_channels': 1, 'num_feat': 4, 'num_layers': 3, 'bn': False}
+    opt = train_options(demo_data, 'diverges', network_g=net, total_iter=6)
+    opt['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [3], 'gamma': 1e30}
+    opt['logger']['save_checkpoint_freq'] = 100
+    opt['val']['val_freq'] = 100
+    with pytest.raises(NonFiniteError, match=r'iteration 5: the network weights diverged \(train: optim_g\)'):
+        run_train_inprocess(write_yaml(tmp_path / 'run.yml', opt), tmp_path)
+    states = tmp_path / 'experiments' / 'diverges' / 'training_states'
+    assert sorted(os.listdir(states)) == ['3.state']
+
+    opt['train']['optim_g']['lr'] = 1e-33  # at iteration 4: 1e-33 x 1e30 = 1e-3
+    model = run_train_inprocess(write_yaml(tmp_path / 'lower.yml', opt), tmp_path, '--auto_resume')
+    log = open(sorted((tmp_path / 'experiments' / 'diverges').glob('train_*.log'))[-1]).read()
+    assert 'Resuming training from epoch: 0, iter: 3' in log and 'iter:       6,' in log
+    assert all(torch.isfinite(p).all() for p in model.net_g.parameters())
+
+
+@pytest.mark.parametrize('fault', [f for f in FAULTS if f != 'architecture logits'])  # one bad step each
 def test_skip_nonfinite_skips_the_step_and_counts_it(demo_data, tmp_path, monkeypatch, fault, one_thread):
     model = search_model(demo_data, tmp_path, skip_nonfinite=True)
     for it in (1, 2):
@@ -351,6 +536,27 @@ def test_skip_nonfinite_skips_the_step_and_counts_it(demo_data, tmp_path, monkey
     log = model.get_current_log()
     assert log['nonfinite_skips'] == (2 if fault.endswith('gradient') else 1)  # hooks stay: counted again
     assert model.training_state(0, 4)['nonfinite_skips'] == log['nonfinite_skips']
+
+
+def test_skip_nonfinite_stops_past_its_bound_and_writes_no_untrained_genotype(demo_data, tmp_path, one_thread):
+    """Every weight batch corrupt: half the steps skipped, more than the 10 % bound; the run stops
+    at the first check (10 steps tried: 5 iterations of a logit and a weight step)."""
+    model = search_model(demo_data, tmp_path, skip_nonfinite=True)
+    with pytest.raises(
+        NonFiniteError,
+        match=r'^train: skip_nonfinite: 5 of 10 steps were non-finite and skipped, more than 10%: the run stopped',
+    ):
+        for it in range(1, 8):
+            model.feed_data(fixed_batch(it, lq=NAN))
+            model.optimize_parameters(it)
+    assert it == 5
+
+    # logits that never took a step are no search result: no genotype.yml
+    model = search_model(demo_data, tmp_path / 'warmup', arch_warmup_iter=50)
+    model.feed_data(fixed_batch(1))
+    model.optimize_parameters(1)
+    model.export_architecture(1)
+    assert not (tmp_path / 'warmup' / 'experiments' / 'faults' / 'genotype.yml').exists()
 
 
 # --------------------------------------------------------------------------- data faults

@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from ..files import atomic_write
+
 CANDIDATES = ('parallel', 'fusion')
 """What a column can be; a candidate's index here is its logit index in the supernet."""
 
@@ -254,7 +256,7 @@ class Genotype:
         if 'genotype' in extra:
             raise ValueError("extra keys for Genotype.save must not include 'genotype'")
         data = {'genotype': self.to_dict(), **{key: _plain(value) for key, value in extra.items()}}
-        with open(path, 'w', encoding='utf-8') as f:
+        with atomic_write(path) as f:  # a killed search leaves the previous genotype.yml, never half of one
             f.write(f'# CLEARER genotype: {self}\n')
             # Flow style for the innermost lists keeps one cell (or one weight row) per line.
             yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)

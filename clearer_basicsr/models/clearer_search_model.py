@@ -136,6 +136,7 @@ def arch_dataset_options(opt: Mapping[str, Any]) -> dict[str, Any] | None:
 class CLEARERSearchModel(RestorationModel):
     def __init__(self, opt: dict) -> None:
         self.column_weight_history = []  # (iteration, softmax weights per column) for column_weights.png
+        self.arch_steps_taken = 0  # logit steps taken: none, and there is no search result to export
         self.loss_scale = None  # running mean of the weight step's loss (None until the first step)
         if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
             opt['find_unused_parameters'] = True  # DDP: the candidates not sampled get no gradient
@@ -170,7 +171,15 @@ class CLEARERSearchModel(RestorationModel):
             schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
             scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
         warmup = train.get('arch_warmup_iter', 0)
-        rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
+        warmup = rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
+        total = train.get('total_iter')
+        if isinstance(total, int) and warmup >= total:
+            rules.fail(
+                key('arch_warmup_iter'),
+                warmup,
+                f'fewer iterations than total_iter = {total} (the logits learn only after the warm-up: a search '
+                'that never steps them derives its genotype from their random start)',
+            )
         update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
         rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
         sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
@@ -299,15 +308,30 @@ class CLEARERSearchModel(RestorationModel):
             losses = self.logit_gradient(batch)
         self.average_logit_gradient()
         losses = OrderedDict((ARCH_LOSS_NAMES.get(k, k), v.detach()) for k, v in losses.items())
-        if self.losses_finite(losses, self.optimizer_arch, current_iter, 'architecture'):
-            self.optimizer_step(self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses)
+        if self.losses_finite(losses, self.optimizer_arch, current_iter, 'architecture') and self.optimizer_step(
+            self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses
+        ):
+            self.arch_steps_taken += 1
             if self.cri_arch.budgeted:  # every rank holds the same logits, hence the same multiplier
                 self.cri_arch.update_multiplier(self.supernet.column_weights().detach())
         return self.reduce_loss_dict(losses)
 
     def next_arch_batch(self) -> dict[str, torch.Tensor]:
         data = self.arch_loader.next()
-        return {'lq': self.to_device(data['lq']), 'gt': self.to_device(data['gt'])}
+        self.arch_batch = {'lq': self.to_device(data['lq']), 'gt': self.to_device(data['gt'])}
+        return self.arch_batch
+
+    def step_inputs(self, step_name: str) -> list[torch.Tensor]:
+        return list(self.arch_batch.values()) if step_name == 'architecture' else super().step_inputs(step_name)
+
+    def diverged_optimizer(self, term: str) -> str:
+        """``optim_arch`` when the logits are not finite or ``term`` is a term of the
+        architecture loss (entropy, cost); else the weights, through which every pixel loss and
+        gradient flows (finite logits only mix candidates with weights in [0, 1])."""
+        pixel_terms = {*ARCH_LOSS_NAMES, *ARCH_LOSS_NAMES.values(), 'total', 'gradient'}
+        if term not in pixel_terms or not torch.isfinite(self.supernet.arch_logits).all():
+            return 'optim_arch'
+        return 'optim_g'
 
     def logit_gradient(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Fills the logits' ``.grad`` (first or second order, :mod:`.arch_gradient`); returns the loss terms."""
@@ -385,7 +409,15 @@ class CLEARERSearchModel(RestorationModel):
     @master_only
     def export_architecture(self, current_iter: Any) -> None:
         """Writes genotype.yml and column_weights.png into the experiment folder; logs how firmly
-        each column was decided, and at the end of the search warns about undecided columns."""
+        each column was decided, and at the end of the search warns about undecided columns.
+        Logits that never took a step are no search result: nothing is written then."""
+        if not self.arch_steps_taken:
+            get_root_logger().warning(
+                f'genotype.yml not written at iteration {current_iter}: the architecture logits have not taken a '
+                f'step yet (train: arch_warmup_iter = {self.arch_warmup_iter}), so a genotype would be their random '
+                'start'
+            )
+            return
         net = self.supernet
         genotype, changed = self.derived_genotype()
         derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
@@ -466,6 +498,7 @@ class CLEARERSearchModel(RestorationModel):
         state.update(
             column_weight_history=self.column_weight_history,
             arch_loader=self.arch_loader.state_dict(),
+            arch_steps_taken=self.arch_steps_taken,
             loss_scale=self.loss_scale,
             arch_loss=self.cri_arch.state_dict(),
         )
@@ -479,5 +512,8 @@ class CLEARERSearchModel(RestorationModel):
         if resume_state.get('arch_loader'):
             self.arch_loader.load_state_dict(resume_state['arch_loader'])
         self.loss_scale = resume_state.get('loss_scale')
+        # states of version 0.1 do not count the logit steps: those after the warm-up
+        taken = max(0, resume_state['iter'] - self.arch_warmup_iter - resume_state.get('nonfinite_skips', 0))
+        self.arch_steps_taken = resume_state.get('arch_steps_taken', taken)
         if resume_state.get('arch_loss'):  # the budget's multiplier
             self.cri_arch.load_state_dict(resume_state['arch_loss'], strict=False)

@@ -4,10 +4,15 @@ Option keys (all optional, BasicSR's own keep their meaning):
 
 * ``train: optim_g: type``  any ``torch.optim`` class by name (``SGD``, ``Adam``, ``AdamW``, ...);
 * ``train: grad_clip``      max global gradient norm (off when absent or 0);
-* ``train: amp``            ``bf16`` | ``fp16`` autocast (fp16 with a GradScaler); ``val: amp`` at test;
-* ``channels_last: true``   network and inputs in channels-last memory format;
-* ``train: skip_nonfinite`` skip a step whose loss or gradient is NaN/Inf (default: stop, after
-  saving a resumable state);
+* ``train: amp``            ``auto`` | ``bf16`` | ``fp16`` autocast (fp16 with a GradScaler); ``auto`` is
+  bf16 where the device computes bf16 natively and fp32 elsewhere; ``val: amp`` at test;
+* ``channels_last``         ``true`` | ``false`` | ``auto`` (the default: on for networks measured faster
+  so, CLEARER's on the CPU): network and inputs in channels-last memory format;
+* ``train: skip_nonfinite`` skip a step whose loss or gradient is NaN/Inf; the run still stops
+  once more than 10 % of its steps were skipped (:data:`SKIP_LIMIT`; skipped steps train nothing).
+  Default: stop at the first one, saving the last finite state (the one before the iteration
+  that led there) and naming the optimiser that diverged, so that a resume with its learning
+  rate lowered gets past that iteration;
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
 * ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back.
 
@@ -17,6 +22,7 @@ points write to ``metrics.json``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import math
@@ -25,10 +31,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import cv2
 import torch
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from torch import nn
@@ -38,10 +45,15 @@ from tqdm import tqdm
 
 from .. import option_rules as rules
 from ..archs.arch_util import pad_to_multiple
-from ..checkpoint import atomic_torch_save, rng_state, strip_module_prefix
+from ..checkpoint import atomic_torch_save, detached_copy, first_mismatch, rng_state, strip_module_prefix
+from ..compat import torch_load
+from ..errors import UserInputError
+from ..files import atomic_write
 from ..options_check import check_options, was_checked
+from ..registration import register
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+AMP_CHOICES = (None, False, 'auto', *AMP_DTYPES)
 Losses = dict[str, torch.Tensor]  # loss terms by name, as BasicSR logs them
 BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel.setup_schedulers
 
@@ -69,6 +81,30 @@ def restore_whole(
     return y[..., :h, :w].float()
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU of compute capability 8 or more, a
+    CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated, slower than fp32."""
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    checks = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')  # private, hence looked up
+    return device.type == 'cpu' and any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of an ``amp`` option on ``device``; None: fp32 (``auto`` without native bf16)."""
+    if amp == 'auto':
+        return torch.bfloat16 if native_bf16(device) else None
+    return AMP_DTYPES.get(amp)
+
+
+def use_channels_last(value: Any, net: nn.Module, device: torch.device) -> bool:
+    """The ``channels_last`` option; ``auto`` or absent: on for networks that run faster so
+    (``prefers_channels_last``, measured by benchmarks/bench_search.py) on the CPU, where it was measured."""
+    if value in (None, 'auto'):
+        return device.type == 'cpu' and getattr(net, 'prefers_channels_last', False)
+    return bool(value)
+
+
 def optimizer_class(type_name: Any, where: str) -> type:
     """The ``torch.optim`` optimiser named ``type_name`` (BasicSR 1.4.2 knows the Adam family only)."""
     optim_cls = getattr(torch.optim, type_name, None) if isinstance(type_name, str) else None
@@ -91,11 +127,26 @@ def check_optimizer_options(optim_opt: Any, where: str) -> None:
     rules.number(rules.key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
 
 
-class NonFiniteError(FloatingPointError):
-    """A loss or gradient became NaN/Inf; the message says which, where, and what was saved."""
+SKIP_LIMIT = 0.1  # train: skip_nonfinite stops the run once more than this share of its steps was skipped ...
+SKIP_LIMIT_FROM = 10  # ... counted from this many steps on
 
 
-@MODEL_REGISTRY.register()
+def write_image(img: Any, path: str) -> None:
+    """BasicSR's ``imwrite`` (folders made as needed), written all at once."""
+    ok, encoded = cv2.imencode(os.path.splitext(path)[1], img)
+    if not ok:
+        raise OSError(f'cannot encode an image for {path}')
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with atomic_write(path, binary=True) as f:
+        f.write(encoded.tobytes())
+
+
+class NonFiniteError(UserInputError, FloatingPointError):
+    """A loss or gradient became NaN/Inf; the message says which, where, what was saved and what
+    to change (a user error: shown as one line by the entry points)."""
+
+
+@register(MODEL_REGISTRY, 'CLEARERRestorationModel', alias='RestorationModel')
 class RestorationModel(SRModel):
     def __init__(self, opt: dict) -> None:
         if not was_checked(opt):  # built by BasicSR's own train.py / test.py: check the whole file here
@@ -103,6 +154,8 @@ class RestorationModel(SRModel):
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
         self.epoch = 0
         self.nonfinite_skips = 0
+        self.steps_attempted = 0  # optimiser steps tried, skipped ones included
+        self.finite_states = collections.deque(maxlen=2)  # the last two end-of-iteration states, in memory
         self.validation_results = {}  # test set name -> averages and per-image metrics of its last validation
         super().__init__(opt)
 
@@ -119,6 +172,7 @@ class RestorationModel(SRModel):
             cls.check_train_options(train, rules.key_path(where, 'train'))
         if isinstance(opt.get('val'), Mapping):
             cls.check_val_options(opt['val'], rules.key_path(where, 'val'))
+        rules.one_of(rules.key_path(where, 'channels_last'), opt.get('channels_last'), (None, 'auto', True, False))
 
     @classmethod
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
@@ -139,7 +193,7 @@ class RestorationModel(SRModel):
                 rules.number(key(f'{loss}: loss_weight'), train[loss]['loss_weight'])
         if train.get('grad_clip') is not None:
             rules.at_least(key('grad_clip'), train['grad_clip'], 0, 'a gradient norm (0: off)')
-        rules.one_of(key('amp'), train.get('amp'), (None, False, *AMP_DTYPES))
+        rules.one_of(key('amp'), train.get('amp'), AMP_CHOICES)
 
     @classmethod
     def check_val_options(cls, val: Mapping[str, Any], where: str) -> None:
@@ -151,13 +205,14 @@ class RestorationModel(SRModel):
             rules.number(key('pad_multiple'), val['pad_multiple'], positive=True, integer=True)
         if val.get('val_freq') is not None:
             rules.number(key('val_freq'), val['val_freq'], positive=True)
-        rules.one_of(key('amp'), val.get('amp'), (None, False, *AMP_DTYPES))
+        rules.one_of(key('amp'), val.get('amp'), AMP_CHOICES)
 
     # ----------------------------------------------------------------- setup
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """BasicSR's version, plus channels-last and DDP on the CPU (gloo)."""
         net = net.to(self.device)
-        if self.opt.get('channels_last'):
+        self.channels_last = use_channels_last(self.opt.get('channels_last'), net, self.device)
+        if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         if self.opt['dist']:
             kwargs = {'find_unused_parameters': self.opt.get('find_unused_parameters', False)}
@@ -182,17 +237,19 @@ class RestorationModel(SRModel):
         self.optimizer_g = self.get_optimizer(optim_opt.pop('type'), self.weight_parameters(), **optim_opt)
         self.optimizers.append(self.optimizer_g)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(train_opt.get('amp') == 'fp16'))
+        if train_opt.get('amp') == 'auto':
+            chosen = 'bf16' if amp_dtype('auto', self.device) else 'fp32 (no native bf16)'
+            get_root_logger().info(f'train: amp: auto -> {chosen} on {self.device}')
 
     # ---------------------------------------------------------------- steps
     def autocast(self, training: bool = True) -> contextlib.AbstractContextManager:
         amp = (self.opt.get('train') or {}).get('amp') if training else (self.opt.get('val') or {}).get('amp')
-        if amp in (None, False):
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=AMP_DTYPES[amp])
+        dtype = amp_dtype(amp, self.device)
+        return contextlib.nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
-        return x.contiguous(memory_format=torch.channels_last) if self.opt.get('channels_last') else x
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def feed_data(self, data: dict[str, Any]) -> None:
         self.lq = self.to_device(data['lq'])
@@ -224,9 +281,10 @@ class RestorationModel(SRModel):
         return self.optimizer_step(optimizer, params, current_iter, step_name, losses)
 
     def losses_finite(self, losses: Losses, optimizer: Optimizer, current_iter: int, step_name: str) -> bool:
+        self.steps_attempted += 1
         for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
             if not torch.isfinite(value.detach()).all():
-                return self._nonfinite(f'loss {name} = {value.item()}', step_name, current_iter, optimizer)
+                return self._nonfinite(f'loss {name} = {value.item()}', name, step_name, current_iter, optimizer)
         return True
 
     def optimizer_step(
@@ -237,44 +295,100 @@ class RestorationModel(SRModel):
         grad_clip = self.opt['train'].get('grad_clip') or 0
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
         if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16: the scaler skips and rescales
-            return self._nonfinite(
-                f'gradient norm = {norm.item()} (of {" + ".join(losses)})', step_name, current_iter, optimizer
-            )
+            what = f'gradient norm = {norm.item()} (of {" + ".join(losses)})'
+            return self._nonfinite(what, 'gradient', step_name, current_iter, optimizer)
         self.scaler.step(optimizer)
         self.scaler.update()
         return True
 
-    def _nonfinite(self, what: str, step_name: str, current_iter: int, optimizer: Optimizer) -> bool:
+    def _nonfinite(self, what: str, term: str, step_name: str, current_iter: int, optimizer: Optimizer) -> bool:
+        """A non-finite ``term`` (a loss name or 'gradient'): skip the step (``skip_nonfinite``)
+        within :data:`SKIP_LIMIT`, else stop with the last finite state saved."""
         optimizer.zero_grad(set_to_none=True)
         self.restore_buffer_snapshot()
         logger = get_root_logger()
+        problem = f'non-finite {what} in the {step_name} step at iteration {current_iter}'
         if self.opt['train'].get('skip_nonfinite'):
             self.nonfinite_skips += 1
-            logger.warning(
-                f'non-finite {what} in the {step_name} step at iteration {current_iter}: step skipped '
-                f'({self.nonfinite_skips} skipped so far)'
-            )
+            logger.warning(f'{problem}: step skipped ({self.nonfinite_skips} skipped so far)')
+            self.check_skip_share()
             return False
-        saved = self.save_resumable(current_iter - 1)
-        lr_key = 'optim_arch' if optimizer is getattr(self, 'optimizer_arch', None) else 'optim_g'
+        inputs = self.step_inputs(step_name)
+        if not all(torch.isfinite(x).all() for x in inputs):
+            cause = (
+                f"the {step_name} step's input batch holds NaN or Inf values. Check the data (a resume meets the "
+                'same batch)'
+            )
+        else:
+            key = self.diverged_optimizer(term)
+            what_diverged = 'architecture logits' if key == 'optim_arch' else 'network weights'
+            cause = f'the {what_diverged} diverged (train: {key}). Lower train: {key}: lr and resume with --auto_resume'
         message = (
-            f'non-finite {what} in the {step_name} step at iteration {current_iter}. {saved}'
-            f'Lower the learning rate (train: {lr_key}: lr) and resume with --auto_resume, or set '
-            'train: skip_nonfinite: true to skip such steps.'
+            f'{problem}: {cause}, or set train: skip_nonfinite: true to skip such steps. '
+            f'{self.save_last_finite_state(current_iter)}'
         )
         logger.error(message)  # the run's log file says why it stopped
         raise NonFiniteError(message)
 
-    def save_resumable(self, last_iter: int) -> str:
-        """Saves networks and training state as of the last completed iteration (not its own);
-        a state already saved for that iteration (a periodic checkpoint) is kept as it is."""
-        if last_iter < 1 or 'training_states' not in self.opt['path']:
-            return 'No iteration had completed, so nothing was saved. '
-        path = os.path.join(self.opt['path']['training_states'], f'{last_iter}.state')
+    def step_inputs(self, step_name: str) -> list[torch.Tensor]:
+        """The batch the step named ``step_name`` trained on."""
+        return [x for x in (getattr(self, 'lq', None), getattr(self, 'gt', None)) if x is not None]
+
+    def diverged_optimizer(self, term: str) -> str:
+        """The ``train:`` key of the optimiser whose parameters made ``term`` non-finite."""
+        return 'optim_g'
+
+    def check_skip_share(self) -> None:
+        """Stops the run once skipped steps pass :data:`SKIP_LIMIT` of the steps tried: skipped
+        steps train nothing, so the run would end looking trained without being so."""
+        if self.steps_attempted >= SKIP_LIMIT_FROM and self.nonfinite_skips > SKIP_LIMIT * self.steps_attempted:
+            raise NonFiniteError(
+                f'train: skip_nonfinite: {self.nonfinite_skips} of {self.steps_attempted} steps were non-finite and '
+                f'skipped, more than {SKIP_LIMIT:.0%}: the run stopped, as what it would end with is barely trained. '
+                'Lower the learning rates or check the data, and resume with --auto_resume (from the last '
+                'periodic checkpoint) or start again'
+            )
+
+    def keep_finite_state(self, current_iter: int) -> None:
+        """Keeps in memory what :meth:`save` would write after ``current_iter`` (a completed,
+        finite iteration): the last two, for :meth:`save_last_finite_state`. Costs a copy of the
+        weights and optimiser state per iteration; not kept with ``skip_nonfinite``."""
+        if self.opt['train'].get('skip_nonfinite'):
+            return
+        self.finite_states.append(
+            detached_copy(
+                {
+                    'networks': self.network_checkpoint(),
+                    'state': self.training_state(self.epoch, current_iter),
+                }
+            )
+        )
+
+    def save_last_finite_state(self, current_iter: int) -> str:
+        """Saves the last state whose step was finite and says where: the state after iteration
+        N-2 when iteration N fails, as the state after N-1 is the one that gave non-finite values.
+        A newer training state on disk is set aside (renamed ``*.state.nonfinite``) so that
+        ``--auto_resume`` starts from the saved one; an identical one already saved is kept."""
+        earlier = [s for s in self.finite_states if s['state']['iter'] <= current_iter - 2]
+        if not earlier or 'training_states' not in self.opt['path']:
+            return 'No finite state after a completed iteration is kept, so nothing was saved: start the run again.'
+        snapshot = earlier[-1]
+        last = snapshot['state']['iter']
+        folder = self.opt['path']['training_states']
+        path = os.path.join(folder, f'{last}.state')
+        if self.opt['rank'] != 0:
+            return f'The state after iteration {last} is saved by rank 0.'
+        set_aside = []
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if name.endswith('.state') and name[: -len('.state')].isdigit() and int(name[: -len('.state')]) > last:
+                os.replace(os.path.join(folder, name), os.path.join(folder, name + '.nonfinite'))
+                set_aside.append(name)
+        aside = f' ({", ".join(set_aside)} set aside as *.state.nonfinite)' if set_aside else ''
         if os.path.isfile(path):
-            return f'The state after iteration {last_iter} is at {path}. '
-        self.save(self.epoch, last_iter)
-        return f'The state after iteration {last_iter} was saved to {path}. '
+            return f'The last finite state, after iteration {last}, is at {path}{aside}.'
+        self.write_checkpoint(snapshot['networks'], last)
+        atomic_torch_save(snapshot['state'], path)
+        return f'The last finite state, after iteration {last}, was saved to {path}{aside}.'
 
     def snapshot_buffers(self) -> None:
         """Copies of the network's buffers (BatchNorm statistics, a few KB) before a step's forward
@@ -343,7 +457,7 @@ class RestorationModel(SRModel):
             images[img_name] = {name: float(calculate_metric(metric_data, m)) for name, m in metric_opts.items()}
             if save_img:
                 images[img_name]['output'] = self.saved_image_path(dataset_name, img_name, current_iter)
-                imwrite(metric_data['img'], images[img_name]['output'])
+                write_image(metric_data['img'], images[img_name]['output'])
             if pbar:
                 pbar.update(1)
                 pbar.set_description(f'Test {img_name}')
@@ -365,19 +479,58 @@ class RestorationModel(SRModel):
         return os.path.join(folder, dataset_name, f'{img_name}_{self.opt["val"].get("suffix") or self.opt["name"]}.png')
 
     # ------------------------------------------------------ save and resume
+    def load_network(
+        self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params'
+    ) -> None:
+        """BasicSR's ``load_network``, reading the file as data only (:func:`..compat.torch_load`)
+        and comparing it with the network before loading: one line naming the first key that
+        does not fit (a checkpoint of other network options) instead of PyTorch's list."""
+        net = self.get_bare_model(net)
+        saved = torch_load(load_path)
+        if param_key is not None:
+            if param_key not in saved and 'params' in saved:
+                get_root_logger().info('Loading: params_ema does not exist, use params.')
+                param_key = 'params'
+            if not isinstance(saved, Mapping) or param_key not in saved:
+                keys = list(saved)[:5] if isinstance(saved, Mapping) else type(saved).__name__
+                raise UserInputError(
+                    f'{load_path}: no {param_key!r} entry (found {keys}); expected a network checkpoint '
+                    'that BasicSR or the plugin saved (models/net_g_*.pth)'
+                )
+            saved = saved[param_key]
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        saved = strip_module_prefix(saved)
+        mismatch = first_mismatch(net.state_dict(), saved) if strict else None
+        if mismatch is not None:
+            raise UserInputError(
+                f'{load_path}: does not fit the network of the options: {mismatch}; expected a checkpoint of '
+                'the network these options build (were network_g options changed since it was saved?)'
+            )
+        self._print_different_keys_loading(net, saved, strict)  # not strict: warns, sets other shapes aside
+        net.load_state_dict(saved, strict=strict)
+
     @master_only
     def save_network(
         self, net: nn.Module | list[nn.Module], net_label: str, current_iter: int, param_key: str | list[str] = 'params'
     ) -> None:
         """BasicSR's ``save_network``, written atomically (temporary file + rename)."""
-        label = 'latest' if current_iter == -1 else current_iter
         nets = net if isinstance(net, list) else [net]
         keys = param_key if isinstance(param_key, list) else [param_key]
-        save_dict = {}
-        for net_, key in zip(nets, keys):
-            state_dict = strip_module_prefix(self.get_bare_model(net_).state_dict())
-            save_dict[key] = OrderedDict((k, v.cpu()) for k, v in state_dict.items())
-        atomic_torch_save(save_dict, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+        self.write_checkpoint({key: self.bare_state_dict(n) for n, key in zip(nets, keys)}, current_iter, net_label)
+
+    def bare_state_dict(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        return strip_module_prefix(self.get_bare_model(net).state_dict())
+
+    def network_checkpoint(self) -> dict[str, dict[str, torch.Tensor]]:
+        """What :meth:`save` writes to ``models/net_g_<iter>.pth``: ``params`` (and ``params_ema``)."""
+        nets = {'params': self.net_g, **({'params_ema': self.net_g_ema} if hasattr(self, 'net_g_ema') else {})}
+        return {key: self.bare_state_dict(net) for key, net in nets.items()}
+
+    @master_only
+    def write_checkpoint(self, checkpoint: Mapping[str, Any], current_iter: int, net_label: str = 'net_g') -> None:
+        label = 'latest' if current_iter == -1 else current_iter
+        on_cpu = {key: OrderedDict((k, v.cpu()) for k, v in sd.items()) for key, sd in checkpoint.items()}
+        atomic_torch_save(on_cpu, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         """Everything ``resume_training`` and the plugin's loop need to continue exactly."""
@@ -390,6 +543,7 @@ class RestorationModel(SRModel):
             'rng': rng_state(),
             'batch_in_epoch': self.batch_in_epoch,
             'nonfinite_skips': self.nonfinite_skips,
+            'steps_attempted': self.steps_attempted,
         }
 
     @master_only
@@ -403,6 +557,7 @@ class RestorationModel(SRModel):
         if resume_state.get('scaler') and hasattr(self, 'scaler'):
             self.scaler.load_state_dict(resume_state['scaler'])
         self.nonfinite_skips = resume_state.get('nonfinite_skips', 0)
+        self.steps_attempted = resume_state.get('steps_attempted', 0)
         self.epoch = resume_state.get('epoch', 0)
         self.apply_configured_lrs()
 
