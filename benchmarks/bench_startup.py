@@ -19,6 +19,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # the checkout's command-line helper (the standard library only)
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
+
 FILES = ('_clearer_basicsr_hook.py', 'clearer_basicsr.pth')
 
 
@@ -49,11 +52,16 @@ def hook_line(python, env):
     return next((line for line in err.splitlines() if '_clearer_basicsr_hook' in line), '(not imported)')
 
 
-def main():
+def main(argv=None):
+    """Prints the hook's start-up cost; returns {case: median ms with and without the .pth}."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--runs', type=int, default=20)
+    parser.add_argument('--runs', type=int, default=20, help='starts timed per case (default 20)')
     parser.add_argument('--source', default=REPO, help='checkout holding the hook (default: this one)')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    missing = [name for name in FILES if not os.path.isfile(os.path.join(args.source, name))]
+    if missing or args.runs < 1:
+        raise UserInputError(f'--source {args.source} --runs {args.runs}: expected a checkout with {FILES}, runs >= 1')
+    results = {}
     base = {k: v for k, v in os.environ.items() if not k.startswith('PYTHON')}
     with tempfile.TemporaryDirectory() as tmp:
         venv = os.path.join(tmp, 'venv')
@@ -77,14 +85,15 @@ def main():
                         [n for n in os.listdir(os.path.join(site, '__pycache__')) if n.startswith('_clearer')][0],
                     )
                 )
-            times = start_times(python, env, pth, args.runs)
+            times = results[case] = start_times(python, env, pth, args.runs)
             print(f'{case}:')
             print(f'  python -X importtime -c pass: {hook_line(python, env).strip()}')
             print(
                 f'  median of {args.runs} `python -c pass`: {times[True]:.1f} ms with the .pth, {times[False]:.1f} ms '
                 f'without ({times[True] - times[False]:+.1f} ms)'
             )
+    return results
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

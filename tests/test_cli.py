@@ -227,6 +227,7 @@ def entry_point_cases(root, demo_data, tiny_data):
         case(f'{scripts}/import_graph.py', 'path', '--folders', 0),
         case(f'{scripts}/import_graph.py', 'path', '--modules', 2),
     ]
+    cases.append(case(f'{benchmarks}/bench_startup.py', 'path', '--source no_such_checkout', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
         cases.append(case(f'{benchmarks}/bench_search.py', 'path', '--device cuda --no-derived', 2))
