@@ -21,13 +21,22 @@ Modes (each one option changed from ``exact``):
   default, it costs more than two exact iterations: ``--modes exact second_order``).
 
 Every mode runs in its own Python process. Time: median over ``--repeats`` iterations after
-``--warmup`` untimed ones. Peak memory is the memory an iteration needs on top of the resting
-footprint of model + optimiser states, measured after the warm-up iterations (so the lazily
-created optimiser states are part of the rest) with the gradients freed: on CUDA
-``max_memory_allocated`` minus ``memory_allocated`` at rest; on the CPU the peak resident set
-size (``VmHWM``, reset through ``/proc/self/clear_refs``, Linux) minus the resident set size
-at rest, after returning freed heap pages to the OS (``malloc_trim``; ``cpu_memory.py``). It covers
-activations, gradients and allocator caches. Without ``clear_refs`` it falls back to ``ru_maxrss``.
+``--warmup`` untimed ones. Work: the floating-point operations of one more iteration, counted by
+``torch.utils.flop_counter`` (convolutions and matrix products, forward and backward, 2 per
+multiply-add), divided by that time gives the achieved GFLOP/s, printed beside the machine's
+measured GEMM peak (the best ``torch.mm`` of square matrices in fp32 and bf16, fp16 on CUDA, with
+the same threads) as a share of the peak of the mode's precision.
+
+The paper options leave ``channels_last`` to the model's default (on for CLEARER nets on the
+CPU); the modes set it explicitly: off everywhere but in ``channels_last``.
+
+Peak memory is the memory an iteration needs on top of the resting footprint of model +
+optimiser states, measured after the warm-up iterations (so the lazily created optimiser states
+are part of the rest) with the gradients freed: on CUDA ``max_memory_allocated`` minus
+``memory_allocated`` at rest; on the CPU the peak resident set size (``VmHWM``, reset through
+``/proc/self/clear_refs``, Linux) minus the resident set size at rest, after returning freed
+heap pages to the OS (``malloc_trim``; ``cpu_memory.py``). It covers activations, gradients and
+allocator caches. Without ``clear_refs`` it falls back to ``ru_maxrss``.
 
 At the end it runs the derived-net inference figures of ``bench_archs.py`` (``--no-derived``
 skips them). Results: a table on stdout, JSON in ``benchmarks/results/bench_search.json``.
@@ -99,6 +108,7 @@ def search_options(task: dict, data_root: str) -> dict:
     opt['datasets'] = {'train': opt['datasets']['train']}
     opt['datasets']['train'].update(phase='train', gt_size=task['size'], batch_size_per_gpu=task['batch'])
     opt['train'].update(arch_warmup_iter=0)
+    opt['channels_last'] = False  # the reference layout; the channels_last mode turns it on
     return merge(opt, copy.deepcopy(MODES[task['mode']][1]))
 
 
@@ -106,6 +116,7 @@ def worker(task: dict) -> dict:
     """One mode in this process: seconds per iteration and peak memory in MiB."""
     device = bench_archs.start_worker(task)
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from clearer_basicsr.models.clearer_search_model import CLEARERSearchModel
 
@@ -169,11 +180,16 @@ def worker(task: dict) -> dict:
         times.append(iteration(it))
         it += 1
     peak = torch.cuda.max_memory_allocated() if cuda else rest + cpu_peak.above_rest()
+    with FlopCounterMode(display=False) as counter:  # the work of one more iteration
+        model.optimize_parameters(it)
+    seconds = sorted(times)[len(times) // 2]
     return {
+        'gflop_per_iter': counter.get_total_flops() / 1e9,
+        'gflops': counter.get_total_flops() / 1e9 / seconds,
         **task,
         'label': MODES[task['mode']][0],
         'params': params,
-        'seconds_per_iter': sorted(times)[len(times) // 2],
+        'seconds_per_iter': seconds,
         'seconds': times,
         'peak_mib': (peak - rest) / 2**20,
         'rest_mib': rest / 2**20,
@@ -183,12 +199,33 @@ def worker(task: dict) -> dict:
     }
 
 
+def gemm_peak(task: dict) -> dict:
+    """GFLOP/s of ``torch.mm`` on square matrices of ``task['dtype']``: the best of ``repeats``
+    products after one warm-up (1024 on the CPU, 8192 on CUDA)."""
+    device = bench_archs.start_worker(task)
+    import torch
+
+    n = 8192 if device.type == 'cuda' else 1024
+    a, b = (torch.rand(n, n, device=device).to(getattr(torch, task['dtype'])) for _ in range(2))
+    best = float('inf')
+    for i in range(task['repeats'] + 1):
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start) if i else best
+    return {**task, 'n': n, 'gflops': 2 * n**3 / best / 1e9, 'threads': torch.get_num_threads()}
+
+
 def run_isolated(task: dict) -> dict:
     """The mode in a fresh interpreter; a mode the code does not support comes back with its error."""
     out = subprocess.run([sys.executable, __file__, '--worker', json.dumps(task)], capture_output=True, text=True)
     if out.returncode:
         lines = out.stderr.strip().splitlines()
-        return {**task, 'label': MODES[task['mode']][0], 'error': lines[-1] if lines else f'exit {out.returncode}'}
+        label = MODES[task['mode']][0] if 'mode' in task else 'GEMM peak'
+        return {**task, 'label': label, 'error': lines[-1] if lines else f'exit {out.returncode}'}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -201,10 +238,14 @@ def add_ratios(results: list[dict]) -> None:
             r['peak_ratio'] = r['peak_mib'] / ref['peak_mib'] if ref['peak_mib'] > 0 else None
 
 
-def table(results: list[dict]) -> str:
+PRECISION = {'bf16': 'bfloat16', 'fp16': 'float16'}  # a mode's GEMM precision; float32 otherwise
+
+
+def table(results: list[dict], peaks: dict) -> str:
+    """``peaks``: ``{device: {dtype: GEMM GFLOP/s}}``."""
     lines = [
         f'{"device":<8}{"mode":<15}{"what":<25}{"s/iter":>9}{"x exact":>9}{"peak MiB":>10}{"x exact":>9}'
-        f'{"rest MiB":>10}'
+        f'{"rest MiB":>10}{"GFLOP/it":>10}{"GFLOP/s":>9}{"of peak":>9}'
     ]
     for r in results:
         head = f'{r["device"]:<8}{r["mode"]:<15}{r["label"]:<25}'
@@ -212,9 +253,12 @@ def table(results: list[dict]) -> str:
             lines.append(head + f'  not run: {r["error"][:90]}')
             continue
         peak_ratio = f'{r["peak_ratio"]:>9.2f}' if r.get('peak_ratio') is not None else f'{"-":>9}'
+        gemm = peaks.get(r['device'], {}).get(PRECISION.get(r['mode'], 'float32'))
+        share = f'{r["gflops"] / gemm:>9.0%}' if gemm else f'{"-":>9}'
         lines.append(
             head + f'{r["seconds_per_iter"]:>9.3f}{r.get("time_ratio", float("nan")):>9.2f}'
             f'{r["peak_mib"]:>10,.1f}{peak_ratio}{r["rest_mib"]:>10,.1f}'
+            f'{r["gflop_per_iter"]:>10.1f}{r["gflops"]:>9.1f}{share}'
         )
     return '\n'.join(lines)
 
@@ -235,13 +279,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        task = json.loads(args.worker)
+        print(json.dumps(gemm_peak(task) if 'dtype' in task else worker(task)))
         return []
 
     import torch
 
+    from clearer_basicsr.models.restoration_model import native_bf16
+
     devices = bench_archs.select_devices(args.device)
-    native_bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     modes = ['exact'] + [m for m in dict.fromkeys(args.modes or DEFAULT_MODES) if m != 'exact']
     common = {'repeats': args.repeats, 'warmup': args.warmup, 'threads': args.threads}
     started = time.perf_counter()
@@ -251,7 +297,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if mode in CUDA_ONLY and device != 'cuda':
                 continue
             task = {'device': device, 'mode': mode, 'batch': args.batch, 'size': args.size, **common}
-            if mode == 'bf16' and device == 'cpu' and not native_bf16:  # emulated: many times slower than fp32
+            if mode == 'bf16' and device == 'cpu' and not native_bf16(torch.device(device)):  # emulated: slow
                 if not args.modes:
                     results.append(
                         {
@@ -271,12 +317,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 file=sys.stderr,
             )
     add_ratios(results)
+    gemms = [
+        run_isolated({'device': device, 'dtype': dtype, 'repeats': 5, 'threads': args.threads})
+        for device in devices
+        for dtype in ('float32', 'bfloat16', *(['float16'] if device == 'cuda' else []))
+    ]
+    peaks = {}
+    for g in gemms:
+        if 'error' not in g:
+            peaks.setdefault(g['device'], {})[g['dtype']] = g['gflops']
     shape = f'{args.batch}x1x{args.size}x{args.size}'
     print(
         f'One search iteration (logit step + weight step), paper preset, batch {shape}; '
-        f'median of {args.repeats}; peak = above model + optimiser states at rest'
+        f'median of {args.repeats}; peak = above model + optimiser states at rest; GFLOP/s = counted '
+        'FLOPs of an iteration / its time, "of peak" = share of the GEMM peak of its precision'
     )
-    print(table(results))
+    for g in gemms:
+        figure = f'{g["gflops"]:,.1f} GFLOP/s' if 'error' not in g else f'not measured ({g["error"][:60]})'
+        what = f'torch.mm {g.get("n", "?")}^2, {g.get("threads")} threads'
+        print(f'GEMM peak {g["device"]} {g["dtype"]:<9} ({what}): {figure}')
+    print(table(results, peaks))
     for r in results:
         if r.get('note'):
             print(f'  {r["device"]} {r["mode"]}: {r["note"]}')
@@ -298,7 +358,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         'peak_memory': 'above the resting footprint of model + optimiser states (after warm-up, gradients '
         'freed): CUDA max_memory_allocated - allocated; CPU VmHWM - VmRSS (heap trimmed)',
     }
-    bench_archs.write_json(args, meta, results=results, derived_inference=derived)
+    bench_archs.write_json(args, meta, results=results, gemm_peaks=gemms, derived_inference=derived)
     return results
 
 

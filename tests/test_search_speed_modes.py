@@ -7,11 +7,20 @@ import textwrap
 import pytest
 import torch
 from basicsr.models import build_model
-from conftest import TINY_SEARCH_NET, model_options, run_cli, search_options, train_options, write_yaml
+from conftest import (
+    TINY_SEARCH_NET,
+    model_options,
+    run_cli,
+    run_train_inprocess,
+    search_options,
+    train_options,
+    write_yaml,
+)
 
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.models import arch_gradient
+from clearer_basicsr.models.restoration_model import amp_dtype, native_bf16
 
 TINY = {k: v for k, v in TINY_SEARCH_NET.items() if k != 'type'}  # 1 cell of 2 columns over branches [4, 8]
 
@@ -300,3 +309,35 @@ def test_search_retrain_and_test_steps_under_amp_and_channels_last(demo_data, tm
     model.optimize_parameters(1)
     assert any(not torch.equal(p, w) for p, w in zip(model.net_g.parameters(), before))
     assert all(torch.isfinite(p).all() for p in model.net_g.parameters())
+
+
+# --------------------------------------------------------------------------- defaults
+def test_channels_last_is_on_by_default_for_clearer_nets_on_the_cpu(demo_data, tmp_path):
+    """channels_last: auto (also when absent) is on for CLEARER nets on the CPU, where it was measured
+    faster, off for other networks; an explicit value wins."""
+    search = build_model(model_options(search_options(demo_data, 'cl_default'), tmp_path))
+    conv = search.supernet.cells[0][0]['parallel'].blocks[0].body[0][0]
+    assert search.channels_last and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not build_model(model_options(train_options(demo_data, 'cl_dncnn'), tmp_path)).channels_last
+    opt = search_options(demo_data, 'cl_off')
+    opt['channels_last'] = False
+    assert not build_model(model_options(opt, tmp_path)).channels_last
+
+
+def test_amp_auto_is_bf16_only_where_bf16_is_native(monkeypatch):
+    cpu = torch.device('cpu')
+    assert amp_dtype('auto', cpu) == (torch.bfloat16 if native_bf16(cpu) else None)
+    assert amp_dtype('bf16', cpu) == torch.bfloat16 and amp_dtype(None, cpu) is None
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: True, raising=False)
+    assert native_bf16(cpu) and amp_dtype('auto', cpu) == torch.bfloat16
+
+
+@pytest.mark.skipif(native_bf16(torch.device('cpu')), reason='amp: auto is bf16 on this CPU')
+def test_amp_auto_search_takes_the_fp32_decisions_here(demo_data, tiny_search):
+    """Without native bf16, amp: auto is fp32: the tiny search ends with the very same logits."""
+    root = tiny_search['root'] / 'amp_auto'
+    root.mkdir()
+    opt = search_options(demo_data, 'tiny_search', total_iter=8, amp='auto')  # conftest's tiny_search + amp
+    opt['logger']['save_checkpoint_freq'] = 4
+    logits = run_train_inprocess(write_yaml(root / 'search.yml', opt), root).supernet.arch_logits.detach().clone()
+    assert torch.equal(logits, tiny_search['logits'])

@@ -215,6 +215,7 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
     (cell-major), which candidates the column holds."""
 
     checkpoint_columns = False  # recompute each column in backward instead of keeping its activations
+    prefers_channels_last = True  # faster on the CPU (benchmarks/bench_search.py): the models' channels_last: auto
 
     def __init__(
         self,
