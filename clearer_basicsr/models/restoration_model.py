@@ -141,6 +141,34 @@ def write_image(img: Any, path: str) -> None:
         f.write(encoded.tobytes())
 
 
+def saved_weights(net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params') -> dict:
+    """The weights a checkpoint holds for ``net`` (under ``param_key``, else 'params', as BasicSR),
+    read as data only (:func:`..compat.torch_load`), 'module.' prefixes stripped and, when
+    ``strict``, compared with the network: one line naming the first key that does not fit (a
+    checkpoint of other network options) instead of PyTorch's list."""
+    saved = torch_load(load_path)
+    if param_key is not None:
+        if param_key not in saved and 'params' in saved:
+            get_root_logger().info('Loading: params_ema does not exist, use params.')
+            param_key = 'params'
+        if not isinstance(saved, Mapping) or param_key not in saved:
+            keys = list(saved)[:5] if isinstance(saved, Mapping) else type(saved).__name__
+            raise UserInputError(
+                f'{load_path}: no {param_key!r} entry (found {keys}); expected a network checkpoint '
+                'that BasicSR or the plugin saved (models/net_g_*.pth)'
+            )
+        saved = saved[param_key]
+    get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+    saved = strip_module_prefix(saved)
+    mismatch = first_mismatch(net.state_dict(), saved) if strict else None
+    if mismatch is not None:
+        raise UserInputError(
+            f'{load_path}: does not fit the network of the options: {mismatch}; expected a checkpoint of '
+            'the network these options build (were network_g options changed since it was saved?)'
+        )
+    return saved
+
+
 class NonFiniteError(UserInputError, FloatingPointError):
     """A loss or gradient became NaN/Inf; the message says which, where, what was saved and what
     to change (a user error: shown as one line by the entry points)."""
@@ -482,30 +510,9 @@ class RestorationModel(SRModel):
     def load_network(
         self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params'
     ) -> None:
-        """BasicSR's ``load_network``, reading the file as data only (:func:`..compat.torch_load`)
-        and comparing it with the network before loading: one line naming the first key that
-        does not fit (a checkpoint of other network options) instead of PyTorch's list."""
+        """BasicSR's ``load_network``, through :func:`saved_weights` (read as data, checked)."""
         net = self.get_bare_model(net)
-        saved = torch_load(load_path)
-        if param_key is not None:
-            if param_key not in saved and 'params' in saved:
-                get_root_logger().info('Loading: params_ema does not exist, use params.')
-                param_key = 'params'
-            if not isinstance(saved, Mapping) or param_key not in saved:
-                keys = list(saved)[:5] if isinstance(saved, Mapping) else type(saved).__name__
-                raise UserInputError(
-                    f'{load_path}: no {param_key!r} entry (found {keys}); expected a network checkpoint '
-                    'that BasicSR or the plugin saved (models/net_g_*.pth)'
-                )
-            saved = saved[param_key]
-        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
-        saved = strip_module_prefix(saved)
-        mismatch = first_mismatch(net.state_dict(), saved) if strict else None
-        if mismatch is not None:
-            raise UserInputError(
-                f'{load_path}: does not fit the network of the options: {mismatch}; expected a checkpoint of '
-                'the network these options build (were network_g options changed since it was saved?)'
-            )
+        saved = saved_weights(net, load_path, strict, param_key)
         self._print_different_keys_loading(net, saved, strict)  # not strict: warns, sets other shapes aside
         net.load_state_dict(saved, strict=strict)
 

@@ -12,9 +12,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from clearer_basicsr.archs.arch_util import input_channels
-from clearer_basicsr.checkpoint import strip_module_prefix
-from clearer_basicsr.compat import torch_load
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.models.restoration_model import saved_weights
 from clearer_basicsr.option_file import naming, read_option_file
 from clearer_basicsr.option_rules import check_component
 
@@ -32,15 +31,8 @@ def load_trained_network(option_file: str) -> tuple[nn.Module, dict[str, Any]]:
         if not weights or not os.path.isfile(weights):
             raise UserInputError(f'path: pretrain_network_g = {weights!r}: expected the trained weights (a .pth file)')
     net = build_network(dict(opt['network_g']))
-    state = torch_load(weights)
-    param_key = path.get('param_key_g', 'params')
-    if param_key is not None and isinstance(state, dict):
-        state = state.get(param_key, state.get('params', state))  # BasicSR falls back to 'params' too
-    try:
-        net.load_state_dict(strip_module_prefix(state), strict=path.get('strict_load_g', True))
-    except RuntimeError as err:  # PyTorch's message: a title, then a line per kind of mismatch
-        problems = '; '.join(line.strip() for line in str(err).strip().splitlines()[1:])
-        raise UserInputError(f'{weights}: does not fit network_g of {option_file}: {problems[:300]}') from None
+    strict = path.get('strict_load_g', True)
+    net.load_state_dict(saved_weights(net, weights, strict, path.get('param_key_g', 'params')), strict=strict)
     return net.eval(), opt
 
 
