@@ -48,11 +48,11 @@ REQUIRED_TO_TEST = ('name', 'num_gpu', 'datasets', 'network_g', 'path', 'val')
 MAPPINGS = ('datasets', 'network_g', 'path', 'train', 'logger', 'val')
 
 
-class _SafeLoader(yaml.SafeLoader):
+class _OverrideLoader(yaml.SafeLoader):
     """YAML's safe loader; also reads 1e-3 as a number (YAML 1.1 wants 1.0e-3) for --force_yml."""
 
 
-_SafeLoader.add_implicit_resolver(
+_OverrideLoader.add_implicit_resolver(
     'tag:yaml.org,2002:float', re.compile(r'^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$'), list('-+0123456789.')
 )
 
@@ -99,7 +99,7 @@ def override_value(text: str) -> Any:
     if text.strip().lower() == 'none':
         return None
     try:
-        return yaml.load(text, Loader=_SafeLoader)
+        return yaml.load(text, Loader=_OverrideLoader)
     except yaml.YAMLError as err:
         raise UserInputError(f'--force_yml value {text!r}: {_yaml_problem(err)}') from None
 
@@ -211,23 +211,28 @@ def complete(opt: dict, args: argparse.Namespace, root_path: str, is_train: bool
         if value is not None and ('resume_state' in key or 'pretrain_network' in key):
             opt['path'][key] = os.path.expanduser(value)
 
-    if is_train:
-        root = os.path.join(root_path, 'experiments', opt['name'])
-        opt['path'].update(
-            experiments_root=root,
-            models=os.path.join(root, 'models'),
-            training_states=os.path.join(root, 'training_states'),
-            log=root,
-            visualization=os.path.join(root, 'visualization'),
-        )
-        if 'debug' in opt['name']:
-            if 'val' in opt:
-                opt['val']['val_freq'] = 8
-            opt['logger']['print_freq'] = 1
-            opt['logger']['save_checkpoint_freq'] = 8
-    else:
-        root = os.path.join(root_path, 'results', opt['name'])
-        opt['path'].update(results_root=root, log=root, visualization=os.path.join(root, 'visualization'))
+    opt['path'].update(run_folders(root_path, opt['name'], is_train))
+    if is_train and 'debug' in opt['name']:  # BasicSR's debug mode
+        if 'val' in opt:
+            opt['val']['val_freq'] = 8
+        opt['logger']['print_freq'] = 1
+        opt['logger']['save_checkpoint_freq'] = 8
+
+
+def run_folders(root_path: str, name: str, is_train: bool) -> dict[str, str]:
+    """The ``path:`` entries of a run's folders, as BasicSR names them: experiments/<name>/... for
+    a training run, results/<name>/... for a test."""
+    if not is_train:
+        root = os.path.join(root_path, 'results', name)
+        return {'results_root': root, 'log': root, 'visualization': os.path.join(root, 'visualization')}
+    root = os.path.join(root_path, 'experiments', name)
+    return {
+        'experiments_root': root,
+        'models': os.path.join(root, 'models'),
+        'training_states': os.path.join(root, 'training_states'),
+        'log': root,
+        'visualization': os.path.join(root, 'visualization'),
+    }
 
 
 def seed_line(opt: Mapping[str, Any]) -> str:

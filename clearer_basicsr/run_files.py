@@ -53,6 +53,8 @@ def held_log() -> Iterator[list[logging.LogRecord]]:
     from basicsr.utils import get_root_logger
 
     logger, held = get_root_logger(logger_name='basicsr', log_level=logging.INFO), _Held()
+    if logger.level == logging.NOTSET:  # BasicSR sets the level only when given a log file (rank 0)
+        logger.setLevel(logging.INFO)
     logger.addHandler(held)
     try:
         yield held.records

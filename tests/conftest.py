@@ -114,6 +114,8 @@ def write_yaml(path, opt):
 
 def model_options(opt, root, is_train=True, dist=False, rank=0, world_size=1):
     """``opt`` completed as BasicSR's parse_options would, for building a model in-process."""
+    from clearer_basicsr.option_file import run_folders
+
     opt = copy.deepcopy(opt)
     opt.update(
         is_train=is_train,
@@ -126,14 +128,7 @@ def model_options(opt, root, is_train=True, dist=False, rank=0, world_size=1):
     )
     for phase, dataset in opt['datasets'].items():
         dataset['phase'] = phase.split('_')[0]
-    exp = os.path.join(str(root), 'experiments', opt['name'])
-    opt['path'].update(
-        experiments_root=exp,
-        models=os.path.join(exp, 'models'),
-        training_states=os.path.join(exp, 'training_states'),
-        log=exp,
-        visualization=os.path.join(exp, 'visualization'),
-    )
+    opt['path'].update(run_folders(str(root), opt['name'], is_train=True))
     for key in ('models', 'training_states', 'visualization'):
         os.makedirs(opt['path'][key], exist_ok=True)
     return opt
