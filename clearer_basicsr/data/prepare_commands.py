@@ -11,6 +11,10 @@ PREPARE_COMMANDS = {
     'datasets/demo': 'python -m clearer_basicsr.data.demo_data --out datasets/demo',
     'BSD500/gray': 'python scripts/prepare_bsd500.py BSR --gray',
     'BSD500/color': 'python scripts/prepare_bsd500.py BSR',
+    'photos/gray': 'apt-get download mate-backgrounds plasma-workspace-wallpapers && python '
+    'scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb --gray',
+    'photos/color': 'apt-get download mate-backgrounds plasma-workspace-wallpapers && python '
+    'scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb',
     'Rain800': 'python scripts/prepare_rain800.py Rain800 --clean-side left',
     'Rain100L': 'python scripts/prepare_paired.py --layout rain100 --train RainTrainL --test Rain100L '
     '--out datasets/Rain100L',
