@@ -11,9 +11,12 @@ before anything is built. This module imports nothing of the package but its err
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import inspect
 import math
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -62,9 +65,8 @@ def number(where: str, value: Any, positive: bool = False, integer: bool = False
     if isinstance(value, bool) or value is None:
         fail(where, value, expected)
     if isinstance(value, str):  # BasicSR and torch take the value as it is: a string fails mid-way
-        raise OptionError(
-            f'{where} = {value!r}: expected a number, not a string (YAML reads 1e-3 as a string: write 1.0e-3)'
-        )
+        hint = 'YAML reads 1e-3 as a string: write 1.0e-3' if 'e' in value.lower() else 'write it without quotes'
+        raise OptionError(f'{where} = {value!r}: expected a number, not a string ({hint})')
     try:
         result = float(value)
     except (TypeError, ValueError):
@@ -111,11 +113,14 @@ def lookup(registry: Any, where: str, type_name: Any, what: str) -> Any:
 
 def check_component(registry: Any, where: str, options: Any, what: str) -> Any:
     """A ``{type: ..., ...}`` entry: its type must be registered, and a class that owns rules
-    (``check_options``) checks the rest. Returns the class."""
+    (``check_options``) checks the rest; another (BasicSR's own) has its options typed by its
+    signature (:func:`check_argument_types`). Returns the class."""
     options = mapping(where, options, f'a mapping of {what} options with a type')
     cls = lookup(registry, key_path(where, 'type'), options.get('type'), what)
     if hasattr(cls, 'check_options'):
         cls.check_options(options, where)
+    else:
+        check_argument_types(cls, options, where)
     return cls
 
 
@@ -130,6 +135,7 @@ def constructor_arguments(cls: type, options: Mapping[str, Any], where: str) -> 
             raise OptionError(
                 f'{key_path(where, key)}: {cls.__name__} has no option {key!r}; {suggest(key, list(params))}'
             )
+    check_argument_types(cls, given, where)
     defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     return {**defaults, **given}
 
@@ -146,3 +152,201 @@ class ConstructorOptions:
     @classmethod
     def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
         """Raises OptionError naming ``where`` when the arguments cannot work together."""
+
+
+# ----------------------------------------------------------------------------- typed pieces
+# A section's schema maps its keys to typed pieces; check_keys checks the keys an option file
+# gives (an absent key keeps its default). Pieces refuse what Python would take silently: the
+# string 'false' (true, as every non-empty string), a list written as a string, a number written
+# as a string, zero or negative counts and frequencies.
+
+
+class Rule:
+    """A typed piece: ``check(where, value)`` returns the value, or raises OptionError naming
+    ``where``, the value and :attr:`expected`."""
+
+    expected = 'a value'
+
+    def check(self, where: str, value: Any) -> Any:
+        return value
+
+
+class Integer(Rule):
+    """A whole number, at least ``minimum`` (1: a count, a size or a frequency)."""
+
+    def __init__(self, minimum: int | None = None) -> None:
+        self.minimum = minimum
+        self.expected = (
+            'a positive number'
+            if minimum == 1
+            else 'a whole number' + (f' >= {minimum}' if minimum is not None else '')
+        )
+
+    def check(self, where: str, value: Any) -> Any:
+        result = number(where, value, positive=self.minimum == 1, integer=True)
+        if self.minimum is not None and result < self.minimum:
+            fail(where, value, self.expected)
+        return value
+
+
+class Real(Rule):
+    """A finite number in ``[minimum, below)``."""
+
+    def __init__(self, minimum: float | None = None, below: float | None = None, positive: bool = False) -> None:
+        self.minimum, self.below, self.positive = minimum, below, positive
+        self.expected = 'a positive number' if positive else 'a number'
+        if minimum is not None:
+            self.expected += f' >= {minimum:g}'
+        if below is not None:
+            self.expected += f' and < {below:g}'
+
+    def check(self, where: str, value: Any) -> Any:
+        result = number(where, value, positive=self.positive)
+        if (self.minimum is not None and result < self.minimum) or (self.below is not None and result >= self.below):
+            fail(where, value, self.expected)
+        return value
+
+
+class Boolean(Rule):
+    expected = 'true or false'
+
+    def check(self, where: str, value: Any) -> Any:
+        if not isinstance(value, bool):
+            if isinstance(value, str):  # bool('false') is True
+                raise OptionError(
+                    f'{where} = {value!r}: expected true or false, not a string (any text counts as true)'
+                )
+            fail(where, value, self.expected)
+        return value
+
+
+class Text(Rule):
+    expected = 'a string'
+
+    def check(self, where: str, value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            fail(where, value, 'a non-empty string')
+        return value
+
+
+class Choice(Rule):
+    def __init__(self, *values: Any) -> None:
+        self.values = values
+        self.expected = f'one of {list(values)}'
+
+    def check(self, where: str, value: Any) -> Any:
+        return one_of(where, value, self.values)
+
+
+class ListOf(Rule):
+    """A list (YAML ``[a, b]``) whose items each pass ``item``."""
+
+    def __init__(self, item: Rule | None = None) -> None:
+        self.item = item or Rule()
+        self.expected = 'a list' + (f', each item {self.item.expected}' if item is not None else '')
+
+    def check(self, where: str, value: Any) -> Any:
+        if isinstance(value, str):
+            raise OptionError(
+                f'{where} = {value!r}: expected {self.expected}, not a string (write the list without quotes)'
+            )
+        if not isinstance(value, (list, tuple)):
+            fail(where, value, self.expected)
+        for i, item in enumerate(value):
+            self.item.check(f'{where}[{i}]', item)
+        return value
+
+
+class Maybe(Rule):
+    """``~`` (None), or what ``rule`` takes."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.expected = f'{rule.expected} or ~'
+
+    def check(self, where: str, value: Any) -> Any:
+        return value if value is None else self.rule.check(where, value)
+
+
+class AnyOf(Rule):
+    """What one of ``rules`` takes (e.g. a count or 'auto')."""
+
+    def __init__(self, *rules: Rule) -> None:
+        self.rules = rules
+        self.expected = ' or '.join(r.expected for r in rules)
+
+    def check(self, where: str, value: Any) -> Any:
+        for rule in self.rules:
+            try:
+                return rule.check(where, value)
+            except OptionError:
+                pass
+        fail(where, value, self.expected)
+
+
+class Section(Rule):
+    """A mapping whose keys follow ``schema`` (see :func:`check_keys`)."""
+
+    def __init__(self, schema: Mapping[str, Rule], expected: str = 'a mapping') -> None:
+        self.schema, self.expected = schema, expected
+
+    def check(self, where: str, value: Any) -> Any:
+        check_keys(mapping(where, value, self.expected), self.schema, where)
+        return value
+
+
+def check_keys(options: Mapping[str, Any], schema: Mapping[str, Rule], where: str) -> None:
+    """Checks each key of ``schema`` that ``options`` gives."""
+    for key, rule in schema.items():
+        if key in options:
+            rule.check(key_path(where, key), options[key])
+
+
+def _annotation_rule(annotation: Any) -> Rule | None:
+    """The piece for a type annotation (int, float, bool, str, X | None, list / tuple /
+    Sequence of X); None when it says nothing the pieces know."""
+    simple = {bool: Boolean(), int: Integer(), float: Real(), str: Text()}
+    if annotation in simple:
+        return simple[annotation]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):  # tensors cannot come from YAML: left out
+        inner = [a for a in args if a is not type(None) and not getattr(a, '__module__', '').startswith('torch')]
+        if inner == [int, float] or inner == [float, int]:
+            inner = [float]
+        rule = _annotation_rule(inner[0]) if len(inner) == 1 else None
+        return Maybe(rule) if rule is not None and len(inner) < len(args) else rule
+    if origin in (list, tuple, collections.abc.Sequence) and args:
+        return ListOf(_annotation_rule(args[0]))
+    return None
+
+
+def _default_rule(default: Any) -> Rule | None:
+    """The piece for a parameter without annotation, from its default value's type."""
+    if isinstance(default, (list, tuple)):
+        kinds = {type(v) for v in default}
+        return ListOf(_annotation_rule(kinds.pop()) if len(kinds) == 1 else None)
+    if isinstance(default, int) and not isinstance(default, bool):
+        return Real()  # weight_decay=0 takes 3e-4 too
+    return _annotation_rule(type(default)) if default is not None else None
+
+
+def check_argument_types(func: Any, given: Mapping[str, Any], where: str) -> None:
+    """Each of ``given`` (keyword arguments of ``func``, a class or a function) has the type
+    its annotation says, or else its default's type; unknown types pass."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return
+    try:
+        hints = typing.get_type_hints(func.__init__ if isinstance(func, type) else func)
+    except Exception:  # annotations that do not resolve: the defaults still tell
+        hints = {}
+    for key, value in given.items():
+        param = params.get(key)
+        if key == 'type' or param is None:
+            continue
+        rule = _annotation_rule(hints[key]) if key in hints else None
+        if rule is None and param.default is not inspect.Parameter.empty:
+            rule = _default_rule(param.default)
+        if rule is not None:
+            rule.check(key_path(where, key), value)

@@ -27,8 +27,87 @@ from collections.abc import Mapping
 from typing import Any
 
 from .archs.arch_util import input_channels
-from .data.data_util import dataset_image_names, image_key, reads_single_images, require_data_roots, smallest_image
-from .option_rules import OptionError, check_component, fail, key_path, lookup, number, one_of
+from .data.data_util import (
+    dataset_image_names,
+    image_key,
+    reads_single_images,
+    require_data_roots,
+    same_stems,
+    smallest_image,
+    unreadable_image,
+)
+from .option_rules import (
+    AnyOf,
+    Boolean,
+    Choice,
+    Integer,
+    ListOf,
+    Maybe,
+    MissingPathError,
+    OptionError,
+    Real,
+    Section,
+    Text,
+    check_component,
+    check_keys,
+    fail,
+    key_path,
+    lookup,
+    number,
+    one_of,
+)
+
+# What BasicSR (its parser, loop, loaders and image datasets) and the plugin's loop read from an
+# option file, outside what the model (train, val), the networks, datasets, losses and metrics
+# check themselves.
+BASICSR_KEYS = {
+    'name': Text(),
+    'model_type': Text(),
+    'scale': Integer(1),
+    'num_gpu': AnyOf(Integer(0), Choice('auto')),
+    'manual_seed': Maybe(Integer(0)),
+    'find_unused_parameters': Boolean(),
+    'channels_last': Boolean(),
+    'dist_params': Section({'backend': Text(), 'port': Integer(1)}),
+    'path': Section(
+        {
+            'pretrain_network_g': Maybe(Text()),
+            'strict_load_g': Boolean(),
+            'resume_state': Maybe(Text()),
+            'param_key_g': Text(),
+        }
+    ),
+    'logger': Section(
+        {
+            'print_freq': Integer(1),
+            'save_checkpoint_freq': Integer(1),
+            'use_tb_logger': Boolean(),
+            'wandb': Maybe(Section({'project': Maybe(Text()), 'resume_id': Maybe(Text())})),
+        }
+    ),
+}
+DATASET_KEYS = {  # every dataset entry: BasicSR's loaders, and the keys its image datasets share
+    'name': Text(),
+    'batch_size_per_gpu': Integer(1),
+    'num_worker_per_gpu': Integer(0),
+    'dataset_enlarge_ratio': Integer(1),
+    'use_shuffle': Boolean(),
+    'pin_memory': Boolean(),
+    'persistent_workers': Boolean(),
+    'prefetch_mode': Maybe(Choice('cpu', 'cuda')),
+    'num_prefetch_queue': Integer(1),
+    'dataroot_gt': Text(),
+    'dataroot_lq': Text(),
+    'meta_info_file': Text(),
+    'filename_tmpl': Text(),
+    'io_backend': Section({'type': Text()}, 'a mapping with a type (disk or lmdb)'),
+    'gt_size': Integer(1),
+    'use_hflip': Boolean(),
+    'use_rot': Boolean(),
+    'mean': ListOf(Real()),
+    'std': ListOf(Real()),
+}
+SSIM_WINDOW = 11  # basicsr's calculate_ssim: an 11x11 window, so smaller images give NaN
 
 _CHECKED = '_options_checked'
 
@@ -47,13 +126,20 @@ def check_options(opt: Mapping[str, Any]) -> None:
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY
 
     model_cls = lookup(MODEL_REGISTRY, 'model_type', opt.get('model_type'), 'model (MODEL_REGISTRY)')
+    check_keys(opt, BASICSR_KEYS, '')
+    check_devices(opt)
+    check_paths(opt)
     if opt.get('is_train'):
         check_training_loop(opt)
+    else:
+        check_test_loop(opt)
     for key in sorted(k for k in opt if k.startswith('network_') and isinstance(opt[k], Mapping)):
         check_component(ARCH_REGISTRY, key, opt[key], 'network (ARCH_REGISTRY)')
     held_apart = model_cls.extra_datasets(opt) if opt.get('is_train') and hasattr(model_cls, 'extra_datasets') else {}
     datasets = {**dataset_entries(opt), **held_apart}
     for where, dataset_opt in datasets.items():
+        if isinstance(dataset_opt, Mapping):
+            check_keys(dataset_opt, DATASET_KEYS, where)
         check_component(DATASET_REGISTRY, where, dataset_opt, 'dataset (DATASET_REGISTRY)')
         require_data_roots(dataset_opt, where)
     if hasattr(model_cls, 'check_options'):
@@ -68,6 +154,32 @@ def check_options(opt: Mapping[str, Any]) -> None:
     if 'datasets: train' in datasets:
         for where, split_opt in held_apart.items():
             check_disjoint(where, split_opt, datasets['datasets: train'])
+    for where, dataset_opt in datasets.items():  # last: it reads every image
+        check_images(where, dataset_opt, (opt.get('val') or {}).get('metrics') or {})
+
+
+def check_devices(opt: Mapping[str, Any]) -> None:
+    """The GPUs asked for exist (``num_gpu``, ``prefetch_mode: cuda``)."""
+    import torch
+
+    available = torch.cuda.device_count()
+    num_gpu = opt.get('num_gpu')
+    if isinstance(num_gpu, int) and num_gpu > available:
+        fail('num_gpu', num_gpu, f'at most {available}, the GPUs this machine has (auto: all of them; 0: the CPU)')
+    for name, dataset_opt in (opt.get('datasets') or {}).items():
+        if isinstance(dataset_opt, Mapping) and dataset_opt.get('prefetch_mode') == 'cuda' and not available:
+            fail(f'datasets: {name}: prefetch_mode', 'cuda', 'cpu or ~ on a machine without CUDA')
+
+
+def check_paths(opt: Mapping[str, Any]) -> None:
+    """The files ``path:`` names exist (``--auto_resume`` picks its own state and weights)."""
+    if opt.get('auto_resume'):
+        return
+    for key, value in (opt.get('path') or {}).items():
+        if ('pretrain_network' in key or key == 'resume_state') and value is not None and not os.path.isfile(value):
+            raise MissingPathError(
+                f'path: {key} = {value!r}: no such file (relative paths are read from the current directory)'
+            )
 
 
 def check_training_loop(opt: Mapping[str, Any]) -> None:
@@ -82,6 +194,67 @@ def check_training_loop(opt: Mapping[str, Any]) -> None:
                 'its arch split under train: arch_dataset)'
             )
     one_of('datasets: train: prefetch_mode', opt['datasets']['train'].get('prefetch_mode'), (None, 'cpu', 'cuda'))
+
+
+def check_test_loop(opt: Mapping[str, Any]) -> None:
+    """A test tests a trained network on test* (or val*) sets: BasicSR's test.py builds every
+    entry as a test set (a train entry would be cropped at random) and tests untrained weights
+    when no network file is named."""
+    names = list(opt.get('datasets') or {})
+    if not names:
+        fail('datasets', names, 'test* entries to test on')
+    for name in names:
+        if name.split('_')[0] not in ('test', 'val'):
+            raise OptionError(
+                f'datasets: {name}: expected test* (or val*) entries for testing (the name sets the phase: a '
+                f'{name.split("_")[0]} entry would not be read as a test set)'
+            )
+    if (opt.get('path') or {}).get('pretrain_network_g') is None:
+        fail('path: pretrain_network_g', None, 'the trained network to test (a models/net_g_*.pth)')
+    seen = {}
+    for name, dataset_opt in opt['datasets'].items():
+        set_name = dataset_opt.get('name') if isinstance(dataset_opt, Mapping) else None
+        if set_name in seen:
+            fail(
+                f'datasets: {name}: name',
+                set_name,
+                f'a name no other test set has (datasets: {seen[set_name]} has it: outputs and metrics.json '
+                'are kept by name)',
+            )
+        seen[set_name] = name
+
+
+def check_images(where: str, dataset_opt: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
+    """Every image a dataset will read can be read (validation and test sets: decoded, they are
+    small; training sets: headers and LMDB records), before the first iteration. A validation or
+    test set also has no two images with one name (outputs would overwrite each other) and, for
+    SSIM, no image smaller than its window."""
+    evaluated = dataset_opt.get('phase') in ('val', 'test')
+    problem = unreadable_image(dataset_opt, decode=evaluated)
+    if problem is not None:
+        key, what = problem
+        raise OptionError(
+            f'{key_path(where, key)}: {what}; expected an image file (remove it, or it from the meta_info)'
+        )
+    if not evaluated:
+        return
+    clash = same_stems(dataset_opt)
+    if clash:
+        raise OptionError(
+            f'{key_path(where, "dataroot_gt")}: {", ".join(repr(n) for n in clash)} share a name: their outputs and '
+            'metrics would overwrite each other; expected one image per name (rename one)'
+        )
+    ssim = [name for name, m in metrics.items() if isinstance(m, Mapping) and 'ssim' in str(m.get('type', '')).lower()]
+    smallest = smallest_image(dataset_opt) if ssim else None
+    if smallest is not None:
+        h, w, image = smallest
+        crop = number(f'val: metrics: {ssim[0]}: crop_border', metrics[ssim[0]].get('crop_border', 0), integer=True)
+        if min(h, w) - 2 * crop < SSIM_WINDOW:
+            raise OptionError(
+                f'{where}: {image} is {h}x{w} (HxW): val: metrics: {ssim[0]} needs at least {SSIM_WINDOW} pixels a '
+                f'side after crop_border = {crop} (its window; smaller gives NaN); expected larger images, or no '
+                f'{ssim[0]} metric'
+            )
 
 
 def dataset_entries(opt: Mapping[str, Any]) -> dict[str, Any]:

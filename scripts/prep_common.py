@@ -176,13 +176,19 @@ def save_png(path, img):
 
 
 def check_keys(keys, where):
-    """BasicSR's LMDB readers cut keys at the first '.', and folders need unique names."""
+    """Every key can be read back from a BasicSR LMDB (the package's rule, lmdb_key: no '.', white
+    space or non-ASCII), and folders need unique names."""
+    from clearer_basicsr.data.lmdb_io import lmdb_key
+    from clearer_basicsr.errors import UserInputError
+
     seen = set()
     for key in keys:
-        if '.' in key or '/' in key or not key:
-            raise LayoutError(
-                f"{where}: image name {key!r} cannot be an LMDB key (no '.' or '/' allowed); rename the file"
-            )
+        if '/' in key or not key:
+            raise LayoutError(f"{where}: image name {key!r} cannot be an LMDB key (no '/' allowed); rename the file")
+        try:
+            lmdb_key(key + '.png')
+        except UserInputError as err:
+            raise LayoutError(f'{where}: {err}') from None
         if key in seen:
             raise LayoutError(f'{where}: two images give the key {key!r} (same name, different extension?)')
         seen.add(key)

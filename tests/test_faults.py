@@ -32,6 +32,7 @@ from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import write_lmdb
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.models.restoration_model import NonFiniteError
+from clearer_basicsr.options_check import mark_checked
 
 NAN = float('nan')
 
@@ -623,6 +624,27 @@ def test_corrupt_lmdb_record_and_missing_key_are_named(tmp_path):
     assert hashes(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    'name, problem',
+    [
+        ('a b.png', r'white space \(meta_info\.txt lines are split at spaces\)'),
+        ('café.png', r"characters outside ASCII \(BasicSR's LMDB readers encode keys as ASCII\)"),
+        ('v1.2.png', r"a '\.' besides the extension"),
+    ],
+)
+def test_lmdb_keys_that_cannot_be_read_back_are_refused_before_writing(tmp_path, name, problem):
+    folder = tmp_path / 'clean'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'good.png'), _colour(0))
+    db = str(tmp_path / 'clean.lmdb')
+    write_lmdb(str(folder), db)
+    cv2.imencode('.png', _colour(1))[1].tofile(str(folder / name))  # cv2.imwrite refuses non-ASCII paths
+    before = hashes(tmp_path / 'clean.lmdb')
+    with pytest.raises(UserInputError, match=rf"^image '{re.escape(name)}': its name has {problem}"):
+        write_lmdb(str(folder), db, overwrite=True)
+    assert hashes(tmp_path / 'clean.lmdb') == before  # the LMDB it would have replaced is kept
+
+
 def test_grayscale_image_in_a_colour_set_is_replicated(tmp_path):
     gray = np.random.default_rng(0).integers(0, 256, (24, 20), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / 'gray.png'), gray)
@@ -652,7 +674,9 @@ def test_any_test_image_size_keeps_its_size(demo_data, tmp_path, channels, one_t
     del opt['train']
     opt['datasets'] = {'test_1': noise_dataset(demo_data['test_folder'], phase='test', in_ch=channels)}
     opt['val'] = {'suffix': 'out', 'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}}
-    model = build_model(model_options(opt, tmp_path, is_train=False))
+    opt = model_options(opt, tmp_path, is_train=False)
+    mark_checked(opt)  # untrained weights on purpose: only the sizes matter here
+    model = build_model(opt)
     model.net_g.eval()
     all_sizes, few = ((1, 1), (1, 6), (3, 2), (5, 7), (4, 4), (13, 9)), ((1, 1), (5, 7))
     for pad, ensemble, sizes in ((None, False, all_sizes), (4, False, all_sizes), (3, True, few)):

@@ -9,6 +9,7 @@ import pytest
 import clearer_basicsr  # noqa: F401  (compat fixes + registration)
 from clearer_basicsr import options_check
 from clearer_basicsr.archs.genotype import Genotype
+from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.options_check import check_options
 
 
@@ -80,11 +81,13 @@ def search_opt(demo, **train_overrides):
     return opt
 
 
-def test_option_files_of_a_valid_search_and_test_pass(demo_data):
+def test_option_files_of_a_valid_search_and_test_pass(demo_data, tmp_path):
     check_options(search_opt(demo_data))
     test_opt = search_opt(demo_data)
     test_opt.update(is_train=False, model_type='RestorationModel')
     del test_opt['train']
+    (tmp_path / 'net_g.pth').touch()  # only its existence is checked
+    test_opt['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
     test_opt['datasets'] = {'test_1': dict(test_opt['datasets']['val'], phase='test')}
     test_opt['network_g'] = {
         'type': 'CLEARERNet',
@@ -440,10 +443,12 @@ def test_the_model_and_the_entry_point_check_before_anything_is_made(demo_data, 
     (previous / 'genotype.yml').write_text('kept')
     parsed_keys = ('is_train', 'dist', 'rank', 'world_size', 'auto_resume')
     model_key_typo = search_opt(demo_data, arch_sampling='gdas')
+    tested = dict(bad, datasets={'test_1': bad['datasets']['val']}, val={'pad_multiple': 0})
+    tested['path'] = dict(bad['path'], pretrain_network_g=str(tmp_path / 'experiments' / 'check' / 'genotype.yml'))
     for entry, opt, match in (
         (train.train_pipeline, bad, r'train: optim_g: lr = -1'),
         (train.train_pipeline, model_key_typo, r"train: arch_sampling = 'gdas': expected one of"),
-        (test.test_pipeline, dict(bad, val={'pad_multiple': 0}), r'val: pad_multiple = 0'),
+        (test.test_pipeline, tested, r'val: pad_multiple = 0'),
     ):
         (tmp_path / 'bad.yml').write_text(yaml.safe_dump({k: v for k, v in opt.items() if k not in parsed_keys}))
         monkeypatch.setattr(sys, 'argv', ['clearer', '-opt', 'bad.yml'])
@@ -479,3 +484,203 @@ def test_the_training_loop_keys(demo_data):
     del opt['datasets']['train']
     with pytest.raises(ValueError, match=r"datasets = \['val'\]: expected a train entry"):
         check_options(opt)
+
+
+# --------------------------------------------------------------------------- bad input, class by class
+# One test per class of bad input: each is refused by the option check (before anything is built or
+# written) with one line naming the key, the value and what was expected.
+def _refused(opt, match):
+    with pytest.raises(UserInputError, match=match) as caught:
+        check_options(opt)
+    assert '\n' not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    'where, value, match',
+    [
+        (('logger', 'use_tb_logger'), 'yes', r"logger: use_tb_logger = 'yes': expected true or false"),
+        (('path', 'strict_load_g'), 1, r'path: strict_load_g = 1: expected true or false'),
+        (('datasets', 'train', 'io_backend'), 'lmdb', r"datasets: train: io_backend = 'lmdb': expected a mapping"),
+        (
+            ('val', 'metrics', 'psnr', 'crop_border'),
+            -1,
+            r'val: metrics: psnr: crop_border = -1: expected a whole number >= 0',
+        ),
+        (
+            ('network_g', 'branch_channels'),
+            8,
+            r'network_g: branch_channels = 8: expected a list, each item a whole number',
+        ),
+        (('train', 'optim_g', 'nesterov'), 1, r'train: optim_g: nesterov = 1: expected true or false'),
+        (('val', 'metrics'), 'psnr', r"val: metrics = 'psnr': expected a mapping of metrics"),
+        (('train', 'scheduler', 'milestones'), _DELETE, r"train: scheduler: 'milestones' is missing"),
+    ],
+)
+def test_keys_of_every_section_have_their_type(demo_data, where, value, match):
+    opt = search_opt(demo_data)
+    _set(opt, where, value)
+    _refused(opt, match)
+
+
+@pytest.mark.parametrize(
+    'where, value, match',
+    [
+        (
+            ('datasets', 'train', 'use_hflip'),
+            'false',
+            r"datasets: train: use_hflip = 'false': expected true or false, "
+            r'not a string \(any text counts as true\)',
+        ),
+        (('network_g', 'residual'), 'false', r"network_g: residual = 'false': expected true or false"),
+        (('val', 'self_ensemble'), 'true', r"val: self_ensemble = 'true': expected true or false"),
+        (
+            ('train', 'total_iter'),
+            '100',
+            r"train: total_iter = '100': expected a number, not a string \(write it "
+            r'without quotes\)',
+        ),
+        (('manual_seed',), '0', r"manual_seed = '0': expected a number, not a string"),
+        (('train', 'optim_g', 'momentum'), '0.9', r"train: optim_g: momentum = '0.9': expected a number"),
+    ],
+)
+def test_numbers_and_booleans_given_as_strings(demo_data, where, value, match):
+    opt = search_opt(demo_data)
+    _set(opt, where, value)
+    _refused(opt, match)
+
+
+@pytest.mark.parametrize(
+    'where, value, match',
+    [
+        (
+            ('train', 'scheduler', 'milestones'),
+            '[2, 4]',
+            r"train: scheduler: milestones = '\[2, 4\]': expected a list, each item a whole number >= 0, not a "
+            r'string \(write the list without quotes\)',
+        ),
+        (('network_g', 'branch_channels'), '[4, 8]', r"network_g: branch_channels = '\[4, 8\]': expected a list"),
+        (
+            ('datasets', 'train', 'mean'),
+            '[0.5]',
+            r"datasets: train: mean = '\[0.5\]': expected a list, each item a number",
+        ),
+    ],
+)
+def test_lists_given_as_strings(demo_data, where, value, match):
+    opt = search_opt(demo_data)
+    _set(opt, where, value)
+    _refused(opt, match)
+
+
+@pytest.mark.parametrize(
+    'where, value',
+    [
+        (('val', 'val_freq'), 0),
+        (('logger', 'print_freq'), 0),
+        (('logger', 'save_checkpoint_freq'), -1),
+        (('datasets', 'train', 'batch_size_per_gpu'), 0),
+        (('datasets', 'train', 'gt_size'), 0),
+        (('datasets', 'train', 'dataset_enlarge_ratio'), 0),
+        (('datasets', 'train', 'num_worker_per_gpu'), -1),
+        (('train', 'arch_dataset', 'batch_size_per_gpu'), -2),
+    ],
+)
+def test_zero_or_negative_frequencies_and_sizes(demo_data, where, value):
+    opt = search_opt(demo_data)
+    _set(opt, where, value)
+    expected = 'a whole number >= 0' if where[-1] == 'num_worker_per_gpu' else 'a positive number'
+    _refused(opt, rf'^{": ".join(where)} = {value}: expected {expected}$')
+
+
+def test_devices_that_do_not_exist(demo_data):
+    import torch
+
+    gpus = torch.cuda.device_count()
+    opt = search_opt(demo_data)
+    opt['num_gpu'] = gpus + 1
+    _refused(opt, rf'num_gpu = {gpus + 1}: expected at most {gpus}, the GPUs this machine has')
+    if not gpus:
+        opt = search_opt(demo_data)
+        opt['datasets']['train']['prefetch_mode'] = 'cuda'
+        _refused(opt, r"datasets: train: prefetch_mode = 'cuda': expected cpu or ~ on a machine without CUDA")
+
+
+def test_test_options_without_their_sections(demo_data, tmp_path):
+    checkpoint = tmp_path / 'net_g.pth'
+    checkpoint.touch()
+    opt = search_opt(demo_data)
+    opt.update(is_train=False, model_type='CLEARERRestorationModel', network_g={'type': 'CLEARERDnCNN'})
+    del opt['train']
+    opt['path']['pretrain_network_g'] = str(checkpoint)
+    test_set = dict(opt['datasets']['val'], phase='test', name='set')
+    opt['datasets'] = {'test_1': test_set}
+    check_options(opt)  # the complete one passes
+    for change, match in (
+        ({'datasets': {'train': test_set}}, r'datasets: train: expected test\* \(or val\*\) entries for testing'),
+        ({'datasets': {}}, r'datasets = \[\]: expected test\* entries'),
+        ({'path': {}}, r'path: pretrain_network_g = None: expected the trained network to test'),
+        ({'path': {'pretrain_network_g': 'gone.pth'}}, r"path: pretrain_network_g = 'gone.pth': no such file"),
+        (
+            {'datasets': {'test_1': test_set, 'test_2': test_set}},
+            r"datasets: test_2: name = 'set': expected a name "
+            'no other test set has',
+        ),
+    ):
+        _refused(dict(opt, **change), match)
+
+
+def _images(folder, sizes):
+    """PNG files of the given (h, w) sizes under ``folder``, by name."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(exist_ok=True)
+    for name, (h, w) in sizes.items():
+        cv2.imwrite(str(folder / name), np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return str(folder)
+
+
+def test_tiny_test_images_for_ssim(demo_data, tmp_path):
+    opt = search_opt(demo_data)
+    opt['datasets']['val']['dataroot_gt'] = _images(tmp_path / 'val', {'a.png': (20, 20), 'tiny.png': (8, 30)})
+    opt['val']['metrics']['ssim'] = {'type': 'calculate_ssim', 'crop_border': 0}
+    _refused(
+        opt,
+        r"datasets: val: image '.*tiny\.png' is 8x30 \(HxW\): val: metrics: ssim needs at least 11 pixels a "
+        r'side after crop_border = 0 \(its window; smaller gives NaN\)',
+    )
+    del opt['val']['metrics']['ssim']
+    check_options(opt)  # PSNR has no window
+
+
+def test_two_test_images_with_one_name(demo_data, tmp_path):
+    import shutil as sh
+
+    folder = _images(tmp_path / 'val', {'a.png': (20, 20), 'b.png': (20, 20)})
+    sh.copy(os.path.join(folder, 'a.png'), os.path.join(folder, 'a.bmp'))
+    opt = search_opt(demo_data)
+    opt['datasets']['val']['dataroot_gt'] = folder
+    _refused(
+        opt,
+        r"datasets: val: dataroot_gt: 'a.bmp', 'a.png' share a name: their outputs and metrics would "
+        'overwrite each other',
+    )
+
+
+@pytest.mark.parametrize(
+    'content, problem',
+    [
+        (b'', 'an empty file'),
+        ('truncated', r'cannot be decoded \(truncated, or not an image\)'),
+        (b'plain text, not an image', r'cannot be decoded \(truncated, or not an image\)'),
+    ],
+)
+def test_unreadable_validation_images_before_the_first_iteration(demo_data, tmp_path, content, problem):
+    folder = _images(tmp_path / 'val', {'a.png': (20, 20)})
+    if content == 'truncated':
+        data = open(os.path.join(folder, 'a.png'), 'rb').read()
+        content = data[: len(data) // 2]
+    open(os.path.join(folder, 'b.png'), 'wb').write(content)
+    opt = search_opt(demo_data)
+    opt['datasets']['val']['dataroot_gt'] = folder
+    _refused(opt, rf"datasets: val: dataroot_gt: image '.*b\.png': {problem}; expected an image file")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -133,7 +133,7 @@ def image_key(rel_path: str) -> str:
     return os.path.splitext(rel_path)[0].replace(os.sep, '/')
 
 
-def image_header_size(path: str) -> tuple[int, int]:
+def image_header_size(path: str | IO[bytes]) -> tuple[int, int]:
     """``(h, w)`` from the file header (nothing is decoded); ValueError saying why when unreadable."""
     from PIL import Image
 
@@ -153,3 +153,76 @@ def bgr_to_luma(img: np.ndarray) -> np.ndarray:
         return img
     b, g, r = (img[..., i].astype(np.uint32) for i in range(3))
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def image_sources(dataset_opt: Mapping[str, Any]) -> list[tuple[str, str, str, list[str]]]:
+    """``(key, root, backend, names)`` of the images a single-image dataset reads:
+    ``dataroot_gt`` (its meta_info names, or the folder) and ``dataroot_lq`` (its LMDB's
+    meta_info, or the folder)."""
+    if not reads_single_images(dataset_opt):
+        return []
+    backend = (dataset_opt.get('io_backend') or {}).get('type', 'disk')
+    sources = [('dataroot_gt', dataset_opt['dataroot_gt'], backend, dataset_image_names(dataset_opt))]
+    lq = dataset_opt.get('dataroot_lq')
+    if lq is not None:
+        lq_names = [n for n, _ in read_meta_info(os.path.join(lq, 'meta_info.txt'))] if backend == 'lmdb' else None
+        sources.append(('dataroot_lq', lq, backend, lq_names if lq_names is not None else list_images(lq)))
+    return sources
+
+
+def unreadable_image(dataset_opt: Mapping[str, Any], decode: bool) -> tuple[str, str] | None:
+    """``(key, 'image X: why')`` for the first image of the dataset that cannot be read; None when
+    every one can. ``decode``: decode each image fully (validation and test sets are small),
+    else read its header (and, from an LMDB, check its record is there)."""
+    import cv2
+
+    for key, root, backend, names in image_sources(dataset_opt):
+        if backend == 'lmdb':
+            import lmdb
+
+            env = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
+            try:
+                with env.begin() as txn:
+                    for name in names:
+                        data = txn.get(image_key(name).encode('ascii', 'replace'))
+                        where = f'LMDB {root!r}, key {image_key(name)!r}'
+                        if data is None:
+                            return key, f'{where}: no such record (listed in its meta_info)'
+                        problem = _decode_problem(data, decode, cv2)
+                        if problem:
+                            return key, f'{where}: {problem}'
+            finally:
+                env.close()
+        else:
+            for name in names:
+                path = os.path.join(root, name)
+                with open(path, 'rb') as f:
+                    problem = _decode_problem(f.read() if decode else f.read(1 << 16), decode, cv2)
+                if problem:
+                    return key, f'image {path!r}: {problem}'
+    return None
+
+
+def _decode_problem(data: bytes, decode: bool, cv2: Any) -> str | None:
+    """Why ``data`` (a whole image file, or its first bytes) is no readable image; None when it is."""
+    if not data:
+        return 'an empty file'
+    if decode:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        return None if image is not None and image.size else 'cannot be decoded (truncated, or not an image)'
+    import io
+
+    try:
+        image_header_size(io.BytesIO(data))
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def same_stems(dataset_opt: Mapping[str, Any]) -> list[str]:
+    """Images of a disk dataset whose names differ only by extension (``a.png``, ``a.jpg``):
+    their outputs and metrics (named by the stem) would overwrite each other."""
+    by_stem: dict[str, list[str]] = {}
+    for name in dataset_image_names(dataset_opt) if reads_single_images(dataset_opt) else []:
+        by_stem.setdefault(image_key(name), []).append(name)
+    return [name for names in by_stem.values() if len(names) > 1 for name in names]

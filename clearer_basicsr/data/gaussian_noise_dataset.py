@@ -15,7 +15,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 from torchvision.transforms.functional import normalize
 
-from ..option_rules import OptionError, at_least, fail, key_path, number, one_of, required
+from ..option_rules import Boolean, OptionError, at_least, fail, key_path, number, one_of, required
 from ..registration import register
 from .data_util import bgr_to_luma, dataset_image_names, image_key, meta_info_path, require_data_roots
 
@@ -110,7 +110,7 @@ class GaussianNoiseDataset(data.Dataset):
         if in_ch not in (1, 3):
             fail(key_path(where, 'in_ch'), in_ch, '1 (luma) or 3 (RGB)')
         settings['sigma'], settings['sigma_range'] = parse_sigma(opt, where)
-        settings['quantize'] = bool(opt.get('quantize', False))
+        settings['quantize'] = Boolean().check(key_path(where, 'quantize'), opt.get('quantize', False))
         seed = opt.get('noise_seed', 0)
         settings['noise_seed'] = at_least(key_path(where, 'noise_seed'), seed, 0, 'a seed', integer=True)
         settings['mean'], settings['std'] = mean, std = opt.get('mean'), opt.get('std')
@@ -122,8 +122,8 @@ class GaussianNoiseDataset(data.Dataset):
         if settings['phase'] == 'train':
             size = required(opt, 'gt_size', where, 'the size of the training crops')
             settings['gt_size'] = number(key_path(where, 'gt_size'), size, positive=True, integer=True)
-            settings['use_hflip'] = bool(opt.get('use_hflip', False))
-            settings['use_rot'] = bool(opt.get('use_rot', False))
+            for flag in ('use_hflip', 'use_rot'):  # bool('false') would be True
+                settings[flag] = Boolean().check(key_path(where, flag), opt.get(flag, False))
         settings['io_backend_opt'] = dict(opt.get('io_backend') or {'type': 'disk'})
         backend = settings['io_backend_opt'].pop('type', 'disk')
         settings['backend'] = one_of(key_path(where, 'io_backend: type'), backend, ('disk', 'lmdb'))

@@ -11,16 +11,28 @@ import os
 import shutil
 from collections.abc import Sequence
 
+from ..errors import UserInputError
 from .data_util import image_key, list_images, read_meta_info
 
 
 def lmdb_key(rel_path: str) -> str:
-    """LMDB key of an image (:func:`.data_util.image_key`), refused when it has a '.' left."""
+    """LMDB key of an image (:func:`.data_util.image_key`), refused when BasicSR could not read
+    it back: a '.' left (its readers cut keys at the first dot), white space (``meta_info.txt``
+    lines are split at spaces) or a character outside ASCII (its readers encode keys as ASCII)."""
     key = image_key(rel_path)
-    if '.' in key:
-        raise ValueError(
-            f"image {rel_path!r}: its name has a '.' besides the extension; BasicSR's LMDB "
-            'readers cut keys at the first dot, so rename the file'
+    problem = (
+        "a '.' besides the extension (BasicSR's LMDB readers cut keys at the first dot)"
+        if '.' in key
+        else 'white space (meta_info.txt lines are split at spaces)'
+        if any(c.isspace() for c in key)
+        else "characters outside ASCII (BasicSR's LMDB readers encode keys as ASCII)"
+        if not key.isascii()
+        else None
+    )
+    if problem:
+        raise UserInputError(
+            f'image {rel_path!r}: its name has {problem}, so its LMDB key could not be read back; '
+            'expected ASCII names without spaces or dots: rename the file'
         )
     return key
 
@@ -39,16 +51,16 @@ def write_lmdb(
 
     if not lmdb_path.endswith('.lmdb'):
         raise ValueError(f"LMDB path {lmdb_path!r} must end with '.lmdb' (BasicSR's convention)")
-    if os.path.exists(lmdb_path):
-        if not overwrite:
-            raise FileExistsError(f'LMDB {lmdb_path!r} already exists; remove it or pass overwrite=True')
-        shutil.rmtree(lmdb_path)
+    if os.path.exists(lmdb_path) and not overwrite:
+        raise FileExistsError(f'LMDB {lmdb_path!r} already exists; remove it or pass overwrite=True')
     rel_paths = list_images(folder) if rel_paths is None else list(rel_paths)
     if not rel_paths:
         raise ValueError(f'no images to write into {lmdb_path!r} (folder {folder!r})')
-    keys = [lmdb_key(p) for p in rel_paths] if keys is None else list(keys)
+    keys = [lmdb_key(p) for p in rel_paths] if keys is None else [lmdb_key(k) for k in keys]
     if len(set(keys)) != len(keys):
         raise ValueError(f'duplicate LMDB keys for {lmdb_path!r}: images differing only by extension?')
+    if os.path.exists(lmdb_path):  # only now that every key is known to work
+        shutil.rmtree(lmdb_path)
     # basicsr re-encodes as PNG (level 1), which can be ~6x a JPEG source; the map is only
     # reserved address space, so be generous rather than size it from the first image.
     total = sum(os.path.getsize(os.path.join(folder, p)) for p in rel_paths)

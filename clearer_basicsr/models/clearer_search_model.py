@@ -64,7 +64,7 @@ from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
 from ..plots import draw_genotype, plot_column_weights
 from . import arch_gradient
-from .restoration_model import RestorationModel, check_optimizer_options
+from .restoration_model import RestorationModel, check_optimizer_options, check_scheduler_options
 
 ARCH_UPDATES = ('first_order', 'second_order')
 ARCH_SAMPLINGS = ('softmax', 'gumbel')
@@ -169,7 +169,9 @@ class CLEARERSearchModel(RestorationModel):
         check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key('optim_arch'))
         if train.get('scheduler_arch'):
             schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
-            scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
+            scheduler_cls = scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
+            check_scheduler_options(schedule, key('scheduler_arch'))
+            rules.check_argument_types(scheduler_cls, schedule, key('scheduler_arch'))
         warmup = train.get('arch_warmup_iter', 0)
         warmup = rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
         total = train.get('total_iter')

@@ -121,10 +121,47 @@ def optimizer_class(type_name: Any, where: str) -> type:
 
 
 def check_optimizer_options(optim_opt: Any, where: str) -> None:
-    """``{type: <torch.optim name>, lr: <positive>, ...}``."""
+    """``{type: <torch.optim name>, lr: <positive>, ...}``, the others typed by the optimiser's signature."""
     optim_opt = rules.mapping(where, optim_opt, 'an optimiser, e.g. {type: Adam, lr: 1.0e-3}')
-    optimizer_class(optim_opt.get('type'), rules.key_path(where, 'type'))
+    optim_cls = optimizer_class(optim_opt.get('type'), rules.key_path(where, 'type'))
     rules.number(rules.key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
+    rules.check_argument_types(optim_cls, optim_opt, where)
+
+
+# The keys of train and val this model reads (besides optimisers, scheduler and losses).
+TRAIN_KEYS = {
+    'warmup_iter': rules.Integer(-1),
+    'ema_decay': rules.Real(0, below=1),
+    'grad_clip': rules.Real(0),
+    'skip_nonfinite': rules.Boolean(),
+}
+VAL_KEYS = {
+    'val_freq': rules.Integer(1),
+    'save_img': rules.Boolean(),
+    'suffix': rules.Maybe(rules.Text()),
+    'pbar': rules.Boolean(),
+    'self_ensemble': rules.Boolean(),
+    'pad_multiple': rules.Integer(1),
+    'metrics': rules.Maybe(rules.Section({}, 'a mapping of metrics, each {type: calculate_psnr, ...}')),
+}
+METRIC_KEYS = {
+    'crop_border': rules.Integer(0),
+    'test_y_channel': rules.Boolean(),
+    'better': rules.Choice('higher', 'lower'),
+}
+SCHEDULER_KEYS = {  # BasicSR's schedulers do not annotate these
+    'milestones': rules.ListOf(rules.Integer(0)),
+    'gamma': rules.Real(positive=True),
+    'restarts': rules.ListOf(rules.Integer(0)),
+    'restart_weights': rules.ListOf(rules.Real(0)),
+    'periods': rules.ListOf(rules.Integer(1)),
+    'eta_min': rules.Real(0),
+}
+SCHEDULER_REQUIRED = {
+    'MultiStepLR': 'milestones',
+    'MultiStepRestartLR': 'milestones',
+    'CosineAnnealingRestartLR': 'periods',
+}
 
 
 SKIP_LIMIT = 0.1  # train: skip_nonfinite stops the run once more than this share of its steps was skipped ...
@@ -139,6 +176,21 @@ def write_image(img: Any, path: str) -> None:
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with atomic_write(path, binary=True) as f:
         f.write(encoded.tobytes())
+
+
+def check_scheduler_options(scheduler: Mapping[str, Any], where: str) -> None:
+    """A scheduler's keys: the one it needs, typed (:data:`SCHEDULER_KEYS`, else by its signature)."""
+    from basicsr.models import lr_scheduler
+
+    needed = SCHEDULER_REQUIRED.get(scheduler.get('type'))
+    if needed is not None:
+        rules.required(scheduler, needed, where, f'the iterations of the {scheduler["type"]} schedule, a list')
+    rules.check_keys(scheduler, SCHEDULER_KEYS, where)
+    scheduler_cls = getattr(lr_scheduler, str(scheduler.get('type')), None)
+    if scheduler_cls is not None:
+        rules.check_argument_types(
+            scheduler_cls, {k: v for k, v in scheduler.items() if k not in SCHEDULER_KEYS}, where
+        )
 
 
 def saved_weights(net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params') -> dict:
@@ -206,6 +258,7 @@ class RestorationModel(SRModel):
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
         key = functools.partial(rules.key_path, where)
         rules.number(key('total_iter'), train.get('total_iter'), positive=True, integer=True)
+        rules.check_keys(train, TRAIN_KEYS, where)
         check_optimizer_options(train.get('optim_g'), key('optim_g'))
         expected = f'a mapping with a type, one of {list(BASICSR_SCHEDULERS)}'
         scheduler = rules.mapping(key('scheduler'), train.get('scheduler'), expected)
@@ -215,24 +268,22 @@ class RestorationModel(SRModel):
                 f'{key("scheduler: type")} = {name!r} is not a scheduler BasicSR sets up; '
                 f'{rules.suggest(name, BASICSR_SCHEDULERS)}'
             )
+        check_scheduler_options(scheduler, key('scheduler'))
         for loss in sorted(k for k, v in train.items() if k.endswith('_opt') and isinstance(v, Mapping)):
             rules.check_component(LOSS_REGISTRY, key(loss), train[loss], 'loss (LOSS_REGISTRY)')
-            if 'loss_weight' in train[loss]:
-                rules.number(key(f'{loss}: loss_weight'), train[loss]['loss_weight'])
-        if train.get('grad_clip') is not None:
-            rules.at_least(key('grad_clip'), train['grad_clip'], 0, 'a gradient norm (0: off)')
         rules.one_of(key('amp'), train.get('amp'), AMP_CHOICES)
 
     @classmethod
     def check_val_options(cls, val: Mapping[str, Any], where: str) -> None:
         key = functools.partial(rules.key_path, where)
+        rules.check_keys({k: v for k, v in val.items() if v is not None}, VAL_KEYS, where)
         for name, metric in (val.get('metrics') or {}).items():
-            if isinstance(metric, Mapping):
-                rules.lookup(METRIC_REGISTRY, key(f'metrics: {name}: type'), metric.get('type'), 'metric')
-        if val.get('pad_multiple') is not None:
-            rules.number(key('pad_multiple'), val['pad_multiple'], positive=True, integer=True)
-        if val.get('val_freq') is not None:
-            rules.number(key('val_freq'), val['val_freq'], positive=True)
+            metric = rules.mapping(
+                key(f'metrics: {name}'), metric, 'a metric, e.g. {type: calculate_psnr, crop_border: 0}'
+            )
+            metric_fn = rules.lookup(METRIC_REGISTRY, key(f'metrics: {name}: type'), metric.get('type'), 'metric')
+            rules.check_keys(metric, METRIC_KEYS, key(f'metrics: {name}'))
+            rules.check_argument_types(metric_fn, metric, key(f'metrics: {name}'))
         rules.one_of(key('amp'), val.get('amp'), AMP_CHOICES)
 
     # ----------------------------------------------------------------- setup
