@@ -14,10 +14,13 @@ import argparse
 import math
 import os
 import statistics
+import sys
 import tempfile
 
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the checkout's command-line helper (the standard library only)
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
 
 
 def demo_model(data: str, work: str, warmup: int):
@@ -46,6 +49,8 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=100, help='weight steps before the first record')
     parser.add_argument('--weight_decay', type=float, default=1e-3, help='the L2 weight decay to compare with')
     args = parser.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0:
+        raise UserInputError(f'--steps {args.steps} --warmup {args.warmup}: expected steps >= 1 and warmup >= 0')
 
     import torch
 
@@ -83,4 +88,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run(main)

@@ -221,11 +221,13 @@ class Boolean(Rule):
 
 
 class Text(Rule):
-    expected = 'a string'
+    def __init__(self, allow_empty: bool = False) -> None:
+        self.allow_empty = allow_empty
+        self.expected = 'a string' if allow_empty else 'a non-empty string'
 
     def check(self, where: str, value: Any) -> Any:
-        if not isinstance(value, str) or not value:
-            fail(where, value, 'a non-empty string')
+        if not isinstance(value, str) or not (value or self.allow_empty):
+            fail(where, value, self.expected)
         return value
 
 
@@ -305,7 +307,8 @@ def check_keys(options: Mapping[str, Any], schema: Mapping[str, Rule], where: st
 def _annotation_rule(annotation: Any) -> Rule | None:
     """The piece for a type annotation (int, float, bool, str, X | None, list / tuple /
     Sequence of X); None when it says nothing the pieces know."""
-    simple = {bool: Boolean(), int: Integer(), float: Real(), str: Text()}
+    # a signature's str may be empty (SwinIR's upsampler='' means none)
+    simple = {bool: Boolean(), int: Integer(), float: Real(), str: Text(allow_empty=True)}
     if annotation in simple:
         return simple[annotation]
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)

@@ -234,7 +234,7 @@ def check_images(where: str, dataset_opt: Mapping[str, Any], metrics: Mapping[st
     if problem is not None:
         key, what = problem
         raise OptionError(
-            f'{key_path(where, key)}: {what}; expected an image file (remove it, or it from the meta_info)'
+            f'{key_path(where, key)}: {what}; expected an image file (remove it, or its line from meta_info.txt)'
         )
     if not evaluated:
         return

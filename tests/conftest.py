@@ -41,7 +41,7 @@ def noise_dataset(root, phase='train', **extra):
     """GaussianNoiseDataset options on a demo split (folder or .lmdb)."""
     opt = {
         'name': os.path.basename(root),
-        'type': 'GaussianNoiseDataset',
+        'type': 'CLEARERGaussianNoiseDataset',
         'dataroot_gt': root,
         'io_backend': {'type': 'lmdb' if root.endswith('.lmdb') else 'disk'},
         'in_ch': 1,
@@ -53,7 +53,7 @@ def noise_dataset(root, phase='train', **extra):
     return opt
 
 
-def train_options(demo_data, name, network_g=None, model_type='RestorationModel', total_iter=4, **train):
+def train_options(demo_data, name, network_g=None, model_type='CLEARERRestorationModel', total_iter=4, **train):
     """A complete, tiny BasicSR training option dict (as a YAML file would hold)."""
     opt = {
         'name': name,
@@ -65,7 +65,7 @@ def train_options(demo_data, name, network_g=None, model_type='RestorationModel'
             'val': noise_dataset(demo_data['test_folder'], phase='val'),
         },
         'network_g': network_g
-        or {'type': 'DnCNN', 'in_channels': 1, 'out_channels': 1, 'num_feat': 8, 'num_layers': 3},
+        or {'type': 'CLEARERDnCNN', 'in_channels': 1, 'out_channels': 1, 'num_feat': 8, 'num_layers': 3},
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {
             'optim_g': {'type': 'Adam', 'lr': 1e-3},

@@ -80,7 +80,7 @@ def test_baseline_trains_and_tests(train_file, tiny_data, tmp_path):
 
     # the shipped test file, unchanged but for its data, loads that checkpoint by its own path
     test = tiny_test_options(train_file.replace(os.sep + 'train_', os.sep + 'test_'), tiny_data)
-    assert test['model_type'] == 'RestorationModel'
+    assert test['model_type'] == 'CLEARERRestorationModel'
     run_test_inprocess(write_yaml(tmp_path / 'test.yml', test), tmp_path)
     results = tmp_path / 'results' / test['name']
     assert (results / 'test.yml').is_file()  # the test copies its option file next to its results

@@ -172,6 +172,8 @@ def entry_point_cases(root, demo_data, tiny_data):
     bsds, rain800 = make_bsds(root, np.random.default_rng(0)), make_rain800(root / 'Rain800', np.random.default_rng(1))
     scripts, benchmarks = os.path.join(REPO, 'scripts'), os.path.join(REPO, 'benchmarks')
     demo_test = os.path.join(REPO, 'clearer_basicsr', 'options', 'demo_test.yml')
+    zoo = ['--search', 'experiments/demo_clearer_search', '--retrain', 'experiments/demo_clearer_train']
+    zoo += ['--test', demo_test]
     # the demo's runs under the names the sweep gives them: the sweep skips finished stages
     demo_runs = [
         (f'{folder}/demo_clearer_{stage}', f'{folder}/sweep_lc0_{stage}')
@@ -222,12 +224,17 @@ def entry_point_cases(root, demo_data, tiny_data):
             0,
         ),
         case(f'{scripts}/prepare_paired.py', 'path', ['--layout', 'generic', '--lq', 'missing', *gt, '--out', 'p2'], 2),
+        # a zoo entry from the demo's search and retrain (made by the clearer-demo case above)
+        case(f'{scripts}/make_zoo_entry.py', 'path', zoo + ['--out', 'zoo/demo'], 0),
+        case(f'{scripts}/make_zoo_entry.py', 'path', ['--search', 'not_a_run', *zoo[2:], '--out', 'zoo/x'], 2),
+        case(f'{scripts}/prepare_photos.py', 'path', 'no_such_package.deb --out photos', 2),
         case(f'{scripts}/draw_architecture.py', 'path', '--out arch.svg', 0),
         case(f'{scripts}/draw_architecture.py', 'path', '--out missing/arch.svg', 1),
         case(f'{scripts}/import_graph.py', 'path', '--folders', 0),
         case(f'{scripts}/import_graph.py', 'path', '--modules', 2),
     ]
     cases.append(case(f'{benchmarks}/bench_startup.py', 'path', '--source no_such_checkout', 2))
+    cases.append(case(f'{benchmarks}/logit_gradient.py', 'path', '--steps 0', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
         cases.append(case(f'{benchmarks}/bench_search.py', 'path', '--device cuda --no-derived', 2))
@@ -266,3 +273,4 @@ def test_every_entry_point_exits_0_on_success_and_non_zero_on_failure(demo_data,
     assert 'no_section' in log_of('no_section:key=1').splitlines()[-1]
     assert (tmp_path / 'sweep.csv').is_file() and (tmp_path / 'copied' / 'demo_search.yml').is_file()
     assert len(os.listdir(tmp_path / 'inferred')) == 3 and (tmp_path / 'net.pt').is_file()
+    assert sorted(os.listdir(tmp_path / 'zoo' / 'demo')) == ['genotype.png', 'genotype.yml', 'net_g.pth', 'test.yml']

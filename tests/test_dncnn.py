@@ -48,7 +48,7 @@ def test_residual_learning_subtracts_the_predicted_noise():
 
 
 def test_registered_and_checked():
-    net = build_network({'type': 'DnCNN', 'in_channels': 3, 'out_channels': 3, 'num_feat': 8, 'num_layers': 3})
+    net = build_network({'type': 'CLEARERDnCNN', 'in_channels': 3, 'out_channels': 3, 'num_feat': 8, 'num_layers': 3})
     assert isinstance(net, DnCNN)
     with pytest.raises(ValueError, match='in_channels'):
         DnCNN(in_channels=3, out_channels=1)

@@ -30,7 +30,7 @@ def templates(demo_data, root, space=SPACE):
     test = copy.deepcopy(train_options(demo_data, 'tpl_test', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}))
     test = {
         'name': 'tpl_test',
-        'model_type': 'RestorationModel',
+        'model_type': 'CLEARERRestorationModel',
         'num_gpu': 'auto',
         'datasets': {'test_1': noise_dataset(demo_data['test_folder'], phase='test')},
         'network_g': test['network_g'],

@@ -99,7 +99,7 @@ def test_save_killed_midway_keeps_the_previous_checkpoint_and_auto_resume_ignore
         'name': 'run',
         'root_path': str(tmp_path),
         'auto_resume': True,
-        'network_g': {'type': 'DnCNN'},
+        'network_g': {'type': 'CLEARERDnCNN'},
         'path': {'models': str(exp / 'models'), 'resume_state': None},
     }
     state = load_resume_state(opt)

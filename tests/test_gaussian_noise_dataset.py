@@ -242,7 +242,7 @@ def test_basicsr_srmodel_trains_and_validates_on_it(folder):
     root, _ = folder
     train_opt = dict(
         name='train',
-        type='GaussianNoiseDataset',
+        type='CLEARERGaussianNoiseDataset',
         dataroot_gt=root,
         io_backend={'type': 'disk'},
         phase='train',
@@ -258,7 +258,7 @@ def test_basicsr_srmodel_trains_and_validates_on_it(folder):
     )
     val_opt = dict(
         name='val',
-        type='GaussianNoiseDataset',
+        type='CLEARERGaussianNoiseDataset',
         dataroot_gt=root,
         io_backend={'type': 'disk'},
         phase='val',
@@ -280,7 +280,7 @@ def test_basicsr_srmodel_trains_and_validates_on_it(folder):
         world_size=1,
         scale=1,
         path={},
-        network_g=dict(type='DnCNN', in_channels=1, out_channels=1, num_feat=8, num_layers=3),
+        network_g=dict(type='CLEARERDnCNN', in_channels=1, out_channels=1, num_feat=8, num_layers=3),
         train=dict(
             optim_g=dict(type='Adam', lr=1e-3),
             scheduler=dict(type='MultiStepLR', milestones=[10]),

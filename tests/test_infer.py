@@ -49,7 +49,7 @@ def option_file_for(tmp_path, net):
     torch.save({'params': net.state_dict()}, tmp_path / 'net_g.pth')
     opt = {
         'name': 'infer_test',
-        'model_type': 'RestorationModel',
+        'model_type': 'CLEARERRestorationModel',
         'num_gpu': 0,
         'datasets': {},
         'network_g': {**NET, 'in_channels': net.in_channels, 'out_channels': net.out_channels},

@@ -24,10 +24,14 @@ from conftest import TEST_SIZES  # noqa: F401  (test_baselines reads it from her
 import clearer_basicsr  # noqa: F401  (registers the plugin)
 from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.options_check import check_options
+from clearer_basicsr.tools.evaluate import read_plan
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # options/ is a link to the package's option folder (clearer_basicsr/options), where they all live.
-OPTION_FILES = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
+ALL_YAML = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
+# evaluation plans are read by clearer-evaluate, not BasicSR: checked on their own below
+PLAN_FILES = [p for p in ALL_YAML if os.path.basename(p) == 'evaluate.yml']
+OPTION_FILES = [p for p in ALL_YAML if p not in PLAN_FILES]
 TRAIN_PHASES = ('train', 'val')
 TEST_PHASES = ('test', 'val')
 
@@ -112,7 +116,8 @@ def network_for_build(opt):
     """``network_g`` ready to build: a CLEARERNet's genotype file (written by a search that has
     not run here) becomes an explicit genotype of the search's preset."""
     net_opt = copy.deepcopy(opt['network_g'])
-    if net_opt['type'] == 'CLEARERNet' and isinstance(net_opt['genotype'], str):
+    compact = isinstance(net_opt.get('genotype'), str) and '|' in net_opt['genotype']
+    if net_opt['type'] == 'CLEARERNet' and isinstance(net_opt['genotype'], str) and not compact:
         search = load_options(search_file_for(net_opt['genotype']))
         search_net = search['network_g']
         assert search['model_type'] == 'CLEARERSearchModel' and search_net['type'] == 'CLEARERSearchNet'
@@ -177,7 +182,7 @@ def size_multiple(net_opt, genotype_channels=None):
     """The multiple every input size must be for this network."""
     if net_opt['type'] == 'SwinIR':
         return net_opt['window_size']
-    if net_opt['type'].startswith('CLEARER'):
+    if net_opt['type'] in ('CLEARERNet', 'CLEARERSearchNet'):
         channels = net_opt.get('branch_channels') or genotype_channels
         return 2 ** (len(channels) - 1)
     return 1
@@ -213,7 +218,7 @@ def test_names_are_unique():
 
 
 @pytest.mark.parametrize('path', OPTION_FILES, ids=rel)
-def test_option_file_builds(path, tiny_data):
+def test_option_file_builds(path, tiny_data, tmp_path):
     opt = load_options(path)
     is_test = 'train' not in opt
     for key in ('name', 'model_type', 'network_g', 'datasets', 'path'):
@@ -227,7 +232,8 @@ def test_option_file_builds(path, tiny_data):
     channels = in_channels(net_opt)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs[0].in_channels == channels and convs[-1].out_channels == channels
-    multiple = size_multiple(net_opt, (net_opt.get('genotype') or {}).get('branch_channels'))
+    genotype = net_opt.get('genotype')
+    multiple = size_multiple(net_opt, genotype.get('branch_channels') if isinstance(genotype, dict) else None)
     if sum(p.numel() for p in net.parameters()) < 1_000_000:
         side = max(16, 2 * multiple)
         with torch.no_grad():
@@ -266,6 +272,10 @@ def test_option_file_builds(path, tiny_data):
     # the project's own option checker accepts the file (as parse_options leaves it, on tiny data)
     checked = load_options(path)
     checked.update(is_train=not is_test, network_g=net_opt)
+    if checked['path'].get('pretrain_network_g'):  # made by the training run this file follows
+        checked['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
+        (tmp_path / 'net_g.pth').touch()
+    del dataset, item  # closes the LMDB environments the checker opens again
     for where, _, dataset_opt in entries:
         if where == 'train: arch_dataset':
             checked['train']['arch_dataset'] = dataset_opt
@@ -284,6 +294,14 @@ def test_option_file_builds(path, tiny_data):
         assert int(val.get('pad_multiple') or 1) % multiple == 0, f'val: pad_multiple must be a multiple of {multiple}'
 
 
+@pytest.mark.parametrize('path', PLAN_FILES, ids=rel)
+def test_evaluation_plans_read_and_name_shipped_files(path):
+    plan = read_plan(path)  # every key checked, every option file it names found
+    assert load_options(plan['search'])['model_type'] == 'CLEARERSearchModel'
+    assert load_options(plan['retrain'])['network_g']['type'] == 'CLEARERNet'
+    assert 'train' not in load_options(plan['test'])
+
+
 def test_each_test_file_loads_what_a_training_file_trains():
     """The checkpoint a test file loads is written by a shipped training file with the same
     network, and the test data is that run's validation data (same set, same noise)."""
@@ -298,7 +316,7 @@ def test_each_test_file_loads_what_a_training_file_trains():
         assert train_path is not None, f'{where}: no shipped option file is named {parts[1]!r}'
         train = load_options(train_path)
         assert dict(train['network_g']) == dict(opt['network_g']), f'{where}: network_g differs from {rel(train_path)}'
-        assert train['model_type'] == opt['model_type'] == 'RestorationModel', where
+        assert train['model_type'] == opt['model_type'] == 'CLEARERRestorationModel', where
         assert opt.get('scale') == train.get('scale'), where
         train_val = {d['name']: d for k, d in train['datasets'].items() if k.startswith('val')}
         for key, test_set in opt['datasets'].items():

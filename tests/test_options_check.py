@@ -28,7 +28,7 @@ def search_opt(demo, **train_overrides):
         'datasets': {
             'train': {
                 'name': 'train',
-                'type': 'GaussianNoiseDataset',
+                'type': 'CLEARERGaussianNoiseDataset',
                 'phase': 'train',
                 'dataroot_gt': demo['train_lmdb'],
                 'io_backend': {'type': 'lmdb'},
@@ -40,7 +40,7 @@ def search_opt(demo, **train_overrides):
             },
             'val': {
                 'name': 'val',
-                'type': 'GaussianNoiseDataset',
+                'type': 'CLEARERGaussianNoiseDataset',
                 'phase': 'val',
                 'dataroot_gt': demo['test_folder'],
                 'io_backend': {'type': 'disk'},
@@ -61,7 +61,7 @@ def search_opt(demo, **train_overrides):
         'train': {
             'arch_dataset': {
                 'name': 'arch',
-                'type': 'GaussianNoiseDataset',
+                'type': 'CLEARERGaussianNoiseDataset',
                 'dataroot_gt': demo['arch_lmdb'],
                 'io_backend': {'type': 'lmdb'},
                 'in_ch': 1,
@@ -84,7 +84,7 @@ def search_opt(demo, **train_overrides):
 def test_option_files_of_a_valid_search_and_test_pass(demo_data, tmp_path):
     check_options(search_opt(demo_data))
     test_opt = search_opt(demo_data)
-    test_opt.update(is_train=False, model_type='RestorationModel')
+    test_opt.update(is_train=False, model_type='CLEARERRestorationModel')
     del test_opt['train']
     (tmp_path / 'net_g.pth').touch()  # only its existence is checked
     test_opt['path']['pretrain_network_g'] = str(tmp_path / 'net_g.pth')
@@ -353,8 +353,10 @@ def test_missing_data_and_channels(demo_data, tmp_path):
         check_options(opt)
 
     opt = search_opt(demo_data)
-    opt['network_g'] = {'type': 'DnCNN', 'in_channels': 1, 'out_channels': 1}
-    with pytest.raises(ValueError, match=r"network_g: type = 'DnCNN': expected a network with architecture logits"):
+    opt['network_g'] = {'type': 'CLEARERDnCNN', 'in_channels': 1, 'out_channels': 1}
+    with pytest.raises(
+        ValueError, match=r"network_g: type = 'CLEARERDnCNN': expected a network with architecture logits"
+    ):
         check_options(opt)
 
 
@@ -382,7 +384,7 @@ def test_missing_data_and_channels(demo_data, tmp_path):
 )
 def test_genotype_must_fit_the_preset(demo_data, net, match):
     opt = search_opt(demo_data)
-    opt['model_type'] = 'RestorationModel'
+    opt['model_type'] = 'CLEARERRestorationModel'
     opt['network_g'] = dict(
         {'type': 'CLEARERNet', 'branch_channels': [4, 8], 'columns_per_cell': 2, 'stem_blocks': 1, 'stem_width': 2},
         **net,
@@ -397,7 +399,7 @@ def test_genotype_file_of_another_preset(demo_data, tmp_path):
     path = tmp_path / 'genotype.yml'
     Genotype.parse('P F | F F', branch_channels=[4, 8, 16]).save(path)
     opt = search_opt(demo_data)
-    opt['model_type'] = 'RestorationModel'
+    opt['model_type'] = 'CLEARERRestorationModel'
     opt['network_g'] = {
         'type': 'CLEARERNet',
         'genotype': str(path),

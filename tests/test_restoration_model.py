@@ -30,6 +30,20 @@ def test_sgd_by_name_trains(demo_data, tmp_path):
     assert any(not torch.equal(b, p) for b, p in zip(before, model.net_g.parameters()))
 
 
+def test_the_logged_loss_is_the_mean_since_the_previous_log(demo_data, tmp_path):
+    model = build(demo_data, tmp_path)
+    losses = []
+    for it, seed in enumerate((0, 1, 2), start=1):
+        model.feed_data(batch(seed))
+        model.optimize_parameters(it)
+        losses.append(model.log_dict['l_pix'])
+    assert len(set(losses)) == 3
+    assert model.get_current_log()['l_pix'] == pytest.approx(sum(losses) / 3)
+    model.feed_data(batch(3))
+    model.optimize_parameters(4)  # the next log covers this iteration only
+    assert model.get_current_log()['l_pix'] == pytest.approx(model.log_dict['l_pix'])
+
+
 def test_unknown_optimizer_is_a_clear_error(demo_data, tmp_path):
     with pytest.raises(ValueError, match=r"'Adamm' is not a torch.optim optimizer.*'Adam'"):
         build(demo_data, tmp_path, optim_g={'type': 'Adamm', 'lr': 0.1})

@@ -275,6 +275,7 @@ class CLEARERSearchModel(RestorationModel):
             weights = self.supernet.column_weights().detach().float().cpu()
         self.column_weight_history.append((current_iter, weights.tolist()))
         self.log_dict.update(arch_log)
+        self.add_to_interval_means(arch_log)
         self.log_dict.update(self.decision_log(weights))
 
     def decision_log(self, weights: torch.Tensor) -> dict[str, float]:

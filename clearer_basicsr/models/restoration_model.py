@@ -491,10 +491,29 @@ class RestorationModel(SRModel):
         self.backward_step(losses, self.optimizer_g, self.weight_parameters(), current_iter, 'weight')
         losses = OrderedDict((k, v.detach()) for k, v in losses.items())
         self.log_dict = self.reduce_loss_dict(losses)
+        self.add_to_interval_means(self.log_dict)
         if self.nonfinite_skips:
             self.log_dict['nonfinite_skips'] = float(self.nonfinite_skips)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def add_to_interval_means(self, log: Mapping[str, float]) -> None:
+        """Adds this iteration's losses (``l_*``) to the means :meth:`get_current_log` reports."""
+        sums = self.__dict__.setdefault('_interval_losses', {})
+        for key, value in log.items():
+            if key.startswith('l_'):
+                total, count = sums.get(key, (0.0, 0))
+                sums[key] = (total + float(value), count + 1)
+
+    def get_current_log(self) -> OrderedDict:
+        """The log of the latest iteration, its losses (``l_*``) averaged over every iteration
+        since the previous call: BasicSR logs one batch's loss every print_freq iterations, a
+        sample too noisy to tell whether the training loss has flattened."""
+        log = OrderedDict(self.log_dict)
+        for key, (total, count) in self.__dict__.pop('_interval_losses', {}).items():
+            if key in log:
+                log[key] = total / count
+        return log
 
     # ----------------------------------------------------------------- test
     def restore(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:

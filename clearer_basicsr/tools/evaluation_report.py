@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 KINDS = ('searched', 'random', 'hand-designed', 'baseline')
-TAIL = 0.2  # convergence: the loss change over the last fifth of the iterations
 
 
 # ------------------------------------------------------------------------------ reading
@@ -48,16 +47,32 @@ def loss_curve(train_name: str) -> list[tuple[int, float]]:
     return [(e['iter'], sum(v for k, v in e.items() if k.startswith('l_'))) for e in read_train_log(folder)]
 
 
-def tail_change(curve: Sequence[tuple[int, float]]) -> float:
-    """Relative change of the mean loss from the second-to-last to the last fifth of the run
-    (about 0 once the curve has flattened; negative while it still falls)."""
-    n = len(curve)
-    k = max(1, int(n * TAIL))
-    if n < 2 * k:
-        return float('nan')
-    before = statistics.fmean(v for _, v in curve[n - 2 * k : n - k])
-    last = statistics.fmean(v for _, v in curve[n - k :])
-    return last / before - 1
+def pooled_fifths(curves: Sequence[Sequence[tuple[int, float]]]) -> list[float]:
+    """Mean training loss in each fifth of the run, over all ``curves`` pooled: the log holds one
+    batch's loss every print_freq iterations, and networks retrained with one seed see the same
+    batches, so a single curve rises and falls with its batches; pooled, the trend shows."""
+    by_iter: dict[int, list[float]] = {}
+    for curve in curves:
+        for it, value in curve:
+            by_iter.setdefault(it, []).append(value)
+    points = [statistics.fmean(by_iter[it]) for it in sorted(by_iter)]
+    if len(points) < 5:
+        return []
+    k = len(points) / 5
+    return [statistics.fmean(points[round(i * k) : round((i + 1) * k)]) for i in range(5)]
+
+
+def convergence_line(curves: Sequence[Sequence[tuple[int, float]]], what: str) -> str:
+    fifths = pooled_fifths(curves)
+    if not fifths:
+        return f'- {what}: too few logged losses to tell.'
+    change = fifths[-1] / fifths[-2] - 1
+    return (
+        f'- {what} ({len(curves)} retrains pooled): mean training loss per fifth of the run '
+        + ', '.join(f'{v:.3g}' for v in fifths)
+        + f'; the last fifth against the one before: {change * 100:+.1f} %'
+        + (' (flat: within 5 %).' if abs(change) <= 0.05 else ' (still moving).')
+    )
 
 
 def collect(
@@ -174,7 +189,6 @@ def _pm(mean: float, std: float, digits: int) -> str:
 def network_row(results: Mapping[str, Any], kind: str, name: str, label: str = '') -> list[str]:
     net = results['networks'][name]
     psnr, ssim = score(net, 'psnr'), score(net, 'ssim')
-    tails = [tail_change(c) for c in net['curves'].values() if c]
     return [
         kind,
         label or name,
@@ -184,11 +198,10 @@ def network_row(results: Mapping[str, Any], kind: str, name: str, label: str = '
         _pm(*psnr, 2),
         _pm(*ssim, 4),
         f'{len(net["runs"])}',
-        f'{statistics.fmean(tails) * 100:+.1f} %' if tails else '–',
     ]
 
 
-HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds', 'loss, last fifth']
+HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds']
 
 
 def cell(text: str) -> str:
@@ -204,18 +217,21 @@ def _table(rows: list[list[str]]) -> list[str]:
 def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
     plan, nets = results['plan'], results['networks']
     size = plan['latency_size']
+    stage_total = sum(results['times'].values())
     lines = [
         f'# Evaluation: {plan["name"]}',
         '',
-        f'Written by `{results["command"]}` on {results["date"]} ({results["machine"]}); '
-        f'{results["wall_seconds"] / 60:.0f} min wall clock with {plan["jobs"]} job(s) at a time.',
+        f'Written by `{results["command"]}` on {results["date"]} ({results["machine"]}). The stages '
+        f'took {stage_total / 60:.0f} min in all, about {stage_total / plan["jobs"] / 60:.0f} min of wall clock '
+        f'with {plan["jobs"]} at a time (this last invocation: {results["wall_seconds"] / 60:.0f} min; stages '
+        'whose outputs exist are skipped).',
         '',
-        f'Search `{plan["search"]}`, retrain `{plan["retrain"]}`, test `{plan["test"]}` (test set '
+        f'Search `{os.path.relpath(plan["search"])}`, retrain `{os.path.relpath(plan["retrain"])}`, test '
+        f'`{os.path.relpath(plan["test"])}` (test set '
         f'`{results["test_set"]}`). Every network is retrained with the same recipe and seeds '
         f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
         f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel) are measured '
-        f'on a {size}x{size} input. "Loss, last fifth": the training loss change over the last fifth of '
-        'the retrain (about 0: the curve has flattened).',
+        f'on a {size}x{size} input. Convergence: see "Training loss" below.',
         '',
         '## Searches',
         '',
@@ -283,6 +299,12 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         ]
     elif plan['bm3d']:
         lines += ['', 'BM3D row skipped: the optional package `bm3d` is not installed (`pip install bm3d`).']
+    curves = {'searched, random and hand-designed networks': [], 'baselines': []}
+    for net in nets.values():
+        group = 'baselines' if net.get('kind') == 'baseline' else 'searched, random and hand-designed networks'
+        curves[group] += [c for c in net['curves'].values() if c]
+    lines += ['', '## Training loss', '']
+    lines += [convergence_line(c, what) for what, c in curves.items() if c]
     lines += [
         '',
         '## Plots',

@@ -1,0 +1,72 @@
+"""Makes a model-zoo entry (zoo/<entry>/) from a search and a retrain of its genotype.
+
+    python scripts/make_zoo_entry.py --search experiments/S --retrain experiments/R \
+        --test clearer_basicsr/options/evaluate/photos/test.yml --out zoo/clearer_gray_s30 \
+        --note "medium-scale evaluation, budget 0.75, search seed 0, retrain seed 0"
+
+Writes into --out: genotype.yml (the search's, with its decisions and budget), genotype.png,
+net_g.pth (the retrained weights only, as {'params': ...}), and test.yml: the --test option file
+with network_g reading that genotype.yml, path: pretrain_network_g that net_g.pth (paths relative
+to the current directory: run it from the repository root), and the entry's name.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--search', required=True, help='the search experiment folder (holds genotype.yml)')
+    parser.add_argument('--retrain', required=True, help='the retrain experiment folder (models/net_g_latest.pth)')
+    parser.add_argument('--test', required=True, help='a test option file of the derived network, as a template')
+    parser.add_argument('--out', required=True, help='the entry folder, e.g. zoo/clearer_gray_s30')
+    parser.add_argument('--note', default='', help='where the entry comes from, written into test.yml')
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from clearer_basicsr.archs.genotype import Genotype
+    from clearer_basicsr.checkpoint import strip_module_prefix
+    from clearer_basicsr.plots import draw_genotype
+
+    found = os.path.join(args.search, 'genotype.yml')
+    weights = os.path.join(args.retrain, 'models', 'net_g_latest.pth')
+    for path in (found, weights, args.test):
+        if not os.path.isfile(path):
+            raise UserInputError(f'{path}: no such file')
+    os.makedirs(args.out, exist_ok=True)
+    shutil.copyfile(found, os.path.join(args.out, 'genotype.yml'))
+    genotype = Genotype.load(found)
+    draw_genotype(genotype, os.path.join(args.out, 'genotype.png'))
+    state = torch.load(weights, map_location='cpu', weights_only=True)
+    torch.save({'params': strip_module_prefix(state['params'])}, os.path.join(args.out, 'net_g.pth'))
+
+    with open(args.test, encoding='utf-8') as f:
+        test = yaml.safe_load(f)
+    entry = os.path.relpath(args.out).replace(os.sep, '/')  # from where the commands run
+    test['name'] = os.path.basename(os.path.normpath(args.out))
+    test['network_g']['genotype'] = f'{entry}/genotype.yml'
+    test['path'].update(pretrain_network_g=f'{entry}/net_g.pth', param_key_g='params', strict_load_g=True)
+    header = (
+        f'# Model zoo entry {test["name"]}: the searched genotype {genotype} and its retrained weights.\n'
+        + (f'# From: {args.note}.\n' if args.note else '')
+        + f'#   python -m clearer_basicsr.test -opt {entry}/test.yml     (from the repository root; the\n'
+        + '#   test set is made by scripts/prepare_photos.py, see docs/evaluation.md)\n'
+        + f'#   clearer-infer -opt {entry}/test.yml --input IMAGES --output OUT\n'
+    )
+    with open(os.path.join(args.out, 'test.yml'), 'w', encoding='utf-8') as f:
+        f.write(header)
+        yaml.safe_dump(test, f, sort_keys=False, default_flow_style=None)
+    print(f'wrote {args.out}: genotype.yml, genotype.png, net_g.pth, test.yml ({genotype})')
+
+
+if __name__ == '__main__':
+    run(main)
