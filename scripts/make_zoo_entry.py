@@ -32,25 +32,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import torch
+    from basicsr.archs import build_network
 
     from clearer_basicsr.archs.genotype import Genotype
-    from clearer_basicsr.checkpoint import strip_module_prefix
+    from clearer_basicsr.models.restoration_model import saved_weights
+    from clearer_basicsr.option_file import read_option_file
     from clearer_basicsr.plots import draw_genotype
 
     found = os.path.join(args.search, 'genotype.yml')
     weights = os.path.join(args.retrain, 'models', 'net_g_latest.pth')
-    for path in (found, weights, args.test):
+    for path in (found, weights):
         if not os.path.isfile(path):
             raise UserInputError(f'{path}: no such file')
+    test = read_option_file(args.test)
+    genotype = Genotype.load(found)
+    # the template's network with the searched genotype: the weights must fit it (read as data,
+    # 'module.' prefixes stripped) before anything is written
+    params = saved_weights(build_network({**test['network_g'], 'genotype': found}), weights)
+
     os.makedirs(args.out, exist_ok=True)
     shutil.copyfile(found, os.path.join(args.out, 'genotype.yml'))
-    genotype = Genotype.load(found)
     draw_genotype(genotype, os.path.join(args.out, 'genotype.png'))
-    state = torch.load(weights, map_location='cpu', weights_only=True)
-    torch.save({'params': strip_module_prefix(state['params'])}, os.path.join(args.out, 'net_g.pth'))
-
-    with open(args.test, encoding='utf-8') as f:
-        test = yaml.safe_load(f)
+    torch.save({'params': params}, os.path.join(args.out, 'net_g.pth'))
     entry = os.path.relpath(args.out).replace(os.sep, '/')  # from where the commands run
     test['name'] = os.path.basename(os.path.normpath(args.out))
     test['network_g']['genotype'] = f'{entry}/genotype.yml'

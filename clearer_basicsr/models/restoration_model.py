@@ -234,6 +234,7 @@ class RestorationModel(SRModel):
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
         self.epoch = 0
         self.nonfinite_skips = 0
+        self.interval_losses = {}  # loss name -> (sum, count) since the last get_current_log
         self.steps_attempted = 0  # optimiser steps tried, skipped ones included
         self.finite_states = collections.deque(maxlen=2)  # the last two end-of-iteration states, in memory
         self.validation_results = {}  # test set name -> averages and per-image metrics of its last validation
@@ -499,20 +500,20 @@ class RestorationModel(SRModel):
 
     def add_to_interval_means(self, log: Mapping[str, float]) -> None:
         """Adds this iteration's losses (``l_*``) to the means :meth:`get_current_log` reports."""
-        sums = self.__dict__.setdefault('_interval_losses', {})
         for key, value in log.items():
             if key.startswith('l_'):
-                total, count = sums.get(key, (0.0, 0))
-                sums[key] = (total + float(value), count + 1)
+                total, count = self.interval_losses.get(key, (0.0, 0))
+                self.interval_losses[key] = (total + float(value), count + 1)
 
     def get_current_log(self) -> OrderedDict:
         """The log of the latest iteration, its losses (``l_*``) averaged over every iteration
         since the previous call: BasicSR logs one batch's loss every print_freq iterations, a
         sample too noisy to tell whether the training loss has flattened."""
         log = OrderedDict(self.log_dict)
-        for key, (total, count) in self.__dict__.pop('_interval_losses', {}).items():
+        for key, (total, count) in self.interval_losses.items():
             if key in log:
                 log[key] = total / count
+        self.interval_losses = {}
         return log
 
     # ----------------------------------------------------------------- test

@@ -48,9 +48,10 @@ def loss_curve(train_name: str) -> list[tuple[int, float]]:
 
 
 def pooled_fifths(curves: Sequence[Sequence[tuple[int, float]]]) -> list[float]:
-    """Mean training loss in each fifth of the run, over all ``curves`` pooled: the log holds one
-    batch's loss every print_freq iterations, and networks retrained with one seed see the same
-    batches, so a single curve rises and falls with its batches; pooled, the trend shows."""
+    """Mean training loss in each fifth of the run, over all ``curves`` pooled. Networks retrained
+    with one seed see the same batches, so their curves rise and fall together with the batches;
+    each logged value is the mean since the previous log line (logs written before that change
+    hold one batch's loss), and pooling the seeds evens out what is left."""
     by_iter: dict[int, list[float]] = {}
     for curve in curves:
         for it, value in curve:
