@@ -1,9 +1,14 @@
-"""Files a run writes besides BasicSR's: its own log file, ``train_log.jsonl`` and ``metrics.json``.
+"""Files a run writes besides BasicSR's: its own log file, ``train_log.jsonl``, ``val_log.jsonl``
+and ``metrics.json``.
 
 ``train_log.jsonl`` (``experiments/<name>/``): one JSON object per ``logger: print_freq``
 iterations, the values BasicSR's log line shows (iteration, learning rates, losses, column
 weights), so that loss curves can be read without parsing the text log. A resumed run appends;
 readers keep the last entry of an iteration.
+
+``val_log.jsonl`` (``experiments/<name>/``): one JSON object per validation of a training run,
+``{"iter": N, "datasets": {<val set>: {psnr: ..., ssim: ...}}}``: the validation curve, from which
+:mod:`clearer_basicsr.convergence` says whether the run has converged.
 
 ``metrics.json`` is what a test (``results/<name>/``) or a training run's final validation
 (``experiments/<name>/``) measured, and what is needed to rebuild the measured network without
@@ -13,6 +18,8 @@ reading logs: ``clearer_basicsr.compare`` reads it. Layout::
     network_g: the network options (a CLEARERNet's genotype written out in full)
     checkpoint: the weights, relative to this folder     param_key: params | params_ema
     self_ensemble, pad_multiple: how the test ran         metrics: the val: metrics options
+    convergence: (training runs with a val_freq) gain_last20_db, converged, total_iter and the
+                 curve [[iter, psnr], ...] of the first validation set
     datasets:
       <test set name>:
         options: the dataset options      average: {psnr: ..., ssim: ...}
@@ -34,6 +41,7 @@ from .files import atomic_write
 
 METRICS_FILE = 'metrics.json'
 TRAIN_LOG_FILE = 'train_log.jsonl'
+VAL_LOG_FILE = 'val_log.jsonl'
 
 
 class _Held(logging.Handler):
@@ -125,6 +133,10 @@ def write_metrics(model: Any, opt: Mapping[str, Any], folder: str, checkpoint: s
             for img, values in results['images'].items()
         }
         report['datasets'][name] = {'options': datasets.get(name, {}), 'average': results['average'], 'images': images}
+    if opt['is_train'] and os.path.isfile(os.path.join(folder, VAL_LOG_FILE)):
+        from .convergence import convergence
+
+        report['convergence'] = convergence(val_curve(folder), int(opt['train']['total_iter']))
     path = os.path.join(folder, METRICS_FILE)
     with atomic_write(path) as f:
         json.dump(report, f, indent=1)  # OrderedDicts and tuples of the parsed options become objects and lists
@@ -147,8 +159,36 @@ def append_train_log(opt: Mapping[str, Any], log_vars: Mapping[str, Any]) -> Non
 
 def read_train_log(folder: str) -> list[dict[str, Any]]:
     """The entries of ``folder/train_log.jsonl`` by iteration (the last one of each, after a resume)."""
+    return _read_by_iter(os.path.join(folder, TRAIN_LOG_FILE))
+
+
+def append_val_log(opt: Mapping[str, Any], current_iter: int, results: Mapping[str, Mapping[str, Any]]) -> None:
+    """Appends one validation (``{val set: {'average': {metric: value}}}``) to ``val_log.jsonl``."""
+    if opt.get('rank', 0) != 0 or not results:
+        return
+    entry = {'iter': int(current_iter), 'datasets': {name: dict(r['average']) for name, r in results.items()}}
+    with open(os.path.join(opt['path']['experiments_root'], VAL_LOG_FILE), 'a', encoding='utf-8') as f:
+        f.write(json.dumps(entry) + '\n')
+
+
+def val_curve(folder: str, metric: str = 'psnr', dataset: str | None = None) -> list[tuple[int, float]]:
+    """``[(iteration, value)]`` of ``metric`` on ``dataset`` (default: the first validation set)."""
+    path = os.path.join(folder, VAL_LOG_FILE)
+    if not os.path.isfile(path):
+        return []
+    curve = []
+    for entry in _read_by_iter(path):
+        sets = entry.get('datasets') or {}
+        values = sets.get(dataset) if dataset else next(iter(sets.values()), None)
+        if values and metric in values:
+            curve.append((entry['iter'], float(values[metric])))
+    return curve
+
+
+def _read_by_iter(path: str) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` by their ``iter`` (the last one of each: a resumed run appends)."""
     by_iter = {}
-    with open(os.path.join(folder, TRAIN_LOG_FILE), encoding='utf-8') as f:
+    with open(path, encoding='utf-8') as f:
         for line in f:
             try:
                 entry = json.loads(line)

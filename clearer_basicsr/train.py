@@ -47,7 +47,7 @@ from .data.samplers import build_eval_loader, build_train_loader
 from .files import remove_partial_writes
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
-from .run_files import append_train_log, copy_option_file, held_log, run_log, write_metrics
+from .run_files import append_train_log, append_val_log, copy_option_file, held_log, run_log, write_metrics
 
 
 def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
@@ -185,6 +185,7 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger, bui
                 with rng_kept():  # as if it had not run: a state saved at this iteration resumes bit-exactly
                     for val_loader in val_loaders:
                         model.validation(val_loader, current_iter, tb_logger, opt['val'].get('save_img', False))
+                append_val_log(opt, current_iter, model.validation_results)  # the curve convergence is read from
             data_timer.start()
             iter_timer.start()
             train_data = prefetcher.next()
@@ -195,8 +196,12 @@ def train_loop(opt: dict, resume_state: dict | None, logger: logging.Logger, bui
     logger.info('Save the latest model.')
     model.save(epoch=-1, current_iter=-1)
     if opt.get('val') is not None:
-        for val_loader in val_loaders:
-            model.validation(val_loader, min(current_iter, total_iters), tb_logger, opt['val'].get('save_img', False))
+        last = min(current_iter, total_iters)
+        if not (val_freq and last % val_freq == 0 and model.validation_results):  # else just validated
+            for val_loader in val_loaders:
+                model.validation(val_loader, last, tb_logger, opt['val'].get('save_img', False))
+            if val_loaders and val_freq:
+                append_val_log(opt, last, model.validation_results)
         if val_loaders and opt['rank'] == 0:
             latest = os.path.join(opt['path']['models'], 'net_g_latest.pth')
             write_metrics(model, opt, opt['path']['experiments_root'], latest)

@@ -1,14 +1,14 @@
-"""Prepares natural photographs from two Debian wallpaper packages for denoising experiments.
+"""Prepares natural photographs from four Debian wallpaper packages for denoising experiments.
 
-Bigger than the scikit-image demo data and free to fetch on any Debian or Ubuntu machine: 23
-real photographs (1280 to 2560 px) from `mate-backgrounds` (its nature set) and
-`plasma-workspace-wallpapers` (the photographic wallpapers; the drawn and rendered ones are
-left out). Each photo is downscaled (area filter) to --long-side pixels, which also averages
+Bigger than the scikit-image demo data and free to fetch on any Debian or Ubuntu machine: 37
+real photographs (1280 to 6000 px) from `mate-backgrounds` (its nature set),
+`plasma-workspace-wallpapers`, `lomiri-wallpapers-16.04` and `lomiri-wallpapers-20.04` (only
+the photographs; the drawn and rendered wallpapers are left out). Each photo is downscaled (area filter) to --long-side pixels, which also averages
 away most of the JPEG noise, and written as clean train / arch / test splits: PNG folders and
 BasicSR LMDBs. The noise is added on the fly by GaussianNoiseDataset.
 
-    apt-get download mate-backgrounds plasma-workspace-wallpapers
-    python scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb --gray
+    apt-get download mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
+    python scripts/prepare_photos.py *.deb --gray
 
 The .deb files are read directly (ar + tar.xz, no dpkg needed); folders where the packages were
 extracted (`dpkg-deb -x X.deb DIR`) work too. The images are the packages' authors' (mostly
@@ -26,19 +26,27 @@ import numpy as np
 import prep_common as pc
 
 # The splits, by photo. Test photos span texture (grass, forest, pebbles), smooth areas and
-# strong edges; the arch split (architecture logits) is held apart from both others.
+# strong edges; the arch split (architecture logits, validation curves) is held apart from both
+# others. The lomiri photos only add to the train split, so arch and test stay as they were.
 SPLITS = {
     'train': (
         'Aqua', 'Blinds', 'Dune', 'FreshFlower', 'Garden', 'TwoWings', 'YellowFlower',
         'ColdRipple', 'DarkestHour', 'FallenLeaf', 'Grey', 'OneStandsOut', 'summer_1am',
+        'Bridge_by_Sander_Klootwijk', 'Dragonfly_by_Bolly', 'Picture_0B_by_freespace',
+        'Picture_1A_by_freespace', 'Wine_by_Jakkub_Mede', 'aitzgorri_by_Aitzol_Berasategi',
+        'free_by_Peter_Nerlich', 'friends_by_Aitzol_Berasategi', 'greentock_by_Peter_Nerlich',
+        'life_by_Aitzol_Berasategi', 'picosdeeuropa_by_Aitzol_Berasategi',
+        'seeding_by_Clements_Engelhardt', 'sunset_by_Aitzol_Berasategi', 'Kleiber_by_Lukas_Baubkus',
     ),
     'arch': ('Wood', 'Kite', 'BytheWater', 'RainDrops'),
     'test': ('Path', 'EveningGlow', 'LadyBird', 'ColorfulCups', 'GreenMeadow', 'Storm'),
 }  # fmt: skip
 MATE_DIR = 'usr/share/backgrounds/mate/nature/'  # <Name>.jpg
 PLASMA_DIR = 'usr/share/wallpapers/'  # <Name>/contents/images/<W>x<H>.jpg|png
+LOMIRI_DIR = 'usr/share/backgrounds/'  # <Name>.jpg, directly in the folder
 LAYOUT = f"""  mate-backgrounds_*.deb              (or the folder it was extracted to): {MATE_DIR}<Name>.jpg
-  plasma-workspace-wallpapers_*.deb   (or its folder): {PLASMA_DIR}<Name>/contents/images/<W>x<H>.jpg"""
+  plasma-workspace-wallpapers_*.deb   (or its folder): {PLASMA_DIR}<Name>/contents/images/<W>x<H>.jpg
+  lomiri-wallpapers-16.04_*.deb, lomiri-wallpapers-20.04_*.deb (or their folders): {LOMIRI_DIR}<Name>.jpg"""
 EPILOG = f"""inputs:
 {LAYOUT}
 
@@ -54,6 +62,9 @@ def photo_name(member: str) -> str | None:
         return os.path.splitext(member[len(MATE_DIR) :])[0]
     if member.startswith(PLASMA_DIR) and '/contents/images/' in member:
         return member[len(PLASMA_DIR) :].split('/')[0]
+    rest = member[len(LOMIRI_DIR) :]
+    if member.startswith(LOMIRI_DIR) and '/' not in rest and rest.endswith('.jpg'):
+        return rest[: -len('.jpg')]
     return None
 
 
@@ -129,7 +140,7 @@ def downscaled(data: bytes | str, long_side: int, where: str) -> np.ndarray:
 
 def main(argv=None):
     parser = pc.make_parser(__doc__, EPILOG, out_default='datasets/photos/gray, or datasets/photos/color')
-    parser.add_argument('sources', nargs='+', help='the two .deb files (or the folders they were extracted to)')
+    parser.add_argument('sources', nargs='+', help='the four .deb files (or the folders they were extracted to)')
     parser.add_argument('--gray', action='store_true', help='store full-range luma as 1-channel PNGs')
     parser.add_argument(
         '--long-side', type=int, default=512, help='longer side of the stored photos in pixels (default 512)'

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import os
 
+_PHOTOS = (
+    'apt-get download mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 '
+    'lomiri-wallpapers-20.04 && python scripts/prepare_photos.py *.deb'
+)
 # A folder (path components, as in the option files) -> the command that writes it.
 PREPARE_COMMANDS = {
     'datasets/demo': 'python -m clearer_basicsr.data.demo_data --out datasets/demo',
     'BSD500/gray': 'python scripts/prepare_bsd500.py BSR --gray',
     'BSD500/color': 'python scripts/prepare_bsd500.py BSR',
-    'photos/gray': 'apt-get download mate-backgrounds plasma-workspace-wallpapers && python '
-    'scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb --gray',
-    'photos/color': 'apt-get download mate-backgrounds plasma-workspace-wallpapers && python '
-    'scripts/prepare_photos.py mate-backgrounds_*.deb plasma-workspace-wallpapers_*.deb',
+    'photos/gray': f'{_PHOTOS} --gray',
+    'photos/color': _PHOTOS,
     'Rain800': 'python scripts/prepare_rain800.py Rain800 --clean-side left',
     'Rain100L': 'python scripts/prepare_paired.py --layout rain100 --train RainTrainL --test Rain100L '
     '--out datasets/Rain100L',

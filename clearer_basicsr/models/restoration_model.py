@@ -13,6 +13,9 @@ Option keys (all optional, BasicSR's own keep their meaning):
   Default: stop at the first one, saving the last finite state (the one before the iteration
   that led there) and naming the optimiser that diverged, so that a resume with its learning
   rate lowered gets past that iteration;
+* ``train: identity_start`` the name of the network's last layer (``conv_last`` in SwinIR, ``tail`` in
+  RIDNet): its weights are zeroed before the first iteration of a new run, so that a residual
+  network starts as the identity (CLEARER's N(0, 0.001) init does this by itself);
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
 * ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back.
 
@@ -134,6 +137,7 @@ TRAIN_KEYS = {
     'ema_decay': rules.Real(0, below=1),
     'grad_clip': rules.Real(0),
     'skip_nonfinite': rules.Boolean(),
+    'identity_start': rules.Text(),
 }
 VAL_KEYS = {
     'val_freq': rules.Integer(1),
@@ -166,6 +170,21 @@ SCHEDULER_REQUIRED = {
 
 SKIP_LIMIT = 0.1  # train: skip_nonfinite stops the run once more than this share of its steps was skipped ...
 SKIP_LIMIT_FROM = 10  # ... counted from this many steps on
+
+
+def zero_layer(net: nn.Module, name: str, where: str) -> None:
+    """Zeroes the weights (and bias) of the layer ``name`` of ``net``."""
+    layers = {n: m for n, m in net.named_modules() if isinstance(getattr(m, 'weight', None), torch.Tensor)}
+    if name not in layers:
+        last = [n for n in layers if n][-3:]
+        raise rules.OptionError(
+            f'{where} = {name!r}: {type(net).__name__} has no layer of that name with weights; its last ones: '
+            f'{", ".join(last)}'
+        )
+    with torch.no_grad():
+        for tensor in (layers[name].weight, getattr(layers[name], 'bias', None)):
+            if isinstance(tensor, torch.Tensor):
+                tensor.zero_()
 
 
 def write_image(img: Any, path: str) -> None:
@@ -302,6 +321,12 @@ class RestorationModel(SRModel):
         elif self.opt['num_gpu'] > 1:
             net = DataParallel(net)
         return net
+
+    def init_training_settings(self) -> None:
+        name = self.opt['train'].get('identity_start')
+        if name and not self.opt['path'].get('pretrain_network_g'):  # a resume or a pretrained net keeps its weights
+            zero_layer(self.get_bare_model(self.net_g), name, 'train: identity_start')
+        super().init_training_settings()
 
     def get_optimizer(self, optim_type: str, params: list, lr: float, **kwargs: Any) -> Optimizer:
         """Any ``torch.optim`` optimiser by name (1.4.2 knows the Adam family only)."""

@@ -88,7 +88,8 @@ def collect(
 ) -> dict[str, Any]:
     """Every network's test scores per seed, costs, latency and loss curves, and per budget which
     networks compete there."""
-    from clearer_basicsr.run_files import read_metrics
+    from clearer_basicsr.convergence import gain_last_share
+    from clearer_basicsr.run_files import read_metrics, val_curve
     from clearer_basicsr.tools.compare import collect as measure
     from clearer_basicsr.tools.compare import cpu_name
     from clearer_basicsr.tools.stages import read_times
@@ -98,8 +99,16 @@ def collect(
         first = name not in networks  # latency once per network: the seeds share its shape
         (row,) = measure([os.path.join('results', test.name)], plan['latency_size'], latency=first)[:1]
         entry = networks.setdefault(name, {'name': name, 'runs': {}, 'curves': {}})
-        entry['runs'][seed] = {'psnr': row['psnr'], 'ssim': row['ssim']}
+        total_iter = int(train.options['train']['total_iter'])
+        curve = val_curve(os.path.join('experiments', train.name))
+        entry['runs'][seed] = {
+            'psnr': row['psnr'],
+            'ssim': row['ssim'],
+            'iterations': total_iter,
+            'gain_last20_db': gain_last_share(curve, total_iter),
+        }
         entry['curves'][seed] = loss_curve(train.name)
+        entry.setdefault('val_curves', {})[seed] = curve
         if first:
             entry.update(macs=row['macs'], params=row['params'], ms_per_mp=row['cpu_ms_per_mp'])
     for item in plan['baselines']:
@@ -152,6 +161,18 @@ def score(network: Mapping[str, Any], metric: str = 'psnr') -> tuple[float, floa
     return mean_std([run[metric] for run in network['runs'].values()])
 
 
+def worst_gain(network: Mapping[str, Any]) -> float:
+    """The largest validation gain over the last 20 % among the network's runs (NaN: a run has no curve)."""
+    gains = [run.get('gain_last20_db', math.nan) for run in network['runs'].values()]
+    return math.nan if any(math.isnan(g) for g in gains) else max(gains)
+
+
+def converged(network: Mapping[str, Any]) -> bool:
+    from clearer_basicsr.convergence import is_converged
+
+    return is_converged(worst_gain(network))
+
+
 def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any]) -> dict[str, Any]:
     """The searched networks against the random ones of this budget: the search's mean score
     (over search seeds), the random mean, its standard error, the difference in standard errors,
@@ -172,6 +193,7 @@ def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any]) -> dic
         'z': (search_mean - random_mean) / se if se and not math.isnan(se) and se > 0 else float('nan'),
         'ranks': ranks,
         'bm3d_gap': search_mean - results['bm3d']['psnr'] if results.get('bm3d') else float('nan'),
+        'unconverged': sorted({g for kind, g in budget['members'] if not converged(nets[g])}),
     }
     if results['space_genotypes']:
         space_means = sorted((score(nets[g])[0] for g in results['space_genotypes']), reverse=True)
@@ -199,10 +221,19 @@ def network_row(results: Mapping[str, Any], kind: str, name: str, label: str = '
         _pm(*psnr, 2),
         _pm(*ssim, 4),
         f'{len(net["runs"])}',
+        gain_cell(net),
     ]
 
 
-HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds']
+def gain_cell(net: Mapping[str, Any]) -> str:
+    """The worst seed's validation gain over the last 20 %, marked when that is not converged."""
+    gain = worst_gain(net)
+    if math.isnan(gain):
+        return 'no curve (unconverged)'
+    return f'{gain:+.3f}' + ('' if converged(net) else ' (unconverged)')
+
+
+HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds', 'gain last 20 % (dB)']
 
 
 def cell(text: str) -> str:
@@ -232,7 +263,9 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'`{results["test_set"]}`). Every network is retrained with the same recipe and seeds '
         f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
         f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel) are measured '
-        f'on a {size}x{size} input. Convergence: see "Training loss" below.',
+        f'on a {size}x{size} input. Convergence: a run is converged when its validation PSNR gained less '
+        "than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain, and a verdict "
+        'is stated only where every network compared has converged.',
         '',
         '## Searches',
         '',
@@ -265,12 +298,7 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             f'random genotypes of the same cost: {verdict["random_mean"]:.2f} ± {verdict["random_std"]:.2f} dB '
             f'({verdict["random_count"]} genotypes, standard error {verdict["random_se"]:.3f} dB).',
             f'- Search minus random mean: {verdict["search_mean"] - verdict["random_mean"]:+.3f} dB = '
-            f'{verdict["z"]:+.1f} standard errors: '
-            + (
-                '**beats the random mean by more than 2 standard errors**'
-                if verdict['z'] > 2
-                else '**does not beat the random mean by more than 2 standard errors**'
-            ),
+            f'{verdict["z"]:+.1f} standard errors: ' + verdict_words(verdict, len(budget['members'])),
             '- Rank of each searched genotype among the random ones (1 = best): '
             + ', '.join(f'`{g}` {r} of {verdict["random_count"] + 1}' for g, r in verdict['ranks'].items()),
         ]
@@ -280,10 +308,10 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
                 + ', '.join(f'`{g}` {r}' for g, r in verdict['space_ranks'].items())
             )
         if results.get('bm3d'):
-            lines.append(
-                f'- Against BM3D ({results["bm3d"]["psnr"]:.2f} dB): {verdict["bm3d_gap"]:+.2f} dB '
-                + ('(**beats BM3D**)' if verdict['bm3d_gap'] > 0 else '(**below BM3D**)')
-            )
+            against = '(**beats BM3D**)' if verdict['bm3d_gap'] > 0 else '(**below BM3D**)'
+            if verdict['unconverged']:
+                against = '(not a verdict: unconverged runs)'
+            lines.append(f'- Against BM3D ({results["bm3d"]["psnr"]:.2f} dB): {verdict["bm3d_gap"]:+.2f} dB {against}')
         missing = [h for h in plan['hand_designed'] if h not in budget['hand_names'].values()]
         if missing:
             lines.append(
@@ -321,6 +349,18 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def verdict_words(verdict: Mapping[str, Any], members: int) -> str:
+    """The verdict, given only when every network of the comparison has converged."""
+    if verdict['unconverged']:
+        return (
+            f'**no verdict: {len(verdict["unconverged"])} of the {members} networks compared here are not '
+            'converged** (validation gain of 0.05 dB or more over the last 20 % of a run, or no validation curve)'
+        )
+    if verdict['z'] > 2:
+        return '**beats the random mean by more than 2 standard errors**'
+    return '**does not beat the random mean by more than 2 standard errors**'
+
+
 def stage_times(results: Mapping[str, Any]) -> list[str]:
     groups = {}
     for name, seconds in results['times'].items():
@@ -351,15 +391,30 @@ def write(results: Mapping[str, Any], prefix: str) -> list[str]:
         f.write(markdown(results, plots))
     with open(f'{prefix}.csv', 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
-        writer.writerow(['network', 'kind', 'seed', 'psnr', 'ssim', 'macs', 'params', 'cpu_ms_per_mp'])
-        kinds = {name: kind for b in results['budgets'] for kind, name in b['members']}
-        for name, net in results['networks'].items():
-            for seed, run in net['runs'].items():
-                kind = net.get('kind') or kinds.get(name, 'space')
-                writer.writerow(
-                    [name, kind, seed, run['psnr'], run['ssim'], net['macs'], net['params'], net['ms_per_mp']]
-                )
+        writer.writerows(csv_rows(results))
     return [f'{prefix}.md', f'{prefix}.csv', f'{prefix}_psnr_macs.png', f'{prefix}_loss.png']
+
+
+CSV_HEADER = ['network', 'kind', 'budget', 'seed', 'iterations', 'psnr', 'ssim', 'gain_last20_db', 'converged',
+              'macs', 'params', 'cpu_ms_per_mp']  # fmt: skip
+
+
+def csv_rows(results: Mapping[str, Any]) -> list[list[Any]]:
+    """One row per network, seed and budget it competes in (baselines and the whole space: no budget)."""
+    from clearer_basicsr.convergence import is_converged
+
+    rows = [CSV_HEADER]
+    for name, net in results['networks'].items():
+        places = [(b['budget'], kind) for b in results['budgets'] for kind, g in b['members'] if g == name]
+        for budget, kind in places or [('', net.get('kind') or 'space')]:
+            for seed, run in net['runs'].items():
+                gain = run.get('gain_last20_db', math.nan)
+                rows.append(
+                    [name, kind, budget, seed, run.get('iterations', ''), run['psnr'], run['ssim'],
+                     '' if math.isnan(gain) else round(gain, 4), is_converged(gain),
+                     net['macs'], net['params'], net['ms_per_mp']]
+                )  # fmt: skip
+    return rows
 
 
 def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
@@ -437,5 +492,6 @@ def summary(results: Mapping[str, Any]) -> str:
         lines.append(
             f'  budget {budget["budget"]:g}: search {v["search_mean"]:.2f} dB, random {v["random_mean"]:.2f} '
             f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE; BM3D gap {v["bm3d_gap"]:+.2f} dB'
+            + (f'; {len(v["unconverged"])} networks unconverged: no verdict' if v['unconverged'] else '')
         )
     return '\n'.join(lines)

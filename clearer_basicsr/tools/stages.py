@@ -3,7 +3,9 @@
 A child is forked from the tool's process (torch and BasicSR already imported: no seconds of
 start-up per stage) and runs the plugin's entry point as ``clearer-train -opt FILE`` /
 ``clearer-test -opt FILE`` would, in the current directory, its output in a log file. Children
-start with one intra-op thread each: the stages are small, and several share the cores.
+start with one intra-op thread each: the stages are small, and several share the cores. A
+training stage runs with ``--auto_resume``: one that was stopped continues from its last
+training state (``logger: save_checkpoint_freq``) instead of starting again.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def _run_child(entry: str, option_file: str, log_file: str) -> None:
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log
         try:
-            importlib.import_module(ENTRIES[entry]).main(['-opt', option_file])
+            resume = ['--auto_resume'] if entry == 'train' else []
+            importlib.import_module(ENTRIES[entry]).main(['-opt', option_file, *resume])
             status = 0
         except UserInputError:
             traceback.print_exc(file=log)
