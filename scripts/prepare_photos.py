@@ -3,11 +3,13 @@
 Bigger than the scikit-image demo data and free to fetch on any Debian or Ubuntu machine: 37
 real photographs (1280 to 6000 px) from `mate-backgrounds` (its nature set),
 `plasma-workspace-wallpapers`, `lomiri-wallpapers-16.04` and `lomiri-wallpapers-20.04` (only
-the photographs; the drawn and rendered wallpapers are left out). Each photo is downscaled (area filter) to --long-side pixels, which also averages
-away most of the JPEG noise, and written as clean train / arch / test splits: PNG folders and
-BasicSR LMDBs. The noise is added on the fly by GaussianNoiseDataset.
+the photographs; the drawn and rendered wallpapers are left out). Each photo is downscaled
+(area filter) to --long-side pixels, which also averages away most of the JPEG noise, and
+written as clean train / arch / test splits: PNG folders and BasicSR LMDBs. The noise is
+added on the fly by GaussianNoiseDataset.
 
-    apt-get download mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
+    apt-get download mate-backgrounds plasma-workspace-wallpapers \
+        lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
     python scripts/prepare_photos.py *.deb --gray
 
 The .deb files are read directly (ar + tar.xz, no dpkg needed); folders where the packages were

@@ -42,22 +42,20 @@ def rel(path):
 
 def point_at_tiny_data(dataset_opt, data, phase, arch=False):
     """Replaces the data paths of one dataset entry with the tiny data (in place): training
-    phases read the train split (the arch split with ``arch``), other phases the test folders."""
+    phases read the train split (the arch split with ``arch``), a validation LMDB the arch
+    split (the held-apart photos a curve is measured on), other phases the test folders."""
     lmdb = (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb'
     dataset_opt.pop('meta_info_file', None)
-    split = 'arch_' if arch else ''
-    if phase != 'train':
-        assert not lmdb, 'test sets are read from folders'
+    from_split = phase == 'train' or lmdb
+    split = 'arch_' if arch or (lmdb and phase != 'train') else ''
     if dataset_opt['type'] == 'PairedImageDataset':
-        if phase == 'train':
+        if from_split:
             dataset_opt['dataroot_lq'] = data[split + ('lq_lmdb' if lmdb else 'lq')]
             dataset_opt['dataroot_gt'] = data[split + ('gt_lmdb' if lmdb else 'gt')]
         else:
             dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt'] = data['test_lq'], data['test_gt']
     else:
-        dataset_opt['dataroot_gt'] = (
-            data[split + ('clean_lmdb' if lmdb else 'clean')] if phase == 'train' else data['test']
-        )
+        dataset_opt['dataroot_gt'] = data[split + ('clean_lmdb' if lmdb else 'clean')] if from_split else data['test']
     if phase == 'train':
         dataset_opt['num_worker_per_gpu'] = 0
     return dataset_opt
@@ -257,10 +255,12 @@ def test_option_file_builds(path, tiny_data, tmp_path):
             assert lq.replace('lq', 'gt') == gt, f'{where}: lq {lq} and gt {gt} do not pair up'
         roots = [dataset_opt.get('dataroot_gt'), dataset_opt.get('dataroot_lq')]
         assert all(r is None or r.startswith('datasets/') for r in roots), f'{where}: data outside datasets/'
-        if where == 'train: arch_dataset':
+        is_lmdb = (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb'
+        if where == 'train: arch_dataset' or (phase == 'val' and is_lmdb):
             assert all(r is None or ('arch' in r and 'test' not in r) for r in roots), (
                 f'{where}: the arch split must be the held-apart arch split, never the test set'
             )
+        assert phase != 'test' or not is_lmdb, f'{where}: test sets are read from folders'
         if phase == 'train':
             assert dataset_opt['gt_size'] % multiple == 0, f'{where}: gt_size not a multiple of {multiple}'
         dataset = build_dataset(point_at_tiny_data(dataset_opt, tiny_data, phase, where == 'train: arch_dataset'))

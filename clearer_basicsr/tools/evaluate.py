@@ -17,8 +17,9 @@ The evaluation file (YAML) names three option files and the plan:
     random: 8                      random genotypes per budget, within +-10 % of the budget's MACs,
     random_seed: 0                 never one a search found
     hand_designed: [hrnet, alternating, all_parallel, all_fusion]   retrained where they fit a budget
-    baselines:                     BasicSR networks: a retrain and a test option file each
-      - {name: DnCNN, train: train_dncnn.yml, test: test_dncnn.yml}
+    baselines:                     BasicSR networks: a retrain and a test option file each; the
+      - {name: DnCNN, train: train_dncnn.yml, test: test_dncnn.yml}     same name again with a
+      - {name: DnCNN, recipe: identity start, train: ..., test: ...}     recipe suited to it
     bm3d: true                     BM3D on the test set (optional package bm3d; else a note)
     jobs: 1                        stages run at once, one thread each
     latency_size: 256              MACs and CPU latency are measured on this square input
@@ -62,6 +63,8 @@ DEFAULTS = {
     'latency_size': 256,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
+BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
+SHARED = 'shared'  # a baseline trained with the recipe every network shares
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -86,9 +89,19 @@ def read_plan(path: str) -> dict[str, Any]:
     base = os.path.dirname(os.path.abspath(path))
     for key in ('search', 'retrain', 'test'):
         plan[key] = _find(plan[key], base, where(key))
+    labels = set()
     for item in plan['baselines']:
-        if not isinstance(item, Mapping) or not {'name', 'train', 'test'} <= set(item):
-            raise UserInputError(f'{where("baselines")}: {item!r}: expected {{name: ..., train: FILE, test: FILE}}')
+        if not isinstance(item, Mapping) or not {'name', 'train', 'test'} <= set(item) <= BASELINE_KEYS:
+            raise UserInputError(
+                f'{where("baselines")}: {item!r}: expected {{name: ..., train: FILE, test: FILE}} '
+                'and optionally recipe: TEXT'
+            )
+        item.setdefault('recipe', SHARED)
+        if not isinstance(item['recipe'], str) or not _slug(item['recipe']):
+            raise UserInputError(f'{where("baselines")}: recipe {item["recipe"]!r}: expected a few words')
+        if baseline_label(item) in labels:
+            raise UserInputError(f'{where("baselines")}: {baseline_label(item)!r} twice; give each a different recipe')
+        labels.add(baseline_label(item))
         item['train'], item['test'] = (
             _find(item['train'], base, where('baselines')),
             _find(item['test'], base, where('baselines')),
@@ -112,6 +125,16 @@ def read_plan(path: str) -> dict[str, Any]:
     if bad:
         raise UserInputError(f'{where("hand_designed")}: {bad[0]!r} is not one of {list(HAND_DESIGNED)}')
     return plan
+
+
+def baseline_label(item: Mapping[str, Any]) -> str:
+    """A baseline's network in the report: its name, and its recipe unless that is the shared one."""
+    recipe = item.get('recipe', SHARED)
+    return item['name'] if recipe == SHARED else f'{item["name"]} ({recipe})'
+
+
+def _slug(text: str) -> str:
+    return '-'.join(''.join(c if c.isalnum() else ' ' for c in text.lower()).split())
 
 
 def _number(value: Any) -> bool:
@@ -238,7 +261,9 @@ class Stages:
 
         train = read_option_file(item['train'])
         train['manual_seed'] = seed
-        return self.pair(f'{self.name}_{item["name"]}_s{seed}', train, read_option_file(item['test']), {})
+        recipe = item.get('recipe', SHARED)
+        name = item['name'] if recipe == SHARED else f'{item["name"]}-{_slug(recipe)}'
+        return self.pair(f'{self.name}_{name}_s{seed}', train, read_option_file(item['test']), {})
 
     def pair(self, name: str, train: dict, test_template: dict, network: dict) -> tuple[Any, Any]:
         checkpoint = os.path.join('experiments', name, 'models', 'net_g_latest.pth')
@@ -334,7 +359,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for g in chosen.get('space', []):
         genotypes[str(g)] = g
     pairs = {(name, seed): stages.retrain(g, seed) for name, g in genotypes.items() for seed in seeds}
-    pairs.update({(item['name'], seed): stages.baseline(item, seed) for item in plan['baselines'] for seed in seeds})
+    pairs.update(
+        {(baseline_label(item), seed): stages.baseline(item, seed) for item in plan['baselines'] for seed in seeds}
+    )
     reference = [stages.bm3d()] if plan['bm3d'] and bm3d_reference.bm3d_available() else []
     trains, tests = [train for train, _ in pairs.values()] + reference, [test for _, test in pairs.values()]
     if args.plan:

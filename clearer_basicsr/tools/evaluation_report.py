@@ -92,6 +92,7 @@ def collect(
     from clearer_basicsr.run_files import read_metrics, val_curve
     from clearer_basicsr.tools.compare import collect as measure
     from clearer_basicsr.tools.compare import cpu_name
+    from clearer_basicsr.tools.evaluate import baseline_label
     from clearer_basicsr.tools.stages import read_times
 
     networks = {}
@@ -112,7 +113,7 @@ def collect(
         if first:
             entry.update(macs=row['macs'], params=row['params'], ms_per_mp=row['cpu_ms_per_mp'])
     for item in plan['baselines']:
-        networks[item['name']]['kind'] = 'baseline'
+        networks[baseline_label(item)].update(kind='baseline', baseline=item['name'], recipe=item['recipe'])
     bm3d = None
     for stage in reference:
         report = read_metrics(os.path.join('results', f'{stage.options["name"]}_bm3d'))
