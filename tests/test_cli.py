@@ -167,7 +167,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     (root / 'payload.yml').write_text(f"name: !!python/object/apply:builtins.open ['{root / 'ran'}', 'w']\n")
     (root / 'not_a_run').mkdir()
     (root / 'evaluation').mkdir()  # its own search.yml, test.yml, ...
-    evaluation = evaluation_file(root / 'evaluation', templates(demo_data, root / 'evaluation'))
+    evaluation = evaluation_file(root / 'evaluation', templates(demo_data, root / 'evaluation')[0])
     write_yaml(root / 'bad_evaluation.yml', {**read_option_file(evaluation), 'budgets': [1.5]})
     bsds, rain800 = make_bsds(root, np.random.default_rng(0)), make_rain800(root / 'Rain800', np.random.default_rng(1))
     scripts, benchmarks = os.path.join(REPO, 'scripts'), os.path.join(REPO, 'benchmarks')
@@ -235,6 +235,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     ]
     cases.append(case(f'{benchmarks}/bench_startup.py', 'path', '--source no_such_checkout', 2))
     cases.append(case(f'{benchmarks}/logit_gradient.py', 'path', '--steps 0', 2))
+    cases.append(case(f'{benchmarks}/val_curves.py', 'path', 'not_a_run', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
         cases.append(case(f'{benchmarks}/bench_search.py', 'path', '--device cuda --no-derived', 2))

@@ -5,8 +5,12 @@ import os
 
 import pytest
 import yaml
+from basicsr.archs import build_network
+from basicsr.archs.ridnet_arch import RIDNet
+from basicsr.archs.swinir_arch import SwinIR
 from conftest import noise_dataset, search_options, train_options, write_yaml
 
+from clearer_basicsr.tools import evaluation_report
 from clearer_basicsr.tools.evaluate import Space, main
 
 NET = {'in_channels': 1, 'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
@@ -24,9 +28,11 @@ def templates(demo_data, root, space=SPACE):
     search['network_g'] = {'type': 'CLEARERSearchNet', **NET, **space}
     del search['val'], search['datasets']['val']
     retrain = train_options(
-        demo_data, 'tpl_train', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}, total_iter=3
+        demo_data, 'tpl_train', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}, total_iter=5
     )
-    del retrain['val'], retrain['datasets']['val']
+    # validated on the held-apart split at 2, 4 and 5 (the last): a curve to read convergence from
+    retrain['datasets']['val'] = noise_dataset(demo_data['arch_folder'], phase='val')
+    retrain['val'].update(val_freq=2, pad_multiple=4)
     test = copy.deepcopy(train_options(demo_data, 'tpl_test', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}))
     test = {
         'name': 'tpl_test',
@@ -37,10 +43,32 @@ def templates(demo_data, root, space=SPACE):
         'path': {'pretrain_network_g': 'x.pth', 'strict_load_g': True},
         'val': {'save_img': False, 'pad_multiple': 4, 'metrics': test['val']['metrics']},
     }
-    return {
+    files = {
         key: write_yaml(root / f'{key}.yml', opt)
         for key, opt in (('search', search), ('retrain', retrain), ('test', test))
     }
+    return files, retrain, test
+
+
+def baselines(root, retrain, test):
+    """BasicSR's SwinIR and RIDNet (tiny), RIDNet also with a start at the identity."""
+    nets = {
+        'SwinIR': {'type': 'SwinIR', 'upscale': 1, 'upsampler': '', 'img_range': 1.0, 'in_chans': 1,
+                   'img_size': 16, 'window_size': 4, 'embed_dim': 8, 'depths': [1], 'num_heads': [1],
+                   'mlp_ratio': 2, 'resi_connection': '1conv'},
+        'RIDNet': {'type': 'CLEARERRIDNet', 'in_channels': 1, 'out_channels': 1, 'mid_channels': 16, 'num_block': 1},
+    }  # fmt: skip
+    items = []
+    for name, net in nets.items():
+        train_file = write_yaml(root / f'train_{name}.yml', {**copy.deepcopy(retrain), 'network_g': net})
+        test_file = write_yaml(root / f'test_{name}.yml', {**copy.deepcopy(test), 'network_g': net})
+        items.append({'name': name, 'train': train_file, 'test': test_file})
+    identity = copy.deepcopy(retrain)
+    identity.update(network_g=nets['RIDNet'])
+    identity['train']['identity_start'] = 'tail'
+    items.append({'name': 'RIDNet', 'recipe': 'identity start', 'test': items[-1]['test'],
+                  'train': write_yaml(root / 'train_RIDNet_identity.yml', identity)})  # fmt: skip
+    return items
 
 
 def evaluation_file(root, files, **plan):
@@ -52,7 +80,12 @@ def evaluation_file(root, files, **plan):
 @pytest.fixture(scope='module')
 def evaluation(demo_data, tmp_path_factory):
     root = tmp_path_factory.mktemp('evaluate')
-    plan = evaluation_file(root, templates(demo_data, root))
+    files, retrain, test = templates(demo_data, root)
+    earlier = root / 'earlier.csv'  # an earlier evaluation: every genotype of the space, some PSNR
+    space = Space.of(yaml.safe_load((root / 'search.yml').read_text()))
+    rows = [f'{g},random,0,{20 + i % 5}' for i, g in enumerate(space.everything())]
+    earlier.write_text('\n'.join(['network,kind,seed,psnr', *rows]) + '\n')
+    plan = evaluation_file(root, files, baselines=baselines(root, retrain, test), rank_against=str(earlier))
     old = os.getcwd()
     os.chdir(root)
     try:
@@ -64,7 +97,7 @@ def evaluation(demo_data, tmp_path_factory):
 
 def test_evaluation_writes_its_table_and_plots(evaluation):
     root, results = evaluation
-    for suffix in ('.md', '.csv', '_psnr_macs.png', '_loss.png'):
+    for suffix in ('.md', '.csv', '_psnr_macs.png', '_loss.png', '_val.png'):
         assert (root / 'results' / 'tinyeval' / f'evaluation{suffix}').stat().st_size > 0
         assert (root / 'docs' / f'evaluation{suffix}').is_file()  # --out copies them
     report = (root / 'docs' / 'evaluation.md').read_text()
@@ -109,3 +142,74 @@ def test_a_second_run_skips_finished_stages_and_bad_plans_are_refused(evaluation
             main(['-opt', bad])
     finally:
         os.chdir(old)
+
+
+def test_every_retrain_keeps_its_validation_curve_and_its_gain(evaluation):
+    root, results = evaluation
+    rows = (root / 'docs' / 'evaluation.csv').read_text().splitlines()
+    header = rows[0].split(',')
+    for line in rows[1:]:
+        row = dict(zip(header, line.split(',')))
+        assert row['iterations'] == '5' and row['gain_last20_db'] != ''
+    for net in results['networks'].values():
+        for seed, run in net['runs'].items():
+            its = [it for it, _ in net['val_curves'][seed]]
+            assert its == [2, 4, 5]
+            assert run['gain_last20_db'] == pytest.approx(net['val_curves'][seed][2][1] - net['val_curves'][seed][1][1])
+
+
+def test_baselines_are_basicsr_classes_one_row_per_recipe(evaluation):
+    root, results = evaluation
+    baselines = {n: v['recipe'] for n, v in results['networks'].items() if v.get('kind') == 'baseline'}
+    assert baselines == {'SwinIR': 'shared', 'RIDNet': 'shared', 'RIDNet (identity start)': 'identity start'}
+    options = root / 'results' / 'tinyeval' / 'options'
+    for stage, cls in (('SwinIR_s0', SwinIR), ('RIDNet_s0', RIDNet), ('RIDNet-identity-start_s0', RIDNet)):
+        opt = yaml.safe_load((options / f'tinyeval_{stage}.yml').read_text())
+        assert isinstance(build_network(opt['network_g']), cls)
+    assert yaml.safe_load((options / 'tinyeval_RIDNet-identity-start_s0.yml').read_text())['train']['identity_start']
+    report = (root / 'docs' / 'evaluation.md').read_text()
+    assert '| baseline | RIDNet (shared) |' in report and '| baseline | RIDNet (identity start) |' in report
+    assert 'Kendall tau-b' in report  # against the earlier evaluation's CSV
+
+
+def crafted(psnr, macs, kind='random', **extra):
+    return {'kind': kind, 'macs': macs, 'runs': {0: {'psnr': psnr}}, **extra}
+
+
+def test_each_budget_compares_the_better_recipe_of_the_baselines_within_25_percent():
+    results = {
+        'networks': {
+            'A': crafted(30.0, 1.0e9, 'baseline', baseline='A', recipe='shared'),
+            'A (identity start)': crafted(31.0, 1.0e9, 'baseline', baseline='A', recipe='identity start'),
+            'B': crafted(30.5, 1.24e9, 'baseline', baseline='B', recipe='shared'),
+            'C': crafted(35.0, 1.3e9, 'baseline', baseline='C', recipe='shared'),  # +30 %: out of reach
+            'P P': crafted(40.0, 1.0e9),
+        }
+    }
+    near = evaluation_report.baselines_near(results, {'centre_macs': 1.0e9})
+    assert [(n, round(r, 2), p) for n, r, p in near] == [('A (identity start)', 0.0, 31.0), ('B', 0.24, 30.5)]
+
+
+def test_the_ranking_is_compared_with_an_earlier_evaluation(tmp_path):
+    earlier = tmp_path / 'earlier.csv'
+    lines = ['network,kind,seed,psnr'] + [f'G{i},random,{s},{30 + i + s / 10}' for i in range(4) for s in (0, 1)]
+    earlier.write_text('\n'.join(lines) + '\n')
+    means = evaluation_report.read_earlier(str(earlier))
+    assert means == pytest.approx({'G0': 30.05, 'G1': 31.05, 'G2': 32.05, 'G3': 33.05})
+    nets = {f'G{i}': crafted(40 - i, 1e9) for i in range(4)}  # the reverse order
+    nets['base'] = crafted(50, 1e9, 'baseline')
+    agreement = evaluation_report.rank_agreement({'earlier': means, 'networks': nets})
+    assert agreement['tau'] == pytest.approx(-1.0) and agreement['count'] == 4
+    assert evaluation_report.rank_agreement({'earlier': means, 'networks': {'G0': nets['G0']}}) is None
+
+
+def test_plans_with_a_bad_baseline_or_earlier_csv_are_refused(evaluation, tmp_path):
+    root, _ = evaluation
+    plan = yaml.safe_load((root / 'evaluate.yml').read_text())
+    twice = {**plan, 'baselines': [plan['baselines'][0], plan['baselines'][0]]}
+    with pytest.raises(ValueError, match=r"baselines: 'SwinIR' twice; give each a different recipe"):
+        main(['-opt', write_yaml(tmp_path / 'twice.yml', twice), '--plan'])
+    no_psnr = tmp_path / 'old.csv'
+    no_psnr.write_text('network,seed\n')
+    with pytest.raises(ValueError, match=r"rank_against = .*old.csv': expected an evaluation CSV with a column 'psnr'"):
+        main(['-opt', write_yaml(tmp_path / 'csv.yml', {**plan, 'rank_against': str(no_psnr)}), '--plan'])

@@ -295,7 +295,8 @@ def test_option_file_builds(path, tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize('path', PLAN_FILES, ids=rel)
-def test_evaluation_plans_read_and_name_shipped_files(path):
+def test_evaluation_plans_read_and_name_shipped_files(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # where the plans' commands run (rank_against names a file under docs/)
     plan = read_plan(path)  # every key checked, every option file it names found
     assert load_options(plan['search'])['model_type'] == 'CLEARERSearchModel'
     assert load_options(plan['retrain'])['network_g']['type'] == 'CLEARERNet'

@@ -23,6 +23,8 @@ The evaluation file (YAML) names three option files and the plan:
     bm3d: true                     BM3D on the test set (optional package bm3d; else a note)
     jobs: 1                        stages run at once, one thread each
     latency_size: 256              MACs and CPU latency are measured on this square input
+    rank_against: earlier.csv      optional: an earlier evaluation's CSV; the report gives Kendall's
+                                   tau between its ranking of the genotypes and this one's
 
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
@@ -32,7 +34,8 @@ every genotype of the space once (first retrain seed), and ranks the searches ag
 
 Writes results/<name>/evaluation.md (tables: mean +- std PSNR/SSIM, MACs, parameters, latency,
 the searched genotypes' rank among the random ones, loss convergence, stage times), .csv, and
-the plots evaluation_psnr_macs.png and evaluation_loss.png; --out copies them elsewhere.
+the plots evaluation_psnr_macs.png, evaluation_loss.png and evaluation_val.png (the validation
+curves); --out copies them elsewhere.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ DEFAULTS = {
     'bm3d': True,
     'jobs': 1,
     'latency_size': 256,
+    'rank_against': None,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
@@ -121,6 +125,8 @@ def read_plan(path: str) -> dict[str, Any]:
             or plan[key] < (1 if key in ('jobs', 'latency_size') else 0)
         ):
             raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a whole number')
+    if plan['rank_against'] is not None:
+        plan['rank_against'] = _earlier_csv(plan['rank_against'], base, where('rank_against'))
     bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
     if bad:
         raise UserInputError(f'{where("hand_designed")}: {bad[0]!r} is not one of {list(HAND_DESIGNED)}')
@@ -141,12 +147,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _find(path: Any, base: str, where: str) -> str:
+def _earlier_csv(path: Any, base: str, where: str) -> str:
+    """An earlier evaluation's CSV, checked for the columns the ranking reads."""
+    import csv
+
+    found = _find(path, base, where, 'file')
+    with open(found, newline='', encoding='utf-8') as f:
+        columns = next(csv.reader(f), [])
+    missing = [c for c in ('network', 'seed', 'psnr') if c not in columns]
+    if missing:
+        raise UserInputError(f'{where} = {path!r}: expected an evaluation CSV with a column {missing[0]!r}')
+    return found
+
+
+def _find(path: Any, base: str, where: str, what: str = 'option file') -> str:
     if isinstance(path, str):
         for candidate in (path, os.path.join(base, path)):
             if os.path.isfile(candidate):
                 return candidate
-    raise UserInputError(f'{where} = {path!r}: no such option file (read from the current directory or {base})')
+    raise UserInputError(f'{where} = {path!r}: no such {what} (read from the current directory or {base})')
 
 
 # ------------------------------------------------------------------------------ genotypes

@@ -128,6 +128,7 @@ def collect(
             {
                 'budget': budget,
                 'window_macs': [round(budget * (1 - f) * space.largest) for f in (0.1, -0.1)],
+                'centre_macs': budget * space.largest * (plan['latency_size'] / space.patch_size) ** 2,
                 'members': [(kind, str(g)) for kind, g in kinds],
                 'hand_names': {str(g): h for h, g in group['hand'].items()},
                 'searches': searched[budget],
@@ -135,6 +136,7 @@ def collect(
         )
     return {
         'plan': dict(plan),
+        'earlier': read_earlier(plan['rank_against']) if plan.get('rank_against') else {},
         'exhaustive': exhaustive,
         'space_genotypes': [str(g) for g in chosen.get('space', [])],
         'patch_size': space.patch_size,
@@ -146,6 +148,15 @@ def collect(
         'machine': f'{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}',
         'date': datetime.date.today().isoformat(),
     }
+
+
+def read_earlier(path: str) -> dict[str, float]:
+    """An earlier evaluation's CSV (this report's own format): each network's mean PSNR over its seeds."""
+    by_net: dict[str, dict[str, float]] = {}
+    with open(path, newline='', encoding='utf-8') as f:
+        for row in csv.DictReader(f):
+            by_net.setdefault(row['network'], {})[row['seed']] = float(row['psnr'])  # a seed once per budget
+    return {name: statistics.fmean(seeds.values()) for name, seeds in by_net.items()}
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -201,6 +212,36 @@ def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any]) -> dic
         verdict['space_ranks'] = {g: 1 + sum(m > score(nets[g])[0] for m in space_means) for g in ranks}
         verdict['space_size'] = len(space_means)
     return verdict
+
+
+BASELINE_REACH = 0.25  # a baseline is compared at a budget when its MACs are within 25 % of the budget's
+
+
+def baselines_near(results: Mapping[str, Any], budget: Mapping[str, Any]) -> list[tuple[str, float, float]]:
+    """Per BasicSR baseline within :data:`BASELINE_REACH` of the budget's MACs, its best recipe:
+    ``(network, its relative MACs, its mean PSNR)``, best first."""
+    best: dict[str, tuple[str, float, float]] = {}
+    for name, net in results['networks'].items():
+        if net.get('kind') != 'baseline':
+            continue
+        relative = net['macs'] / budget['centre_macs'] - 1
+        psnr = score(net)[0]
+        if abs(relative) <= BASELINE_REACH and (net['baseline'] not in best or psnr > best[net['baseline']][2]):
+            best[net['baseline']] = (name, relative, psnr)
+    return sorted(best.values(), key=lambda b: -b[2])
+
+
+def rank_agreement(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Kendall's tau-b between this evaluation's and the earlier one's mean PSNR, over the
+    genotypes both retrained (None without an earlier evaluation or with fewer than 3 shared)."""
+    from scipy.stats import kendalltau
+
+    earlier = results.get('earlier') or {}
+    shared = [n for n, net in results['networks'].items() if n in earlier and net.get('kind') != 'baseline']
+    if len(shared) < 3:
+        return None
+    tau = kendalltau([earlier[n] for n in shared], [score(results['networks'][n])[0] for n in shared])
+    return {'tau': float(tau.statistic), 'p': float(tau.pvalue), 'count': len(shared)}
 
 
 # ------------------------------------------------------------------------------ writing
@@ -313,14 +354,43 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             if verdict['unconverged']:
                 against = '(not a verdict: unconverged runs)'
             lines.append(f'- Against BM3D ({results["bm3d"]["psnr"]:.2f} dB): {verdict["bm3d_gap"]:+.2f} dB {against}')
+        near = baselines_near(results, budget)
+        if near:
+            best_name, _, best_psnr = near[0]
+            unconverged = verdict['unconverged'] or not converged(results['networks'][best_name])
+            lines.append(
+                f"- BasicSR's baselines within ±{BASELINE_REACH:.0%} of this budget's MACs "
+                f'({budget["centre_macs"] / 1e9:.2f} GMACs), the better recipe of each: '
+                + ', '.join(f'{n} {p:.2f} dB ({r:+.0%} MACs)' for n, r, p in near)
+                + f'. Search minus the best of them: {verdict["search_mean"] - best_psnr:+.2f} dB'
+                + (' (not a verdict: unconverged runs).' if unconverged else '.')
+            )
         missing = [h for h in plan['hand_designed'] if h not in budget['hand_names'].values()]
         if missing:
             lines.append(
                 f"- Hand-designed patterns outside this budget's window, not in its table: {', '.join(missing)}."
             )
     lines += ['', '## References', '']
-    refs = [network_row(results, 'baseline', n['name']) for n in nets.values() if n.get('kind') == 'baseline']
+    refs = [
+        network_row(results, 'baseline', n['name'], n['name'] if n['recipe'] != 'shared' else f'{n["name"]} (shared)')
+        for n in nets.values()
+        if n.get('kind') == 'baseline'
+    ]
     lines += _table(refs) if refs else ['No BasicSR baseline in this evaluation.']
+    if refs:
+        lines += [
+            '',
+            "Each baseline is BasicSR's class (or the plugin's DnCNN) trained with the shared recipe and, "
+            'where listed, with a recipe suited to it; the budget sections compare the better of the two.',
+        ]
+    agreement = rank_agreement(results)
+    if agreement:
+        lines += [
+            '',
+            f'Ranking against the earlier evaluation `{os.path.relpath(plan["rank_against"])}`: Kendall tau-b '
+            f'{agreement["tau"]:+.2f} (p = {agreement["p"]:.2f}) over the {agreement["count"]} genotypes both '
+            'retrained (1: the same order, 0: unrelated).',
+        ]
     if results.get('bm3d'):
         lines += [
             '',
@@ -342,6 +412,8 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'![PSNR against MACs]({plot_names["psnr"]})',
         '',
         f'![Training loss of every retrain]({plot_names["loss"]})',
+        '',
+        f'![Validation PSNR of every retrain]({plot_names["val"]})',
         '',
         '## Stage times',
         '',
@@ -382,18 +454,19 @@ def stage_times(results: Mapping[str, Any]) -> list[str]:
 
 
 def write(results: Mapping[str, Any], prefix: str) -> list[str]:
-    """Writes PREFIX.md, PREFIX.csv, PREFIX_psnr_macs.png and PREFIX_loss.png; returns the paths."""
+    """Writes PREFIX.md, PREFIX.csv and the plots PREFIX_psnr_macs.png, _loss.png and _val.png; returns the paths."""
     os.makedirs(os.path.dirname(prefix) or '.', exist_ok=True)
     base = os.path.basename(prefix)
-    plots = {'psnr': f'{base}_psnr_macs.png', 'loss': f'{base}_loss.png'}
+    plots = {'psnr': f'{base}_psnr_macs.png', 'loss': f'{base}_loss.png', 'val': f'{base}_val.png'}
     plot_psnr_macs(results, f'{prefix}_psnr_macs.png')
     plot_losses(results, f'{prefix}_loss.png')
+    plot_val_curves(results, f'{prefix}_val.png')
     with open(f'{prefix}.md', 'w', encoding='utf-8') as f:
         f.write(markdown(results, plots))
     with open(f'{prefix}.csv', 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
         writer.writerows(csv_rows(results))
-    return [f'{prefix}.md', f'{prefix}.csv', f'{prefix}_psnr_macs.png', f'{prefix}_loss.png']
+    return [f'{prefix}.md', f'{prefix}.csv', *(prefix + name[len(base) :] for name in plots.values())]
 
 
 CSV_HEADER = ['network', 'kind', 'budget', 'seed', 'iterations', 'psnr', 'ssim', 'gain_last20_db', 'converged',
@@ -456,33 +529,49 @@ def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
     save_figure(fig, path, dpi=110)
 
 
-def plot_losses(results: Mapping[str, Any], path: str) -> None:
-    from clearer_basicsr.plots import pyplot, save_figure
+COLOURS = {'searched': 'tab:red', 'random': '0.6', 'hand-designed': 'tab:blue', 'baseline': 'tab:green'}
 
-    plt = pyplot()
+
+def plot_curves(results: Mapping[str, Any], ax: Any, curves: str) -> None:
+    """Every run's ``curves`` ('curves': training loss, 'val_curves': validation PSNR), coloured by kind."""
     kinds = {name: kind for b in results['budgets'] for kind, name in b['members']}
-    colours = {'searched': 'tab:red', 'random': '0.6', 'hand-designed': 'tab:blue', 'baseline': 'tab:green'}
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
     seen = set()
     for name, net in results['networks'].items():
         kind = net.get('kind') or kinds.get(name, 'random')
-        for curve in net['curves'].values():
+        for curve in net.get(curves, {}).values():
             if curve:
-                its, losses = zip(*curve)
+                its, values = zip(*curve)
                 ax.plot(
                     its,
-                    losses,
-                    color=colours.get(kind, '0.6'),
+                    values,
+                    color=COLOURS.get(kind, '0.6'),
                     alpha=0.6,
                     linewidth=0.8,
                     label=None if kind in seen else kind,
                 )
                 seen.add(kind)
-    ax.set_yscale('log')
     ax.set_xlabel('iteration')
-    ax.set_ylabel('training loss (log scale)')
-    ax.set_title('Retrain losses: flat at the end = trained to convergence at this budget', fontsize=9)
     ax.legend(fontsize=8)
+
+
+def plot_losses(results: Mapping[str, Any], path: str) -> None:
+    from clearer_basicsr.plots import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(7.5, 4.2))
+    plot_curves(results, ax, 'curves')
+    ax.set_yscale('log')
+    ax.set_ylabel('training loss (log scale)')
+    ax.set_title('Retrain losses (convergence is read from the validation curves)', fontsize=9)
+    save_figure(fig, path, dpi=110)
+
+
+def plot_val_curves(results: Mapping[str, Any], path: str) -> None:
+    from clearer_basicsr.plots import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(7.5, 4.2))
+    plot_curves(results, ax, 'val_curves')
+    ax.set_ylabel('validation PSNR (dB), held-apart split')
+    ax.set_title('Validation curves: converged = under 0.05 dB gained over the last 20 % of iterations', fontsize=9)
     save_figure(fig, path, dpi=110)
 
 
