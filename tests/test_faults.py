@@ -485,24 +485,26 @@ def test_nonfinite_before_a_finite_state_exists_saves_nothing(demo_data, tmp_pat
     assert hashes(tmp_path / 'experiments') == {}
 
 
-def test_a_diverging_run_resumed_with_a_lower_rate_gets_past_the_bad_iteration(demo_data, tmp_path):
+@pytest.mark.parametrize('print_freq, saved', [(1, 3), (2, 2)])
+def test_a_diverging_run_resumed_with_a_lower_rate_gets_past_the_bad_iteration(demo_data, tmp_path, print_freq, saved):
     """The learning rate jumps at iteration 4 (MultiStepLR, gamma 1e30), so iteration 5 overflows;
-    the run stops naming optim_g and saves the state after iteration 3; resumed from there with the
-    rate lowered, it trains to the end."""
+    the run stops naming optim_g and saves the last state kept before iteration 4 (states are
+    kept at log lines only: after 3 with print_freq 1, after 2 with print_freq 2); resumed from
+    there with the rate lowered, it trains to the end."""
     net = {'type': 'CLEARERDnCNN', 'in_channels': 1, 'out_channels': 1, 'num_feat': 4, 'num_layers': 3, 'bn': False}
     opt = train_options(demo_data, 'diverges', network_g=net, total_iter=6)
     opt['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [3], 'gamma': 1e30}
-    opt['logger']['save_checkpoint_freq'] = 100
+    opt['logger'].update(save_checkpoint_freq=100, print_freq=print_freq)
     opt['val']['val_freq'] = 100
     with pytest.raises(NonFiniteError, match=r'iteration 5: the network weights diverged \(train: optim_g\)'):
         run_train_inprocess(write_yaml(tmp_path / 'run.yml', opt), tmp_path)
     states = tmp_path / 'experiments' / 'diverges' / 'training_states'
-    assert sorted(os.listdir(states)) == ['3.state']
+    assert sorted(os.listdir(states)) == [f'{saved}.state']
 
-    opt['train']['optim_g']['lr'] = 1e-33  # at iteration 4: 1e-33 x 1e30 = 1e-3
+    opt['train']['optim_g']['lr'] = 1e-33  # from iteration 4: 1e-33 x 1e30 = 1e-3
     model = run_train_inprocess(write_yaml(tmp_path / 'lower.yml', opt), tmp_path, '--auto_resume')
     log = open(sorted((tmp_path / 'experiments' / 'diverges').glob('train_*.log'))[-1]).read()
-    assert 'Resuming training from epoch: 0, iter: 3' in log and 'iter:       6,' in log
+    assert f'Resuming training from epoch: 0, iter: {saved}' in log and 'iter:       6,' in log
     assert all(torch.isfinite(p).all() for p in model.net_g.parameters())
 
 

@@ -138,6 +138,7 @@ class CLEARERSearchModel(RestorationModel):
         self.column_weight_history = []  # (iteration, softmax weights per column) for column_weights.png
         self.arch_steps_taken = 0  # logit steps taken: none, and there is no search result to export
         self.loss_scale = None  # running mean of the weight step's loss (None until the first step)
+        self.current_iter = 0  # the last iteration trained: genotype.yml says which it comes from
         if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
             opt['find_unused_parameters'] = True  # DDP: the candidates not sampled get no gradient
         super().__init__(opt)
@@ -271,12 +272,13 @@ class CLEARERSearchModel(RestorationModel):
         self.sample_paths(current_iter, 'weight')
         super().optimize_parameters(current_iter)
         self.track_loss_scale()
-        with torch.no_grad():
-            weights = self.supernet.column_weights().detach().float().cpu()
-        self.column_weight_history.append((current_iter, weights.tolist()))
+        self.current_iter = current_iter
         self.log_dict.update(arch_log)
         self.add_to_interval_means(arch_log)
-        self.log_dict.update(self.decision_log(weights))
+        if current_iter % self.opt['logger']['print_freq'] == 0:  # the weights leave the device at log lines only
+            weights = self.supernet.column_weights().detach().float().cpu()
+            self.column_weight_history.append((current_iter, weights.tolist()))
+            self.log_dict.update(self.decision_log(weights))
 
     def decision_log(self, weights: torch.Tensor) -> dict[str, float]:
         """Log and TensorBoard scalars: entropy, each column's fusion weight and margin, how many
@@ -311,9 +313,7 @@ class CLEARERSearchModel(RestorationModel):
             losses = self.logit_gradient(batch)
         self.average_logit_gradient()
         losses = OrderedDict((ARCH_LOSS_NAMES.get(k, k), v.detach()) for k, v in losses.items())
-        if self.losses_finite(losses, self.optimizer_arch, current_iter, 'architecture') and self.optimizer_step(
-            self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses
-        ):
+        if self.optimizer_step(self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses):
             self.arch_steps_taken += 1
             if self.cri_arch.budgeted:  # every rank holds the same logits, hence the same multiplier
                 self.cri_arch.update_multiplier(self.supernet.column_weights().detach())
@@ -436,7 +436,7 @@ class CLEARERSearchModel(RestorationModel):
             macs=derived['macs'],
             params=derived['params'],
             patch_size=self.patch_size,
-            iteration=history[-1][0] if history else 0,
+            iteration=self.current_iter,
             **self.budget_report(derived, changed),
         )
         plot_column_weights(history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
@@ -509,14 +509,10 @@ class CLEARERSearchModel(RestorationModel):
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
         super().resume_training(resume_state)
-        # 'alpha_history': the key of states saved before the rename
-        history = resume_state.get('column_weight_history', resume_state.get('alpha_history', []))
-        self.column_weight_history = list(history)
-        if resume_state.get('arch_loader'):
-            self.arch_loader.load_state_dict(resume_state['arch_loader'])
-        self.loss_scale = resume_state.get('loss_scale')
-        # states of version 0.1 do not count the logit steps: those after the warm-up
-        taken = max(0, resume_state['iter'] - self.arch_warmup_iter - resume_state.get('nonfinite_skips', 0))
-        self.arch_steps_taken = resume_state.get('arch_steps_taken', taken)
+        self.current_iter = resume_state['iter']
+        self.column_weight_history = list(resume_state['column_weight_history'])
+        self.arch_loader.load_state_dict(resume_state['arch_loader'])
+        self.loss_scale = resume_state['loss_scale']
+        self.arch_steps_taken = resume_state['arch_steps_taken']
         if resume_state.get('arch_loss'):  # the budget's multiplier
             self.cri_arch.load_state_dict(resume_state['arch_loss'], strict=False)

@@ -380,28 +380,27 @@ class RestorationModel(SRModel):
         """Backward of the summed ``losses``, then :meth:`optimizer_step`.
 
         Returns False when the step was skipped (non-finite, ``train: skip_nonfinite: true``)."""
-        if not self.losses_finite(losses, optimizer, current_iter, step_name):
-            return False
         self.scaler.scale(sum(losses.values())).backward()
         return self.optimizer_step(optimizer, params, current_iter, step_name, losses)
-
-    def losses_finite(self, losses: Losses, optimizer: Optimizer, current_iter: int, step_name: str) -> bool:
-        self.steps_attempted += 1
-        for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
-            if not torch.isfinite(value.detach()).all():
-                return self._nonfinite(f'loss {name} = {value.item()}', name, step_name, current_iter, optimizer)
-        return True
 
     def optimizer_step(
         self, optimizer: Optimizer, params: list[nn.Parameter], current_iter: int, step_name: str, losses: Losses
     ) -> bool:
-        """Gradient checks, clipping (``train: grad_clip``) and the step of ``optimizer``."""
+        """Clipping (``train: grad_clip``), the finiteness check and the step of ``optimizer``.
+
+        The gradient norm is the one value checked, one host sync per step: a non-finite loss
+        makes the gradient non-finite too, and only then are the losses looked at, to name it."""
+        self.steps_attempted += 1
         self.scaler.unscale_(optimizer)
         grad_clip = self.opt['train'].get('grad_clip') or 0
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
-        if not torch.isfinite(norm) and not self.scaler.is_enabled():  # fp16: the scaler skips and rescales
-            what = f'gradient norm = {norm.item()} (of {" + ".join(losses)})'
-            return self._nonfinite(what, 'gradient', step_name, current_iter, optimizer)
+        if not torch.isfinite(norm):
+            for name, value in list(losses.items()) + [('total', sum(losses.values()))]:
+                if not torch.isfinite(value.detach()).all():
+                    return self._nonfinite(f'loss {name} = {value.item()}', name, step_name, current_iter, optimizer)
+            if not self.scaler.is_enabled():  # fp16: the scaler skips the step and rescales
+                what = f'gradient norm = {norm.item()} (of {" + ".join(losses)})'
+                return self._nonfinite(what, 'gradient', step_name, current_iter, optimizer)
         self.scaler.step(optimizer)
         self.scaler.update()
         return True
@@ -456,9 +455,10 @@ class RestorationModel(SRModel):
 
     def keep_finite_state(self, current_iter: int) -> None:
         """Keeps in memory what :meth:`save` would write after ``current_iter`` (a completed,
-        finite iteration): the last two, for :meth:`save_last_finite_state`. Costs a copy of the
-        weights and optimiser state per iteration; not kept with ``skip_nonfinite``."""
-        if self.opt['train'].get('skip_nonfinite'):
+        finite iteration) at every log line (``logger: print_freq``), where BasicSR's logging
+        waits for the device anyway: the last two, for :meth:`save_last_finite_state`. A copy of
+        the weights and optimiser state per log line, none in between; none with ``skip_nonfinite``."""
+        if self.opt['train'].get('skip_nonfinite') or current_iter % self.opt['logger']['print_freq']:
             return
         self.finite_states.append(
             detached_copy(
@@ -496,10 +496,11 @@ class RestorationModel(SRModel):
         return f'The last finite state, after iteration {last}, was saved to {path}{aside}.'
 
     def snapshot_buffers(self) -> None:
-        """Copies of the network's buffers (BatchNorm statistics, a few KB) before a step's forward
-        pass: a non-finite step puts them back (:meth:`restore_buffer_snapshot`), as its forward
-        may have left NaN there, before it is skipped or the state is saved."""
-        self._buffer_snapshot = [(b, b.detach().clone()) for b in self.net_g.buffers()]
+        """With ``skip_nonfinite``: copies of the network's buffers (BatchNorm statistics) before a
+        step's forward pass, which a skipped step puts back (:meth:`restore_buffer_snapshot`), as
+        its forward may have left NaN there. A stop saves a kept state, never the live buffers."""
+        if self.opt['train'].get('skip_nonfinite'):
+            self._buffer_snapshot = [(b, b.detach().clone()) for b in self.net_g.buffers()]
 
     def restore_buffer_snapshot(self) -> None:
         with torch.no_grad():
