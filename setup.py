@@ -38,7 +38,7 @@ setup(
         'Paper': 'https://proceedings.neurips.cc/paper/2020/hash/c6e81542b125c36346d9167691b8bd09-Abstract.html',
         'BasicSR': 'https://github.com/XPixelGroup/BasicSR',
     },
-    python_requires='>=3.9',
+    python_requires='>=3.10',  # option_rules.py uses types.UnionType (3.10)
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
     py_modules=['_clearer_basicsr_hook', '_clearer_basicsr_cli'],
     package_data={'clearer_basicsr.options': ['*.yml', '**/*.yml']},  # every task's option files, baselines, demo
@@ -57,6 +57,7 @@ setup(
     ],
     extras_require={
         'export': ['onnx', 'onnxscript', 'onnxruntime'],  # clearer-export --onnx and its check
+        'bm3d': ['bm3d'],  # the BM3D reference of the evaluation and the zoo
         'test': ['pytest', 'ruff', 'onnx', 'onnxscript', 'onnxruntime'],
     },
     entry_points={  # targets in _clearer_basicsr_cli: they import the package after parsing (--help needs no torch)

@@ -53,12 +53,10 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restores :func:`rng_state` (also the numpy tuple that states of version 0.1 hold)."""
+    """Restores :func:`rng_state`."""
     random.setstate(state['python'])
-    numpy_state = state['numpy']
-    if isinstance(numpy_state, Mapping):
-        numpy_state = dict(numpy_state, state=dict(numpy_state['state']))
-        numpy_state['state']['key'] = np.asarray(numpy_state['state']['key'], dtype=np.uint32)
+    numpy_state = dict(state['numpy'], state=dict(state['numpy']['state']))
+    numpy_state['state']['key'] = np.asarray(numpy_state['state']['key'], dtype=np.uint32)
     np.random.set_state(numpy_state)
     torch.set_rng_state(state['torch'].cpu())
     if 'cuda' in state and torch.cuda.is_available() and len(state['cuda']) == torch.cuda.device_count():

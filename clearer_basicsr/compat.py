@@ -40,9 +40,8 @@ def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
 
 def torch_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
     """Loads a checkpoint or training state (BasicSR's or the plugin's) as data: tensors, numbers,
-    strings, containers, and the numpy arrays of numbers that states of version 0.1 hold (their
-    random state) — ``torch.load(weights_only=True)`` and nothing more, so no code runs from a
-    file. UserInputError naming the file when it is missing, not a checkpoint, or needs more."""
+    strings and containers — ``torch.load(weights_only=True)`` and nothing more, so no code runs
+    from a file. UserInputError naming the file when it is missing, not a checkpoint, or needs more."""
     import pickle
 
     import torch
@@ -51,14 +50,13 @@ def torch_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
     if not os.path.isfile(path):
         raise UserInputError(f'{path}: no such file; expected a checkpoint (.pth) or training state (.state)')
     try:
-        with torch.serialization.safe_globals(_numpy_array_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         try:  # names the globals without running anything
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except (RuntimeError, ValueError):  # not a zip checkpoint at all
             raise _not_a_checkpoint(path, err) from None
-        unsafe = [g for g in unsafe if not g.startswith('numpy.')] or ['objects other than tensors']
+        unsafe = unsafe or ['objects other than tensors']
         raise UserInputError(
             f'{path}: refused: loading it would call {", ".join(unsafe)}, which no checkpoint or training state '
             'holds (only tensors, numbers, strings and containers are loaded, so that no code runs from a file)'
@@ -72,14 +70,6 @@ def _not_a_checkpoint(path: str, err: Exception) -> UserInputError:
     if 'weights only load failed' in reason.lower():
         reason = 'an unknown format'
     return UserInputError(f'{path}: not a PyTorch checkpoint or training state, or truncated ({reason})')
-
-
-def _numpy_array_globals() -> list:
-    """What unpickling a numpy array of numbers needs (``numpy.core`` or ``numpy._core``, by version)."""
-    import numpy as np
-
-    reconstruct = np.zeros(1).__reduce__()[0]
-    return [reconstruct, np.ndarray, np.dtype, *{type(np.dtype(t)) for t in (np.uint32, np.int64, np.float64)}]
 
 
 def load_resume_state(opt: dict) -> dict | None:

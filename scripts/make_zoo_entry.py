@@ -34,10 +34,10 @@ def main(argv=None):
     import torch
     from basicsr.archs import build_network
 
-    from clearer_basicsr.archs.genotype import Genotype
     from clearer_basicsr.models.restoration_model import saved_weights
     from clearer_basicsr.option_file import read_option_file
     from clearer_basicsr.plots import draw_genotype
+    from clearer_basicsr.search_result import SearchResult
 
     found = os.path.join(args.search, 'genotype.yml')
     weights = os.path.join(args.retrain, 'models', 'net_g_latest.pth')
@@ -45,7 +45,7 @@ def main(argv=None):
         if not os.path.isfile(path):
             raise UserInputError(f'{path}: no such file')
     test = read_option_file(args.test)
-    genotype = Genotype.load(found)
+    genotype = SearchResult.load(found).genotype
     # the template's network with the searched genotype: the weights must fit it (read as data,
     # 'module.' prefixes stripped) before anything is written
     params = saved_weights(build_network({**test['network_g'], 'genotype': found}), weights)

@@ -10,6 +10,7 @@ import clearer_basicsr  # noqa: F401  (registers the archs)
 from clearer_basicsr.archs.arch_util import count_parameters, pad_to_multiple
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.search_result import SearchResult
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)  # 2 cells, 4 columns
 
@@ -190,7 +191,7 @@ def test_residual_adds_the_input():
 def test_derived_net_from_genotype_file_and_preset_mismatch(tmp_path):
     genotype = Genotype.parse('F P | P F', TINY['branch_channels'], 2)
     path = tmp_path / 'genotype.yml'
-    genotype.save(path, column_weights=torch.rand(4, 2), flops=123)
+    SearchResult(genotype, column_weights=[{'parallel': 0.4, 'fusion': 0.6}] * 4, macs=123).save(path)
     net = CLEARERNet(str(path), stem_width=4)
     assert net.genotype() == genotype and net.branch_channels == (4, 8, 16)
     assert isinstance(net.cells[0][0]['fusion'], torch.nn.Module) and list(net.cells[0][0]) == ['fusion']

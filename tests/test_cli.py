@@ -236,6 +236,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     cases.append(case(f'{benchmarks}/bench_startup.py', 'path', '--source no_such_checkout', 2))
     cases.append(case(f'{benchmarks}/logit_gradient.py', 'path', '--steps 0', 2))
     cases.append(case(f'{benchmarks}/val_curves.py', 'path', 'not_a_run', 2))
+    cases.append(case(f'{benchmarks}/bench_train_step.py', 'path', '--steps 0', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
         cases.append(case(f'{benchmarks}/bench_search.py', 'path', '--device cuda --no-derived', 2))

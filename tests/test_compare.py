@@ -18,6 +18,7 @@ from test_option_files import REPO
 from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.models.restoration_model import self_ensemble
+from clearer_basicsr.search_result import SearchResult
 from clearer_basicsr.tools import compare
 
 DNCNN_TRAIN = os.path.join(REPO, 'options', 'baselines', 'demo', 'train_dncnn_gray.yml')
@@ -63,7 +64,7 @@ def test_compare_two_tiny_runs(tiny_data, tmp_path):
     # folder read through its copied option file, whose # CMD: line renames the run
     search_dir = tmp_path / 'experiments' / 'demo_clearer_color_search'
     os.makedirs(search_dir)
-    GENOTYPE.save(search_dir / 'genotype.yml')
+    SearchResult(GENOTYPE).save(search_dir / 'genotype.yml')
     clearer = tiny_train_options(CLEARER_TRAIN, tiny_data)
     clearer['datasets']['val'] = tiny_test_options(opposite_test_file(CLEARER_TRAIN), tiny_data)['datasets']['test_1']
     clearer['val'] = {

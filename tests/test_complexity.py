@@ -14,6 +14,7 @@ from clearer_basicsr.archs.arch_util import count_parameters
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.search_result import SearchResult
 from clearer_basicsr.tools.complexity import main as complexity_main
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)
@@ -94,7 +95,7 @@ def test_costs_are_cached_per_preset_and_patch(tiny_costs):
 @pytest.mark.filterwarnings('ignore::RuntimeWarning')  # runpy: module already imported by the package
 def test_cli_as_main_prints_the_table(tmp_path, tiny_costs, monkeypatch, capsys):
     genotype = Genotype.parse('F P | P F', TINY['branch_channels'])
-    genotype.save(tmp_path / 'genotype.yml')
+    SearchResult(genotype).save(tmp_path / 'genotype.yml')
     opt = tmp_path / 'search.yml'
     network = {'type': 'CLEARERSearchNet', 'branch_channels': [4, 8, 16], 'columns_per_cell': 2, 'stem_width': 4}
     opt.write_text(yaml.safe_dump({'network_g': network, 'datasets': {'train': {'gt_size': PATCH}}}))

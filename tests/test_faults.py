@@ -288,7 +288,7 @@ def test_a_crafted_file_is_refused_and_its_payload_never_runs(demo_data, tmp_pat
     assert marker.exists()
 
 
-def test_states_of_basicsr_and_of_version_0_1_still_resume(demo_data, tmp_path, one_thread):
+def test_states_of_basicsr_resume_and_a_state_holding_objects_is_refused(demo_data, tmp_path, one_thread):
     from basicsr.models.base_model import BaseModel
 
     opt = model_options(train_options(demo_data, 'formats'), tmp_path)
@@ -302,17 +302,18 @@ def test_states_of_basicsr_and_of_version_0_1_still_resume(demo_data, tmp_path, 
     assert resumed.optimizer_g.state_dict()['state'][0]['step'] == 1
     assert resumed.schedulers[0].milestones == model.schedulers[0].milestones
 
-    # version 0.1 kept numpy's random state as an array (a numpy global to unpickle)
-    np.random.seed(7)
-    old_rng = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
+    # the plugin's states hold plain data (numpy's random state as a list), and its random
+    # states come back exactly
+    rng = model.training_state(0, 1)['rng']
+    assert isinstance(rng['numpy']['state']['key'], list)
     expected = np.random.rand(3)
-    torch.save({**model.training_state(0, 1), 'rng': old_rng}, tmp_path / 'old.state')
-    state = torch_load(tmp_path / 'old.state')
     np.random.seed(0)
-    checkpoint.set_rng_state(state['rng'])
+    checkpoint.set_rng_state(rng)
     assert np.array_equal(np.random.rand(3), expected)
-    # and the plugin's states now hold plain data: numpy's state as a list
-    assert isinstance(model.training_state(0, 1)['rng']['numpy']['state']['key'], list)
+    # a state holding a numpy array (an object to unpickle) is refused, naming what it would call
+    torch.save({**model.training_state(0, 1), 'rng': {'numpy': np.random.get_state()}}, tmp_path / 'other.state')
+    with pytest.raises(UserInputError, match=r'other.state: refused: loading it would call numpy'):
+        torch_load(tmp_path / 'other.state')
 
 
 def test_a_checkpoint_of_other_network_options_is_named_before_any_folder(demo_data, tmp_path):

@@ -11,6 +11,7 @@ from clearer_basicsr import options_check
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.options_check import check_options
+from clearer_basicsr.search_result import SearchResult
 
 
 def search_opt(demo, **train_overrides):
@@ -129,13 +130,13 @@ TYPE_TYPOS = [
         ('datasets', 'train', 'type'),
         'GaussianNoiseDatset',
         r"datasets: train: type = 'GaussianNoiseDatset' is not "
-        r"a registered dataset.*did you mean 'GaussianNoiseDataset'",
+        r"a registered dataset.*did you mean 'CLEARERGaussianNoiseDataset'",
     ),
     (
         ('datasets', 'val', 'type'),
         'gaussiannoisedataset',
         r"datasets: val: type = 'gaussiannoisedataset'.*"
-        r"did you mean 'GaussianNoiseDataset'",
+        r"did you mean 'CLEARERGaussianNoiseDataset'",
     ),
     (
         ('train', 'pixel_opt', 'type'),
@@ -153,7 +154,7 @@ TYPE_TYPOS = [
         ('train', 'arch_dataset', 'type'),
         'GaussianNoise',
         r"train: arch_dataset: type = 'GaussianNoise' is not a "
-        r"registered dataset.*did you mean 'GaussianNoiseDataset'",
+        r"registered dataset.*did you mean 'CLEARERGaussianNoiseDataset'",
     ),
     (
         ('val', 'metrics', 'psnr', 'type'),
@@ -397,7 +398,7 @@ def test_genotype_must_fit_the_preset(demo_data, net, match):
 
 def test_genotype_file_of_another_preset(demo_data, tmp_path):
     path = tmp_path / 'genotype.yml'
-    Genotype.parse('P F | F F', branch_channels=[4, 8, 16]).save(path)
+    SearchResult(Genotype.parse('P F | F F', branch_channels=[4, 8, 16])).save(path)
     opt = search_opt(demo_data)
     opt['model_type'] = 'CLEARERRestorationModel'
     opt['network_g'] = {

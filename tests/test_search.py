@@ -8,10 +8,10 @@ from basicsr.models import build_model
 from conftest import model_options, run_train_inprocess, search_options, train_options, write_yaml
 from torch import nn
 
-from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.compat import torch_load
 from clearer_basicsr.models import arch_gradient
 from clearer_basicsr.models.restoration_model import RestorationModel
+from clearer_basicsr.search_result import SearchResult
 
 
 def fixed_batch(seed):
@@ -118,11 +118,11 @@ def test_second_order_gradient_matches_finite_differences():
 
 def test_search_exports_genotype_and_plot(tiny_search):
     exp = tiny_search['exp']
-    found = yaml.safe_load(open(exp / 'genotype.yml'))
-    genotype = Genotype.from_any(found)
+    found = SearchResult.in_folder(str(exp))
+    genotype = found.genotype
     assert genotype == tiny_search['genotype']
-    assert len(found['column_weights']) == tiny_search['logits'].shape[0]
-    assert found['params'] > 0 and found['macs'] > 0 and found['iteration'] == 8
+    assert len(found.column_weights) == tiny_search['logits'].shape[0]
+    assert found.params > 0 and found.macs > 0 and found.iteration == 8
     assert (exp / 'column_weights.png').stat().st_size > 1000
     log = open(next(exp.glob('train_*.log'))).read()
     assert 'arch_entropy' in log and 'w_fusion/c01' in log and f'Genotype: {genotype}' in log

@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..option_rules import ConstructorOptions, MissingPathError, OptionError, constructor_arguments, fail, key_path
+from ..search_result import genotype_of
 from .arch_util import check_residual, pad_to_multiple
 from .genotype import CANDIDATES, Genotype
 
@@ -493,7 +494,7 @@ class CLEARERNet(_MultiScaleNet):
     def resolve_genotype(
         source: Any, branch_channels: Sequence[int] | None, columns_per_cell: int | None, where: str
     ) -> Genotype:
-        """The genotype ``source`` names (see :meth:`.Genotype.from_any`), checked against the preset
+        """The genotype ``source`` names (see :func:`.genotype_of`), checked against the preset
         numbers given next to it; one OptionError naming ``where`` otherwise."""
         if source is None:
             fail(
@@ -509,7 +510,7 @@ class CLEARERNet(_MultiScaleNet):
                 'wrote (experiments/<search name>/genotype.yml)'
             )
         try:
-            genotype = Genotype.from_any(source, branch_channels, columns_per_cell)
+            genotype = genotype_of(source, branch_channels, columns_per_cell)
             genotype.validate(branch_channels, columns_per_cell)
         except (ValueError, TypeError, KeyError, OSError) as err:
             given = (('branch_channels', branch_channels), ('columns_per_cell', columns_per_cell))

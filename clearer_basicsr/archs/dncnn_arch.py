@@ -14,7 +14,7 @@ from ..registration import register
 from .arch_util import check_residual
 
 
-@register(ARCH_REGISTRY, 'CLEARERDnCNN', alias='DnCNN')
+@register(ARCH_REGISTRY, 'CLEARERDnCNN')
 class DnCNN(ConstructorOptions, nn.Module):
     """A plain stack of 3x3 convolutions that learns the noise, not the clean image.
 

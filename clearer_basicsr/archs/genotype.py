@@ -5,27 +5,15 @@ together with the preset numbers it belongs to (branch channels, columns per cel
 format is used everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``),
 logs and comparison tables. Compact form: ``'P F F P | F F P P | P P P P'``.
 
-YAML layout written by :meth:`Genotype.save`::
-
-    genotype:
-      cells:
-      - [parallel, fusion, fusion, parallel]
-      - ...
-      branch_channels: [32, 64, 128, 256]
-      columns_per_cell: 4
-    column_weights: ...   # optional extra keys, ignored when loading
+In a file, a genotype sits under the ``genotype`` key of a ``genotype.yml``, whose format
+:class:`clearer_basicsr.search_result.SearchResult` owns (``genotype_of`` there reads a path).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
-
-from ..files import atomic_write
 
 CANDIDATES = ('parallel', 'fusion')
 """What a column can be; a candidate's index here is its logit index in the supernet."""
@@ -47,17 +35,6 @@ def _candidate_name(token: Any) -> Any:
 def _split_compact(text: str) -> list[list[str]]:
     """Cells of the compact form ``'P F F P | F F P P'``: '|' between cells, spaces or commas between columns."""
     return [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
-
-
-def _plain(value: Any) -> Any:
-    """Tensors, arrays and tuples as plain YAML-friendly python values."""
-    if hasattr(value, 'tolist'):  # torch.Tensor, numpy arrays and scalars
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def default_branch_channels(num_cells: int) -> tuple[int, ...]:
@@ -135,14 +112,10 @@ class Genotype:
     def from_dict(
         cls, data: Mapping[str, Any], branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
     ) -> Genotype:
-        """From ``{'cells': ..., 'branch_channels': ..., 'columns_per_cell': ...}``, or a
-        mapping holding that under a ``genotype`` key (a whole ``genotype.yml``). Preset numbers
-        missing from ``data`` are taken from the arguments (then the defaults of :meth:`parse`).
-        Other keys next to ``genotype`` (column weights, costs) are ignored."""
-        if 'genotype' in data:
-            return cls.from_any(data['genotype'], branch_channels, columns_per_cell)
+        """From ``{'cells': ..., 'branch_channels': ..., 'columns_per_cell': ...}``. Preset numbers
+        missing from ``data`` are taken from the arguments (then the defaults of :meth:`parse`)."""
         if 'cells' not in data:
-            raise ValueError(f"genotype mapping needs a 'cells' key (or a 'genotype' key), got keys {list(data)}")
+            raise ValueError(f"genotype mapping needs a 'cells' key, got keys {list(data)}")
         cells = data['cells']
         if isinstance(cells, str):
             cells = _split_compact(cells)
@@ -151,40 +124,25 @@ class Genotype:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Genotype:
-        """Read a YAML file written by :meth:`save` (or any mapping :meth:`from_dict` accepts)."""
-        with open(path, encoding='utf-8') as f:
-            data = yaml.safe_load(f)
-        if isinstance(data, str):
-            return cls.parse(data)
-        if not isinstance(data, Mapping):
-            raise ValueError(f'{path}: expected a YAML mapping with a genotype key, got {type(data).__name__}')
-        return cls.from_dict(data)
-
-    @classmethod
     def from_any(
         cls, obj: Any, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
     ) -> Genotype:
-        """Genotype from whatever a YAML option may hold: a Genotype, a path to a
-        ``genotype.yml``, a compact string, a mapping, or a list of lists of names.
+        """Genotype from a Genotype, a compact string, a mapping or a list of lists of names (a
+        ``genotype.yml`` is read by :func:`clearer_basicsr.search_result.genotype_of`).
 
         ``branch_channels`` / ``columns_per_cell`` fill in preset numbers the source does not
         carry; they do not override numbers it does carry (use :meth:`validate` to compare).
         """
         if isinstance(obj, Genotype):
             return obj
-        if isinstance(obj, os.PathLike) or (isinstance(obj, str) and obj.strip().endswith(('.yml', '.yaml'))):
-            return cls.load(obj)
         if isinstance(obj, str):
-            if os.path.isfile(obj):
-                return cls.load(obj)
             return cls.parse(obj, branch_channels, columns_per_cell)
         if isinstance(obj, Mapping):
             return cls.from_dict(obj, branch_channels, columns_per_cell)
         if isinstance(obj, Sequence):
             return cls.from_cells(obj, branch_channels, columns_per_cell)
         raise ValueError(
-            f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a path, '
+            f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a genotype.yml, '
             'a compact string like "P F F P | F F P P | P P P P", a mapping or a list of lists'
         )
 
@@ -250,13 +208,3 @@ class Genotype:
             'branch_channels': list(self.branch_channels),
             'columns_per_cell': self.columns_per_cell,
         }
-
-    def save(self, path: str | os.PathLike, **extra: Any) -> None:
-        """Write ``{'genotype': to_dict(), **extra}`` as YAML (tensors/arrays become lists)."""
-        if 'genotype' in extra:
-            raise ValueError("extra keys for Genotype.save must not include 'genotype'")
-        data = {'genotype': self.to_dict(), **{key: _plain(value) for key, value in extra.items()}}
-        with atomic_write(path) as f:  # a killed search leaves the previous genotype.yml, never half of one
-            f.write(f'# CLEARER genotype: {self}\n')
-            # Flow style for the innermost lists keeps one cell (or one weight row) per line.
-            yaml.safe_dump(data, f, sort_keys=False, default_flow_style=None)

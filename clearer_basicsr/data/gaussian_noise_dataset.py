@@ -45,7 +45,7 @@ def parse_sigma(opt: Mapping[str, Any], where: str) -> tuple[float | None, tuple
     return None, (lo, hi)
 
 
-@register(DATASET_REGISTRY, 'CLEARERGaussianNoiseDataset', alias='GaussianNoiseDataset')
+@register(DATASET_REGISTRY, 'CLEARERGaussianNoiseDataset')
 class GaussianNoiseDataset(data.Dataset):
     """Clean images from a folder or an LMDB; ``lq`` is ``gt`` plus Gaussian noise.
 

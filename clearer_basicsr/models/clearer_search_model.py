@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -62,7 +61,7 @@ from ..archs.decisions import column_decisions, column_name, decision_table, und
 from ..archs.genotype import CANDIDATES, Genotype
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from ..plots import draw_genotype, plot_column_weights
+from ..search_result import SearchResult, write_search_outputs
 from . import arch_gradient
 from .restoration_model import RestorationModel, check_optimizer_options, check_scheduler_options
 
@@ -424,12 +423,10 @@ class CLEARERSearchModel(RestorationModel):
         net = self.supernet
         genotype, changed = self.derived_genotype()
         derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
-        root = self.opt['path']['experiments_root']
         weights = net.column_weights().detach().float().cpu().tolist()
         decisions = column_decisions(weights, net.columns_per_cell)
-        history = self.column_weight_history
-        genotype.save(
-            os.path.join(root, 'genotype.yml'),
+        result = SearchResult(
+            genotype,
             column_weights=[dict(zip(CANDIDATES, (round(v, 6) for v in row))) for row in weights],
             decisions=[d.as_dict() for d in decisions],
             undecided=[d.name for d in undecided(decisions)],
@@ -437,10 +434,9 @@ class CLEARERSearchModel(RestorationModel):
             params=derived['params'],
             patch_size=self.patch_size,
             iteration=self.current_iter,
-            **self.budget_report(derived, changed),
+            budget=self.budget_report(derived, changed) or None,
         )
-        plot_column_weights(history, os.path.join(root, 'column_weights.png'), net.columns_per_cell)
-        draw_genotype(genotype, os.path.join(root, 'genotype.png'))
+        write_search_outputs(result, self.opt['path']['experiments_root'], self.column_weight_history)
         logger = get_root_logger()
         logger.info(
             f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)\n'
@@ -479,19 +475,17 @@ class CLEARERSearchModel(RestorationModel):
         key = COMPLEXITY_METRICS[loss.complexity]
         largest = candidate_costs(self.supernet, self.patch_size).largest_total[key]
         report = {
-            'budget': {
-                'metric': key,
-                'target_fraction': round(loss.target, 4),
-                'reached_fraction': round(derived[key] / largest, 4),
-                'tolerance': BUDGET_TOLERANCE,
-                'multiplier': round(float(loss.multiplier), 6),
-                # columns where the argmax did not fit the window and a less likely candidate was derived
-                'changed_from_argmax': [column_name(c, self.supernet.columns_per_cell) for c in changed],
-            }
+            'metric': key,
+            'target_fraction': round(loss.target, 4),
+            'reached_fraction': round(derived[key] / largest, 4),
+            'tolerance': BUDGET_TOLERANCE,
+            'multiplier': round(float(loss.multiplier), 6),
+            # columns where the argmax did not fit the window and a less likely candidate was derived
+            'changed_from_argmax': [column_name(c, self.supernet.columns_per_cell) for c in changed],
         }
         if key == 'macs':  # MACs grow with the input area: also at a 256x256 input
             area = (256 / self.patch_size) ** 2
-            report['budget'].update(
+            report.update(
                 target_macs_256=round(loss.target * largest * area), reached_macs_256=round(derived[key] * area)
             )
         return report

@@ -245,7 +245,7 @@ class NonFiniteError(UserInputError, FloatingPointError):
     to change (a user error: shown as one line by the entry points)."""
 
 
-@register(MODEL_REGISTRY, 'CLEARERRestorationModel', alias='RestorationModel')
+@register(MODEL_REGISTRY, 'CLEARERRestorationModel')
 class RestorationModel(SRModel):
     def __init__(self, opt: dict) -> None:
         if not was_checked(opt):  # built by BasicSR's own train.py / test.py: check the whole file here

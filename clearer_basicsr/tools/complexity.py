@@ -17,6 +17,7 @@ from clearer_basicsr.archs.complexity import Costs, candidate_costs, derived_cos
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import read_option_file
+from clearer_basicsr.search_result import genotype_of
 
 
 def format_table(costs: Costs, genotype: Genotype | None = None, title: str = '') -> str:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> str:
     genotype = None
     if args.genotype:
         try:
-            genotype = Genotype.from_any(args.genotype, net.branch_channels, net.columns_per_cell)
+            genotype = genotype_of(args.genotype, net.branch_channels, net.columns_per_cell)
         except ValueError as err:
             raise UserInputError(f'--genotype {args.genotype!r}: {err}') from None
     elif isinstance(net, CLEARERNet):

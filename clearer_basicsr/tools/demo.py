@@ -110,14 +110,12 @@ def main(argv: list[str] | None = None) -> dict:
     for stage, entry, option_file, overrides in stages:
         run_stage(stage, entry, option_file, overrides, show=SHOWN)
 
-    import yaml
-
     from clearer_basicsr.archs.decisions import column_decisions, decision_table
-    from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+    from clearer_basicsr.archs.genotype import CANDIDATES
+    from clearer_basicsr.search_result import SearchResult
 
-    with open('experiments/demo_clearer_search/genotype.yml') as f:
-        found = yaml.safe_load(f)
-    genotype = Genotype.from_any(found)
+    found = SearchResult.in_folder('experiments/demo_clearer_search')
+    genotype = found.genotype
     tested = read_metrics('results/demo_clearer_test')['datasets']['demo_test']
     net = tested['average']
     scores = {
@@ -130,12 +128,12 @@ def main(argv: list[str] | None = None) -> dict:
         '',
         f'CLEARER demo: gray denoising, sigma 30, scikit-image demo data ({minutes} min {seconds:02d} s)',
         f'{"genotype":<24}{genotype}',
-        f'{"parameters":<24}{found["params"]:,}',
-        f'{"MACs":<24}{found["macs"]:,} (per {found["patch_size"]}x{found["patch_size"]} patch, mmengine count)',
+        f'{"parameters":<24}{found.params:,}',
+        f'{"MACs":<24}{found.macs:,} (per {found.patch_size}x{found.patch_size} patch, mmengine count)',
         '',
         'how firmly the search decided each column (decided: winning weight >= 0.6):',
         *decision_table(
-            column_decisions([[w[c] for c in CANDIDATES] for w in found['column_weights']], genotype.columns_per_cell)
+            column_decisions([[w[c] for c in CANDIDATES] for w in found.column_weights], genotype.columns_per_cell)
         ),
         '',
         f'{"test images (" + str(count) + ")":<24}{"PSNR (dB)":>10}{"SSIM":>8}',

@@ -19,9 +19,9 @@ import os
 from collections.abc import Sequence
 
 from _clearer_basicsr_cli import run
-from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.plots import draw_genotype
+from clearer_basicsr.search_result import genotype_of
 from clearer_basicsr.tools.cli import doc_parser
 
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     is_file = os.path.isfile(args.genotype)
     try:
-        genotype = Genotype.from_any(args.genotype, branch_channels=args.branch_channels)
+        genotype = genotype_of(args.genotype, branch_channels=args.branch_channels)
     except (ValueError, OSError) as err:
         raise UserInputError(f'GENOTYPE {args.genotype!r}: {err}') from None
     out = args.out or os.path.join(os.path.dirname(args.genotype) if is_file else '', 'genotype.png')

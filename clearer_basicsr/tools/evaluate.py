@@ -52,6 +52,7 @@ from typing import Any
 
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.tools.cli import doc_parser
+from clearer_basicsr.tools.evaluation_report import SHARED, baseline_label
 
 HAND_DESIGNED = ('hrnet', 'alternating', 'all_parallel', 'all_fusion')
 DEFAULTS = {
@@ -68,7 +69,6 @@ DEFAULTS = {
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
-SHARED = 'shared'  # a baseline trained with the recipe every network shares
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -131,12 +131,6 @@ def read_plan(path: str) -> dict[str, Any]:
     if bad:
         raise UserInputError(f'{where("hand_designed")}: {bad[0]!r} is not one of {list(HAND_DESIGNED)}')
     return plan
-
-
-def baseline_label(item: Mapping[str, Any]) -> str:
-    """A baseline's network in the report: its name, and its recipe unless that is the shared one."""
-    recipe = item.get('recipe', SHARED)
-    return item['name'] if recipe == SHARED else f'{item["name"]} ({recipe})'
 
 
 def _slug(text: str) -> str:
@@ -302,12 +296,9 @@ class Stages:
 
 
 def _finished_search(genotype_file: str, total_iter: int) -> bool:
-    import yaml
+    from clearer_basicsr.search_result import SearchResult
 
-    if not os.path.isfile(genotype_file):
-        return False
-    with open(genotype_file, encoding='utf-8') as f:
-        return (yaml.safe_load(f) or {}).get('iteration') == total_iter
+    return os.path.isfile(genotype_file) and SearchResult.load(genotype_file).iteration == total_iter
 
 
 # ------------------------------------------------------------------------------ running

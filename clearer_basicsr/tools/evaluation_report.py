@@ -12,9 +12,14 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 KINDS = ('searched', 'random', 'hand-designed', 'baseline')
+SHARED = 'shared'  # a baseline trained with the recipe every network shares
+
+
+def baseline_label(item: Mapping[str, Any]) -> str:
+    """A baseline's network in the report: its name, and its recipe unless that is the shared one."""
+    recipe = item.get('recipe', SHARED)
+    return item['name'] if recipe == SHARED else f'{item["name"]} ({recipe})'
 
 
 # ------------------------------------------------------------------------------ reading
@@ -22,19 +27,16 @@ KINDS = ('searched', 'random', 'hand-designed', 'baseline')
 
 def read_search(name: str) -> dict[str, Any]:
     """What one search found: its genotype, how firmly, and the budget it reached."""
-    from clearer_basicsr.archs.genotype import Genotype
+    from clearer_basicsr.search_result import SearchResult
 
-    path = os.path.join('experiments', name, 'genotype.yml')
-    with open(path, encoding='utf-8') as f:
-        found = yaml.safe_load(f)
-    decisions = found.get('decisions') or []
+    found = SearchResult.in_folder(os.path.join('experiments', name))
     return {
         'name': name,
-        'genotype': Genotype.from_dict(found),
-        'decided': sum(d['decided'] for d in decisions),
-        'columns': len(decisions),
-        'weakest': min((d['weight'] for d in decisions), default=float('nan')),
-        'budget': found.get('budget') or {},
+        'genotype': found.genotype,
+        'decided': found.decided,
+        'columns': len(found.decisions or ()),
+        'weakest': found.weakest,
+        'budget': found.budget or {},
     }
 
 
@@ -92,7 +94,6 @@ def collect(
     from clearer_basicsr.run_files import read_metrics, val_curve
     from clearer_basicsr.tools.compare import collect as measure
     from clearer_basicsr.tools.compare import cpu_name
-    from clearer_basicsr.tools.evaluate import baseline_label
     from clearer_basicsr.tools.stages import read_times
 
     networks = {}
@@ -372,7 +373,7 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             )
     lines += ['', '## References', '']
     refs = [
-        network_row(results, 'baseline', n['name'], n['name'] if n['recipe'] != 'shared' else f'{n["name"]} (shared)')
+        network_row(results, 'baseline', n['name'], n['name'] if n['recipe'] != SHARED else f'{n["name"]} (shared)')
         for n in nets.values()
         if n.get('kind') == 'baseline'
     ]

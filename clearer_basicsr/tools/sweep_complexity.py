@@ -28,8 +28,6 @@ import argparse
 import os
 import time
 
-import yaml
-
 from _clearer_basicsr_cli import run
 from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
@@ -156,6 +154,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error('--warmup must be between 0 and --search-iters')
 
     from clearer_basicsr.data.demo_data import make_demo_data
+    from clearer_basicsr.search_result import SearchResult
     from clearer_basicsr.tools.compare import collect, write_csv
 
     make_demo_data(args.data)
@@ -165,8 +164,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f'lambda_comp = {lam:g}', flush=True)
         names = sweep_one(lam, args)
         row = collect([os.path.join('results', names['test'])], size=args.size, latency=False)[0]
-        with open(os.path.join('experiments', names['search'], 'genotype.yml')) as f:
-            found = yaml.safe_load(f)
+        found = SearchResult.in_folder(os.path.join('experiments', names['search']))
         rows.append(
             {
                 'lambda_comp': lam,
@@ -174,8 +172,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 'params': row['params'],
                 'macs': row['macs'],
                 'mac_size': row['mac_size'],
-                'macs_per_patch': found['macs'],
-                'patch_size': found['patch_size'],
+                'macs_per_patch': found.macs,
+                'patch_size': found.patch_size,
                 'fusion_columns': row['genotype'].count('F'),
                 'psnr': row['psnr'],
                 'ssim': row['ssim'],
