@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from basicsr.utils import get_root_logger
+from torch import nn
 
+from .compat import torch_load
+from .errors import UserInputError
 from .files import atomic_write
 
 
@@ -88,3 +92,31 @@ def first_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, Any
         key, where = (missing[0], 'is missing there') if missing else (unexpected[0], 'is not in the network')
         return f'{key} {where} ({len(missing)} keys missing, {len(unexpected)} unexpected)'
     return None
+
+
+def saved_weights(net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params') -> dict:
+    """The weights a checkpoint holds for ``net`` (under ``param_key``, else 'params', as BasicSR),
+    read as data only (:func:`.compat.torch_load`), 'module.' prefixes stripped and, when
+    ``strict``, compared with the network: one line naming the first key that does not fit (a
+    checkpoint of other network options) instead of PyTorch's list."""
+    saved = torch_load(load_path)
+    if param_key is not None:
+        if param_key not in saved and 'params' in saved:
+            get_root_logger().info('Loading: params_ema does not exist, use params.')
+            param_key = 'params'
+        if not isinstance(saved, Mapping) or param_key not in saved:
+            keys = list(saved)[:5] if isinstance(saved, Mapping) else type(saved).__name__
+            raise UserInputError(
+                f'{load_path}: no {param_key!r} entry (found {keys}); expected a network checkpoint '
+                'that BasicSR or the plugin saved (models/net_g_*.pth)'
+            )
+        saved = saved[param_key]
+    get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+    saved = strip_module_prefix(saved)
+    mismatch = first_mismatch(net.state_dict(), saved) if strict else None
+    if mismatch is not None:
+        raise UserInputError(
+            f'{load_path}: does not fit the network of the options: {mismatch}; expected a checkpoint of '
+            'the network these options build (were network_g options changed since it was saved?)'
+        )
+    return saved

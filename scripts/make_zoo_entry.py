@@ -34,7 +34,7 @@ def main(argv=None):
     import torch
     from basicsr.archs import build_network
 
-    from clearer_basicsr.models.restoration_model import saved_weights
+    from clearer_basicsr.checkpoint import saved_weights
     from clearer_basicsr.option_file import read_option_file
     from clearer_basicsr.plots import draw_genotype
     from clearer_basicsr.search_result import SearchResult

@@ -17,7 +17,7 @@ from test_option_files import REPO
 
 from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.archs.genotype import Genotype
-from clearer_basicsr.models.restoration_model import self_ensemble
+from clearer_basicsr.inference import self_ensemble
 from clearer_basicsr.search_result import SearchResult
 from clearer_basicsr.tools import compare
 

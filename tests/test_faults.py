@@ -31,7 +31,7 @@ from clearer_basicsr.compat import load_resume_state, torch_load
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import write_lmdb
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.models.restoration_model import NonFiniteError
+from clearer_basicsr.models.finite_guard import NonFiniteError
 from clearer_basicsr.options_check import mark_checked
 
 NAN = float('nan')
@@ -419,7 +419,7 @@ def test_nonfinite_stops_saving_the_last_finite_state_and_names_the_cause(
         if it == 1:
             model.save(0, 1)  # the user's checkpoint of iteration 1
     before = hashes(exp)
-    weights_after_2 = model.finite_states[0]['networks']['params']
+    weights_after_2 = model.guard.states[0]['networks']['params']
 
     model.feed_data(inject(model, fault, monkeypatch))
     problem, cause = FAULTS[fault]

@@ -16,7 +16,7 @@ from conftest import write_yaml
 from clearer_basicsr.archs.clearer_arch import CLEARERNet
 from clearer_basicsr.data.data_util import bgr_to_luma
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.models.restoration_model import restore_whole
+from clearer_basicsr.inference import restore_whole
 from clearer_basicsr.tools.infer import main as infer
 from clearer_basicsr.tools.infer import output_names, restore_tiled
 

@@ -7,7 +7,7 @@ from basicsr.models import build_model
 from conftest import model_options, train_options
 
 from clearer_basicsr.archs.arch_util import pad_to_multiple
-from clearer_basicsr.models.restoration_model import self_ensemble
+from clearer_basicsr.inference import self_ensemble
 
 
 def build(demo_data, tmp_path, **train):

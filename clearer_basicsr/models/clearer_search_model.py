@@ -307,7 +307,7 @@ class CLEARERSearchModel(RestorationModel):
         batch = self.next_arch_batch()
         self.optimizer_arch.zero_grad(set_to_none=True)
         self.sample_paths(current_iter, 'architecture')
-        self.snapshot_buffers()
+        self.guard.before_step(self.net_g)
         with self.arch_bn(), self.autocast():
             losses = self.logit_gradient(batch)
         self.average_logit_gradient()

@@ -9,7 +9,7 @@ Option keys (all optional, BasicSR's own keep their meaning):
 * ``channels_last``         ``true`` | ``false`` | ``auto`` (the default: on for networks measured faster
   so, CLEARER's on the CPU): network and inputs in channels-last memory format;
 * ``train: skip_nonfinite`` skip a step whose loss or gradient is NaN/Inf; the run still stops
-  once more than 10 % of its steps were skipped (:data:`SKIP_LIMIT`; skipped steps train nothing).
+  once more than 10 % of its steps were skipped (:mod:`.finite_guard`; skipped steps train nothing).
   Default: stop at the first one, saving the last finite state (the one before the iteration
   that led there) and naming the optimiser that diverged, so that a resume with its learning
   rate lowered gets past that iteration;
@@ -25,13 +25,12 @@ points write to ``metrics.json``.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import cv2
@@ -47,41 +46,17 @@ from torch.optim import Optimizer
 from tqdm import tqdm
 
 from .. import option_rules as rules
-from ..archs.arch_util import pad_to_multiple
-from ..checkpoint import atomic_torch_save, detached_copy, first_mismatch, rng_state, strip_module_prefix
-from ..compat import torch_load
-from ..errors import UserInputError
+from ..checkpoint import atomic_torch_save, rng_state, saved_weights, strip_module_prefix
 from ..files import atomic_write
+from ..inference import restore_whole
 from ..options_check import check_options, was_checked
 from ..registration import register
+from .finite_guard import FiniteGuard, NonFiniteError
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 AMP_CHOICES = (None, False, 'auto', *AMP_DTYPES)
 Losses = dict[str, torch.Tensor]  # loss terms by name, as BasicSR logs them
 BASICSR_SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')  # BaseModel.setup_schedulers
-
-
-def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Mean of ``fn`` over the 8 flips/rotations of ``x``, each mapped back."""
-    outputs = []
-    for flip in (False, True):
-        xf = x.flip(-1) if flip else x
-        for k in range(4):
-            y = fn(torch.rot90(xf, k, dims=(-2, -1)))
-            y = torch.rot90(y, -k, dims=(-2, -1))
-            outputs.append(y.flip(-1) if flip else y)
-    return torch.stack(outputs).mean(0)
-
-
-def restore_whole(
-    net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int = 1, ensemble: bool = False
-) -> torch.Tensor:
-    """Whole-image inference: ``x`` padded at the bottom/right to a multiple of ``multiple``, ``net``
-    (or its 8-way self-ensemble), the output cropped back to the size of ``x``."""
-    h, w = x.shape[-2:]
-    x = pad_to_multiple(x, multiple)
-    y = self_ensemble(net, x) if ensemble else net(x)
-    return y[..., :h, :w].float()
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -168,10 +143,6 @@ SCHEDULER_REQUIRED = {
 }
 
 
-SKIP_LIMIT = 0.1  # train: skip_nonfinite stops the run once more than this share of its steps was skipped ...
-SKIP_LIMIT_FROM = 10  # ... counted from this many steps on
-
-
 def zero_layer(net: nn.Module, name: str, where: str) -> None:
     """Zeroes the weights (and bias) of the layer ``name`` of ``net``."""
     layers = {n: m for n, m in net.named_modules() if isinstance(getattr(m, 'weight', None), torch.Tensor)}
@@ -212,39 +183,6 @@ def check_scheduler_options(scheduler: Mapping[str, Any], where: str) -> None:
         )
 
 
-def saved_weights(net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params') -> dict:
-    """The weights a checkpoint holds for ``net`` (under ``param_key``, else 'params', as BasicSR),
-    read as data only (:func:`..compat.torch_load`), 'module.' prefixes stripped and, when
-    ``strict``, compared with the network: one line naming the first key that does not fit (a
-    checkpoint of other network options) instead of PyTorch's list."""
-    saved = torch_load(load_path)
-    if param_key is not None:
-        if param_key not in saved and 'params' in saved:
-            get_root_logger().info('Loading: params_ema does not exist, use params.')
-            param_key = 'params'
-        if not isinstance(saved, Mapping) or param_key not in saved:
-            keys = list(saved)[:5] if isinstance(saved, Mapping) else type(saved).__name__
-            raise UserInputError(
-                f'{load_path}: no {param_key!r} entry (found {keys}); expected a network checkpoint '
-                'that BasicSR or the plugin saved (models/net_g_*.pth)'
-            )
-        saved = saved[param_key]
-    get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
-    saved = strip_module_prefix(saved)
-    mismatch = first_mismatch(net.state_dict(), saved) if strict else None
-    if mismatch is not None:
-        raise UserInputError(
-            f'{load_path}: does not fit the network of the options: {mismatch}; expected a checkpoint of '
-            'the network these options build (were network_g options changed since it was saved?)'
-        )
-    return saved
-
-
-class NonFiniteError(UserInputError, FloatingPointError):
-    """A loss or gradient became NaN/Inf; the message says which, where, what was saved and what
-    to change (a user error: shown as one line by the entry points)."""
-
-
 @register(MODEL_REGISTRY, 'CLEARERRestorationModel')
 class RestorationModel(SRModel):
     def __init__(self, opt: dict) -> None:
@@ -252,10 +190,9 @@ class RestorationModel(SRModel):
             check_options(opt)
         self.batch_in_epoch = None  # set by clearer_basicsr.train, saved for a bit-exact resume
         self.epoch = 0
-        self.nonfinite_skips = 0
         self.interval_losses = {}  # loss name -> (sum, count) since the last get_current_log
-        self.steps_attempted = 0  # optimiser steps tried, skipped ones included
-        self.finite_states = collections.deque(maxlen=2)  # the last two end-of-iteration states, in memory
+        train, logger = opt.get('train') or {}, opt.get('logger') or {}
+        self.guard = FiniteGuard(train.get('skip_nonfinite'), logger.get('print_freq') or 1)
         self.validation_results = {}  # test set name -> averages and per-image metrics of its last validation
         super().__init__(opt)
 
@@ -390,7 +327,7 @@ class RestorationModel(SRModel):
 
         The gradient norm is the one value checked, one host sync per step: a non-finite loss
         makes the gradient non-finite too, and only then are the losses looked at, to name it."""
-        self.steps_attempted += 1
+        self.guard.attempted += 1
         self.scaler.unscale_(optimizer)
         grad_clip = self.opt['train'].get('grad_clip') or 0
         norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else math.inf)
@@ -407,15 +344,14 @@ class RestorationModel(SRModel):
 
     def _nonfinite(self, what: str, term: str, step_name: str, current_iter: int, optimizer: Optimizer) -> bool:
         """A non-finite ``term`` (a loss name or 'gradient'): skip the step (``skip_nonfinite``)
-        within :data:`SKIP_LIMIT`, else stop with the last finite state saved."""
+        within the guard's limit, else stop with the last finite state saved."""
         optimizer.zero_grad(set_to_none=True)
-        self.restore_buffer_snapshot()
         logger = get_root_logger()
         problem = f'non-finite {what} in the {step_name} step at iteration {current_iter}'
-        if self.opt['train'].get('skip_nonfinite'):
-            self.nonfinite_skips += 1
-            logger.warning(f'{problem}: step skipped ({self.nonfinite_skips} skipped so far)')
-            self.check_skip_share()
+        if self.guard.skip:
+            self.guard.restore_buffers()
+            logger.warning(f'{problem}: step skipped ({self.guard.skipped + 1} skipped so far)')
+            self.guard.count_skip()
             return False
         inputs = self.step_inputs(step_name)
         if not all(torch.isfinite(x).all() for x in inputs):
@@ -427,10 +363,12 @@ class RestorationModel(SRModel):
             key = self.diverged_optimizer(term)
             what_diverged = 'architecture logits' if key == 'optim_arch' else 'network weights'
             cause = f'the {what_diverged} diverged (train: {key}). Lower train: {key}: lr and resume with --auto_resume'
-        message = (
-            f'{problem}: {cause}, or set train: skip_nonfinite: true to skip such steps. '
-            f'{self.save_last_finite_state(current_iter)}'
-        )
+        if self.opt['rank'] != 0:
+            saved = 'Rank 0 saves the last finite state.'
+        else:
+            folder = self.opt['path'].get('training_states')
+            saved = self.guard.save_last_finite(current_iter, folder, self.write_checkpoint)
+        message = f'{problem}: {cause}, or set train: skip_nonfinite: true to skip such steps. {saved}'
         logger.error(message)  # the run's log file says why it stopped
         raise NonFiniteError(message)
 
@@ -442,74 +380,16 @@ class RestorationModel(SRModel):
         """The ``train:`` key of the optimiser whose parameters made ``term`` non-finite."""
         return 'optim_g'
 
-    def check_skip_share(self) -> None:
-        """Stops the run once skipped steps pass :data:`SKIP_LIMIT` of the steps tried: skipped
-        steps train nothing, so the run would end looking trained without being so."""
-        if self.steps_attempted >= SKIP_LIMIT_FROM and self.nonfinite_skips > SKIP_LIMIT * self.steps_attempted:
-            raise NonFiniteError(
-                f'train: skip_nonfinite: {self.nonfinite_skips} of {self.steps_attempted} steps were non-finite and '
-                f'skipped, more than {SKIP_LIMIT:.0%}: the run stopped, as what it would end with is barely trained. '
-                'Lower the learning rates or check the data, and resume with --auto_resume (from the last '
-                'periodic checkpoint) or start again'
-            )
-
     def keep_finite_state(self, current_iter: int) -> None:
-        """Keeps in memory what :meth:`save` would write after ``current_iter`` (a completed,
-        finite iteration) at every log line (``logger: print_freq``), where BasicSR's logging
-        waits for the device anyway: the last two, for :meth:`save_last_finite_state`. A copy of
-        the weights and optimiser state per log line, none in between; none with ``skip_nonfinite``."""
-        if self.opt['train'].get('skip_nonfinite') or current_iter % self.opt['logger']['print_freq']:
-            return
-        self.finite_states.append(
-            detached_copy(
-                {
-                    'networks': self.network_checkpoint(),
-                    'state': self.training_state(self.epoch, current_iter),
-                }
-            )
+        """After iteration ``current_iter`` (finite): what a non-finite stop would save, kept at log lines."""
+        self.guard.keep(
+            current_iter,
+            lambda: {'networks': self.network_checkpoint(), 'state': self.training_state(self.epoch, current_iter)},
         )
-
-    def save_last_finite_state(self, current_iter: int) -> str:
-        """Saves the last state whose step was finite and says where: the state after iteration
-        N-2 when iteration N fails, as the state after N-1 is the one that gave non-finite values.
-        A newer training state on disk is set aside (renamed ``*.state.nonfinite``) so that
-        ``--auto_resume`` starts from the saved one; an identical one already saved is kept."""
-        earlier = [s for s in self.finite_states if s['state']['iter'] <= current_iter - 2]
-        if not earlier or 'training_states' not in self.opt['path']:
-            return 'No finite state after a completed iteration is kept, so nothing was saved: start the run again.'
-        snapshot = earlier[-1]
-        last = snapshot['state']['iter']
-        folder = self.opt['path']['training_states']
-        path = os.path.join(folder, f'{last}.state')
-        if self.opt['rank'] != 0:
-            return f'The state after iteration {last} is saved by rank 0.'
-        set_aside = []
-        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-            if name.endswith('.state') and name[: -len('.state')].isdigit() and int(name[: -len('.state')]) > last:
-                os.replace(os.path.join(folder, name), os.path.join(folder, name + '.nonfinite'))
-                set_aside.append(name)
-        aside = f' ({", ".join(set_aside)} set aside as *.state.nonfinite)' if set_aside else ''
-        if os.path.isfile(path):
-            return f'The last finite state, after iteration {last}, is at {path}{aside}.'
-        self.write_checkpoint(snapshot['networks'], last)
-        atomic_torch_save(snapshot['state'], path)
-        return f'The last finite state, after iteration {last}, was saved to {path}{aside}.'
-
-    def snapshot_buffers(self) -> None:
-        """With ``skip_nonfinite``: copies of the network's buffers (BatchNorm statistics) before a
-        step's forward pass, which a skipped step puts back (:meth:`restore_buffer_snapshot`), as
-        its forward may have left NaN there. A stop saves a kept state, never the live buffers."""
-        if self.opt['train'].get('skip_nonfinite'):
-            self._buffer_snapshot = [(b, b.detach().clone()) for b in self.net_g.buffers()]
-
-    def restore_buffer_snapshot(self) -> None:
-        with torch.no_grad():
-            for buffer, saved in getattr(self, '_buffer_snapshot', []):
-                buffer.copy_(saved)
 
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad(set_to_none=True)
-        self.snapshot_buffers()
+        self.guard.before_step(self.net_g)
         with self.autocast():
             self.output = self.net_g(self.lq)
             losses = self.pixel_losses(self.output.float(), self.gt)
@@ -519,8 +399,8 @@ class RestorationModel(SRModel):
         losses = OrderedDict((k, v.detach()) for k, v in losses.items())
         self.log_dict = self.reduce_loss_dict(losses)
         self.add_to_interval_means(self.log_dict)
-        if self.nonfinite_skips:
-            self.log_dict['nonfinite_skips'] = float(self.nonfinite_skips)
+        if self.guard.skipped:
+            self.log_dict['nonfinite_skips'] = float(self.guard.skipped)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
 
@@ -646,8 +526,8 @@ class RestorationModel(SRModel):
             'scaler': self.scaler.state_dict() if hasattr(self, 'scaler') else None,
             'rng': rng_state(),
             'batch_in_epoch': self.batch_in_epoch,
-            'nonfinite_skips': self.nonfinite_skips,
-            'steps_attempted': self.steps_attempted,
+            'nonfinite_skips': self.guard.skipped,
+            'steps_attempted': self.guard.attempted,
         }
 
     @master_only
@@ -660,8 +540,8 @@ class RestorationModel(SRModel):
         super().resume_training(resume_state)
         if resume_state.get('scaler') and hasattr(self, 'scaler'):
             self.scaler.load_state_dict(resume_state['scaler'])
-        self.nonfinite_skips = resume_state.get('nonfinite_skips', 0)
-        self.steps_attempted = resume_state.get('steps_attempted', 0)
+        self.guard.skipped = resume_state.get('nonfinite_skips', 0)  # absent from BasicSR's own states
+        self.guard.attempted = resume_state.get('steps_attempted', 0)
         self.epoch = resume_state.get('epoch', 0)
         self.apply_configured_lrs()
 

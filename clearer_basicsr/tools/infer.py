@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -39,11 +39,9 @@ from tqdm import tqdm
 
 from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_header_size, list_images
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.models.restoration_model import restore_whole
+from clearer_basicsr.inference import restore_tiled, restore_whole
 from clearer_basicsr.tools.cli import doc_parser
 from clearer_basicsr.tools.trained_net import load_trained_network, network_channels
-
-Restorer = Callable[[torch.Tensor], torch.Tensor]
 
 
 def find_images(source: str, output: str) -> tuple[str, list[str]]:
@@ -100,25 +98,6 @@ def read_image(path: str, channels: int) -> np.ndarray:
     if channels == 1:
         return bgr_to_luma(img)[..., None]
     return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
-
-
-def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:
-    """``restore`` block by block: each ``tile`` x ``tile`` block of ``x`` is computed from the block
-    with ``context`` pixels of the image around it (fewer at the image's edges), and only the block
-    is kept. Memory grows with (tile + 2 context)^2."""
-    h, w = x.shape[-2:]
-    out = None
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            y0, x0 = max(top - context, 0), max(left - context, 0)  # the region computed
-            y = restore(x[..., y0 : min(top + tile + context, h), x0 : min(left + tile + context, w)])
-            if out is None:
-                out = y.new_empty(*y.shape[:2], h, w)
-            bh, bw = min(tile, h - top), min(tile, w - left)
-            out[..., top : top + bh, left : left + bw] = y[..., top - y0 : top - y0 + bh, left - x0 : left - x0 + bw]
-            if bar is not None:
-                bar.update(1)
-    return out
 
 
 def round_up(value: int, multiple: int) -> int:

@@ -12,8 +12,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
 from clearer_basicsr.archs.arch_util import input_channels
+from clearer_basicsr.checkpoint import saved_weights
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.models.restoration_model import saved_weights
 from clearer_basicsr.option_file import naming, read_option_file
 from clearer_basicsr.option_rules import check_component
 

@@ -1,0 +1,57 @@
+"""Restoring a whole image with a trained network, apart from training: test-time padding, the
+8-way self-ensemble and tiling. The model's validation, ``clearer-infer`` and the tools use these
+(and import no training model); the padding itself is :func:`.arch_util.pad_to_multiple`, the one
+the CLEARER networks and the exported ones use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from tqdm import tqdm
+
+from .archs.arch_util import pad_to_multiple
+
+Restorer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``fn`` over the 8 flips/rotations of ``x``, each mapped back."""
+    outputs = []
+    for flip in (False, True):
+        xf = x.flip(-1) if flip else x
+        for k in range(4):
+            y = fn(torch.rot90(xf, k, dims=(-2, -1)))
+            y = torch.rot90(y, -k, dims=(-2, -1))
+            outputs.append(y.flip(-1) if flip else y)
+    return torch.stack(outputs).mean(0)
+
+
+def restore_whole(
+    net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int = 1, ensemble: bool = False
+) -> torch.Tensor:
+    """Whole-image inference: ``x`` padded at the bottom/right to a multiple of ``multiple``, ``net``
+    (or its 8-way self-ensemble), the output cropped back to the size of ``x``."""
+    h, w = x.shape[-2:]
+    x = pad_to_multiple(x, multiple)
+    y = self_ensemble(net, x) if ensemble else net(x)
+    return y[..., :h, :w].float()
+
+
+def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:
+    """``restore`` block by block: each ``tile`` x ``tile`` block of ``x`` is computed from the block
+    with ``context`` pixels of the image around it (fewer at the image's edges), and only the block
+    is kept. Memory grows with (tile + 2 context)^2."""
+    h, w = x.shape[-2:]
+    out = None
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            y0, x0 = max(top - context, 0), max(left - context, 0)  # the region computed
+            y = restore(x[..., y0 : min(top + tile + context, h), x0 : min(left + tile + context, w)])
+            if out is None:
+                out = y.new_empty(*y.shape[:2], h, w)
+            bh, bw = min(tile, h - top), min(tile, w - left)
+            out[..., top : top + bh, left : left + bw] = y[..., top - y0 : top - y0 + bh, left - x0 : left - x0 + bw]
+            if bar is not None:
+                bar.update(1)
+    return out
