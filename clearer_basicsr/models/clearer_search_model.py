@@ -34,7 +34,6 @@ columns (:mod:`..archs.decisions`).
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -43,92 +42,35 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from basicsr.losses import build_loss
-from basicsr.models import lr_scheduler as basicsr_schedulers
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import MODEL_REGISTRY
 
-from .. import option_rules as rules
 from ..archs.complexity import (
-    BUDGET_TOLERANCE,
     COMPLEXITY_METRICS,
     candidate_costs,
     cost_matrix,
-    derive_within_budget,
-    derived_cost,
 )
-from ..archs.decisions import column_decisions, column_name, decision_table, undecided, undecided_warning
-from ..archs.genotype import CANDIDATES, Genotype
+from ..archs.decisions import column_decisions, undecided
+from ..archs.genotype import CANDIDATES
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from ..search_result import SearchResult, write_search_outputs
 from . import arch_gradient
-from .restoration_model import RestorationModel, check_optimizer_options, check_scheduler_options
+from .restoration_model import RestorationModel
+from .search_export import export_search
+from .search_options import (
+    DEFAULT_ARCH_LOSS,
+    DEFAULT_OPTIM_ARCH,
+    arch_dataset_options,
+    build_scheduler,
+    check_search_network,
+    check_search_train,
+    gumbel_temperatures,
+)
 
-ARCH_UPDATES = ('first_order', 'second_order')
-ARCH_SAMPLINGS = ('softmax', 'gumbel')
-GDAS_TAU = (10.0, 0.1)
-BN_MODES = ('eval', 'train')
-DEFAULT_ARCH_LOSS = {'type': 'CLEARERArchLoss'}
-DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 0.0}
 LOSS_SCALE_MOMENTUM = 0.9  # running mean of the weight step's loss: the budget term's unit
-LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
 STEPS = ('architecture', 'weight')  # the two steps of an iteration, in order (Gumbel samples per step)
 ARCH_LOSS_NAMES = {'l_pix': 'l_arch_pix', 'l_percep': 'l_arch_percep', 'l_style': 'l_arch_style'}
-
-
-def scheduler_class(type_name: Any, where: str) -> type:
-    """A BasicSR or torch LR scheduler class by name (``train: scheduler_arch: type``)."""
-    cls = getattr(basicsr_schedulers, str(type_name), None) or getattr(torch.optim.lr_scheduler, str(type_name), None)
-    if isinstance(cls, type):
-        return cls
-    names = sorted(
-        {n for n in dir(basicsr_schedulers) if n.endswith('LR')}
-        | {n for n in dir(torch.optim.lr_scheduler) if n.endswith('LR') and not n.startswith('_')}
-    )
-    raise rules.OptionError(
-        f'{where} = {type_name!r} is neither a BasicSR nor a torch LR scheduler; {rules.suggest(type_name, names)}'
-    )
-
-
-def build_scheduler(sched_opt: Mapping[str, Any] | None, optimizer: torch.optim.Optimizer) -> Any:
-    """A BasicSR (or torch) LR scheduler from ``{type: ..., ...}``; None: constant."""
-    if not sched_opt:
-        return basicsr_schedulers.MultiStepRestartLR(optimizer, milestones=[])
-    sched_opt = dict(sched_opt)
-    return scheduler_class(sched_opt.pop('type'), 'train: scheduler_arch: type')(optimizer, **sched_opt)
-
-
-def gumbel_temperatures(train: Mapping[str, Any], where: str) -> tuple[float, float]:
-    """``train: gumbel_tau`` as (start, end): a number, or [start, end] linear over total_iter."""
-    given = train.get('gumbel_tau', GDAS_TAU)
-    tau = [given, given] if isinstance(given, (int, float)) else given
-    if (
-        not isinstance(tau, (list, tuple))
-        or len(tau) != 2
-        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in tau)
-    ):
-        rules.fail(
-            rules.key_path(where, 'gumbel_tau'), given, 'a temperature > 0 or [start, end] (linear over total_iter)'
-        )
-    return float(tau[0]), float(tau[1])
-
-
-def arch_dataset_options(opt: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``train: arch_dataset`` as the search builds it: the loader keys it lacks taken from
-    ``datasets: train``, phase 'train' (BasicSR's parser sets phases only under ``datasets``)."""
-    arch_opt = (opt.get('train') or {}).get('arch_dataset')
-    if not isinstance(arch_opt, Mapping):
-        return None
-    arch_opt = dict(arch_opt)
-    train_set = (opt.get('datasets') or {}).get('train') or {}
-    for key in LOADER_KEYS:
-        if key not in arch_opt and key in train_set:
-            arch_opt[key] = train_set[key]
-    arch_opt.update(phase='train', name=arch_opt.get('name', 'arch'))
-    if 'scale' in opt:
-        arch_opt['scale'] = opt['scale']
-    return arch_opt
 
 
 @MODEL_REGISTRY.register()
@@ -156,57 +98,12 @@ class CLEARERSearchModel(RestorationModel):
     @classmethod
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
         super().check_train_options(train, where)
-        key = functools.partial(rules.key_path, where)
-        if not train.get('arch_dataset'):
-            rules.fail(
-                key('arch_dataset'),
-                train.get('arch_dataset'),
-                'the held-apart split the architecture logits '
-                'learn on (any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
-            )
-        arch_loss = train.get('arch_loss') or DEFAULT_ARCH_LOSS
-        rules.check_component(LOSS_REGISTRY, key('arch_loss'), arch_loss, 'loss (LOSS_REGISTRY)')
-        check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key('optim_arch'))
-        if train.get('scheduler_arch'):
-            schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
-            scheduler_cls = scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
-            check_scheduler_options(schedule, key('scheduler_arch'))
-            rules.check_argument_types(scheduler_cls, schedule, key('scheduler_arch'))
-        warmup = train.get('arch_warmup_iter', 0)
-        warmup = rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
-        total = train.get('total_iter')
-        if isinstance(total, int) and warmup >= total:
-            rules.fail(
-                key('arch_warmup_iter'),
-                warmup,
-                f'fewer iterations than total_iter = {total} (the logits learn only after the warm-up: a search '
-                'that never steps them derives its genotype from their random start)',
-            )
-        update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
-        rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
-        sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
-        if sampling == 'gumbel':
-            if update != 'first_order':
-                raise rules.OptionError(
-                    f'{key("arch_sampling")} = gumbel needs arch_update: first_order (the '
-                    'unrolled step would compare losses of different samples)'
-                )
-            gumbel_temperatures(train, where)
-        if update == 'second_order' and train.get('amp') == 'fp16':
-            raise rules.OptionError(
-                f'{key("arch_update")} = second_order does not support amp: fp16 (use bf16 or none)'
-            )
+        check_search_train(train, where)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
         super().check_options(opt, where)
-        net_opt = opt.get('network_g') or {}
-        net_cls = rules.lookup(ARCH_REGISTRY, rules.key_path(where, 'network_g: type'), net_opt.get('type'), 'network')
-        if not hasattr(net_cls, 'arch_parameters'):
-            raise rules.OptionError(
-                f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
-                'architecture logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
-            )
+        check_search_network(opt, where)
 
     @classmethod
     def extra_datasets(cls, opt: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -420,75 +317,16 @@ class CLEARERSearchModel(RestorationModel):
                 'start'
             )
             return
-        net = self.supernet
-        genotype, changed = self.derived_genotype()
-        derived = derived_cost(candidate_costs(net, self.patch_size), genotype)
-        weights = net.column_weights().detach().float().cpu().tolist()
-        decisions = column_decisions(weights, net.columns_per_cell)
-        result = SearchResult(
-            genotype,
-            column_weights=[dict(zip(CANDIDATES, (round(v, 6) for v in row))) for row in weights],
-            decisions=[d.as_dict() for d in decisions],
-            undecided=[d.name for d in undecided(decisions)],
-            macs=derived['macs'],
-            params=derived['params'],
-            patch_size=self.patch_size,
-            iteration=self.current_iter,
-            budget=self.budget_report(derived, changed) or None,
-        )
-        write_search_outputs(result, self.opt['path']['experiments_root'], self.column_weight_history)
-        logger = get_root_logger()
-        logger.info(
-            f'Genotype: {genotype} ({derived["params"]:,} params, {derived["macs"]:,} MACs at {self.patch_size}px)\n'
-            + '\n'.join(decision_table(decisions))
-        )
         final = current_iter == -1 or current_iter >= int(self.opt['train']['total_iter'])
-        warning = undecided_warning(decisions)
-        if final and warning:
-            logger.warning(warning)
-
-    def derived_genotype(self) -> tuple[Genotype, list[int]]:
-        """The argmax genotype; searching to a budget, the most likely genotype within the
-        budget's window (:func:`derive_within_budget`). Also returns the columns where that
-        differs from the argmax (0-based)."""
-        net = self.supernet
-        argmax = net.genotype()
-        loss = self.cri_arch
-        if not loss.budgeted:
-            return argmax, []
-        key = COMPLEXITY_METRICS[loss.complexity]
-        costs = candidate_costs(net, self.patch_size)
-        matrix = cost_matrix(net, self.patch_size, loss.complexity)
-        weights = net.column_weights().detach().float().cpu()
-        choice = derive_within_budget(weights, matrix, costs.fixed_total[key], loss.target * costs.largest_total[key])
-        if choice is None:  # no genotype of the space fits the window: keep the argmax, the report says so
-            return argmax, []
-        genotype = Genotype.from_indices(choice, net.branch_channels, net.columns_per_cell)
-        return genotype, [c for c, (a, b) in enumerate(zip(argmax.indices, choice)) if a != b]
-
-    def budget_report(self, derived: Mapping[str, int], changed: list[int]) -> dict[str, Any]:
-        """The budget searched for and the cost the derived network reached, as fractions of the
-        all-parallel network's cost (and MACs at 256x256 when the metric is flops)."""
-        loss = self.cri_arch
-        if not loss.budgeted:
-            return {}
-        key = COMPLEXITY_METRICS[loss.complexity]
-        largest = candidate_costs(self.supernet, self.patch_size).largest_total[key]
-        report = {
-            'metric': key,
-            'target_fraction': round(loss.target, 4),
-            'reached_fraction': round(derived[key] / largest, 4),
-            'tolerance': BUDGET_TOLERANCE,
-            'multiplier': round(float(loss.multiplier), 6),
-            # columns where the argmax did not fit the window and a less likely candidate was derived
-            'changed_from_argmax': [column_name(c, self.supernet.columns_per_cell) for c in changed],
-        }
-        if key == 'macs':  # MACs grow with the input area: also at a 256x256 input
-            area = (256 / self.patch_size) ** 2
-            report.update(
-                target_macs_256=round(loss.target * largest * area), reached_macs_256=round(derived[key] * area)
-            )
-        return report
+        export_search(
+            self.supernet,
+            self.cri_arch,
+            self.patch_size,
+            self.current_iter,
+            self.column_weight_history,
+            self.opt['path']['experiments_root'],
+            final,
+        )
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         state = super().training_state(epoch, current_iter)

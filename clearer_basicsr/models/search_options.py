@@ -1,0 +1,130 @@
+"""The options of a CLEARER search (``train:`` keys besides a retrain's) and the helpers that
+read them: the logit schedule, the Gumbel temperatures, the arch split's dataset options."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from basicsr.models import lr_scheduler as basicsr_schedulers
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+
+from .. import option_rules as rules
+from .restoration_model import check_optimizer_options, check_scheduler_options
+
+ARCH_UPDATES = ('first_order', 'second_order')
+ARCH_SAMPLINGS = ('softmax', 'gumbel')
+GDAS_TAU = (10.0, 0.1)
+BN_MODES = ('eval', 'train')
+DEFAULT_ARCH_LOSS = {'type': 'CLEARERArchLoss'}
+LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
+DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 0.0}
+
+
+def scheduler_class(type_name: Any, where: str) -> type:
+    """A BasicSR or torch LR scheduler class by name (``train: scheduler_arch: type``)."""
+    cls = getattr(basicsr_schedulers, str(type_name), None) or getattr(torch.optim.lr_scheduler, str(type_name), None)
+    if isinstance(cls, type):
+        return cls
+    names = sorted(
+        {n for n in dir(basicsr_schedulers) if n.endswith('LR')}
+        | {n for n in dir(torch.optim.lr_scheduler) if n.endswith('LR') and not n.startswith('_')}
+    )
+    raise rules.OptionError(
+        f'{where} = {type_name!r} is neither a BasicSR nor a torch LR scheduler; {rules.suggest(type_name, names)}'
+    )
+
+
+def build_scheduler(sched_opt: Mapping[str, Any] | None, optimizer: torch.optim.Optimizer) -> Any:
+    """A BasicSR (or torch) LR scheduler from ``{type: ..., ...}``; None: constant."""
+    if not sched_opt:
+        return basicsr_schedulers.MultiStepRestartLR(optimizer, milestones=[])
+    sched_opt = dict(sched_opt)
+    return scheduler_class(sched_opt.pop('type'), 'train: scheduler_arch: type')(optimizer, **sched_opt)
+
+
+def gumbel_temperatures(train: Mapping[str, Any], where: str) -> tuple[float, float]:
+    """``train: gumbel_tau`` as (start, end): a number, or [start, end] linear over total_iter."""
+    given = train.get('gumbel_tau', GDAS_TAU)
+    tau = [given, given] if isinstance(given, (int, float)) else given
+    if (
+        not isinstance(tau, (list, tuple))
+        or len(tau) != 2
+        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in tau)
+    ):
+        rules.fail(
+            rules.key_path(where, 'gumbel_tau'), given, 'a temperature > 0 or [start, end] (linear over total_iter)'
+        )
+    return float(tau[0]), float(tau[1])
+
+
+def arch_dataset_options(opt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``train: arch_dataset`` as the search builds it: the loader keys it lacks taken from
+    ``datasets: train``, phase 'train' (BasicSR's parser sets phases only under ``datasets``)."""
+    arch_opt = (opt.get('train') or {}).get('arch_dataset')
+    if not isinstance(arch_opt, Mapping):
+        return None
+    arch_opt = dict(arch_opt)
+    train_set = (opt.get('datasets') or {}).get('train') or {}
+    for key in LOADER_KEYS:
+        if key not in arch_opt and key in train_set:
+            arch_opt[key] = train_set[key]
+    arch_opt.update(phase='train', name=arch_opt.get('name', 'arch'))
+    if 'scale' in opt:
+        arch_opt['scale'] = opt['scale']
+    return arch_opt
+
+
+def check_search_train(train: Mapping[str, Any], where: str) -> None:
+    """The ``train:`` keys a search reads besides those of a retrain."""
+    key = functools.partial(rules.key_path, where)
+    if not train.get('arch_dataset'):
+        rules.fail(
+            key('arch_dataset'),
+            train.get('arch_dataset'),
+            'the held-apart split the architecture logits '
+            'learn on (any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
+        )
+    arch_loss = train.get('arch_loss') or DEFAULT_ARCH_LOSS
+    rules.check_component(LOSS_REGISTRY, key('arch_loss'), arch_loss, 'loss (LOSS_REGISTRY)')
+    check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key('optim_arch'))
+    if train.get('scheduler_arch'):
+        schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
+        scheduler_cls = scheduler_class(schedule.get('type'), key('scheduler_arch: type'))
+        check_scheduler_options(schedule, key('scheduler_arch'))
+        rules.check_argument_types(scheduler_cls, schedule, key('scheduler_arch'))
+    warmup = train.get('arch_warmup_iter', 0)
+    warmup = rules.at_least(key('arch_warmup_iter'), warmup, 0, 'a number of iterations', integer=True)
+    total = train.get('total_iter')
+    if isinstance(total, int) and warmup >= total:
+        rules.fail(
+            key('arch_warmup_iter'),
+            warmup,
+            f'fewer iterations than total_iter = {total} (the logits learn only after the warm-up: a search '
+            'that never steps them derives its genotype from their random start)',
+        )
+    update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
+    rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
+    sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
+    if sampling == 'gumbel':
+        if update != 'first_order':
+            raise rules.OptionError(
+                f'{key("arch_sampling")} = gumbel needs arch_update: first_order (the '
+                'unrolled step would compare losses of different samples)'
+            )
+        gumbel_temperatures(train, where)
+    if update == 'second_order' and train.get('amp') == 'fp16':
+        raise rules.OptionError(f'{key("arch_update")} = second_order does not support amp: fp16 (use bf16 or none)')
+
+
+def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:
+    """``network_g`` must have architecture logits."""
+    net_opt = opt.get('network_g') or {}
+    net_cls = rules.lookup(ARCH_REGISTRY, rules.key_path(where, 'network_g: type'), net_opt.get('type'), 'network')
+    if not hasattr(net_cls, 'arch_parameters'):
+        raise rules.OptionError(
+            f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
+            'architecture logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
+        )
