@@ -316,7 +316,8 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        out = self.body(pad_to_multiple(x, self.size_multiple))[..., :h, :w]
+        aligned = h % self.size_multiple == 0 and w % self.size_multiple == 0  # training patches: no copy
+        out = self.body(x if aligned else pad_to_multiple(x, self.size_multiple))[..., :h, :w]
         return out + x if self.residual else out
 
     def body(self, x: torch.Tensor) -> torch.Tensor:

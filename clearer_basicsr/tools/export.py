@@ -26,9 +26,9 @@ import os
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.tools.cli import doc_parser
 from clearer_basicsr.tools.trained_net import load_trained_network, network_channels
@@ -45,9 +45,7 @@ class PaddedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]
-        pad_h = (h + self.multiple - 1) // self.multiple * self.multiple - h
-        pad_w = (w + self.multiple - 1) // self.multiple * self.multiple - w
-        y = self.body(F.pad(x, [0, pad_w, 0, pad_h], mode='reflect'))[:, :, :h, :w]
+        y = self.body(pad_to_multiple(x, self.multiple))[:, :, :h, :w]
         if self.residual:
             return y + x
         return y
