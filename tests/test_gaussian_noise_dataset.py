@@ -297,3 +297,18 @@ def test_basicsr_srmodel_trains_and_validates_on_it(folder):
     model.validation(val_loader, 1, None, save_img=False)
     psnr = model.metric_results['psnr']
     assert np.isfinite(psnr) and psnr > 5
+
+
+def test_datasets_on_one_lmdb_read_it_in_one_process(demo_data):
+    """py-lmdb opens an environment once per process: a validation set on the training LMDB, the
+    data pre-check and BatchNorm calibration batches read it beside the training set."""
+    from conftest import noise_dataset
+
+    from clearer_basicsr.data.data_util import unreadable_image
+
+    train_opt = dict(noise_dataset(demo_data['arch_lmdb']), phase='train')
+    val_opt = dict(noise_dataset(demo_data['arch_lmdb'], phase='val'), phase='val')
+    train, val = GaussianNoiseDataset(train_opt), GaussianNoiseDataset(val_opt)
+    assert train[0]['gt'].shape[-2:] == (16, 16)
+    assert unreadable_image(val_opt, decode=True) is None
+    assert val[0]['gt'].shape == GaussianNoiseDataset(val_opt)[0]['gt'].shape

@@ -155,6 +155,22 @@ def bgr_to_luma(img: np.ndarray) -> np.ndarray:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
+_LMDB_ENVIRONMENTS: dict[tuple[int, str], Any] = {}
+
+
+def lmdb_environment(root: str) -> Any:
+    """The read-only environment of the LMDB at ``root``, one per process. py-lmdb refuses to open
+    an environment twice in a process (the data pre-check, a validation set on the training LMDB,
+    BatchNorm calibration batches all read it beside the training set), and a handle does not
+    survive a fork into the loader's workers: hence one per process id."""
+    import lmdb
+
+    key = (os.getpid(), os.path.realpath(root))
+    if key not in _LMDB_ENVIRONMENTS:
+        _LMDB_ENVIRONMENTS[key] = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
+    return _LMDB_ENVIRONMENTS[key]
+
+
 def image_sources(dataset_opt: Mapping[str, Any]) -> list[tuple[str, str, str, list[str]]]:
     """``(key, root, backend, names)`` of the images a single-image dataset reads:
     ``dataroot_gt`` (its meta_info names, or the folder) and ``dataroot_lq`` (its LMDB's
@@ -178,21 +194,15 @@ def unreadable_image(dataset_opt: Mapping[str, Any], decode: bool) -> tuple[str,
 
     for key, root, backend, names in image_sources(dataset_opt):
         if backend == 'lmdb':
-            import lmdb
-
-            env = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
-            try:
-                with env.begin() as txn:
-                    for name in names:
-                        data = txn.get(image_key(name).encode('ascii', 'replace'))
-                        where = f'LMDB {root!r}, key {image_key(name)!r}'
-                        if data is None:
-                            return key, f'{where}: no such record (listed in its meta_info)'
-                        problem = _decode_problem(data, decode, cv2)
-                        if problem:
-                            return key, f'{where}: {problem}'
-            finally:
-                env.close()
+            with lmdb_environment(root).begin() as txn:
+                for name in names:
+                    data = txn.get(image_key(name).encode('ascii', 'replace'))
+                    where = f'LMDB {root!r}, key {image_key(name)!r}'
+                    if data is None:
+                        return key, f'{where}: no such record (listed in its meta_info)'
+                    problem = _decode_problem(data, decode, cv2)
+                    if problem:
+                        return key, f'{where}: {problem}'
         else:
             for name in names:
                 path = os.path.join(root, name)

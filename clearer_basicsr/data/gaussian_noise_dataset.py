@@ -10,14 +10,14 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from basicsr.utils import FileClient, img2tensor
+from basicsr.utils import img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 from torchvision.transforms.functional import normalize
 
 from ..option_rules import Boolean, OptionError, at_least, fail, key_path, number, one_of, required
 from ..registration import register
-from .data_util import bgr_to_luma, dataset_image_names, image_key, meta_info_path, require_data_roots
+from .data_util import bgr_to_luma, dataset_image_names, image_key, lmdb_environment, meta_info_path, require_data_roots
 
 PHASES = ('train', 'val', 'test')
 SIGMA_MAX = 255.0
@@ -90,7 +90,6 @@ class GaussianNoiseDataset(data.Dataset):
                 f'{where}: dataroot_gt = {self.root!r}: no images in it'
                 + (f' (meta_info_file {self.meta_info_file!r})' if self.meta_info_file else '')
             )
-        self.file_client = None  # opened in the worker that reads, as BasicSR does (LMDB handles don't fork)
 
     @classmethod
     def check_options(cls, opt: Mapping[str, Any], where: str) -> None:
@@ -135,13 +134,13 @@ class GaussianNoiseDataset(data.Dataset):
 
     def _read(self, index: int) -> np.ndarray:
         """The clean image as uint8, H x W x 3 BGR or H x W x 1 luma."""
-        if self.file_client is None:
-            kwargs = dict(self.io_backend_opt)
-            if self.backend == 'lmdb':
-                kwargs.update(db_paths=[self.root], client_keys=['gt'])
-            self.file_client = FileClient(self.backend, **kwargs)
         path = self.paths[index]
-        buf = self.file_client.get(path, 'gt')
+        if self.backend == 'lmdb':
+            with lmdb_environment(self.root).begin(write=False) as txn:
+                buf = txn.get(path.encode('ascii'))
+        else:
+            with open(path, 'rb') as f:
+                buf = f.read()
         if buf is None:  # basicsr's LmdbBackend answers None for an absent key
             raise KeyError(f'key {path!r} not found in LMDB {self.root!r} (listed in {self.meta_info_file!r})')
         # OpenCV asserts (a cv2.error naming no file) on an empty buffer: treat it as undecodable

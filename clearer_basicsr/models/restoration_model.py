@@ -17,7 +17,11 @@ Option keys (all optional, BasicSR's own keep their meaning):
   RIDNet): its weights are zeroed before the first iteration of a new run, so that a residual
   network starts as the identity (CLEARER's N(0, 0.001) init does this by itself);
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
-* ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back.
+* ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back;
+* ``val: recalibrate_bn``   N (training only): before each validation and save, the BatchNorm
+  statistics of the nets are averaged over N train batches, the same ones each time
+  (:mod:`..bn_recalibration`), so that curves and saved nets do not carry the last batches'
+  noise. Training itself is unchanged: its steps use batch statistics and its random streams.
 
 Its validation also keeps every image's metrics (``validation_results``), which the entry
 points write to ``metrics.json``.
@@ -35,10 +39,10 @@ from typing import Any
 
 import cv2
 import torch
+from basicsr.data import build_dataset
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, tensor2img
-from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
@@ -46,12 +50,14 @@ from torch.optim import Optimizer
 from tqdm import tqdm
 
 from .. import option_rules as rules
-from ..checkpoint import atomic_torch_save, rng_state, saved_weights, strip_module_prefix
+from ..bn_recalibration import calibration_batches, recalibrate_batchnorm
+from ..checkpoint import rng_kept
 from ..files import atomic_write
 from ..inference import restore_whole
 from ..options_check import check_options, was_checked
 from ..registration import register
 from .finite_guard import FiniteGuard, NonFiniteError
+from .save_resume import SaveAndResume
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 AMP_CHOICES = (None, False, 'auto', *AMP_DTYPES)
@@ -121,6 +127,7 @@ VAL_KEYS = {
     'pbar': rules.Boolean(),
     'self_ensemble': rules.Boolean(),
     'pad_multiple': rules.Integer(1),
+    'recalibrate_bn': rules.Integer(0),
     'metrics': rules.Maybe(rules.Section({}, 'a mapping of metrics, each {type: calculate_psnr, ...}')),
 }
 METRIC_KEYS = {
@@ -184,7 +191,7 @@ def check_scheduler_options(scheduler: Mapping[str, Any], where: str) -> None:
 
 
 @register(MODEL_REGISTRY, 'CLEARERRestorationModel')
-class RestorationModel(SRModel):
+class RestorationModel(SaveAndResume, SRModel):
     def __init__(self, opt: dict) -> None:
         if not was_checked(opt):  # built by BasicSR's own train.py / test.py: check the whole file here
             check_options(opt)
@@ -194,6 +201,8 @@ class RestorationModel(SRModel):
         train, logger = opt.get('train') or {}, opt.get('logger') or {}
         self.guard = FiniteGuard(train.get('skip_nonfinite'), logger.get('print_freq') or 1)
         self.validation_results = {}  # test set name -> averages and per-image metrics of its last validation
+        self.calibration = None  # val: recalibrate_bn: the train batches, drawn once
+        self.recalibrated_after = None  # the number of steps the statistics were last recalibrated after
         super().__init__(opt)
 
     # ----------------------------------------------------------------- options
@@ -209,6 +218,11 @@ class RestorationModel(SRModel):
             cls.check_train_options(train, rules.key_path(where, 'train'))
         if isinstance(opt.get('val'), Mapping):
             cls.check_val_options(opt['val'], rules.key_path(where, 'val'))
+            if opt['val'].get('recalibrate_bn') and not opt.get('is_train'):
+                raise rules.OptionError(
+                    f'{rules.key_path(where, "val: recalibrate_bn")}: applies while training (it draws train '
+                    'batches); the nets a training run saved hold the recalibrated statistics already, remove it here'
+                )
         rules.one_of(rules.key_path(where, 'channels_last'), opt.get('channels_last'), (None, 'auto', True, False))
 
     @classmethod
@@ -422,6 +436,35 @@ class RestorationModel(SRModel):
         self.interval_losses = {}
         return log
 
+    # ------------------------------------------------- BatchNorm statistics
+    def recalibrate_batchnorm(self) -> None:
+        """``val: recalibrate_bn: N``: the nets' BatchNorm statistics averaged over N train batches
+        (once per state of the weights), under training's random states left as they were."""
+        count = (self.opt.get('val') or {}).get('recalibrate_bn')
+        if not count or not self.is_train or self.recalibrated_after == self.guard.attempted:
+            return
+        with rng_kept():
+            if self.calibration is None:
+                train_set = self.opt['datasets']['train']
+                batches = calibration_batches(
+                    build_dataset(train_set), count, train_set['batch_size_per_gpu'], self.opt.get('manual_seed') or 0
+                )
+                self.calibration = [self.to_device(x) for x in batches]
+            nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+            with self.autocast():
+                layers = sum(recalibrate_batchnorm(net, self.calibration) for net in nets)
+        if self.recalibrated_after is None:
+            get_root_logger().info(f'val: recalibrate_bn: {layers} BatchNorm layers, over {count} train batches')
+        self.recalibrated_after = self.guard.attempted
+
+    def validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool = False) -> None:
+        self.recalibrate_batchnorm()
+        super().validation(dataloader, current_iter, tb_logger, save_img)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        self.recalibrate_batchnorm()
+        super().save(epoch, current_iter)
+
     # ----------------------------------------------------------------- test
     def restore(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Whole-image inference with ``val: pad_multiple`` and ``val: self_ensemble``."""
@@ -482,88 +525,3 @@ class RestorationModel(SRModel):
         if self.opt['is_train']:
             return os.path.join(folder, img_name, f'{img_name}_{current_iter}.png')
         return os.path.join(folder, dataset_name, f'{img_name}_{self.opt["val"].get("suffix") or self.opt["name"]}.png')
-
-    # ------------------------------------------------------ save and resume
-    def load_network(
-        self, net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params'
-    ) -> None:
-        """BasicSR's ``load_network``, through :func:`saved_weights` (read as data, checked)."""
-        net = self.get_bare_model(net)
-        saved = saved_weights(net, load_path, strict, param_key)
-        self._print_different_keys_loading(net, saved, strict)  # not strict: warns, sets other shapes aside
-        net.load_state_dict(saved, strict=strict)
-
-    @master_only
-    def save_network(
-        self, net: nn.Module | list[nn.Module], net_label: str, current_iter: int, param_key: str | list[str] = 'params'
-    ) -> None:
-        """BasicSR's ``save_network``, written atomically (temporary file + rename)."""
-        nets = net if isinstance(net, list) else [net]
-        keys = param_key if isinstance(param_key, list) else [param_key]
-        self.write_checkpoint({key: self.bare_state_dict(n) for n, key in zip(nets, keys)}, current_iter, net_label)
-
-    def bare_state_dict(self, net: nn.Module) -> dict[str, torch.Tensor]:
-        return strip_module_prefix(self.get_bare_model(net).state_dict())
-
-    def network_checkpoint(self) -> dict[str, dict[str, torch.Tensor]]:
-        """What :meth:`save` writes to ``models/net_g_<iter>.pth``: ``params`` (and ``params_ema``)."""
-        nets = {'params': self.net_g, **({'params_ema': self.net_g_ema} if hasattr(self, 'net_g_ema') else {})}
-        return {key: self.bare_state_dict(net) for key, net in nets.items()}
-
-    @master_only
-    def write_checkpoint(self, checkpoint: Mapping[str, Any], current_iter: int, net_label: str = 'net_g') -> None:
-        label = 'latest' if current_iter == -1 else current_iter
-        on_cpu = {key: OrderedDict((k, v.cpu()) for k, v in sd.items()) for key, sd in checkpoint.items()}
-        atomic_torch_save(on_cpu, os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
-
-    def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
-        """Everything ``resume_training`` and the plugin's loop need to continue exactly."""
-        return {
-            'epoch': epoch,
-            'iter': current_iter,
-            'optimizers': [o.state_dict() for o in self.optimizers],
-            'schedulers': [s.state_dict() for s in self.schedulers],
-            'scaler': self.scaler.state_dict() if hasattr(self, 'scaler') else None,
-            'rng': rng_state(),
-            'batch_in_epoch': self.batch_in_epoch,
-            'nonfinite_skips': self.guard.skipped,
-            'steps_attempted': self.guard.attempted,
-        }
-
-    @master_only
-    def save_training_state(self, epoch: int, current_iter: int) -> None:
-        if current_iter != -1:
-            path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
-            atomic_torch_save(self.training_state(epoch, current_iter), path)
-
-    def resume_training(self, resume_state: dict[str, Any]) -> None:
-        super().resume_training(resume_state)
-        if resume_state.get('scaler') and hasattr(self, 'scaler'):
-            self.scaler.load_state_dict(resume_state['scaler'])
-        self.guard.skipped = resume_state.get('nonfinite_skips', 0)  # absent from BasicSR's own states
-        self.guard.attempted = resume_state.get('steps_attempted', 0)
-        self.epoch = resume_state.get('epoch', 0)
-        self.apply_configured_lrs()
-
-    def configured_lrs(self) -> list[tuple[Optimizer, str, float]]:
-        """(optimizer, its ``train:`` key, the learning rate the options give it)."""
-        return [(self.optimizer_g, 'optim_g', self.opt['train']['optim_g']['lr'])]
-
-    def apply_configured_lrs(self) -> None:
-        """A resumed optimiser keeps its saved learning rates, whatever the options say now
-        (BasicSR). After a non-finite stop the user lowers ``lr`` and resumes: scale the saved
-        rates and their schedule by (configured / saved initial rate)."""
-        for optimizer, key, lr in self.configured_lrs():
-            saved = optimizer.param_groups[0].get('initial_lr', optimizer.param_groups[0]['lr'])
-            if not saved or math.isclose(float(lr), saved, rel_tol=1e-9):
-                continue
-            ratio = float(lr) / saved
-            for group in optimizer.param_groups:
-                group['lr'] *= ratio
-                group['initial_lr'] = group.get('initial_lr', saved) * ratio
-            scheduler = self.schedulers[self.optimizers.index(optimizer)] if self.schedulers else None
-            if hasattr(scheduler, 'base_lrs'):
-                scheduler.base_lrs = [base * ratio for base in scheduler.base_lrs]
-            get_root_logger().info(
-                f'train: {key}: lr = {lr} differs from the resumed state ({saved}): learning rates scaled by {ratio:g}'
-            )

@@ -1,0 +1,81 @@
+"""BatchNorm recalibration: the statistics become the average over fixed train batches, the batches
+are the same each time and leave the random streams alone, and ``val: recalibrate_bn`` changes the
+saved statistics of a training run but not one of its weights."""
+
+import copy
+import random
+
+import numpy as np
+import pytest
+import torch
+from basicsr.archs import build_network
+from basicsr.data import build_dataset
+from conftest import noise_dataset, run_train_inprocess, train_options, write_yaml
+from torch import nn
+
+from clearer_basicsr.bn_recalibration import calibration_batches, recalibrate_batchnorm
+from clearer_basicsr.checkpoint import saved_weights
+from clearer_basicsr.models.restoration_model import RestorationModel
+from clearer_basicsr.option_rules import OptionError
+
+
+def test_recalibrated_statistics_are_the_average_over_the_batches():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.ReLU())
+    net.eval()
+    batches = [torch.rand(2, 1, 8, 8) * (i + 1) for i in range(3)]  # statistics that differ per batch
+    with torch.no_grad():
+        features = [net[0](x) for x in batches]
+    assert recalibrate_batchnorm(net, batches) == 1
+    bn = net[1]
+    expected_mean = torch.stack([f.mean((0, 2, 3)) for f in features]).mean(0)
+    expected_var = torch.stack([f.transpose(0, 1).flatten(1).var(1) for f in features]).mean(0)  # unbiased, as BN
+    assert torch.allclose(bn.running_mean, expected_mean, atol=1e-6)
+    assert torch.allclose(bn.running_var, expected_var, atol=1e-6)
+    assert not net.training and not bn.training and bn.momentum == 0.1  # put back as they were
+    assert recalibrate_batchnorm(nn.Sequential(nn.Conv2d(1, 1, 3)), batches) == 0
+
+
+def test_calibration_batches_repeat_and_leave_the_random_streams_alone(demo_data):
+    dataset = build_dataset(dict(noise_dataset(demo_data['train_lmdb']), phase='train'))
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    first = calibration_batches(dataset, 3, 2, seed=1)
+    after = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(5), np.random.seed(5), torch.manual_seed(5)
+    assert after == (random.random(), np.random.rand(), torch.rand(1).item())
+    again = calibration_batches(dataset, 3, 2, seed=1)
+    assert len(first) == 3 and first[0].shape == (2, 1, 16, 16)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], calibration_batches(dataset, 1, 2, seed=2)[0])
+
+
+def test_recalibrate_bn_changes_the_saved_statistics_and_no_weight(demo_data, tmp_path):
+    nets = {}
+    for name, count in (('plain', None), ('recalibrated', 3)):
+        opt = train_options(demo_data, name, total_iter=4, val={'val_freq': 2, 'metrics': {}})
+        opt['val']['recalibrate_bn'] = count
+        run_train_inprocess(write_yaml(tmp_path / f'{name}.yml', opt), tmp_path)
+        nets[name] = torch.load(tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth')['params']
+    buffers = {
+        k for k in nets['plain'] if k.rsplit('.', 1)[-1] in ('running_mean', 'running_var', 'num_batches_tracked')
+    }
+    assert len(buffers) == 3
+    for key in nets['plain']:
+        if key not in buffers:
+            assert torch.equal(nets['plain'][key], nets['recalibrated'][key]), key
+    # the saved statistics are those of the final weights over the run's calibration batches
+    net = build_network(copy.deepcopy(opt['network_g']))
+    net.load_state_dict(saved_weights(net, str(tmp_path / 'experiments' / 'plain' / 'models' / 'net_g_latest.pth')))
+    train_set = opt['datasets']['train']
+    batches = calibration_batches(build_dataset(dict(train_set, phase='train')), 3, train_set['batch_size_per_gpu'])
+    recalibrate_batchnorm(net, batches)
+    for key in buffers:
+        assert not torch.equal(nets['plain'][key], nets['recalibrated'][key]), key
+        assert torch.allclose(net.state_dict()[key].double(), nets['recalibrated'][key].double(), atol=1e-6), key
+
+
+def test_recalibrate_bn_in_a_test_file_is_refused():
+    val = {'recalibrate_bn': 10, 'metrics': {'psnr': {'type': 'calculate_psnr', 'crop_border': 0}}}
+    with pytest.raises(OptionError, match=r'^val: recalibrate_bn: applies while training'):
+        RestorationModel.check_options({'is_train': False, 'val': val})
+    RestorationModel.check_options({'is_train': False, 'val': dict(val, recalibrate_bn=0)})
