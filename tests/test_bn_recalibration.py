@@ -2,21 +2,22 @@
 are the same each time and leave the random streams alone, and ``val: recalibrate_bn`` changes the
 saved statistics of a training run but not one of its weights."""
 
-import copy
+import json
+import os
 import random
 
 import numpy as np
 import pytest
 import torch
-from basicsr.archs import build_network
 from basicsr.data import build_dataset
 from conftest import noise_dataset, run_train_inprocess, train_options, write_yaml
 from torch import nn
 
 from clearer_basicsr.bn_recalibration import calibration_batches, recalibrate_batchnorm
-from clearer_basicsr.checkpoint import saved_weights
 from clearer_basicsr.models.restoration_model import RestorationModel
 from clearer_basicsr.option_rules import OptionError
+from clearer_basicsr.run_files import val_curve
+from clearer_basicsr.tools.recalibrate_run import main as recalibrate_run
 
 
 def test_recalibrated_statistics_are_the_average_over_the_batches():
@@ -50,12 +51,14 @@ def test_calibration_batches_repeat_and_leave_the_random_streams_alone(demo_data
 
 
 def test_recalibrate_bn_changes_the_saved_statistics_and_no_weight(demo_data, tmp_path):
-    nets = {}
+    """And the same run, trained without the option and recalibrated afterwards by
+    tools.recalibrate_run, gets the same curve and statistics."""
+    nets, runs = {}, tmp_path / 'experiments'
     for name, count in (('plain', None), ('recalibrated', 3)):
-        opt = train_options(demo_data, name, total_iter=4, val={'val_freq': 2, 'metrics': {}})
-        opt['val']['recalibrate_bn'] = count
+        opt = train_options(demo_data, name, total_iter=4)
+        opt['val'].update(val_freq=2, recalibrate_bn=count)
         run_train_inprocess(write_yaml(tmp_path / f'{name}.yml', opt), tmp_path)
-        nets[name] = torch.load(tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth')['params']
+        nets[name] = torch.load(runs / name / 'models' / 'net_g_latest.pth')['params']
     buffers = {
         k for k in nets['plain'] if k.rsplit('.', 1)[-1] in ('running_mean', 'running_var', 'num_batches_tracked')
     }
@@ -63,15 +66,22 @@ def test_recalibrate_bn_changes_the_saved_statistics_and_no_weight(demo_data, tm
     for key in nets['plain']:
         if key not in buffers:
             assert torch.equal(nets['plain'][key], nets['recalibrated'][key]), key
-    # the saved statistics are those of the final weights over the run's calibration batches
-    net = build_network(copy.deepcopy(opt['network_g']))
-    net.load_state_dict(saved_weights(net, str(tmp_path / 'experiments' / 'plain' / 'models' / 'net_g_latest.pth')))
-    train_set = opt['datasets']['train']
-    batches = calibration_batches(build_dataset(dict(train_set, phase='train')), 3, train_set['batch_size_per_gpu'])
-    recalibrate_batchnorm(net, batches)
+        elif 'running_' in key:
+            assert not torch.equal(nets['plain'][key], nets['recalibrated'][key]), key
+    old_cwd = os.getcwd()
+    os.chdir(tmp_path)  # the run's option file names its data as the training saw it
+    try:
+        out = recalibrate_run([str(runs / 'plain'), '--batches', '3'])
+    finally:
+        os.chdir(old_cwd)
+    after = torch.load(os.path.join(out, 'models', 'net_g_latest.pth'))['params']
     for key in buffers:
-        assert not torch.equal(nets['plain'][key], nets['recalibrated'][key]), key
-        assert torch.allclose(net.state_dict()[key].double(), nets['recalibrated'][key].double(), atol=1e-6), key
+        assert torch.allclose(after[key].double(), nets['recalibrated'][key].double(), atol=1e-6), key
+    trained, redone = val_curve(str(runs / 'recalibrated')), val_curve(out)
+    assert [it for it, _ in trained] == [it for it, _ in redone] == [2, 4]
+    assert all(abs(a - b) < 1e-3 for (_, a), (_, b) in zip(trained, redone))
+    assert trained != val_curve(str(runs / 'plain'))
+    assert 'gain_last20_db' in json.load(open(os.path.join(out, 'metrics.json')))['convergence']
 
 
 def test_recalibrate_bn_in_a_test_file_is_refused():

@@ -11,7 +11,7 @@ from basicsr.archs.swinir_arch import SwinIR
 from conftest import noise_dataset, search_options, train_options, write_yaml
 
 from clearer_basicsr.tools import evaluation_report
-from clearer_basicsr.tools.evaluate import Space, main
+from clearer_basicsr.tools.evaluate import Space, code, main
 
 NET = {'in_channels': 1, 'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
 SPACE = {'branch_channels': [4, 8, 16], 'columns_per_cell': 2}  # 16 genotypes
@@ -89,7 +89,7 @@ def evaluation(demo_data, tmp_path_factory):
     old = os.getcwd()
     os.chdir(root)
     try:
-        results = main(['-opt', plan, '--out', str(root / 'docs' / 'evaluation')])
+        results = main(['-opt', plan, '--out', str(root / 'docs' / 'evaluation'), '--keep', str(root / 'kept')])
     finally:
         os.chdir(old)
     return root, results
@@ -142,6 +142,35 @@ def test_a_second_run_skips_finished_stages_and_bad_plans_are_refused(evaluation
             main(['-opt', bad])
     finally:
         os.chdir(old)
+
+
+def test_a_fresh_clone_with_the_kept_records_continues_without_running_a_stage(evaluation, tmp_path, capsys):
+    """--keep holds each finished stage's records and no weights; a directory with nothing else
+    (no experiments/, no results/) given the same folder has every stage done and reports the
+    same scores."""
+    root, results = evaluation
+    kept = root / 'kept'
+    files = [p.relative_to(kept) for p in kept.rglob('*') if p.is_file()]
+    assert files and all(p.suffix in ('.json', '.jsonl', '.yml', '.csv') for p in files)
+    name = f'tinyeval_{code(results["budgets"][0]["searches"][0]["genotype"])}_s0'  # a searched net's retrain
+    assert {'val_log.jsonl', 'train_log.jsonl'} <= {p.name for p in files if p.parent.name == name}
+    capsys.readouterr()
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        main(['-opt', str(root / 'evaluate.yml'), '--keep', str(kept), '--plan'])
+        planned = capsys.readouterr().out
+        again = main(['-opt', str(root / 'evaluate.yml'), '--keep', str(kept)])
+    finally:
+        os.chdir(old)
+    assert 'todo' not in planned and f'{len(files)} records restored' in planned
+    assert '  done ' not in capsys.readouterr().out  # no stage ran
+    assert not (tmp_path / 'experiments' / name / 'models').exists()
+    for net, entry in results['networks'].items():
+        for seed, run in entry['runs'].items():  # (the tiny test set's SSIM is nan, which equals nothing)
+            assert {k: again['networks'][net]['runs'][seed][k] for k in ('psnr', 'gain_last20_db')} == {
+                k: run[k] for k in ('psnr', 'gain_last20_db')
+            }
 
 
 def test_every_retrain_keeps_its_validation_curve_and_its_gain(evaluation):

@@ -3,9 +3,10 @@ and the one gray conversion the plugin uses (datasets and preparation scripts al
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 import numpy as np
@@ -160,8 +161,8 @@ _LMDB_ENVIRONMENTS: dict[tuple[int, str], Any] = {}
 
 def lmdb_environment(root: str) -> Any:
     """The read-only environment of the LMDB at ``root``, one per process. py-lmdb refuses to open
-    an environment twice in a process (the data pre-check, a validation set on the training LMDB,
-    BatchNorm calibration batches all read it beside the training set), and a handle does not
+    an environment twice in a process (a validation set on the training LMDB and BatchNorm
+    calibration batches read it beside the training set), and a handle does not
     survive a fork into the loader's workers: hence one per process id."""
     import lmdb
 
@@ -169,6 +170,23 @@ def lmdb_environment(root: str) -> Any:
     if key not in _LMDB_ENVIRONMENTS:
         _LMDB_ENVIRONMENTS[key] = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
     return _LMDB_ENVIRONMENTS[key]
+
+
+@contextlib.contextmanager
+def lmdb_transaction(root: str) -> Iterator[Any]:
+    """A read transaction for a one-off reader (the data pre-check): on the process's environment
+    when a dataset holds one, else on an environment closed afterwards, so that readers which
+    open the LMDB themselves (BasicSR's FileClient in its paired datasets) still can."""
+    import lmdb
+
+    held = _LMDB_ENVIRONMENTS.get((os.getpid(), os.path.realpath(root)))
+    env = held or lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
+    try:
+        with env.begin() as txn:
+            yield txn
+    finally:
+        if held is None:
+            env.close()
 
 
 def image_sources(dataset_opt: Mapping[str, Any]) -> list[tuple[str, str, str, list[str]]]:
@@ -194,7 +212,7 @@ def unreadable_image(dataset_opt: Mapping[str, Any], decode: bool) -> tuple[str,
 
     for key, root, backend, names in image_sources(dataset_opt):
         if backend == 'lmdb':
-            with lmdb_environment(root).begin() as txn:
+            with lmdb_transaction(root) as txn:
                 for name in names:
                     data = txn.get(image_key(name).encode('ascii', 'replace'))
                     where = f'LMDB {root!r}, key {image_key(name)!r}'

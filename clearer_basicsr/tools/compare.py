@@ -141,14 +141,17 @@ def _is_run(path: str) -> bool:
 # ------------------------------------------------------------------------------ networks
 
 
-def build_run_network(run: Run) -> Any:
-    """The run's ``network_g`` with the run's checkpoint loaded, on the CPU, in eval mode."""
+def build_run_network(run: Run, weights: bool = True) -> Any:
+    """The run's ``network_g`` with the run's checkpoint loaded (``weights``), on the CPU, in
+    eval mode."""
     import torch
     from basicsr.archs import build_network
 
     import clearer_basicsr  # noqa: F401  (registers the plugin's archs)
 
     net = build_network(dict(run.report['network_g']))
+    if not weights:
+        return net.eval()
     state = torch.load(run.checkpoint(), map_location='cpu', weights_only=True)
     key = run.report.get('param_key', 'params')
     if isinstance(state, dict) and key not in state:
@@ -252,9 +255,15 @@ def recompute_metrics(run: Run, test_set: str) -> dict[str, float]:
 
 
 def collect(
-    folders: list[str], size: int = 256, recompute: bool = False, latency: bool = True, repeats: int = 5
+    folders: list[str],
+    size: int = 256,
+    recompute: bool = False,
+    latency: bool = True,
+    repeats: int = 5,
+    weights: bool = True,
 ) -> list[dict]:
-    """One row per (network, test set) of the given run folders."""
+    """One row per (network, test set) of the given run folders. Costs and latency depend on
+    the networks' shapes only: without ``weights`` (and ``recompute``) no checkpoint is read."""
     import torch
 
     rows = []
@@ -262,7 +271,7 @@ def collect(
         run = load_run(folder)
         if not run.report['datasets']:
             raise CompareError(f'{folder}: its {METRICS_FILE} holds no test set')
-        net = build_run_network(run)
+        net = build_run_network(run, weights or recompute)
         channels = net_input_channels(net, run.report['network_g'])
         pad = run.report.get('pad_multiple', 1)
         mac_size = int(math.ceil(size / pad) * pad)

@@ -29,7 +29,10 @@ The evaluation file (YAML) names three option files and the plan:
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
 results/<name>/options/, its log in results/<name>/logs/; a stage whose outputs exist is not
-run again, so an interrupted evaluation continues where it stopped. ``--exhaustive`` retrains
+run again, so an interrupted evaluation continues where it stopped; each test runs as soon as
+its retrain is done. ``--keep DIR`` also keeps each finished stage's records (metrics, curves,
+genotypes, stage times; no weights, a few kB a run) under DIR: another machine or a fresh clone
+given the same DIR continues from them. ``--exhaustive`` retrains
 every genotype of the space once (first retrain seed), and ranks the searches against all of them.
 
 Writes results/<name>/evaluation.md (tables: mean +- std PSNR/SSIM, MACs, parameters, latency,
@@ -237,7 +240,7 @@ class Stages:
         self.times_file = os.path.join(self.root, 'stage_times.json')
         self.templates = {key: read_option_file(plan[key]) for key in ('search', 'retrain', 'test')}
 
-    def stage(self, name: str, entry: str, options: dict, done: Any) -> Any:
+    def stage(self, name: str, entry: str, options: dict, done: Any, **more: Any) -> Any:
         from clearer_basicsr.tools.stages import Stage
 
         options['name'] = name
@@ -248,6 +251,7 @@ class Stages:
             os.path.join(self.root, 'options', f'{name}.yml'),
             os.path.join(self.root, 'logs', f'{name}.log'),
             done,
+            **more,
         )
 
     def search(self, budget: float, seed: int) -> Any:
@@ -258,8 +262,9 @@ class Stages:
         arch_loss.update(target=budget, complexity=arch_loss.get('complexity') or 'flops')
         opt['train']['arch_loss'] = arch_loss
         name = f'{self.name}_search_b{round(budget * 100)}_s{seed}'
-        genotype_file = os.path.join('experiments', name, 'genotype.yml')
-        return self.stage(name, 'train', opt, lambda: _finished_search(genotype_file, opt['train']['total_iter']))
+        folder = os.path.join('experiments', name)
+        done = lambda: _finished_search(os.path.join(folder, 'genotype.yml'), opt['train']['total_iter'])  # noqa: E731
+        return self.stage(name, 'train', opt, done, records=(folder,))
 
     def retrain(self, genotype: Any, seed: int) -> tuple[Any, Any]:
         train = copy.deepcopy(self.templates['retrain'])
@@ -283,16 +288,18 @@ class Stages:
         test = copy.deepcopy(test_template)
         test['network_g'].update(network)
         test.setdefault('path', {})['pretrain_network_g'] = checkpoint
-        metrics = os.path.join('results', f'{name}_test', 'metrics.json')
-        return (
-            self.stage(name, 'train', train, lambda: os.path.isfile(checkpoint)),
-            self.stage(f'{name}_test', 'test', test, lambda: os.path.isfile(metrics)),
-        )
+        results = os.path.join('results', f'{name}_test')
+        tested = lambda: os.path.isfile(os.path.join(results, 'metrics.json'))  # noqa: E731
+        # A tested retrain is done without its checkpoint (a clone with kept records has none).
+        trained = self.stage(name, 'train', train, lambda: tested() or os.path.isfile(checkpoint))
+        records = (os.path.join('experiments', name), results)
+        return trained, self.stage(f'{name}_test', 'test', test, tested, after=trained, records=records)
 
     def bm3d(self) -> Any:
         test = copy.deepcopy(self.templates['test'])
-        metrics = os.path.join('results', f'{self.name}_reference_bm3d', 'metrics.json')
-        return self.stage(f'{self.name}_reference', 'bm3d', test, lambda: os.path.isfile(metrics))
+        results = os.path.join('results', f'{self.name}_reference_bm3d')
+        done = lambda: os.path.isfile(os.path.join(results, 'metrics.json'))  # noqa: E731
+        return self.stage(f'{self.name}_reference', 'bm3d', test, done, records=(results,))
 
 
 def _finished_search(genotype_file: str, total_iter: int) -> bool:
@@ -331,6 +338,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument('--jobs', type=int, help="stages run at once (default: the file's jobs)")
     parser.add_argument('--exhaustive', action='store_true', help='retrain every genotype of the space once')
     parser.add_argument('--out', help='also copy the report (md, csv, png) to this path prefix, e.g. docs/evaluation')
+    parser.add_argument(
+        '--keep',
+        help="keep every finished stage's records (metrics, curves, genotypes; no weights) under this folder "
+        'and continue from the records it holds, e.g. on a fresh clone that carries it',
+    )
     parser.add_argument('--plan', action='store_true', help='print the stages and their state; run nothing')
     args = parser.parse_args(argv)
     plan = read_plan(args.opt)
@@ -343,9 +355,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import clearer_basicsr  # noqa: F401  (registers the plugin before stages fork)
     from clearer_basicsr.tools import bm3d_reference, evaluation_report
-    from clearer_basicsr.tools.stages import run_stages
+    from clearer_basicsr.tools.stages import restore_records, run_stages
 
     torch.set_num_threads(1)
+    if args.keep and os.path.isdir(args.keep):
+        print(f'== {restore_records(args.keep)} records restored from {args.keep}', flush=True)
     stages = Stages(plan)
     space = Space.of(stages.templates['search'])
     started = time.time()
@@ -353,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     all_searches = [s for group in searches.values() for s in group]
     if not args.plan:
         print(f'== {len(all_searches)} searches', flush=True)
-        run_stages(all_searches, plan['jobs'], stages.times_file)
+        run_stages(all_searches, plan['jobs'], stages.times_file, args.keep)
     elif not all(s.done() for s in all_searches):
         return _print_plan(all_searches)  # the rest depends on what the searches find
     searched = {b: [evaluation_report.read_search(s.name) for s in group] for b, group in searches.items()}
@@ -373,16 +387,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         {(baseline_label(item), seed): stages.baseline(item, seed) for item in plan['baselines'] for seed in seeds}
     )
     reference = [stages.bm3d()] if plan['bm3d'] and bm3d_reference.bm3d_available() else []
-    trains, tests = [train for train, _ in pairs.values()] + reference, [test for _, test in pairs.values()]
+    runs = [stage for pair in pairs.values() for stage in pair] + reference  # a test right after its retrain
     if args.plan:
-        return _print_plan(all_searches + trains + tests)
+        return _print_plan(all_searches + runs)
     print(
         f'== {len(pairs)} retrains and tests ({len(genotypes)} genotypes, {len(plan["baselines"])} baselines, '
         f'seeds {seeds}){", BM3D" if reference else ""}',
         flush=True,
     )
-    run_stages(trains, plan['jobs'], stages.times_file)  # a test needs its retrain: all retrains first
-    run_stages(tests, plan['jobs'], stages.times_file)
+    run_stages(runs, plan['jobs'], stages.times_file, args.keep)
 
     results = evaluation_report.collect(plan, space, stages, searched, chosen, pairs, reference, args.exhaustive)
     results['command'] = ' '.join(['python -m clearer_basicsr.evaluate', *(sys.argv[1:] if argv is None else argv)])

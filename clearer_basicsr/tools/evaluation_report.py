@@ -99,7 +99,8 @@ def collect(
     networks = {}
     for (name, seed), (train, test) in pairs.items():
         first = name not in networks  # latency once per network: the seeds share its shape
-        (row,) = measure([os.path.join('results', test.name)], plan['latency_size'], latency=first)[:1]
+        # the test's scores from its metrics.json; costs from the net's shape (kept records hold no weights)
+        (row,) = measure([os.path.join('results', test.name)], plan['latency_size'], latency=first, weights=False)[:1]
         entry = networks.setdefault(name, {'name': name, 'runs': {}, 'curves': {}})
         total_iter = int(train.options['train']['total_iter'])
         curve = val_curve(os.path.join('experiments', train.name))

@@ -6,6 +6,11 @@ start-up per stage) and runs the plugin's entry point as ``clearer-train -opt FI
 start with one intra-op thread each: the stages are small, and several share the cores. A
 training stage runs with ``--auto_resume``: one that was stopped continues from its last
 training state (``logger: save_checkpoint_freq``) instead of starting again.
+
+A stage may wait for another (a test for its retrain), and may name folders whose records (the
+small text files a report reads: metrics, curves, genotypes) are kept once it is done. Kept
+records mirror their paths under a folder the tool is given (``--keep``): a fresh clone holding
+that folder continues where the last machine stopped, without checkpoints.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import importlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -23,6 +29,7 @@ from collections.abc import Callable, Sequence
 import yaml
 
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.files import atomic_write
 
 ENTRIES = {  # a stage's entry -> the module whose main(argv) runs it
     'train': 'clearer_basicsr.train',
@@ -31,7 +38,7 @@ ENTRIES = {  # a stage's entry -> the module whose main(argv) runs it
 }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # a stage is itself: ``after`` and the queues compare identity
 class Stage:
     """One run of an entry point (a key of :data:`ENTRIES`) on an option file the tool writes."""
 
@@ -41,6 +48,8 @@ class Stage:
     option_file: str
     log_file: str
     done: Callable[[], bool]  # True when the stage's outputs exist (a rerun skips it)
+    after: Stage | None = None  # a stage that must be done first
+    records: tuple[str, ...] = ()  # folders whose records are kept once this stage is done
     seconds: float | None = None  # wall time, once run
 
 
@@ -71,10 +80,8 @@ def _run_child(entry: str, option_file: str, log_file: str) -> None:
 def write_stage_options(stage: Stage) -> None:
     os.makedirs(os.path.dirname(stage.option_file), exist_ok=True)
     os.makedirs(os.path.dirname(stage.log_file), exist_ok=True)
-    tmp = f'{stage.option_file}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
+    with atomic_write(stage.option_file) as f:
         yaml.safe_dump(stage.options, f, sort_keys=False)
-    os.replace(tmp, stage.option_file)
 
 
 def read_times(path: str) -> dict[str, float]:
@@ -87,23 +94,62 @@ def read_times(path: str) -> dict[str, float]:
 
 def record_time(path: str, stage: Stage) -> None:
     times = {**read_times(path), stage.name: round(stage.seconds, 1)}
-    with open(f'{path}.tmp', 'w', encoding='utf-8') as f:
+    with atomic_write(path) as f:
         json.dump(times, f, indent=1)
-    os.replace(f'{path}.tmp', path)
 
 
-def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None) -> None:
-    """Runs the stages not yet done, ``jobs`` at a time, in order of the list, recording their
-    wall times in ``times_file``; a stage that fails stops the tool, naming its log (stages
-    already finished stay done for the next try)."""
+RECORD_SUFFIXES = ('.json', '.jsonl', '.yml', '.csv')  # what a report reads; no weights, no images
+
+
+def keep_records(paths: Sequence[str], keep: str) -> None:
+    """Copies the records of ``paths`` (files, or the record files directly in folders; paths
+    relative to the working directory) to the same relative paths under ``keep``."""
+    for path in paths:
+        if os.path.isfile(path):
+            files = [path]
+        else:
+            names = sorted(os.listdir(path)) if os.path.isdir(path) else []
+            files = [os.path.join(path, n) for n in names if n.endswith(RECORD_SUFFIXES)]
+        for file in files:
+            target = os.path.join(keep, os.path.relpath(file))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(file, 'rb') as src, atomic_write(target, binary=True) as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def restore_records(keep: str) -> int:
+    """Copies every record kept under ``keep`` that the working directory lacks back into it;
+    returns how many it copied."""
+    copied = 0
+    for folder, _, names in os.walk(keep):
+        for name in names:
+            kept = os.path.join(folder, name)
+            target = os.path.relpath(kept, keep)
+            if not os.path.exists(target):
+                os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
+                shutil.copyfile(kept, target)
+                copied += 1
+    return copied
+
+
+def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None, keep: str | None = None) -> None:
+    """Runs the stages not yet done, ``jobs`` at a time, in order of the list (a stage waits for
+    its ``after``), recording their wall times in ``times_file`` and keeping their records under
+    ``keep``; a stage that fails stops the tool, naming its log (stages already finished stay
+    done for the next try)."""
     todo = [s for s in stages if not s.done()]
     for stage in todo:
         write_stage_options(stage)
     context = multiprocessing.get_context('fork')  # the child inherits the imported torch and plugin
     running = {}  # process -> (stage, start time)
+
+    def startable() -> Stage | None:
+        pending = [*todo, *(s for s, _ in running.values())]
+        return next((s for s in todo if not any(s.after is p for p in pending)), None)
+
     while todo or running:
-        while todo and len(running) < jobs:
-            stage = todo.pop(0)
+        while len(running) < jobs and (stage := startable()) is not None:
+            todo.remove(stage)
             process = context.Process(target=_run_child, args=(stage.entry, stage.option_file, stage.log_file))
             process.start()
             running[process] = (stage, time.time())
@@ -123,3 +169,5 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
             print(f'  done {stage.name} ({stage.seconds:.0f} s)', flush=True)
             if times_file is not None:
                 record_time(times_file, stage)
+            if keep is not None:
+                keep_records([*stage.records, *([times_file] if times_file else [])], keep)
