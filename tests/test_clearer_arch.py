@@ -88,9 +88,11 @@ def test_pad_to_multiple_reflects_or_replicates():
     assert torch.equal(y[..., :5, :3], x)
     assert torch.equal(y[..., :5, 3], x[..., :, 1])
     assert torch.equal(y[..., 5:, :3], x[..., [3, 2, 1], :])
-    small = pad_to_multiple(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), 8)  # pad 6 >= 2: replicate
+    # pad 6 on a side of 2: reflect the 1 pixel reflection reaches, replicate that edge for the rest
+    small = pad_to_multiple(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), 8)
     assert small.shape == (1, 1, 8, 8)
-    assert torch.equal(small[0, 0, 7], torch.tensor([3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]))
+    assert torch.equal(small[0, 0, 1], torch.tensor([3.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]))
+    assert torch.equal(small[0, 0, 2:, 0], torch.ones(6))  # row 2 reflects row 0, rows 3-7 replicate it
 
 
 def test_derived_parameter_count_is_supernet_minus_unchosen(supernet1):

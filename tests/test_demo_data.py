@@ -5,12 +5,11 @@ import os
 import shutil
 
 import cv2
-import lmdb
 import numpy as np
 
 import clearer_basicsr  # noqa: F401
 from clearer_basicsr.data import demo_data as demo
-from clearer_basicsr.data.data_util import list_images
+from clearer_basicsr.data.data_util import list_images, lmdb_transaction
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import read_lmdb_keys
 
@@ -71,12 +70,10 @@ def test_lmdbs_match_the_folders(demo_data):
         lmdb_path = demo_data[f'{split}_lmdb']
         keys = read_lmdb_keys(lmdb_path)
         assert sorted(keys) == sorted(images)
-        env = lmdb.open(lmdb_path, readonly=True, lock=False)
-        with env.begin() as txn:
+        with lmdb_transaction(lmdb_path) as txn:  # the process's environment, where a dataset holds one
             for key in keys:
                 decoded = cv2.imdecode(np.frombuffer(txn.get(key.encode()), np.uint8), cv2.IMREAD_UNCHANGED)
                 assert np.array_equal(decoded, images[key]), (split, key)
-        env.close()
 
 
 def test_dataset_reads_every_split(demo_data):

@@ -312,3 +312,26 @@ def test_datasets_on_one_lmdb_read_it_in_one_process(demo_data):
     assert train[0]['gt'].shape[-2:] == (16, 16)
     assert unreadable_image(val_opt, decode=True) is None
     assert val[0]['gt'].shape == GaussianNoiseDataset(val_opt)[0]['gt'].shape
+
+
+def test_a_forked_child_reads_an_lmdb_its_parent_holds_open(demo_data):
+    """The evaluation's stages and the loader's workers are forked from a process that may hold the
+    LMDB open already (py-lmdb 3 would refuse to open it again in the child): the child reads it."""
+    import multiprocessing
+
+    from conftest import noise_dataset
+
+    opt = dict(noise_dataset(demo_data['arch_lmdb'], phase='val'), phase='val')
+    expected = GaussianNoiseDataset(opt)[0]['gt']  # the parent now holds the environment
+    queue = multiprocessing.get_context('fork').SimpleQueue()
+
+    def child():
+        torch.set_num_threads(1)  # as the loader's workers do: the parent's thread pool is not forked
+        queue.put(GaussianNoiseDataset(opt)[0]['gt'][:, :4, :4].numpy())  # small: join() before get()
+
+    process = multiprocessing.get_context('fork').Process(target=child)
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert np.array_equal(queue.get(), expected[:, :4, :4].numpy())
+    assert torch.equal(GaussianNoiseDataset(opt)[0]['gt'], expected)  # the parent's is still open

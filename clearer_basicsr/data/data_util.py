@@ -156,17 +156,28 @@ def bgr_to_luma(img: np.ndarray) -> np.ndarray:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
-_LMDB_ENVIRONMENTS: dict[tuple[int, str], Any] = {}
+_LMDB_ENVIRONMENTS: dict[str, Any] = {}
+
+
+def _close_inherited_environments() -> None:
+    """In a forked child (loader workers, the evaluation's stages): an LMDB handle must not be used
+    across a fork, and py-lmdb (3.0) still counts the parent's as open in the child, so opening
+    the same LMDB there would be refused. Close the child's copies; the parent keeps its own."""
+    for env in _LMDB_ENVIRONMENTS.values():
+        env.close()
+    _LMDB_ENVIRONMENTS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_environments)
 
 
 def lmdb_environment(root: str) -> Any:
-    """The read-only environment of the LMDB at ``root``, one per process. py-lmdb refuses to open
+    """The read-only environment of the LMDB at ``root``, one per process: py-lmdb refuses to open
     an environment twice in a process (a validation set on the training LMDB and BatchNorm
-    calibration batches read it beside the training set), and a handle does not
-    survive a fork into the loader's workers: hence one per process id."""
+    calibration batches read it beside the training set)."""
     import lmdb
 
-    key = (os.getpid(), os.path.realpath(root))
+    key = os.path.realpath(root)
     if key not in _LMDB_ENVIRONMENTS:
         _LMDB_ENVIRONMENTS[key] = lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
     return _LMDB_ENVIRONMENTS[key]
@@ -179,7 +190,7 @@ def lmdb_transaction(root: str) -> Iterator[Any]:
     open the LMDB themselves (BasicSR's FileClient in its paired datasets) still can."""
     import lmdb
 
-    held = _LMDB_ENVIRONMENTS.get((os.getpid(), os.path.realpath(root)))
+    held = _LMDB_ENVIRONMENTS.get(os.path.realpath(root))
     env = held or lmdb.open(root, readonly=True, lock=False, readahead=False, meminit=False)
     try:
         with env.begin() as txn:
