@@ -5,12 +5,13 @@ the CLEARER networks and the exported ones use."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
 
-from .archs.arch_util import pad_to_multiple
+from .archs.arch_util import padded_call
 
 Restorer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -32,10 +33,7 @@ def restore_whole(
 ) -> torch.Tensor:
     """Whole-image inference: ``x`` padded at the bottom/right to a multiple of ``multiple``, ``net``
     (or its 8-way self-ensemble), the output cropped back to the size of ``x``."""
-    h, w = x.shape[-2:]
-    x = pad_to_multiple(x, multiple)
-    y = self_ensemble(net, x) if ensemble else net(x)
-    return y[..., :h, :w].float()
+    return padded_call(functools.partial(self_ensemble, net) if ensemble else net, x, multiple).float()
 
 
 def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:

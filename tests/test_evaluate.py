@@ -242,3 +242,14 @@ def test_plans_with_a_bad_baseline_or_earlier_csv_are_refused(evaluation, tmp_pa
     no_psnr.write_text('network,seed\n')
     with pytest.raises(ValueError, match=r"rank_against = .*old.csv': expected an evaluation CSV with a column 'psnr'"):
         main(['-opt', write_yaml(tmp_path / 'csv.yml', {**plan, 'rank_against': str(no_psnr)}), '--plan'])
+
+
+def test_a_failed_stage_stops_the_tool_naming_its_command_and_log():
+    from clearer_basicsr.errors import UserInputError
+    from clearer_basicsr.tools.stages import stage_failure
+
+    refused = stage_failure('s', 'clearer-train -opt s.yml', 2, 'logs/s.log')
+    assert isinstance(refused, UserInputError)  # shown as one error: line, exit status 2
+    crashed = stage_failure('s', 'clearer-train -opt s.yml', 1, 'logs/s.log')
+    assert isinstance(crashed, SystemExit) and not isinstance(crashed, UserInputError)  # status 1, no traceback
+    assert 'clearer-train -opt s.yml' in str(crashed) and 'logs/s.log' in str(crashed) and 'exit code 1' in str(crashed)

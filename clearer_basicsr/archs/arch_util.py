@@ -1,10 +1,10 @@
-"""Generic network helpers (BasicSR's name for them): padding, parameter and MAC counts, and
-the option names networks use for their input channels."""
+"""Generic network helpers (BasicSR's name for them): padding, buffer snapshots, parameter and
+MAC counts, and the option names networks use for their input channels."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -53,6 +53,28 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     reflect_h, reflect_w = min(pad_h, h - 1), min(pad_w, w - 1)
     x = F.pad(x, [0, reflect_w, 0, reflect_h], mode='reflect')
     return F.pad(x, [0, pad_w - reflect_w, 0, pad_h - reflect_h], mode='replicate')
+
+
+def padded_call(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``fn`` on ``x`` padded by :func:`pad_to_multiple`, its output cropped back to the size of ``x``:
+    the one pad-and-crop of the networks, whole-image restoring and the exported graphs."""
+    h, w = x.shape[-2], x.shape[-1]
+    return fn(pad_to_multiple(x, multiple))[..., :h, :w]
+
+
+BufferSnapshot = list  # [(buffer, its saved copy)]
+
+
+def snapshot_buffers(module: nn.Module) -> BufferSnapshot:
+    """Copies of ``module``'s buffers (BatchNorm statistics), for :func:`restore_buffers`."""
+    return [(b, b.detach().clone()) for b in module.buffers()]
+
+
+def restore_buffers(snapshot: BufferSnapshot) -> None:
+    """Puts the buffers of a :func:`snapshot_buffers` back as they were, in place."""
+    with torch.no_grad():
+        for buffer, saved in snapshot:
+            buffer.copy_(saved)
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -31,8 +31,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..option_rules import ConstructorOptions, MissingPathError, OptionError, constructor_arguments, fail, key_path
 from ..search_result import genotype_of
-from .arch_util import check_residual, pad_to_multiple
-from .genotype import CANDIDATES, Genotype
+from .arch_util import check_residual, padded_call, restore_buffers, snapshot_buffers
+from .genotype import CANDIDATES, Genotype, preset_problem
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
 
@@ -194,14 +194,11 @@ def unchanged_buffers(module: nn.Module) -> Iterator[None]:
     """Puts ``module``'s buffers back as they were on exit. Checkpointing runs a column's forward
     again in backward; in training mode its BatchNorms would update their running statistics
     a second time."""
-    buffers = list(module.buffers())
-    saved = [b.clone() for b in buffers]
+    snapshot = snapshot_buffers(module)
     try:
         yield
     finally:
-        with torch.no_grad():
-            for b, s in zip(buffers, saved):
-                b.copy_(s)
+        restore_buffers(snapshot)
 
 
 def _checkpoint_contexts(module: nn.Module) -> tuple[contextlib.AbstractContextManager, ...]:
@@ -269,11 +266,10 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
     @staticmethod
     def check_preset(where: str, preset: Mapping[str, Any]) -> None:
         """The constructor numbers of the search space (``where``: the class, or the option key)."""
-        channels, per_cell = preset['branch_channels'], preset['columns_per_cell']
-        if not isinstance(channels, Sequence) or len(channels) < 2 or min(channels) < 1:
-            fail(key_path(where, 'branch_channels'), channels, 'a list of at least 2 positive channel counts')
-        if per_cell < 1:
-            fail(key_path(where, 'columns_per_cell'), per_cell, 'at least 1')
+        problem = preset_problem(preset['branch_channels'], preset['columns_per_cell'])
+        if problem:
+            key, value, expected = problem
+            fail(key_path(where, key), value, expected)
         if preset['stem_blocks'] < 0 or preset['stem_width'] < 1:
             raise OptionError(
                 f'{where}: stem_blocks = {preset["stem_blocks"]}, stem_width = {preset["stem_width"]}: expected '
@@ -317,7 +313,7 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         aligned = h % self.size_multiple == 0 and w % self.size_multiple == 0  # training patches: no copy
-        out = self.body(x if aligned else pad_to_multiple(x, self.size_multiple))[..., :h, :w]
+        out = self.body(x) if aligned else padded_call(self.body, x, self.size_multiple)
         return out + x if self.residual else out
 
     def body(self, x: torch.Tensor) -> torch.Tensor:

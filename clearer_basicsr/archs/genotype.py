@@ -42,6 +42,17 @@ def default_branch_channels(num_cells: int) -> tuple[int, ...]:
     return tuple(32 * 2**k for k in range(num_cells + 1))
 
 
+def preset_problem(branch_channels: Any, columns_per_cell: Any) -> tuple[str, Any, str] | None:
+    """``(key, value, what was expected)`` of the first of a space's numbers that cannot make one
+    (a network's options, a genotype file's), None when both can."""
+    channels = list(branch_channels) if isinstance(branch_channels, (list, tuple)) else branch_channels
+    if not isinstance(channels, list) or len(channels) < 2 or not all(isinstance(c, int) and c > 0 for c in channels):
+        return 'branch_channels', channels, 'a list of at least 2 positive channel counts'
+    if not isinstance(columns_per_cell, int) or columns_per_cell < 1:
+        return 'columns_per_cell', columns_per_cell, 'a whole number, at least 1'
+    return None
+
+
 @dataclass(frozen=True)
 class Genotype:
     """A derived CLEARER architecture.
@@ -154,10 +165,10 @@ class Genotype:
             ValueError: naming the cell and column (1-based) and the allowed values.
         """
         channels = self.branch_channels
-        if len(channels) < 2 or not all(isinstance(c, int) and c > 0 for c in channels):
-            raise ValueError(f'genotype branch_channels must be at least 2 positive ints, got {list(channels)}')
-        if not isinstance(self.columns_per_cell, int) or self.columns_per_cell < 1:
-            raise ValueError(f'genotype columns_per_cell must be a positive int, got {self.columns_per_cell!r}')
+        problem = preset_problem(channels, self.columns_per_cell)
+        if problem:
+            key, value, expected = problem
+            raise ValueError(f'genotype {key} = {value!r}: expected {expected}')
         if branch_channels is not None and tuple(branch_channels) != channels:
             raise ValueError(
                 f'genotype is for branch_channels {list(channels)} but the network has '

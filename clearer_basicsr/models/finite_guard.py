@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from ..archs.arch_util import restore_buffers, snapshot_buffers
 from ..checkpoint import atomic_torch_save, detached_copy
 from ..errors import UserInputError
 
@@ -43,7 +44,7 @@ class FiniteGuard:
     # ----------------------------------------------------------------- every step
     def before_step(self, net: nn.Module) -> None:
         if self.skip:
-            self.buffers = [(b, b.detach().clone()) for b in net.buffers()]
+            self.buffers = snapshot_buffers(net)
 
     def keep(self, current_iter: int, state: Callable[[], Mapping[str, Any]]) -> None:
         """After a finite iteration: a copy of ``state()`` at log lines (never with ``skip``)."""
@@ -52,11 +53,7 @@ class FiniteGuard:
 
     # ----------------------------------------------------------------- a non-finite step
     def restore_buffers(self) -> None:
-        import torch
-
-        with torch.no_grad():
-            for buffer, saved in self.buffers:
-                buffer.copy_(saved)
+        restore_buffers(self.buffers)
 
     def count_skip(self) -> None:
         """One more skipped step; the run stops once skipped steps pass :data:`SKIP_LIMIT` of the

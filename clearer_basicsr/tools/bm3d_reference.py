@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.files import atomic_write
 from clearer_basicsr.tools.cli import doc_parser
 
 
@@ -83,9 +84,8 @@ def main(argv: list[str] | None = None) -> str:
     folder = os.path.join('results', report['name'])
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, 'metrics.json')
-    with open(f'{path}.tmp', 'w', encoding='utf-8') as f:
+    with atomic_write(path) as f:
         json.dump(report, f, indent=1)
-    os.replace(f'{path}.tmp', path)
     return path
 
 

@@ -24,7 +24,8 @@ from _clearer_basicsr_cli import run
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import apply_overrides, read_option_file
 from clearer_basicsr.run_files import read_metrics
-from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
+from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser
+from clearer_basicsr.tools.stages import run_stage
 
 DEFAULT_DATA = os.path.join('datasets', 'demo')
 # (stage, entry point, option file, where it reads the demo data: {key: file under --data})

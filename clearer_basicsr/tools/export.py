@@ -5,7 +5,8 @@ The network and its weights come from a test option file (network_g and path: pr
 as clearer-test reads them). The exported model takes a float32 batch N x C x H x W of 0..1
 intensities (C as the network: 1 = luma, 3 = RGB) and returns the restored batch of the same size.
 Height, width and batch are dynamic: CLEARER nets work on sizes that are multiples of 2^cells, so
-the exported graph pads the input at the bottom and right by reflection to that multiple, runs the
+the exported graph pads the input at the bottom and right to that multiple (reflecting what it can,
+replicating the rest), runs the
 network and crops back, all computed from the input's shape at run time, as clearer-test does in
 PyTorch. Inputs must be at least that multiple high and wide (8 px for the paper preset). No
 self-ensemble is exported.
@@ -35,7 +36,7 @@ from clearer_basicsr.tools.trained_net import load_trained_network, network_chan
 
 
 class PaddedNet(nn.Module):
-    """``body`` between a reflection pad of the input's bottom and right to a multiple of
+    """``body`` between a pad of the input's bottom and right (:func:`padded_call`) to a multiple of
     ``multiple`` and a crop back, plus the input with ``residual``; the pad is computed from the
     input's shape with tensor-shape arithmetic only, so exporters keep height and width dynamic."""
 
@@ -44,6 +45,7 @@ class PaddedNet(nn.Module):
         self.body, self.multiple, self.residual = body, multiple, residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # padded_call inlined: TorchScript cannot script a function passed as an argument
         h, w = x.shape[2], x.shape[3]
         y = self.body(pad_to_multiple(x, self.multiple))[:, :, :h, :w]
         if self.residual:

@@ -1,4 +1,7 @@
-"""Runs many training and test stages, several at a time, each in a forked child process.
+"""Runs the plugin's entry points as stages of a tool: one at a time in a fresh interpreter, its
+lines shown as they come (:func:`run_stage`: the demo, the sweep), or many, several at a time,
+each in a forked child process (:func:`run_stages`: the evaluation). A failed stage stops the
+tool the same way in both (:func:`stage_failure`).
 
 A child is forked from the tool's process (torch and BasicSR already imported: no seconds of
 start-up per stage) and runs the plugin's entry point as ``clearer-train -opt FILE`` /
@@ -15,12 +18,15 @@ that folder continues where the last machine stopped, without checkpoints.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -75,6 +81,51 @@ def _run_child(entry: str, option_file: str, log_file: str) -> None:
             traceback.print_exc(file=log)
         log.flush()
     os._exit(status)  # no atexit handlers or buffers of the parent run twice
+
+
+def stage_failure(name: str, command: str, exit_code: int, log_file: str | None) -> Exception:
+    """What stops a tool when one of its stages failed: a UserInputError (exit status 2) when the
+    stage refused its input, else a SystemExit (status 1, the message and no traceback of the
+    tool: the stage's own is in its log). Both name the command and the log."""
+    where = f'; its output is in {log_file}' if log_file else ''
+    message = f'stage {name} ({command}) failed (exit code {exit_code}){where}'
+    return UserInputError(message) if exit_code == 2 else SystemExit(message)
+
+
+def run_stage(
+    title: str,
+    entry: str,
+    option_file: str,
+    extra_args: Sequence[str] = (),
+    log_path: str | None = None,
+    show: re.Pattern | None = None,
+    threads: int | None = None,
+) -> None:
+    """One stage in a fresh interpreter, as a user would type it (the demo, the sweep):
+    ``python -m clearer_basicsr.<entry> -opt <option_file> <extra_args>``.
+
+    Its output goes to ``log_path`` when given; lines matching ``show`` are printed as they come.
+    A failed stage prints its last lines and raises :func:`stage_failure`. ``threads`` sets
+    OMP_NUM_THREADS (default: this process's, else 1: tiny nets gain little from intra-op
+    threads and, on a small or busy machine, oversubscribe the cores)."""
+    cmd = [sys.executable, '-m', f'clearer_basicsr.{entry}', '-opt', option_file, *extra_args]
+    print(f'\n=== {title}: python {" ".join(cmd[1:])}', flush=True)
+    threads = str(threads or os.environ.get('OMP_NUM_THREADS', '1'))
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    start, tail = time.time(), collections.deque(maxlen=60)
+    with (
+        open(log_path or os.devnull, 'w') as log,
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc,
+    ):
+        for line in proc.stdout:
+            log.write(line)
+            tail.append(line)
+            if show is not None and show.search(line):
+                print('   ', line.rstrip()[:160], flush=True)
+    if proc.returncode:
+        sys.stdout.write(''.join(tail))
+        raise stage_failure(title, f'python {" ".join(cmd[1:])}', proc.returncode, log_path)
+    print(f'=== {title} done in {time.time() - start:.0f} s', flush=True)
 
 
 def write_stage_options(stage: Stage) -> None:
@@ -160,11 +211,8 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
             if process.exitcode != 0:
                 for other in running:
                     other.terminate()
-                message = (
-                    f'stage {stage.name} (clearer-{stage.entry} -opt {stage.option_file}) failed '
-                    f'(exit code {process.exitcode}); its output is in {stage.log_file}'
-                )
-                raise (UserInputError if process.exitcode == 2 else RuntimeError)(message)
+                command = f'clearer-{stage.entry} -opt {stage.option_file}'
+                raise stage_failure(stage.name, command, process.exitcode, stage.log_file)
             stage.seconds = time.time() - start
             print(f'  done {stage.name} ({stage.seconds:.0f} s)', flush=True)
             if times_file is not None:

@@ -30,7 +30,8 @@ import time
 
 from _clearer_basicsr_cli import run
 from clearer_basicsr.plots import pyplot, save_figure
-from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser, run_stage
+from clearer_basicsr.tools.cli import PACKAGE_OPTIONS, doc_parser
+from clearer_basicsr.tools.stages import run_stage
 
 
 def tag(value: float) -> str:
