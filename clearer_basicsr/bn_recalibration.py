@@ -48,13 +48,19 @@ def recalibrate_batchnorm(net: nn.Module, batches: Iterable[torch.Tensor]) -> in
     return len(layers)
 
 
-def calibration_batches(dataset: Sequence, count: int, batch_size: int, seed: int = 0) -> list[torch.Tensor]:
-    """``count`` batches of ``batch_size`` inputs (``lq``) drawn from a training dataset, the same
-    for the same seed: its random crops, flips and noise draw from generators seeded here. The
-    caller's random states are left as they were, so training's streams do not change."""
+def drawn_batches(dataset: Sequence, count: int, batch_size: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """``count`` batches of ``batch_size`` items (``lq`` and ``gt``) drawn from a training dataset,
+    the same for the same seed: its random crops, flips and noise draw from generators seeded
+    here. The caller's random states are left as they were, so training's streams do not change."""
     with rng_kept():
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
         picks = torch.randint(len(dataset), (count, batch_size)).tolist()
-        return [torch.stack([dataset[i]['lq'] for i in row]) for row in picks]
+        items = [[dataset[i] for i in row] for row in picks]
+        return [{key: torch.stack([item[key] for item in row]) for key in ('lq', 'gt')} for row in items]
+
+
+def calibration_batches(dataset: Sequence, count: int, batch_size: int, seed: int = 0) -> list[torch.Tensor]:
+    """The inputs of :func:`drawn_batches`: what BatchNorm statistics are averaged over."""
+    return [batch['lq'] for batch in drawn_batches(dataset, count, batch_size, seed)]

@@ -18,6 +18,7 @@ that is None is not written)::
     iteration:      the search iteration the genotype comes from
     budget:         the budget's target, window and what was reached (searches to a budget)
     ranking:        scored genotypes, best first (searches that score genotypes)
+    selection:      how they were scored: the method, the window, how many it held and were scored
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SearchResult:
     iteration: int | None = None
     budget: dict[str, Any] | None = None
     ranking: list[dict[str, Any]] | None = None
+    selection: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- the file
     def save(self, path: str | os.PathLike) -> None:

@@ -360,7 +360,8 @@ class CLEARERSearchNet(_MultiScaleNet):
             more forward of the columns in time). BatchNorm statistics are updated once.
 
     Single-path sampling (GDAS) is switched on by the search model (``train: arch_sampling:
-    gumbel``) through ``gumbel_tau`` and ``gumbel_generator``; see :meth:`mixing_weights`.
+    gumbel``) through ``gumbel_tau`` and ``gumbel_generator``, a fixed single path (one-shot
+    search) through ``path``; see :meth:`mixing_weights`.
     """
 
     def __init__(
@@ -393,6 +394,7 @@ class CLEARERSearchNet(_MultiScaleNet):
         self.checkpoint_columns = bool(checkpoint_columns)
         self.gumbel_tau: float | None = None  # a temperature: sample one candidate per column
         self.gumbel_generator: torch.Generator | None = None  # CPU generator of the Gumbel noise
+        self.path: list[int] | None = None  # one candidate index per column: that path alone (one-shot search)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.arch_logits]
@@ -404,7 +406,7 @@ class CLEARERSearchNet(_MultiScaleNet):
         """Softmax of the logits per column, shape (num_columns, 2)."""
         return F.softmax(self.arch_logits, dim=-1)
 
-    def mixing_weights(self) -> torch.Tensor | list[list[torch.Tensor | None]]:
+    def mixing_weights(self) -> torch.Tensor | list[list[torch.Tensor | float | None]]:
         """The weights forward mixes the candidates with: the softmax of the logits, or, when
         ``gumbel_tau`` is set, a single path.
 
@@ -413,7 +415,11 @@ class CLEARERSearchNet(_MultiScaleNet):
         (the search model seeds it alike on every rank), and weights it straight-through: 1 in
         value, the gradient of softmax((logits + g) / tau). Only the sampled candidate is
         computed, so the data gradient reaches the logits through its weight alone. An eval
-        forward (validation) runs the argmax of the logits, i.e. the derived network."""
+        forward (validation) runs the argmax of the logits, i.e. the derived network.
+
+        A fixed ``path`` (one-shot search) computes its candidates alone, at weight 1."""
+        if self.path is not None:
+            return [[1.0 if k == i else None for k in range(len(CANDIDATES))] for i in self.path]
         if self.gumbel_tau is None:
             return self.column_weights()
         logits = self.arch_logits

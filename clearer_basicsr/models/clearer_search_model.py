@@ -1,8 +1,16 @@
-"""CLEARERSearchModel: CLEARER's bilevel architecture search on BasicSR's training loop.
+"""CLEARERSearchModel: CLEARER's architecture search on BasicSR's training loop, by one of two
+methods (``train: arch_search``):
 
-Per iteration (after ``arch_warmup_iter``): one step of the architecture logits on a batch of
-the held-apart *arch split* (:meth:`CLEARERSearchModel.arch_step`), then one step of the
-network weights on the train batch BasicSR fed. The two optimisers never share a parameter.
+* ``darts`` (default): the bilevel search. Per iteration (after ``arch_warmup_iter``): one step
+  of the architecture logits on a batch of the held-apart *arch split*
+  (:meth:`CLEARERSearchModel.arch_step`), then one step of the network weights on the train
+  batch BasicSR fed. The two optimisers never share a parameter.
+* ``one_shot``: single-path one-shot (:mod:`.one_shot`). Per iteration one step of the weights
+  of a path drawn uniformly; at the end every genotype of the cost window is scored on the arch
+  split with the weights it inherits, and the best is derived. ``train: one_shot`` sets the
+  scoring: ``calibration_batches`` (20), ``score_batches`` (8), ``batch_size`` (16), ``cap``
+  (512: a larger window is searched by evolution, ``population`` 32, ``mutation`` 0.1) and
+  ``ranking`` (20 best kept in genotype.yml). The logits keep their start.
 
 BasicSR's loop only knows the ``train`` and ``val*`` dataset phases, so the arch split is
 declared under ``train: arch_dataset`` (any BasicSR dataset; its loader keys
@@ -28,7 +36,8 @@ default to those of ``datasets: train``). Other ``train:`` keys:
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
 column weights, how firmly each column was decided, MACs and parameters of the derived net, the
 budget and the cost reached) and ``column_weights.png``; at the end it warns about undecided
-columns (:mod:`..archs.decisions`).
+columns (:mod:`..archs.decisions`). A one-shot search writes genotype.yml once, at the end (the
+genotype, its ranking and how it was scored).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from basicsr.data import build_dataset
 from basicsr.losses import build_loss
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
@@ -53,9 +63,11 @@ from ..archs.complexity import (
 )
 from ..archs.decisions import column_decisions, undecided
 from ..archs.genotype import CANDIDATES
+from ..bn_recalibration import calibration_batches, drawn_batches
+from ..checkpoint import rng_kept
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from . import arch_gradient
+from . import arch_gradient, one_shot
 from .restoration_model import RestorationModel
 from .search_export import export_search
 from .search_options import (
@@ -80,7 +92,8 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_steps_taken = 0  # logit steps taken: none, and there is no search result to export
         self.loss_scale = None  # running mean of the weight step's loss (None until the first step)
         self.current_iter = 0  # the last iteration trained: genotype.yml says which it comes from
-        if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
+        train = opt.get('train') or {}
+        if train.get('arch_sampling') == 'gumbel' or train.get('arch_search') == 'one_shot':
             opt['find_unused_parameters'] = True  # DDP: the candidates not sampled get no gradient
         super().__init__(opt)
 
@@ -118,8 +131,12 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_update = train_opt.get('arch_update', 'first_order')
         self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
         self.arch_sampling = train_opt.get('arch_sampling', 'softmax')
+        self.arch_search = train_opt.get('arch_search', 'darts')
+        self.one_shot = {**one_shot.DEFAULTS, **(train_opt.get('one_shot') or {})}
         if self.arch_sampling == 'gumbel':
             self.setup_gumbel(gumbel_temperatures(train_opt, 'train'))
+        if self.arch_sampling == 'gumbel' or self.arch_search == 'one_shot':
+            self.setup_sampling_seed()
         self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
         self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or DEFAULT_ARCH_LOSS)).to(self.device)
         if self.cri_arch.lambda_comp > 0 or self.cri_arch.budgeted:
@@ -156,7 +173,9 @@ class CLEARERSearchModel(RestorationModel):
     def setup_gumbel(self, temperatures: tuple[float, float]) -> None:
         self.gumbel_tau = temperatures
         self.supernet.gumbel_tau = self.gumbel_tau[0]  # from now on validation runs the argmax
-        # The noise is drawn from this seed, the iteration and the step: the same on every rank.
+
+    def setup_sampling_seed(self) -> None:
+        # Paths are drawn from this seed, the iteration and the step: the same on every rank.
         seed = [int(self.opt.get('manual_seed') or 0)]
         if self.opt['dist']:  # without manual_seed BasicSR draws one per rank
             dist.broadcast_object_list(seed, src=0)
@@ -164,6 +183,15 @@ class CLEARERSearchModel(RestorationModel):
 
     # ----------------------------------------------------------------- steps
     def optimize_parameters(self, current_iter: int) -> None:
+        if self.arch_search == 'one_shot':  # one uniform path's weights; no logit step
+            net = self.supernet
+            net.path = one_shot.uniform_path(net.num_columns, len(CANDIDATES), self.sampling_seed, current_iter)
+            try:
+                super().optimize_parameters(current_iter)
+            finally:
+                net.path = None
+            self.current_iter = current_iter
+            return
         arch_log = self.arch_step(current_iter) if current_iter > self.arch_warmup_iter else {}
         self.sample_paths(current_iter, 'weight')
         super().optimize_parameters(current_iter)
@@ -309,7 +337,13 @@ class CLEARERSearchModel(RestorationModel):
     def export_architecture(self, current_iter: Any) -> None:
         """Writes genotype.yml and column_weights.png into the experiment folder; logs how firmly
         each column was decided, and at the end of the search warns about undecided columns.
-        Logits that never took a step are no search result: nothing is written then."""
+        Logits that never took a step are no search result: nothing is written then. A one-shot
+        search selects once, at the end."""
+        final = current_iter == -1 or current_iter >= int(self.opt['train']['total_iter'])
+        if self.arch_search == 'one_shot':
+            if final:
+                self.select_one_shot()
+            return
         if not self.arch_steps_taken:
             get_root_logger().warning(
                 f'genotype.yml not written at iteration {current_iter}: the architecture logits have not taken a '
@@ -317,7 +351,6 @@ class CLEARERSearchModel(RestorationModel):
                 'start'
             )
             return
-        final = current_iter == -1 or current_iter >= int(self.opt['train']['total_iter'])
         export_search(
             self.supernet,
             self.cri_arch,
@@ -327,6 +360,30 @@ class CLEARERSearchModel(RestorationModel):
             self.opt['path']['experiments_root'],
             final,
         )
+
+    def select_one_shot(self) -> None:
+        """One-shot selection (:func:`.one_shot.export_one_shot`) on fixed batches: calibration
+        inputs from the train set, scoring batches from the arch split, drawn under training's
+        random states left as they were."""
+        settings, seed = self.one_shot, int(self.opt.get('manual_seed') or 0)
+        size = int(settings['batch_size'])
+        with rng_kept():
+            train = calibration_batches(
+                build_dataset(self.opt['datasets']['train']), int(settings['calibration_batches']), size, seed
+            )
+            arch_set = build_dataset(arch_dataset_options(self.opt))
+            scoring = drawn_batches(arch_set, int(settings['score_batches']), size, seed)
+            one_shot.export_one_shot(
+                self.supernet,
+                self.cri_arch,
+                self.patch_size,
+                self.current_iter,
+                settings,
+                [self.to_device(x) for x in train],
+                [{k: self.to_device(v) for k, v in b.items()} for b in scoring],
+                self.opt['path']['experiments_root'],
+                seed,
+            )
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         state = super().training_state(epoch, current_iter)

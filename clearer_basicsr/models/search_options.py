@@ -14,6 +14,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from .. import option_rules as rules
 from .restoration_model import check_optimizer_options, check_scheduler_options
 
+ARCH_SEARCHES = ('darts', 'one_shot')
 ARCH_UPDATES = ('first_order', 'second_order')
 ARCH_SAMPLINGS = ('softmax', 'gumbel')
 GDAS_TAU = (10.0, 0.1)
@@ -105,6 +106,7 @@ def check_search_train(train: Mapping[str, Any], where: str) -> None:
             f'fewer iterations than total_iter = {total} (the logits learn only after the warm-up: a search '
             'that never steps them derives its genotype from their random start)',
         )
+    check_search_method(train, where)
     update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
     rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
     sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
@@ -117,6 +119,43 @@ def check_search_train(train: Mapping[str, Any], where: str) -> None:
         gumbel_temperatures(train, where)
     if update == 'second_order' and train.get('amp') == 'fp16':
         raise rules.OptionError(f'{key("arch_update")} = second_order does not support amp: fp16 (use bf16 or none)')
+
+
+ONE_SHOT_KEYS = {
+    'calibration_batches': rules.Integer(1),
+    'score_batches': rules.Integer(1),
+    'batch_size': rules.Integer(1),
+    'cap': rules.Integer(1),
+    'population': rules.Integer(2),
+    'mutation': rules.Real(0, below=1),
+    'ranking': rules.Integer(1),
+}
+
+
+def check_search_method(train: Mapping[str, Any], where: str) -> None:
+    """``train: arch_search`` and, for a one-shot search, its ``one_shot`` section; the logit
+    step's keys mean nothing there and are refused rather than ignored."""
+    key = functools.partial(rules.key_path, where)
+    method = rules.one_of(key('arch_search'), train.get('arch_search', 'darts'), ARCH_SEARCHES)
+    if method == 'darts':
+        if train.get('one_shot') is not None:
+            raise rules.OptionError(f'{key("one_shot")}: applies to arch_search: one_shot only; remove it')
+        return
+    for name, default in (('arch_sampling', 'softmax'), ('arch_update', 'first_order')):
+        if train.get(name, default) != default:
+            raise rules.OptionError(
+                f'{key(name)} = {train[name]!r}: a one-shot search trains uniform single paths and takes no '
+                'logit step; remove it'
+            )
+    settings = rules.mapping(key('one_shot'), train.get('one_shot') or {}, 'a mapping of one-shot settings')
+    for name in settings:
+        if name not in ONE_SHOT_KEYS:
+            raise rules.OptionError(
+                f'{key("one_shot: " + str(name))} is not a one-shot setting; {rules.suggest(name, ONE_SHOT_KEYS)}'
+            )
+    rules.check_keys(settings, ONE_SHOT_KEYS, key('one_shot'))
+    if settings.get('population', 2) > settings.get('cap', 512):
+        rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {settings.get("cap", 512)}')
 
 
 def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:

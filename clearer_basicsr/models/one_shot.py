@@ -1,0 +1,214 @@
+"""One-shot search (single-path one-shot, SPOS: Guo et al., ECCV 2020) on a CLEARER supernet.
+
+Training: every iteration trains one path drawn uniformly, one candidate per column; there are
+no logits to learn and no architecture step. Selection, once training ends: every genotype inside
+the cost window (the budget's +-10 %, or the whole space without a budget) is scored on fixed
+arch-split batches with the weights it inherits from the supernet, after its BatchNorm statistics
+were recalibrated on fixed train batches (inherited statistics belong to the mix of paths trained
+and mislead the ranking: SPOS, section 3.3). A window holding more genotypes than ``cap`` is
+searched by evolution (population, crossover, mutation) that scores at most ``cap`` of them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from basicsr.utils import get_root_logger
+from torch import nn
+
+from ..archs.arch_util import restore_buffers, snapshot_buffers
+from ..archs.complexity import (
+    BUDGET_TOLERANCE,
+    COMPLEXITY_METRICS,
+    candidate_costs,
+    cost_matrix,
+    derived_cost,
+    enumerate_genotypes,
+    genotypes_within,
+)
+from ..archs.genotype import CANDIDATES, Genotype
+from ..bn_recalibration import recalibrate_batchnorm
+from ..search_result import SearchResult, write_search_outputs
+from .search_export import budget_report
+
+Path = tuple[int, ...]  # candidate index per column, cell-major (the logits' row order)
+Batch = Mapping[str, torch.Tensor]
+
+DEFAULTS = {  # train: one_shot: keys
+    'calibration_batches': 20,  # train batches the BatchNorm statistics are recalibrated on, per genotype
+    'score_batches': 8,  # arch-split batches a genotype is scored on
+    'batch_size': 16,  # of both
+    'cap': 512,  # genotypes scored at most; a larger window is searched by evolution
+    'population': 32,
+    'mutation': 0.1,  # the chance that a child's column draws a new candidate
+    'ranking': 20,  # best genotypes kept in genotype.yml
+}
+
+
+def uniform_path(num_columns: int, candidates: int, seed: int, iteration: int) -> list[int]:
+    """The path trained at ``iteration``: one candidate per column, uniform, drawn from the seed
+    and the iteration alone, so every rank trains the same path and a resumed search the path it
+    would have."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + iteration)
+    return torch.randint(candidates, (num_columns,), generator=generator).tolist()
+
+
+@torch.no_grad()
+def mean_psnr(net: nn.Module, batches: Sequence[Batch]) -> float:
+    """Mean PSNR (dB) of ``net``'s outputs, clamped to [0, 1], over every image of ``batches``."""
+    values = []
+    for batch in batches:
+        error = (net(batch['lq']).float().clamp(0, 1) - batch['gt'].float()).pow(2).flatten(1).mean(1)
+        values += (-10 * torch.log10(error.clamp_min(1e-10))).tolist()
+    return sum(values) / len(values)
+
+
+class PathScorer:
+    """The one-shot score of a path: the supernet's PSNR on the scoring batches with that path
+    fixed, its BatchNorm statistics first recalibrated on the calibration inputs. The supernet's
+    own statistics, mode and path are put back after each score."""
+
+    def __init__(self, net: nn.Module, calibration: Sequence[torch.Tensor], scoring: Sequence[Batch]):
+        self.net, self.calibration, self.scoring = net, calibration, scoring
+        self.seconds = 0.0  # spent scoring, for the time per genotype
+        self.scored = 0
+
+    def __call__(self, path: Sequence[int]) -> float:
+        start, net = time.perf_counter(), self.net
+        snapshot, mode = snapshot_buffers(net), net.training
+        net.path = list(path)
+        try:
+            recalibrate_batchnorm(net, self.calibration)
+            net.eval()
+            return mean_psnr(net, self.scoring)
+        finally:
+            net.path = None
+            restore_buffers(snapshot)
+            net.train(mode)
+            self.seconds += time.perf_counter() - start
+            self.scored += 1
+
+
+def evolve(
+    score: Callable[[Path], float],
+    window: Sequence[Sequence[int]],
+    candidates: int,
+    cap: int,
+    population: int,
+    mutation: float,
+    rng: random.Random,
+) -> dict[Path, float]:
+    """Scores of at most ``cap`` genotypes of ``window``: a random population first, then children
+    of the better half (uniform crossover, then each column redrawn with chance ``mutation``);
+    a child outside the window, or scored already, is drawn again."""
+    inside = {tuple(p) for p in window}
+    scores: dict[Path, float] = {}
+    budget = min(cap, len(inside))
+    for path in rng.sample(sorted(inside), min(population, budget)):
+        scores[path] = score(path)
+    misses = 0
+    while len(scores) < budget and misses < 1000 * population:
+        parents = sorted(scores, key=scores.__getitem__, reverse=True)[: max(2, population // 2)]
+        a, b = rng.choice(parents), rng.choice(parents)
+        child = tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
+        child = tuple(rng.randrange(candidates) if rng.random() < mutation else c for c in child)
+        if child in inside and child not in scores:
+            scores[child] = score(child)
+            misses = 0
+        else:
+            misses += 1
+    return scores
+
+
+def select(
+    score: Callable[[Path], float],
+    window: Sequence[Sequence[int]],
+    candidates: int,
+    settings: Mapping[str, float],
+    seed: int,
+) -> list[tuple[Path, float]]:
+    """Every genotype of ``window`` scored (or, beyond ``settings['cap']``, those evolution
+    reached), best first; ties keep the window's order."""
+    if len(window) <= settings['cap']:
+        scores = {tuple(p): score(tuple(p)) for p in window}
+    else:
+        rng = random.Random(seed)
+        scores = evolve(
+            score, window, candidates, int(settings['cap']), int(settings['population']), settings['mutation'], rng
+        )
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def cost_window(net: nn.Module, arch_loss: Any, patch_size: int) -> tuple[list[list[int]], dict[str, Any]]:
+    """The genotypes a one-shot search chooses among, with a description of the window: those
+    within the budget's +-10 % (``arch_loss: target`` / ``target_macs``), else the whole space."""
+    costs = candidate_costs(net, patch_size)
+    if not arch_loss.budgeted:
+        matrix = cost_matrix(net, patch_size, 'flops')
+        everything = [row for digits, _ in enumerate_genotypes(matrix, 0.0) for row in digits.tolist()]
+        return everything, {'budget': None}
+    key = COMPLEXITY_METRICS[arch_loss.complexity]
+    target = arch_loss.target * costs.largest_total[key]
+    matrix = cost_matrix(net, patch_size, arch_loss.complexity)
+    window = genotypes_within(matrix, costs.fixed_total[key], target)
+    lo, hi = (round(target * (1 + s * BUDGET_TOLERANCE)) for s in (-1, 1))
+    return window, {'metric': key, 'target': round(target), 'low': lo, 'high': hi, 'patch_size': patch_size}
+
+
+def export_one_shot(
+    net: nn.Module,
+    arch_loss: Any,
+    patch_size: int,
+    iteration: int,
+    settings: Mapping[str, Any],
+    calibration: Sequence[torch.Tensor],
+    scoring: Sequence[Batch],
+    folder: str,
+    seed: int,
+) -> SearchResult:
+    """Scores the window (:func:`cost_window`, :func:`select`), writes genotype.yml (the best
+    genotype, the ranking and how it was made) and genotype.png into ``folder``, logs the best."""
+    window, described = cost_window(net, arch_loss, patch_size)
+    if not window:  # a budget no genotype meets (the option check refuses unreachable targets)
+        raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {described}')
+    scorer = PathScorer(net, calibration, scoring)
+    ranked = select(scorer, window, len(CANDIDATES), settings, seed)
+    costs = candidate_costs(net, patch_size)
+
+    def genotype(path: Path) -> Genotype:
+        return Genotype.from_indices(list(path), net.branch_channels, net.columns_per_cell)
+
+    best = genotype(ranked[0][0])
+    derived = derived_cost(costs, best)
+    result = SearchResult(
+        best,
+        macs=derived['macs'],
+        params=derived['params'],
+        patch_size=patch_size,
+        iteration=iteration,
+        budget=budget_report(net, arch_loss, patch_size, derived, []),
+        ranking=[
+            {'genotype': str(genotype(p)), 'psnr': round(score, 4), 'macs': derived_cost(costs, genotype(p))['macs']}
+            for p, score in ranked[: int(settings['ranking'])]
+        ],
+        selection={
+            'method': 'one_shot',
+            'window': described,
+            'in_window': len(window),
+            'scored': scorer.scored,
+            'seconds_per_genotype': round(scorer.seconds / max(scorer.scored, 1), 4),
+            'calibration_batches': len(calibration),
+            'score_batches': len(scoring),
+        },
+    )
+    write_search_outputs(result, folder, [])
+    get_root_logger().info(
+        f'One-shot selection: {scorer.scored} of {len(window)} genotypes in the window scored '
+        f'({result.selection["seconds_per_genotype"]:.3f} s each); best {best} at {ranked[0][1]:.3f} dB '
+        f'({derived["macs"]:,} MACs at {patch_size}px)'
+    )
+    return result
