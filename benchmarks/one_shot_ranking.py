@@ -1,0 +1,117 @@
+"""How well do cheap scores rank genotypes the way their stand-alone retrains do? (docs/search.md)
+
+For every CLEARER genotype an evaluation retrained (its test PSNR, mean over seeds), Kendall's tau
+between that PSNR and
+  - the one-shot PSNR (a one-shot search's genotype.yml, listing the whole window: ranking: 256);
+  - the DARTS searches' belief: the probability the softmax column weights give the genotype
+    (the product over columns of its candidate's weight), as a log, averaged over the searches;
+  - the parameter count (a zero-cost proxy).
+
+    python benchmarks/one_shot_ranking.py --one-shot experiments/photos_search_oneshot/genotype.yml \
+        --darts docs/evaluation_records/experiments/eval_photos_10k_search_b75_s*/genotype.yml \
+        --records docs/evaluation_records --prefix eval_photos_10k --json benchmarks/results/one_shot_ranking.json
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+from collections import defaultdict
+
+from scipy.stats import kendalltau
+
+from clearer_basicsr.archs.arch_util import count_parameters
+from clearer_basicsr.archs.clearer_arch import CLEARERNet
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.search_result import SearchResult
+
+
+def retrained(records, prefix):
+    """{genotype string: [test PSNR per seed]} of the CLEARER retrains an evaluation kept, and the
+    network options of one of them (for the parameter count)."""
+    psnr, nets = defaultdict(list), {}
+    for path in sorted(glob.glob(os.path.join(records, 'results', f'{prefix}_*_test', 'metrics.json'))):
+        with open(path) as f:
+            metrics = json.load(f)
+        net = metrics.get('network_g') or {}
+        if net.get('type') != 'CLEARERNet':
+            continue  # a baseline
+        genotype = str(Genotype.from_any(net['genotype']))
+        (dataset,) = metrics['datasets'].values()
+        psnr[genotype].append(dataset['average']['psnr'])
+        nets[genotype] = net
+    return psnr, nets
+
+
+def darts_log_belief(results, genotype):
+    """Mean over the searches of log P(genotype) under their column weights."""
+    indices = Genotype.parse(genotype).indices
+    logs = []
+    for result in results:
+        weights = [[row[c] for c in CANDIDATES] for row in result.column_weights]
+        logs.append(sum(math.log(max(w[i], 1e-12)) for w, i in zip(weights, indices)))
+    return sum(logs) / len(logs)
+
+
+def params_of(net_opt):
+    return count_parameters(CLEARERNet(**{k: v for k, v in net_opt.items() if k != 'type'}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--one-shot', required=True, help="a one-shot search's genotype.yml")
+    parser.add_argument('--darts', nargs='+', required=True, help="DARTS searches' genotype.yml files")
+    parser.add_argument('--records', required=True, help='the evaluation records folder (results/<run>_test/)')
+    parser.add_argument('--prefix', required=True, help="the evaluation's name")
+    parser.add_argument('--json', help='write the figures here')
+    args = parser.parse_args()
+
+    psnr, nets = retrained(args.records, args.prefix)
+    one_shot = SearchResult.load(args.one_shot)
+    scored = {r['genotype']: r['psnr'] for r in one_shot.ranking}
+    darts = [SearchResult.load(p) for p in args.darts]
+    rows = []
+    for genotype, values in sorted(psnr.items(), key=lambda kv: -sum(kv[1]) / len(kv[1])):
+        rows.append(
+            {
+                'genotype': genotype,
+                'seeds': len(values),
+                'standalone_psnr': round(sum(values) / len(values), 4),
+                'one_shot_psnr': scored.get(genotype),
+                'darts_log_belief': round(darts_log_belief(darts, genotype), 4),
+                'params': params_of(nets[genotype]),
+            }
+        )
+    taus = {}
+    for score in ('one_shot_psnr', 'darts_log_belief', 'params'):
+        pairs = [(r['standalone_psnr'], r[score]) for r in rows if r[score] is not None]
+        tau, p = kendalltau([a for a, _ in pairs], [b for _, b in pairs])
+        taus[score] = {'tau': round(float(tau), 3), 'p': round(float(p), 3), 'genotypes': len(pairs)}
+
+    print('| genotype | seeds | stand-alone test PSNR | one-shot PSNR | DARTS log belief | params |')
+    print('|---|---|---|---|---|---|')
+    for r in rows:
+        one = f'{r["one_shot_psnr"]:.3f}' if r['one_shot_psnr'] is not None else 'not in window'
+        print(
+            f'| `{r["genotype"]}` | {r["seeds"]} | {r["standalone_psnr"]:.3f} | {one} | '
+            f'{r["darts_log_belief"]:.2f} | {r["params"]:,} |'
+        )
+    print()
+    for score, t in taus.items():
+        against = f'{t["tau"]:+.3f} (p = {t["p"]:.3f}, {t["genotypes"]} genotypes)'
+        print(f'Kendall tau, {score} against stand-alone PSNR: {against}')
+    selection = one_shot.selection or {}
+    print(
+        f'one-shot selection: {selection.get("scored")} of {selection.get("in_window")} genotypes scored, '
+        f'{selection.get("seconds_per_genotype")} s each; chose {one_shot.genotype}'
+    )
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
+        with open(args.json, 'w') as f:
+            summary = {'genotype': str(one_shot.genotype), **selection}
+            json.dump({'rows': rows, 'kendall_tau': taus, 'one_shot': summary}, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
