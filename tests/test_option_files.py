@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # options/ is a link to the package's option folder (clearer_basicsr/options), where they all live.
 ALL_YAML = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
 # evaluation plans are read by clearer-evaluate, not BasicSR: checked on their own below
-PLAN_FILES = [p for p in ALL_YAML if os.path.basename(p) == 'evaluate.yml']
+PLAN_FILES = [p for p in ALL_YAML if os.path.basename(p).startswith('evaluate')]
 OPTION_FILES = [p for p in ALL_YAML if p not in PLAN_FILES]
 TRAIN_PHASES = ('train', 'val')
 TEST_PHASES = ('test', 'val')
