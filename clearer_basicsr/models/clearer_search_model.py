@@ -50,7 +50,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from basicsr.data import build_dataset
 from basicsr.losses import build_loss
 from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
@@ -63,8 +62,6 @@ from ..archs.complexity import (
 )
 from ..archs.decisions import column_decisions, undecided
 from ..archs.genotype import CANDIDATES
-from ..bn_recalibration import calibration_batches, drawn_batches
-from ..checkpoint import rng_kept
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
 from . import arch_gradient, one_shot
@@ -362,28 +359,22 @@ class CLEARERSearchModel(RestorationModel):
         )
 
     def select_one_shot(self) -> None:
-        """One-shot selection (:func:`.one_shot.export_one_shot`) on fixed batches: calibration
-        inputs from the train set, scoring batches from the arch split, drawn under training's
-        random states left as they were."""
-        settings, seed = self.one_shot, int(self.opt.get('manual_seed') or 0)
-        size = int(settings['batch_size'])
-        with rng_kept():
-            train = calibration_batches(
-                build_dataset(self.opt['datasets']['train']), int(settings['calibration_batches']), size, seed
-            )
-            arch_set = build_dataset(arch_dataset_options(self.opt))
-            scoring = drawn_batches(arch_set, int(settings['score_batches']), size, seed)
-            one_shot.export_one_shot(
-                self.supernet,
-                self.cri_arch,
-                self.patch_size,
-                self.current_iter,
-                settings,
-                [self.to_device(x) for x in train],
-                [{k: self.to_device(v) for k, v in b.items()} for b in scoring],
-                self.opt['path']['experiments_root'],
-                seed,
-            )
+        """One-shot selection (:func:`.one_shot.export_one_shot`) on the fixed batches of
+        :func:`.one_shot.selection_batches`."""
+        seed = int(self.opt.get('manual_seed') or 0)
+        calibration, scoring = one_shot.selection_batches(self.opt, self.one_shot, seed, self.to_device)
+        folder = self.opt['path']['experiments_root']
+        one_shot.export_one_shot(
+            self.supernet,
+            self.cri_arch,
+            self.patch_size,
+            self.current_iter,
+            self.one_shot,
+            calibration,
+            scoring,
+            folder,
+            seed,
+        )
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
         state = super().training_state(epoch, current_iter)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from basicsr.data import build_dataset
 from basicsr.utils import get_root_logger
 from torch import nn
 
@@ -31,9 +32,10 @@ from ..archs.complexity import (
     genotypes_within,
 )
 from ..archs.genotype import CANDIDATES, Genotype
-from ..bn_recalibration import recalibrate_batchnorm
+from ..bn_recalibration import calibration_batches, drawn_batches, recalibrate_batchnorm
 from ..search_result import SearchResult, write_search_outputs
 from .search_export import budget_report
+from .search_options import arch_dataset_options
 
 Path = tuple[int, ...]  # candidate index per column, cell-major (the logits' row order)
 Batch = Mapping[str, torch.Tensor]
@@ -141,6 +143,20 @@ def select(
             score, window, candidates, int(settings['cap']), int(settings['population']), settings['mutation'], rng
         )
     return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def selection_batches(
+    opt: Mapping[str, Any], settings: Mapping[str, Any], seed: int, to_device: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """The fixed batches a selection uses: calibration inputs from ``datasets: train``, scoring
+    batches (inputs and targets) from ``train: arch_dataset``, drawn from ``seed`` under the
+    caller's random states left as they were (training's streams do not change)."""
+    size = int(settings['batch_size'])
+    train_set = build_dataset(opt['datasets']['train'])
+    arch_set = build_dataset(arch_dataset_options(opt))
+    calibration = calibration_batches(train_set, int(settings['calibration_batches']), size, seed)
+    scoring = drawn_batches(arch_set, int(settings['score_batches']), size, seed)
+    return [to_device(x) for x in calibration], [{k: to_device(v) for k, v in b.items()} for b in scoring]
 
 
 def cost_window(net: nn.Module, arch_loss: Any, patch_size: int) -> tuple[list[list[int]], dict[str, Any]]:
