@@ -85,6 +85,11 @@ def evaluation(demo_data, tmp_path_factory):
     space = Space.of(yaml.safe_load((root / 'search.yml').read_text()))
     rows = [f'{g},random,0,{20 + i % 5}' for i, g in enumerate(space.everything())]
     earlier.write_text('\n'.join(['network,kind,seed,psnr', *rows]) + '\n')
+    one_shot = yaml.safe_load((root / 'search.yml').read_text())
+    one_shot['train'].update(
+        arch_search='one_shot', one_shot={'calibration_batches': 1, 'score_batches': 1, 'batch_size': 2}
+    )
+    files['one_shot_search'] = write_yaml(root / 'search_oneshot.yml', one_shot)
     plan = evaluation_file(root, files, baselines=baselines(root, retrain, test), rank_against=str(earlier))
     old = os.getcwd()
     os.chdir(root)
@@ -128,6 +133,20 @@ def test_random_genotypes_lie_in_the_cost_window_and_never_repeat_the_searched_o
     for kind, name in budget['members']:
         if kind == 'hand-designed':
             assert abs(space.fraction(by_name[name]) / 0.6 - 1) <= 0.1
+
+
+def test_one_shot_searches_get_rows_and_verdict_lines_beside_the_darts_ones(evaluation):
+    root, results = evaluation
+    budget = results['budgets'][0]
+    (one_shot,) = budget['one_shot_searches']
+    found = str(one_shot['genotype'])
+    assert one_shot['method'] == 'one_shot' and ('one-shot', found) in budget['members']
+    assert results['networks'][found]['runs'][0]['psnr'] > 10  # retrained and tested as the others
+    report = (root / 'docs' / 'evaluation.md').read_text()
+    assert '| one-shot | `' + found.replace('|', '\\|') + '`' in report
+    assert 'One-shot search minus random mean' in report and 'Rank of each one-shot genotype' in report
+    csv = (root / 'docs' / 'evaluation.csv').read_text().splitlines()
+    assert any(line.startswith(f'{found},one-shot,0.6,') for line in csv)
 
 
 def test_a_second_run_skips_finished_stages_and_bad_plans_are_refused(evaluation, capsys):

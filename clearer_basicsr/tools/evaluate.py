@@ -25,6 +25,9 @@ The evaluation file (YAML) names three option files and the plan:
     latency_size: 256              MACs and CPU latency are measured on this square input
     rank_against: earlier.csv      optional: an earlier evaluation's CSV; the report gives Kendall's
                                    tau between its ranking of the genotypes and this one's
+    one_shot_search: oneshot.yml   optional: a one-shot search (train: arch_search: one_shot), run
+                                   per budget and search seed beside the DARTS one; its genotypes
+                                   are retrained alike and compared with the same random pool
 
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
@@ -69,6 +72,7 @@ DEFAULTS = {
     'jobs': 1,
     'latency_size': 256,
     'rank_against': None,
+    'one_shot_search': None,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
@@ -96,6 +100,8 @@ def read_plan(path: str) -> dict[str, Any]:
     base = os.path.dirname(os.path.abspath(path))
     for key in ('search', 'retrain', 'test'):
         plan[key] = _find(plan[key], base, where(key))
+    if plan['one_shot_search'] is not None:
+        plan['one_shot_search'] = _find(plan['one_shot_search'], base, where('one_shot_search'))
     labels = set()
     for item in plan['baselines']:
         if not isinstance(item, Mapping) or not {'name', 'train', 'test'} <= set(item) <= BASELINE_KEYS:
@@ -238,7 +244,8 @@ class Stages:
         self.plan, self.name = plan, plan['name']
         self.root = os.path.join('results', self.name)
         self.times_file = os.path.join(self.root, 'stage_times.json')
-        self.templates = {key: read_option_file(plan[key]) for key in ('search', 'retrain', 'test')}
+        keys = ('search', 'retrain', 'test') + (('one_shot_search',) if plan.get('one_shot_search') else ())
+        self.templates = {key: read_option_file(plan[key]) for key in keys}
 
     def stage(self, name: str, entry: str, options: dict, done: Any, **more: Any) -> Any:
         from clearer_basicsr.tools.stages import Stage
@@ -254,14 +261,15 @@ class Stages:
             **more,
         )
 
-    def search(self, budget: float, seed: int) -> Any:
-        opt = copy.deepcopy(self.templates['search'])
+    def search(self, budget: float, seed: int, method: str = 'darts') -> Any:
+        """A search to ``budget``: with the search file (``darts``) or the one-shot search file."""
+        opt = copy.deepcopy(self.templates['search' if method == 'darts' else 'one_shot_search'])
         opt['manual_seed'] = seed
         arch_loss = dict(opt['train'].get('arch_loss') or {'type': 'CLEARERArchLoss'})
         arch_loss.pop('target_macs', None)
         arch_loss.update(target=budget, complexity=arch_loss.get('complexity') or 'flops')
         opt['train']['arch_loss'] = arch_loss
-        name = f'{self.name}_search_b{round(budget * 100)}_s{seed}'
+        name = f'{self.name}_{"search" if method == "darts" else "oneshot"}_b{round(budget * 100)}_s{seed}'
         folder = os.path.join('experiments', name)
         done = lambda: _finished_search(os.path.join(folder, 'genotype.yml'), opt['train']['total_iter'])  # noqa: E731
         return self.stage(name, 'train', opt, done, records=(folder,))
@@ -311,9 +319,19 @@ def _finished_search(genotype_file: str, total_iter: int) -> bool:
 # ------------------------------------------------------------------------------ running
 
 
-def choose_genotypes(plan: dict[str, Any], space: Space, searched: dict[float, list[Any]], exhaustive: bool) -> dict:
-    """Per budget, the genotypes to retrain by kind: searched, random, hand-designed."""
+def choose_genotypes(
+    plan: dict[str, Any],
+    space: Space,
+    searched: dict[float, list[Any]],
+    exhaustive: bool,
+    one_shot: dict[float, list[Any]] | None = None,
+) -> dict:
+    """Per budget, the genotypes to retrain by kind: searched (DARTS), one-shot, random (never one
+    the DARTS searches found), hand-designed. The random pool is drawn from the DARTS searches'
+    results alone, so adding one-shot searches to a plan leaves it, and the retrains it has, as
+    they were; a one-shot genotype may then also be one of the random ones."""
     chosen = {}
+    one_shot = one_shot or {}
     for budget in plan['budgets']:
         found = {str(g) for g in searched[budget]}
         window = [g for g in space.within(budget) if str(g) not in found]
@@ -323,6 +341,7 @@ def choose_genotypes(plan: dict[str, Any], space: Space, searched: dict[float, l
         hand = {h: space.hand_designed(h) for h in plan['hand_designed']}
         chosen[budget] = {
             'searched': list({str(g): g for g in searched[budget]}.values()),
+            'one-shot': list({str(g): g for g in one_shot.get(budget, [])}.values()),
             'random': randoms,
             'hand': {h: g for h, g in hand.items() if str(g) in fits},
         }
@@ -363,7 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stages = Stages(plan)
     space = Space.of(stages.templates['search'])
     started = time.time()
-    searches = {b: [stages.search(b, s) for s in plan['search_seeds']] for b in plan['budgets']}
+    methods = ('darts', 'one_shot') if plan['one_shot_search'] else ('darts',)
+    searches = {b: [stages.search(b, s, m) for m in methods for s in plan['search_seeds']] for b in plan['budgets']}
     all_searches = [s for group in searches.values() for s in group]
     if not args.plan:
         print(f'== {len(all_searches)} searches', flush=True)
@@ -371,14 +391,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     elif not all(s.done() for s in all_searches):
         return _print_plan(all_searches)  # the rest depends on what the searches find
     searched = {b: [evaluation_report.read_search(s.name) for s in group] for b, group in searches.items()}
-    chosen = choose_genotypes(
-        plan, space, {b: [r['genotype'] for r in rs] for b, rs in searched.items()}, args.exhaustive
-    )
+    by_method = {m: {b: [r['genotype'] for r in rs if r['method'] == m] for b, rs in searched.items()} for m in methods}
+    chosen = choose_genotypes(plan, space, by_method['darts'], args.exhaustive, by_method.get('one_shot'))
 
     seeds = plan['retrain_seeds'][:1] if args.exhaustive else plan['retrain_seeds']
     genotypes = {}  # str -> Genotype, each retrained once per seed whatever budgets it serves
     for budget in plan['budgets']:
-        for g in [*chosen[budget]['searched'], *chosen[budget]['random'], *chosen[budget]['hand'].values()]:
+        group = chosen[budget]
+        for g in [*group['searched'], *group['one-shot'], *group['random'], *group['hand'].values()]:
             genotypes[str(g)] = g
     for g in chosen.get('space', []):
         genotypes[str(g)] = g

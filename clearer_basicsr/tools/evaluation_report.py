@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-KINDS = ('searched', 'random', 'hand-designed', 'baseline')
+KINDS = ('searched', 'one-shot', 'random', 'hand-designed', 'baseline')
 SHARED = 'shared'  # a baseline trained with the recipe every network shares
 
 
@@ -32,6 +32,7 @@ def read_search(name: str) -> dict[str, Any]:
     found = SearchResult.in_folder(os.path.join('experiments', name))
     return {
         'name': name,
+        'method': (found.selection or {}).get('method', 'darts'),
         'genotype': found.genotype,
         'decided': found.decided,
         'columns': len(found.decisions or ()),
@@ -124,7 +125,8 @@ def collect(
     budgets = []
     for budget in plan['budgets']:
         group = chosen[budget]
-        kinds = [('searched', g) for g in group['searched']] + [('random', g) for g in group['random']]
+        kinds = [('searched', g) for g in group['searched']] + [('one-shot', g) for g in group.get('one-shot', [])]
+        kinds += [('random', g) for g in group['random']]
         kinds += [('hand-designed', g) for g in group['hand'].values()]
         budgets.append(
             {
@@ -133,7 +135,8 @@ def collect(
                 'centre_macs': budget * space.largest * (plan['latency_size'] / space.patch_size) ** 2,
                 'members': [(kind, str(g)) for kind, g in kinds],
                 'hand_names': {str(g): h for h, g in group['hand'].items()},
-                'searches': searched[budget],
+                'searches': [s for s in searched[budget] if s.get('method', 'darts') == 'darts'],
+                'one_shot_searches': [s for s in searched[budget] if s.get('method') == 'one_shot'],
             }
         )
     return {
@@ -187,13 +190,14 @@ def converged(network: Mapping[str, Any]) -> bool:
     return is_converged(worst_gain(network))
 
 
-def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any]) -> dict[str, Any]:
-    """The searched networks against the random ones of this budget: the search's mean score
-    (over search seeds), the random mean, its standard error, the difference in standard errors,
-    each searched genotype's rank among the random ones (1: best) and the gap to BM3D."""
+def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any], searches: str = 'searches') -> dict[str, Any]:
+    """The networks a search method found (``budget[searches]``: the DARTS searches, or
+    ``one_shot_searches``) against the random ones of this budget: the search's mean score (over
+    search seeds), the random mean, its standard error, the difference in standard errors, each
+    found genotype's rank among the random ones (1: best) and the gap to BM3D."""
     nets = results['networks']
     random_means = [score(nets[g])[0] for kind, g in budget['members'] if kind == 'random']
-    found = [str(s['genotype']) for s in budget['searches']]
+    found = [str(s['genotype']) for s in budget[searches]]
     search_mean = statistics.fmean(score(nets[g])[0] for g in found)
     random_mean, random_std = mean_std(random_means)
     se = random_std / math.sqrt(len(random_means)) if len(random_means) > 1 else float('nan')
@@ -317,11 +321,16 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         '|---|---|---|---|---|---|',
     ]
     for budget in results['budgets']:
-        for search in budget['searches']:
+        for search in budget['searches'] + budget.get('one_shot_searches', []):
             b = search['budget']
+            decided = (
+                f'{search["decided"]}/{search["columns"]} | {search["weakest"]:.3f}'
+                if search['method'] == 'darts'
+                else '– (one-shot) | –'
+            )
             lines.append(
                 f'| {budget["budget"]:g} | {search["name"].rsplit("_s", 1)[1]} | `{cell(str(search["genotype"]))}` | '
-                f'{search["decided"]}/{search["columns"]} | {search["weakest"]:.3f} | '
+                f'{decided} | '
                 f'{b.get("reached_fraction", float("nan")):.3f} ({b.get("target_fraction", float("nan")):.3f}) |'
             )
     for budget in results['budgets']:
@@ -338,14 +347,12 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             '',
             *_table(rows),
             '',
-            f'- Search (mean over its {len(budget["searches"])} seeds): {verdict["search_mean"]:.2f} dB; '
-            f'random genotypes of the same cost: {verdict["random_mean"]:.2f} ± {verdict["random_std"]:.2f} dB '
-            f'({verdict["random_count"]} genotypes, standard error {verdict["random_se"]:.3f} dB).',
-            f'- Search minus random mean: {verdict["search_mean"] - verdict["random_mean"]:+.3f} dB = '
-            f'{verdict["z"]:+.1f} standard errors: ' + verdict_words(verdict, len(budget['members'])),
-            '- Rank of each searched genotype among the random ones (1 = best): '
-            + ', '.join(f'`{g}` {r} of {verdict["random_count"] + 1}' for g, r in verdict['ranks'].items()),
+            *against_random('Search', 'searched', verdict, len(budget['searches']), len(budget['members'])),
         ]
+        if budget.get('one_shot_searches'):
+            one_shot = budget_verdict(results, budget, 'one_shot_searches')
+            count = len(budget['one_shot_searches'])
+            lines += against_random('One-shot search', 'one-shot', one_shot, count, len(budget['members']))
         if 'space_ranks' in verdict:
             lines.append(
                 f'- Rank in the whole space ({verdict["space_size"]} genotypes, one seed each): '
@@ -424,6 +431,19 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def against_random(label: str, kind: str, verdict: Mapping[str, Any], seeds: int, members: int) -> list[str]:
+    """The report's lines comparing one search method's genotypes with the random ones."""
+    return [
+        f'- {label} (mean over its {seeds} seeds): {verdict["search_mean"]:.2f} dB; '
+        f'random genotypes of the same cost: {verdict["random_mean"]:.2f} ± {verdict["random_std"]:.2f} dB '
+        f'({verdict["random_count"]} genotypes, standard error {verdict["random_se"]:.3f} dB).',
+        f'- {label} minus random mean: {verdict["search_mean"] - verdict["random_mean"]:+.3f} dB = '
+        f'{verdict["z"]:+.1f} standard errors: ' + verdict_words(verdict, members),
+        f'- Rank of each {kind} genotype among the random ones (1 = best): '
+        + ', '.join(f'`{g}` {r} of {verdict["random_count"] + 1}' for g, r in verdict['ranks'].items()),
+    ]
+
+
 def verdict_words(verdict: Mapping[str, Any], members: int) -> str:
     """The verdict, given only when every network of the comparison has converged."""
     if verdict['unconverged']:
@@ -441,7 +461,7 @@ def stage_times(results: Mapping[str, Any]) -> list[str]:
     for name, seconds in results['times'].items():
         kind = (
             'search'
-            if '_search_' in name
+            if '_search_' in name or '_oneshot_' in name
             else 'BM3D'
             if name.endswith('_reference')
             else 'test'
@@ -516,6 +536,7 @@ def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
     points([n for k, n in members if k == 'random'], marker='o', color='0.45', markersize=4, label='random, same cost')
     points([n for k, n in members if k == 'hand-designed'], marker='s', color='tab:blue', label='hand-designed')
     points([n for k, n in members if k == 'searched'], marker='*', color='tab:red', markersize=11, label='searched')
+    points([n for k, n in members if k == 'one-shot'], marker='P', color='tab:orange', markersize=9, label='one-shot')
     points(
         [n for n, v in nets.items() if v.get('kind') == 'baseline'],
         marker='^',
@@ -531,7 +552,13 @@ def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
     save_figure(fig, path, dpi=110)
 
 
-COLOURS = {'searched': 'tab:red', 'random': '0.6', 'hand-designed': 'tab:blue', 'baseline': 'tab:green'}
+COLOURS = {
+    'searched': 'tab:red',
+    'one-shot': 'tab:orange',
+    'random': '0.6',
+    'hand-designed': 'tab:blue',
+    'baseline': 'tab:green',
+}
 
 
 def plot_curves(results: Mapping[str, Any], ax: Any, curves: str) -> None:
@@ -586,4 +613,7 @@ def summary(results: Mapping[str, Any]) -> str:
             f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE; BM3D gap {v["bm3d_gap"]:+.2f} dB'
             + (f'; {len(v["unconverged"])} networks unconverged: no verdict' if v['unconverged'] else '')
         )
+        if budget.get('one_shot_searches'):
+            o = budget_verdict(results, budget, 'one_shot_searches')
+            lines.append(f'  budget {budget["budget"]:g}: one-shot {o["search_mean"]:.2f} dB -> {o["z"]:+.1f} SE')
     return '\n'.join(lines)
