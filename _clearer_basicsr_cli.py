@@ -34,16 +34,18 @@ class UserInputError(ValueError):
 def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> NoReturn:
     """Runs ``main(argv)`` (default: the command line) as a command and exits: 0 when it returns
     (its return value is for Python callers and is not printed); 2 on bad input, shown as one
-    ``error: ...`` line, with the traceback too when ``--debug`` is among the arguments; 1 with
-    the traceback on any other exception. ``sys.exit`` inside ``main`` (argparse's --help and
-    usage errors) passes through."""
+    ``error: ...`` line (a file or folder it may not write or read too), with the traceback too
+    when ``--debug`` is among the arguments; 1 with the traceback on any other exception.
+    ``sys.exit`` inside ``main`` (argparse's --help and usage errors) passes through."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         main(argv)
-    except UserInputError as err:
+    except (UserInputError, PermissionError) as err:  # a folder or file the user may not write or read
         sys.stdout.flush()
         if '--debug' in argv:
             traceback.print_exc()
+        if isinstance(err, PermissionError):
+            err = f'{err.filename or "a file"}: permission denied ({err.strerror}); expected one this user may write'
         print(f'error: {err}', file=sys.stderr, flush=True)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)

@@ -6,4 +6,9 @@ that runs before the package is imported, and catches it); this is its name in t
 
 from _clearer_basicsr_cli import UserInputError
 
-__all__ = ['UserInputError']
+__all__ = ['DataError', 'UserInputError']
+
+
+class DataError(UserInputError, ValueError):
+    """The data cannot serve the run (an image that cannot be decoded, fewer samples than a
+    batch): shown as one line with status 2, even when found after the run started."""

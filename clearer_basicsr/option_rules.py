@@ -111,17 +111,41 @@ def lookup(registry: Any, where: str, type_name: Any, what: str) -> Any:
     )
 
 
-def check_component(registry: Any, where: str, options: Any, what: str) -> Any:
+def check_component(registry: Any, where: str, options: Any, what: str, keywords: bool = True) -> Any:
     """A ``{type: ..., ...}`` entry: its type must be registered, and a class that owns rules
-    (``check_options``) checks the rest; another (BasicSR's own) has its options typed by its
-    signature (:func:`check_argument_types`). Returns the class."""
+    (``check_options``) checks the rest; another (BasicSR's own) has its options checked against
+    its signature: with ``keywords`` (built as ``cls(**options)``: networks, losses) each key must
+    be one it takes and every argument it needs given (:func:`check_keywords`), and the keys are
+    typed (:func:`check_argument_types`). Returns the class."""
     options = mapping(where, options, f'a mapping of {what} options with a type')
     cls = lookup(registry, key_path(where, 'type'), options.get('type'), what)
     if hasattr(cls, 'check_options'):
         cls.check_options(options, where)
     else:
+        if keywords:
+            check_keywords(cls, options, where)
         check_argument_types(cls, options, where)
     return cls
+
+
+def check_keywords(func: Any, options: Mapping[str, Any], where: str, supplied: Iterable[str] = ()) -> None:
+    """``func(*supplied, **options)`` (``type`` left out) names no keyword ``func`` does not take
+    and leaves out none it needs: a typo or a missing key is named here, before a run, instead of
+    a TypeError from the constructor once it has started."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return
+    given = {k for k in options if k != 'type'}
+    named = [p for p in params.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        known = [p.name for p in named if p.name not in supplied]
+        for key in sorted(given - set(known)):
+            name = getattr(func, '__name__', str(func))
+            raise OptionError(f'{key_path(where, key)}: {name} takes no option {key!r}; {suggest(key, known)}')
+    for p in named:
+        if p.default is p.empty and p.name not in given and p.name not in supplied and p.name != 'self':
+            raise OptionError(f"{where}: '{p.name}' is missing; {getattr(func, '__name__', func)} needs it")
 
 
 def constructor_arguments(cls: type, options: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -129,12 +153,7 @@ def constructor_arguments(cls: type, options: Mapping[str, Any], where: str) -> 
     BasicSR's builders call a network or a loss; an unknown key is an OptionError."""
     params = inspect.signature(cls).parameters
     given = {k: v for k, v in options.items() if k != 'type'}
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for key in given:
-        if key not in params and not takes_any:
-            raise OptionError(
-                f'{key_path(where, key)}: {cls.__name__} has no option {key!r}; {suggest(key, list(params))}'
-            )
+    check_keywords(cls, given, where)
     check_argument_types(cls, given, where)
     defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
     return {**defaults, **given}

@@ -105,7 +105,19 @@ DATASET_KEYS = {  # every dataset entry: BasicSR's loaders, and the keys its ima
     'use_hflip': Boolean(),
     'use_rot': Boolean(),
     'mean': ListOf(Real()),
-    'std': ListOf(Real()),
+    'std': ListOf(Real(positive=True)),  # the images are divided by it
+}
+# What the training loop and BasicSR's train loader read without a default: missing, they would
+# stop a run that has started with a KeyError.
+TRAINING_NEEDS = {
+    ('logger', 'print_freq'): 'iterations between log lines, e.g. 100',
+    ('logger', 'save_checkpoint_freq'): 'iterations between checkpoints, e.g. 5000',
+    ('datasets', 'train', 'batch_size_per_gpu'): 'the batch size per GPU (or per process on the CPU)',
+    (
+        'datasets',
+        'train',
+        'num_worker_per_gpu',
+    ): 'loader worker processes per GPU, e.g. 4 (0: load in the main process)',
 }
 SSIM_WINDOW = 11  # basicsr's calculate_ssim: an 11x11 window, so smaller images give NaN
 
@@ -140,7 +152,15 @@ def check_options(opt: Mapping[str, Any]) -> None:
     for where, dataset_opt in datasets.items():
         if isinstance(dataset_opt, Mapping):
             check_keys(dataset_opt, DATASET_KEYS, where)
-        check_component(DATASET_REGISTRY, where, dataset_opt, 'dataset (DATASET_REGISTRY)')
+        # a dataset takes its options as one dict: no keyword check
+        dataset_cls = check_component(
+            DATASET_REGISTRY, where, dataset_opt, 'dataset (DATASET_REGISTRY)', keywords=False
+        )
+        if 'scale' not in dataset_opt and 'scale' not in opt and reads_scale(dataset_cls):
+            raise OptionError(
+                f"{where}: {dataset_opt['type']} reads 'scale', which the option file does not give; expected"
+                ' scale: 1 at the top of the file for restoration at the same size (BasicSR copies it to each dataset)'
+            )
         require_data_roots(dataset_opt, where)
     if hasattr(model_cls, 'check_options'):
         model_cls.check_options(opt)
@@ -156,6 +176,17 @@ def check_options(opt: Mapping[str, Any]) -> None:
             check_disjoint(where, split_opt, datasets['datasets: train'])
     for where, dataset_opt in datasets.items():  # last: it reads every image
         check_images(where, dataset_opt, (opt.get('val') or {}).get('metrics') or {})
+
+
+def reads_scale(dataset_cls: type) -> bool:
+    """Whether a dataset class reads ``opt['scale']`` (BasicSR's paired and video datasets do),
+    which BasicSR's parser copies from the top of the option file only when it is there."""
+    import inspect
+
+    try:
+        return "opt['scale']" in inspect.getsource(dataset_cls)
+    except (OSError, TypeError):
+        return False
 
 
 def check_devices(opt: Mapping[str, Any]) -> None:
@@ -194,6 +225,14 @@ def check_training_loop(opt: Mapping[str, Any]) -> None:
                 'its arch split under train: arch_dataset)'
             )
     one_of('datasets: train: prefetch_mode', opt['datasets']['train'].get('prefetch_mode'), (None, 'cpu', 'cuda'))
+    for path, expected in TRAINING_NEEDS.items():
+        section = opt
+        for depth, key in enumerate(path):
+            if not isinstance(section, Mapping) or key not in section:
+                raise OptionError(
+                    f"{': '.join(path[:depth]) or 'the option file'}: '{key}' is missing; expected {expected}"
+                )
+            section = section[key]
 
 
 def check_test_loop(opt: Mapping[str, Any]) -> None:

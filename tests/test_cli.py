@@ -276,3 +276,16 @@ def test_every_entry_point_exits_0_on_success_and_non_zero_on_failure(demo_data,
     assert (tmp_path / 'sweep.csv').is_file() and (tmp_path / 'copied' / 'demo_search.yml').is_file()
     assert len(os.listdir(tmp_path / 'inferred')) == 3 and (tmp_path / 'net.pt').is_file()
     assert sorted(os.listdir(tmp_path / 'zoo' / 'demo')) == ['genotype.png', 'genotype.yml', 'net_g.pth', 'test.yml']
+
+
+def test_a_file_it_may_not_write_is_one_line_with_status_2(capsys):
+    """A read-only experiments/ (or any file the user may not write or read): no traceback."""
+
+    def denied(argv):
+        raise PermissionError(13, 'Permission denied', 'experiments/run/models')
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(denied, [])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: experiments/run/models: permission denied') and err.count('\n') == 1

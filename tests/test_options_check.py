@@ -687,3 +687,112 @@ def test_unreadable_validation_images_before_the_first_iteration(demo_data, tmp_
     opt = search_opt(demo_data)
     opt['datasets']['val']['dataroot_gt'] = folder
     _refused(opt, rf"datasets: val: dataroot_gt: image '.*b\.png': {problem}; expected an image file")
+
+
+@pytest.mark.parametrize(
+    'where, match',
+    [
+        (('logger', 'save_checkpoint_freq'), r"logger: 'save_checkpoint_freq' is missing; expected iterations"),
+        (('logger', 'print_freq'), r"logger: 'print_freq' is missing"),
+        (('logger',), r"the option file: 'logger' is missing"),
+        (('datasets', 'train', 'num_worker_per_gpu'), r"datasets: train: 'num_worker_per_gpu' is missing"),
+    ],
+)
+def test_keys_the_loop_reads_later_are_required_before_it_starts(demo_data, where, match):
+    opt = search_opt(demo_data)
+    _set(opt, where, _DELETE)
+    _refused(opt, match)
+
+
+def test_a_dataset_that_reads_scale_needs_it(demo_data):
+    """BasicSR's paired datasets read opt['scale'], which its parser copies only when the file has it."""
+    from basicsr.data.paired_image_dataset import PairedImageDataset
+
+    from clearer_basicsr.options_check import reads_scale
+
+    assert reads_scale(PairedImageDataset)
+    opt = search_opt(demo_data)
+    opt['datasets']['val'].update(type='PairedImageDataset', dataroot_lq=opt['datasets']['val']['dataroot_gt'])
+    _refused(
+        opt, r"datasets: val: PairedImageDataset reads 'scale', which the option file does not give; expected scale: 1"
+    )
+
+
+@pytest.mark.parametrize(
+    'where, value, match',
+    [
+        (
+            ('train', 'optim_g', 'momentun'),
+            0.9,
+            r"train: optim_g: momentun: SGD takes no option 'momentun'; did you mean 'momentum'",
+        ),
+        (('train', 'scheduler', 'gama'), 0.5, r"train: scheduler: gama: \w+ takes no option 'gama'"),
+        (
+            ('train', 'optim_arch', 'beta'),
+            [0.5, 0.9],
+            r"train: optim_arch: beta: Adam takes no option 'beta'; did you mean 'betas'",
+        ),
+        (('train', 'pixel_opt', 'weight'), 1.0, r"train: pixel_opt: weight: MSELoss takes no option 'weight'"),
+    ],
+)
+def test_a_keyword_the_class_does_not_take(demo_data, where, value, match):
+    opt = search_opt(demo_data)
+    opt['train']['optim_g'] = {'type': 'SGD', 'lr': 0.01}
+    opt['train'].setdefault('pixel_opt', {'type': 'MSELoss'})
+    _set(opt, where, value)
+    _refused(opt, match)
+
+
+def test_a_network_without_an_argument_it_needs(demo_data):
+    opt = search_opt(demo_data)
+    opt['model_type'] = 'CLEARERRestorationModel'
+    opt['network_g'] = {'type': 'CLEARERNet', 'in_channels': 1, 'out_channels': 1}
+    del opt['train']['arch_dataset']
+    _refused(opt, r"network_g: 'genotype' is missing; CLEARERNet needs it")
+
+
+def test_a_zero_std_is_refused(demo_data):
+    opt = search_opt(demo_data)
+    opt['datasets']['train'].update(mean=[0.5], std=[0.0])
+    _refused(opt, r'datasets: train: std\[0\] = 0.0: expected a positive number')
+
+
+def test_data_faults_found_once_running_are_one_line_with_status_2(demo_data, tmp_path):
+    """Too few samples for a batch, an image that cannot be decoded: found when the loader is
+    built or the image read, they are DataErrors (one error: line, status 2), not tracebacks."""
+    from conftest import noise_dataset
+
+    from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
+    from clearer_basicsr.data.samplers import build_train_loader
+    from clearer_basicsr.errors import DataError
+
+    opt = dict(noise_dataset(demo_data['arch_folder']), phase='train', batch_size_per_gpu=64, dataset_enlarge_ratio=1)
+    run = {'world_size': 1, 'rank': 0, 'num_gpu': 0, 'dist': False, 'manual_seed': 0}
+    with pytest.raises(DataError, match=r'has 4 samples, fewer than batch_size_per_gpu=64'):
+        build_train_loader(opt, run)
+    folder = tmp_path / 'images'
+    shutil.copytree(demo_data['arch_folder'], folder)
+    first = sorted(p for p in os.listdir(folder) if p.endswith('.png'))[0]
+    data = (folder / first).read_bytes()
+    (folder / first).write_bytes(data[: len(data) // 3])  # truncated after the pre-check read its header
+    dataset = GaussianNoiseDataset(dict(noise_dataset(str(folder), phase='val'), phase='val'))
+    with pytest.raises(DataError, match='cannot decode image'):
+        [dataset[i] for i in range(len(dataset))]
+
+
+def test_a_validation_file_that_cannot_be_opened_or_an_lmdb_that_cannot_be_read(demo_data, tmp_path):
+    """A broken link in a validation folder, a damaged LMDB: the pre-check names them (before, it
+    crashed itself on them)."""
+    folder = tmp_path / 'val'
+    shutil.copytree(demo_data['arch_folder'], folder)
+    os.symlink(tmp_path / 'gone.png', folder / 'zz_gone.png')
+    opt = search_opt(demo_data)
+    opt['datasets']['val'] = dict(opt['datasets']['val'], dataroot_gt=str(folder), io_backend={'type': 'disk'})
+    _refused(opt, r"datasets: val: dataroot_gt: image '.*zz_gone.png': cannot be opened")
+    damaged = tmp_path / 'arch.lmdb'
+    shutil.copytree(demo_data['arch_lmdb'], damaged)
+    data = (damaged / 'data.mdb').read_bytes()
+    (damaged / 'data.mdb').write_bytes(data[:4096] + bytes(len(data) - 4096))  # pages after the first zeroed
+    opt = search_opt(demo_data)
+    opt['datasets']['val'] = dict(opt['datasets']['val'], dataroot_gt=str(damaged), io_backend={'type': 'lmdb'})
+    _refused(opt, r'datasets: val: dataroot_gt: .*arch.lmdb')

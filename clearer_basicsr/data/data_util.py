@@ -220,23 +220,30 @@ def unreadable_image(dataset_opt: Mapping[str, Any], decode: bool) -> tuple[str,
     every one can. ``decode``: decode each image fully (validation and test sets are small),
     else read its header (and, from an LMDB, check its record is there)."""
     import cv2
+    import lmdb
 
     for key, root, backend, names in image_sources(dataset_opt):
         if backend == 'lmdb':
-            with lmdb_transaction(root) as txn:
-                for name in names:
-                    data = txn.get(image_key(name).encode('ascii', 'replace'))
-                    where = f'LMDB {root!r}, key {image_key(name)!r}'
-                    if data is None:
-                        return key, f'{where}: no such record (listed in its meta_info)'
-                    problem = _decode_problem(data, decode, cv2)
-                    if problem:
-                        return key, f'{where}: {problem}'
+            try:
+                with lmdb_transaction(root) as txn:
+                    for name in names:
+                        data = txn.get(image_key(name).encode('ascii', 'replace'))
+                        where = f'LMDB {root!r}, key {image_key(name)!r}'
+                        if data is None:
+                            return key, f'{where}: no such record (listed in its meta_info)'
+                        problem = _decode_problem(data, decode, cv2)
+                        if problem:
+                            return key, f'{where}: {problem}'
+            except lmdb.Error as e:  # a damaged data.mdb: py-lmdb raises while opening or reading it
+                return key, f'LMDB {root!r}: cannot be read ({type(e).__name__}: {e}); make it again'
         else:
             for name in names:
                 path = os.path.join(root, name)
-                with open(path, 'rb') as f:
-                    problem = _decode_problem(f.read() if decode else f.read(1 << 16), decode, cv2)
+                try:
+                    with open(path, 'rb') as f:
+                        problem = _decode_problem(f.read() if decode else f.read(1 << 16), decode, cv2)
+                except OSError as e:  # a broken link, a file without read permission
+                    return key, f'image {path!r}: cannot be opened ({e.strerror or e})'
                 if problem:
                     return key, f'image {path!r}: {problem}'
     return None

@@ -15,6 +15,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 from torchvision.transforms.functional import normalize
 
+from ..errors import DataError
 from ..option_rules import Boolean, OptionError, at_least, fail, key_path, number, one_of, required
 from ..registration import register
 from .data_util import bgr_to_luma, dataset_image_names, image_key, lmdb_environment, meta_info_path, require_data_roots
@@ -147,7 +148,7 @@ class GaussianNoiseDataset(data.Dataset):
         img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR) if len(buf) else None
         if img is None:
             where = f'LMDB {self.root!r}, key {path!r}' if self.backend == 'lmdb' else repr(path)
-            raise ValueError(f'cannot decode image {where}: unreadable, truncated or not an image')
+            raise DataError(f'cannot decode image {where}: unreadable, truncated or not an image')
         return bgr_to_luma(img)[..., None] if self.in_ch == 1 else img
 
     def _rng(self, index: int) -> np.random.Generator:

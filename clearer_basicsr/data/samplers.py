@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..errors import DataError
+
 
 class ResumableSampler(torch.utils.data.Sampler):
     """Wraps BasicSR's EnlargedSampler; its next epoch can start after the first ``skip`` indices."""
@@ -81,7 +83,7 @@ def build_train_loader(dataset_opt: dict, opt: dict) -> tuple[torch.utils.data.D
         dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'], sampler=sampler, seed=opt['manual_seed']
     )
     if len(loader) == 0:
-        raise ValueError(
+        raise DataError(
             f'dataset {dataset_opt.get("name")!r} has {len(dataset)} samples, fewer than '
             f'batch_size_per_gpu={dataset_opt["batch_size_per_gpu"]} (training loaders drop the last '
             'incomplete batch); raise dataset_enlarge_ratio or lower the batch size'

@@ -109,6 +109,7 @@ def check_optimizer_options(optim_opt: Any, where: str) -> None:
     optim_opt = rules.mapping(where, optim_opt, 'an optimiser, e.g. {type: Adam, lr: 1.0e-3}')
     optim_cls = optimizer_class(optim_opt.get('type'), rules.key_path(where, 'type'))
     rules.number(rules.key_path(where, 'lr'), optim_opt.get('lr'), positive=True)
+    rules.check_keywords(optim_cls, optim_opt, where, supplied=('params',))
     rules.check_argument_types(optim_cls, optim_opt, where)
 
 
@@ -183,8 +184,11 @@ def check_scheduler_options(scheduler: Mapping[str, Any], where: str) -> None:
     if needed is not None:
         rules.required(scheduler, needed, where, f'the iterations of the {scheduler["type"]} schedule, a list')
     rules.check_keys(scheduler, SCHEDULER_KEYS, where)
-    scheduler_cls = getattr(lr_scheduler, str(scheduler.get('type')), None)
+    # BaseModel.setup_schedulers builds MultiStepLR as BasicSR's MultiStepRestartLR
+    name = {'MultiStepLR': 'MultiStepRestartLR'}.get(scheduler.get('type'), scheduler.get('type'))
+    scheduler_cls = getattr(lr_scheduler, str(name), None)
     if scheduler_cls is not None:
+        rules.check_keywords(scheduler_cls, scheduler, where, supplied=('optimizer',))
         rules.check_argument_types(
             scheduler_cls, {k: v for k, v in scheduler.items() if k not in SCHEDULER_KEYS}, where
         )
