@@ -37,9 +37,9 @@ def main(argv=None):
     from clearer_basicsr.checkpoint import saved_weights
     from clearer_basicsr.option_file import read_option_file
     from clearer_basicsr.plots import draw_genotype
-    from clearer_basicsr.search_result import SearchResult
+    from clearer_basicsr.search_result import FILE, SearchResult
 
-    found = os.path.join(args.search, 'genotype.yml')
+    found = os.path.join(args.search, FILE)
     weights = os.path.join(args.retrain, 'models', 'net_g_latest.pth')
     for path in (found, weights):
         if not os.path.isfile(path):
@@ -51,7 +51,7 @@ def main(argv=None):
     params = saved_weights(build_network({**test['network_g'], 'genotype': found}), weights)
 
     os.makedirs(args.out, exist_ok=True)
-    shutil.copyfile(found, os.path.join(args.out, 'genotype.yml'))
+    shutil.copyfile(found, os.path.join(args.out, FILE))
     draw_genotype(genotype, os.path.join(args.out, 'genotype.png'))
     torch.save({'params': params}, os.path.join(args.out, 'net_g.pth'))
     entry = os.path.relpath(args.out).replace(os.sep, '/')  # from where the commands run

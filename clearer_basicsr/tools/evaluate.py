@@ -271,7 +271,7 @@ class Stages:
         opt['train']['arch_loss'] = arch_loss
         name = f'{self.name}_{"search" if method == "darts" else "oneshot"}_b{round(budget * 100)}_s{seed}'
         folder = os.path.join('experiments', name)
-        done = lambda: _finished_search(os.path.join(folder, 'genotype.yml'), opt['train']['total_iter'])  # noqa: E731
+        done = lambda: _finished_search(folder, opt['train']['total_iter'])  # noqa: E731
         return self.stage(name, 'train', opt, done, records=(folder,))
 
     def retrain(self, genotype: Any, seed: int) -> tuple[Any, Any]:
@@ -310,10 +310,11 @@ class Stages:
         return self.stage(f'{self.name}_reference', 'bm3d', test, done, records=(results,))
 
 
-def _finished_search(genotype_file: str, total_iter: int) -> bool:
-    from clearer_basicsr.search_result import SearchResult
+def _finished_search(folder: str, total_iter: int) -> bool:
+    from clearer_basicsr.search_result import FILE, SearchResult
 
-    return os.path.isfile(genotype_file) and SearchResult.load(genotype_file).iteration == total_iter
+    path = os.path.join(folder, FILE)
+    return os.path.isfile(path) and SearchResult.load(path).iteration == total_iter
 
 
 # ------------------------------------------------------------------------------ running
