@@ -154,11 +154,8 @@ def check_search_method(train: Mapping[str, Any], where: str) -> None:
                 f'{key("one_shot: " + str(name))} is not a one-shot setting; {rules.suggest(name, ONE_SHOT_KEYS)}'
             )
     rules.check_keys(settings, ONE_SHOT_KEYS, key('one_shot'))
-    from .one_shot import DEFAULTS  # imported here: one_shot imports this module
-
-    cap = settings.get('cap', DEFAULTS['cap'])
-    if 'population' in settings and settings['population'] > cap:
-        rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {cap}')
+    if settings.get('population', 2) > settings.get('cap', 512):
+        rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {settings.get("cap", 512)}')
 
 
 def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:
