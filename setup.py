@@ -8,6 +8,20 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The console scripts: clearer-<name> for each (targets in _clearer_basicsr_cli).
+COMMANDS = (
+    'train',
+    'test',
+    'demo',
+    'compare',
+    'complexity',
+    'evaluate',
+    'infer',
+    'export',
+    'options',
+    'zoo',
+    'prepare',
+)
 PTH = 'clearer_basicsr.pth'  # one import line: installs the start-up hook (_clearer_basicsr_hook.py)
 
 
@@ -41,7 +55,10 @@ setup(
     python_requires='>=3.10',  # option_rules.py uses types.UnionType (3.10)
     packages=find_packages(include=['clearer_basicsr', 'clearer_basicsr.*']),
     py_modules=['_clearer_basicsr_hook', '_clearer_basicsr_cli'],
-    package_data={'clearer_basicsr.options': ['*.yml', '**/*.yml']},  # every task's option files, baselines, demo
+    package_data={
+        'clearer_basicsr.options': ['*.yml', '**/*.yml'],  # every task's option files, baselines, demo
+        'clearer_basicsr.zoo': ['*/*.yml', '*/*.pth', '*/*.png'],  # the zoo's entries: genotypes, weights, cards
+    },
     install_requires=[
         'torch',
         'torchvision',
@@ -61,10 +78,7 @@ setup(
         'test': ['pytest', 'ruff', 'onnx', 'onnxscript', 'onnxruntime'],
     },
     entry_points={  # targets in _clearer_basicsr_cli: they import the package after parsing (--help needs no torch)
-        'console_scripts': [
-            f'clearer-{name} = _clearer_basicsr_cli:{name}'
-            for name in ('train', 'test', 'demo', 'compare', 'complexity', 'evaluate', 'infer', 'export', 'options')
-        ]
+        'console_scripts': [f'clearer-{name} = _clearer_basicsr_cli:{name}' for name in COMMANDS]
     },
     cmdclass={'build_py': BuildPyWithPth, 'editable_wheel': EditableWheelWithPth},
 )

@@ -1,7 +1,7 @@
 """What does the plugin's training step cost over a bare PyTorch step of the same network?
 
     python benchmarks/bench_train_step.py [-opt options/evaluate/photos/train.yml]
-        [--genotype "P P F P | F F P P"] [--steps 20] [--rounds 10] [--json out.json]
+        [--genotype "P P F P | F F P P"] [--steps 20] [--rounds 10] [--json out.json] [--device cuda]
 
 Builds the run of a training option file as ``clearer-train`` does (its loader, its model), then
 times, interleaved in blocks of ``--steps`` iterations over ``--rounds`` rounds:
@@ -98,6 +98,7 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=10, help='untimed iterations of each first')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--json', help='also write the figures to this file')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto', help='auto: as num_gpu: auto')
     args = parser.parse_args(argv)
     if min(args.steps, args.rounds, args.threads) < 1 or args.warmup < 0:
         raise UserInputError('--steps, --rounds and --threads must be at least 1, --warmup at least 0')
@@ -115,6 +116,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     force = ['name=bench_train_step', 'logger:use_tb_logger=false']
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise UserInputError('--device cuda: no CUDA device here')
+    if args.device != 'auto':
+        force.append(f'num_gpu={int(args.device == "cuda")}')
     if args.genotype:
         force.append(f'network_g:genotype={args.genotype}')
     with tempfile.TemporaryDirectory() as root:  # nothing written next to the user's runs

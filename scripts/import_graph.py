@@ -88,7 +88,7 @@ def find_cycle(graph):
     return None
 
 
-SUBPACKAGES = ('archs', 'data', 'losses', 'models', 'tools')
+SUBPACKAGES = ('archs', 'data', 'losses', 'models', 'prepare', 'tools')
 
 
 def folder_of(module):

@@ -5,12 +5,17 @@
         --note "medium-scale evaluation, budget 0.75, search seed 0, retrain seed 0"
 
 Writes into --out: genotype.yml (the search's, with its decisions and budget), genotype.png,
-net_g.pth (the retrained weights only, as {'params': ...}), and test.yml: the --test option file
+net_g.pth (the retrained weights only, as {'params': ...}), test.yml: the --test option file
 with network_g reading that genotype.yml, path: pretrain_network_g that net_g.pth (paths relative
-to the current directory: run it from the repository root), and the entry's name.
+to the current directory: run it from the repository root), and the entry's name; and card.yml,
+the figures clearer-zoo list and the README show: the genotype, parameters, MACs at 256x256 and
+iterations measured here, the test scores read from --results (clearer-test's results folder of
+test.yml) and --bm3d (clearer_basicsr.tools.bm3d_reference's, same images).
 """
 
 import argparse
+import glob
+import json
 import os
 import shutil
 import sys
@@ -29,6 +34,9 @@ def main(argv=None):
     parser.add_argument('--test', required=True, help='a test option file of the derived network, as a template')
     parser.add_argument('--out', required=True, help='the entry folder, e.g. zoo/clearer_gray_s30')
     parser.add_argument('--note', default='', help='where the entry comes from, written into test.yml')
+    parser.add_argument('--budget', type=float, required=True, help="the search's budget, for the card")
+    parser.add_argument('--results', help="clearer-test's results folder of the entry (its metrics.json)")
+    parser.add_argument('--bm3d', help="bm3d_reference's results folder on the same test set")
     args = parser.parse_args(argv)
 
     import torch
@@ -62,13 +70,45 @@ def main(argv=None):
         f'# Model zoo entry {test["name"]}: the searched genotype {genotype} and its retrained weights.\n'
         + (f'# From: {args.note}.\n' if args.note else '')
         + f'#   python -m clearer_basicsr.test -opt {entry}/test.yml     (from the repository root; the\n'
-        + '#   test set is made by scripts/prepare_photos.py, see docs/evaluation.md)\n'
-        + f'#   clearer-infer -opt {entry}/test.yml --input IMAGES --output OUT\n'
+        + '#   test set is made by clearer-prepare photos, see docs/evaluation.md)\n'
+        + f'#   clearer-infer --zoo {test["name"]} --input IMAGES --output OUT     (from any folder)\n'
     )
     with open(os.path.join(args.out, 'test.yml'), 'w', encoding='utf-8') as f:
         f.write(header)
         yaml.safe_dump(test, f, sort_keys=False, default_flow_style=None)
-    print(f'wrote {args.out}: genotype.yml, genotype.png, net_g.pth, test.yml ({genotype})')
+    card = card_figures(args, test, build_network({**test['network_g'], 'genotype': found}), genotype)
+    with open(os.path.join(args.out, 'card.yml'), 'w', encoding='utf-8') as f:
+        f.write('# The figures of this entry, shown by clearer-zoo list and the README (read as data).\n')
+        yaml.safe_dump(card, f, sort_keys=False)
+    print(f'wrote {args.out}: genotype.yml, genotype.png, net_g.pth, test.yml, card.yml ({genotype})')
+
+
+def card_figures(args, test, net, genotype):
+    """card.yml's content: what the network is, and its scores against BM3D where given."""
+    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost
+    from clearer_basicsr.option_file import read_option_file
+
+    cost = derived_cost(candidate_costs(net, 256), genotype)
+    copies = sorted(glob.glob(os.path.join(args.retrain, '*.yml')))  # BasicSR's copy of the option file
+    train = next((opt for opt in map(read_option_file, copies) if 'total_iter' in opt.get('train', {})), None)
+    if train is None:
+        raise UserInputError(f'{args.retrain}: holds no copy of its training option file (train: total_iter)')
+    (dataset,) = test['datasets'].values()
+    card = {
+        'genotype': str(genotype),
+        'budget': args.budget,
+        'params': cost['params'],
+        'gmacs_256': round(cost['macs'] / 1e9, 3),
+        'iterations': train['train']['total_iter'],
+        'test_set': f'{dataset["name"]}, sigma {dataset.get("sigma")}',
+    }
+    for key, folder in (('', args.results), ('bm3d_', args.bm3d)):
+        if folder:
+            with open(os.path.join(folder, 'metrics.json'), encoding='utf-8') as f:
+                (scores,) = json.load(f)['datasets'].values()
+            card[f'{key}psnr'] = round(scores['average']['psnr'], 2)
+            card[f'{key}ssim'] = round(scores['average']['ssim'], 4)
+    return card
 
 
 if __name__ == '__main__':

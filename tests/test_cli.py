@@ -173,7 +173,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     scripts, benchmarks = os.path.join(REPO, 'scripts'), os.path.join(REPO, 'benchmarks')
     demo_test = os.path.join(REPO, 'clearer_basicsr', 'options', 'demo_test.yml')
     zoo = ['--search', 'experiments/demo_clearer_search', '--retrain', 'experiments/demo_clearer_train']
-    zoo += ['--test', demo_test]
+    zoo += ['--test', demo_test, '--budget', '0.75']
     # the demo's runs under the names the sweep gives them: the sweep skips finished stages
     demo_runs = [
         (f'{folder}/demo_clearer_{stage}', f'{folder}/sweep_lc0_{stage}')
@@ -203,6 +203,11 @@ def entry_point_cases(root, demo_data, tiny_data):
         case('clearer-options', 'script', 'list', 0),
         case('clearer-options', 'script', 'copy no_such_file copied/', 2),
         case('clearer_basicsr.options', 'module', 'copy demo_search copied/', 0),
+        case('clearer-zoo', 'script', 'list', 0),
+        case('clearer-zoo', 'script', 'copy no_such_entry zoo_copy/', 2),
+        case('clearer_basicsr.zoo', 'module', 'copy clearer_gray_s30 zoo_copy/', 0),
+        case('clearer-infer', 'script', f'--zoo clearer_gray_s30 --input {demo_data["test_folder"]} --output zi', 0),
+        case('clearer-infer', 'script', f'--zoo no_such_entry --input {demo_data["test_folder"]} --output zi2', 2),
         case('clearer-demo', 'script', f'--quick --data {demo_root}', 0),
         case('clearer-demo', 'script', '--force_yml train:total_iter', 2),
         case('clearer_basicsr.demo', 'module', '--quick --force_yml no_section:key=1', 2),
@@ -213,21 +218,21 @@ def entry_point_cases(root, demo_data, tiny_data):
         case('clearer_basicsr.tools.sweep_complexity', 'module', '--warmup 0', 2),
         case('clearer_basicsr.data.demo_data', 'module', f'--out {demo_root}', 0),
         case('clearer_basicsr.data.demo_data', 'module', '--out train.yml/demo', 1),
-        case(f'{scripts}/prepare_bsd500.py', 'path', f'{bsds} --out bsd', 0),
-        case(f'{scripts}/prepare_bsd500.py', 'path', f'{bsds} --out bsd', 2),  # outputs there, no --force
-        case(f'{scripts}/prepare_rain800.py', 'path', f'{rain800} --out rain --arch-fraction 0.34', 0),
-        case(f'{scripts}/prepare_rain800.py', 'path', 'no_such_folder', 2),
+        case('clearer-prepare', 'script', f'bsd500 {bsds} --out bsd', 0),
+        case('clearer-prepare', 'script', f'bsd500 {bsds} --out bsd', 2),  # outputs there, no --force
+        case('clearer_basicsr.prepare', 'module', f'rain800 {rain800} --out rain --arch-fraction 0.34', 0),
+        case('clearer-prepare', 'script', 'rain800 no_such_folder', 2),
         case(
-            f'{scripts}/prepare_paired.py',
-            'path',
-            ['--layout', 'generic', '--lq', tiny_data['lq'], *gt, '--out', 'p'],
+            'clearer-prepare',
+            'script',
+            ['paired', '--layout', 'generic', '--lq', tiny_data['lq'], *gt, '--out', 'p'],
             0,
         ),
         case(f'{scripts}/prepare_paired.py', 'path', ['--layout', 'generic', '--lq', 'missing', *gt, '--out', 'p2'], 2),
+        case('clearer-prepare', 'script', 'photos no_such_package.deb --out photos', 2),
         # a zoo entry from the demo's search and retrain (made by the clearer-demo case above)
         case(f'{scripts}/make_zoo_entry.py', 'path', zoo + ['--out', 'zoo/demo'], 0),
         case(f'{scripts}/make_zoo_entry.py', 'path', ['--search', 'not_a_run', *zoo[2:], '--out', 'zoo/x'], 2),
-        case(f'{scripts}/prepare_photos.py', 'path', 'no_such_package.deb --out photos', 2),
         case(f'{scripts}/draw_architecture.py', 'path', '--out arch.svg', 0),
         case(f'{scripts}/draw_architecture.py', 'path', '--out missing/arch.svg', 1),
         case(f'{scripts}/import_graph.py', 'path', '--folders', 0),
@@ -240,6 +245,9 @@ def entry_point_cases(root, demo_data, tiny_data):
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
         cases.append(case(f'{benchmarks}/bench_search.py', 'path', '--device cuda --no-derived', 2))
+        cases.append(case(f'{benchmarks}/bench_train_step.py', 'path', '--device cuda', 2))
+        cases.append(case(f'{scripts}/gpu_check.py', 'path', '--device cuda', 2))
+        cases.append(case('clearer-export', 'script', '--zoo clearer_gray_s30 --torchscript z.pt --device cuda', 2))
     return cases
 
 
@@ -271,11 +279,27 @@ def test_every_entry_point_exits_0_on_success_and_non_zero_on_failure(demo_data,
         'such as !!float only)'
     ]
     assert not (tmp_path / 'ran').exists()  # the payload did not run
+    assert log_of('photos no_such_package.deb').splitlines() == [
+        'error: no_such_package.deb: no such file or folder; expected a .deb package or the folder it was '
+        'extracted to (clearer-prepare photos --help shows the layout)'
+    ]
     assert 'unrecognized arguments: --auto_resume' in log_of('test.yml --auto_resume')
     assert 'no_section' in log_of('no_section:key=1').splitlines()[-1]
     assert (tmp_path / 'sweep.csv').is_file() and (tmp_path / 'copied' / 'demo_search.yml').is_file()
     assert len(os.listdir(tmp_path / 'inferred')) == 3 and (tmp_path / 'net.pt').is_file()
-    assert sorted(os.listdir(tmp_path / 'zoo' / 'demo')) == ['genotype.png', 'genotype.yml', 'net_g.pth', 'test.yml']
+    assert sorted(os.listdir(tmp_path / 'zoo' / 'demo')) == [
+        'card.yml',
+        'genotype.png',
+        'genotype.yml',
+        'net_g.pth',
+        'test.yml',
+    ]
+    assert sorted(os.listdir(tmp_path / 'zoo_copy' / 'clearer_gray_s30')) == [
+        'genotype.png',
+        'genotype.yml',
+        'net_g.pth',
+        'test.yml',
+    ]
 
 
 def test_a_file_it_may_not_write_is_one_line_with_status_2(capsys):

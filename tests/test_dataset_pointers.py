@@ -1,13 +1,15 @@
 """A missing or empty dataset folder is refused before anything is built, with the command that makes it."""
 
 import os
+import shlex
 
 import pytest
 from test_option_files import OPTION_FILES, REPO, dataset_entries, load_options, rel
 
 from clearer_basicsr.data.data_util import require_data_roots
-from clearer_basicsr.data.prepare_commands import prepare_command
+from clearer_basicsr.data.prepare_commands import PREPARE_COMMANDS, prepare_command
 from clearer_basicsr.options_check import check_options
+from clearer_basicsr.prepare import parsers
 
 
 @pytest.mark.parametrize('path', OPTION_FILES, ids=rel)
@@ -18,6 +20,15 @@ def test_every_shipped_dataset_folder_has_a_command_that_makes_it(path):
                 assert prepare_command(dataset_opt[key]), f'{rel(path)}: {where}: {key} = {dataset_opt[key]}'
 
 
+@pytest.mark.parametrize('folder', [f for f in PREPARE_COMMANDS if f != 'datasets/demo'])
+def test_each_pointer_is_the_installed_command_with_flags_it_takes(folder):
+    """clearer-prepare COMMAND (the console script a pip install has) and arguments its parser reads."""
+    words = shlex.split(PREPARE_COMMANDS[folder].split(' && ')[-1])
+    assert words[0] == 'clearer-prepare'
+    args = parsers()[0].parse_args(words[1:])
+    assert args.command in ('bsd500', 'rain800', 'paired', 'photos')
+
+
 def test_a_missing_dataset_names_its_preparation_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no datasets/ here
     opt = load_options(os.path.join(REPO, 'options', 'search_clearer_denoise.yml'))
@@ -25,7 +36,7 @@ def test_a_missing_dataset_names_its_preparation_command(tmp_path, monkeypatch):
     with pytest.raises(
         FileNotFoundError,
         match=r"^datasets: train: dataroot_gt = 'datasets/BSD500/gray/train.lmdb': no such folder; expected an LMDB "
-        r'folder .*; make it with: python scripts/prepare_bsd500.py BSR --gray$',
+        r'folder .*; make it with: clearer-prepare bsd500 BSR --gray$',
     ):
         check_options(opt)
 

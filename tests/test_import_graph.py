@@ -16,6 +16,7 @@ ALIASES = (  # python -m names of tools/ modules
     'clearer_basicsr.compare',
     'clearer_basicsr.complexity',
     'clearer_basicsr.options.__main__',
+    'clearer_basicsr.zoo.__main__',
     'clearer_basicsr.infer',
     'clearer_basicsr.export',
     'clearer_basicsr.evaluate',
@@ -36,7 +37,7 @@ def test_a_cycle_would_be_found():
 def test_layers():
     """The start-up hook and the command line's leaf import nothing of the package, the option
     rules only its errors; archs and data nothing above them; nothing of the runtime imports the
-    tools (only the aliases of tools do)."""
+    tools (only the aliases of tools do), nothing imports clearer-prepare's modules."""
     graph = import_graph.import_graph()
     assert graph['_clearer_basicsr_hook'] == [] and graph['_clearer_basicsr_cli'] == []
     assert graph['clearer_basicsr.errors'] == ['_clearer_basicsr_cli']
@@ -54,6 +55,12 @@ def test_layers():
             assert not [m for m in imports if m.startswith(above_archs_and_data)], module
         if not module.startswith('clearer_basicsr.tools') and module not in ALIASES:
             assert not [m for m in imports if m.startswith('clearer_basicsr.tools')], module
+        if not is_prepare(module):  # clearer-prepare: a command of its own, nothing imports it
+            assert not [m for m in imports if is_prepare(m)], module
+
+
+def is_prepare(module):
+    return module == 'clearer_basicsr.prepare' or module.startswith('clearer_basicsr.prepare.')
 
 
 IMPORT_EACH_FIRST = """

@@ -52,3 +52,9 @@ def test_install_registers_the_plugin_when_basicsr_is_imported(kind, tmp_path):
     expected_root = str(target) if kind == 'regular' else REPO  # editable: the source tree itself
     assert plugin_file.startswith(expected_root) and registered == 'True'
     assert os.path.isfile(os.path.join(target, 'clearer_basicsr.pth'))
+    if kind == 'regular':  # the data a pip user runs: the zoo's entries and the option files
+        entry = os.path.join(target, 'clearer_basicsr', 'zoo', 'clearer_gray_s30')
+        for file in ('net_g.pth', 'genotype.yml', 'test.yml', 'card.yml'):
+            assert os.path.isfile(os.path.join(entry, file)), file
+        assert os.path.isfile(os.path.join(target, 'clearer_basicsr', 'options', 'demo_search.yml'))
+        assert os.path.isfile(os.path.join(target, 'clearer_basicsr', 'prepare', 'photos.py'))

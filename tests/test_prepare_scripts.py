@@ -1,8 +1,10 @@
-"""Dataset preparation scripts on tiny synthetic datasets made here: counts, pairing, split
-disjointness, the Rain800 clean-side warning, and clear errors for malformed inputs."""
+"""clearer-prepare (clearer_basicsr.prepare) on tiny synthetic datasets made here: counts,
+pairing, split disjointness, the Rain800 clean-side warning, clear errors for malformed inputs,
+and the installed console script's help and refusals."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -13,12 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-import prep_common as pc  # noqa: E402
-import prepare_bsd500  # noqa: E402
-import prepare_paired  # noqa: E402
-import prepare_rain800  # noqa: E402
+from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.prepare import COMMANDS
+from clearer_basicsr.prepare import main as prepare
+from clearer_basicsr.prepare.inputs import LayoutError, read_image, stem
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -54,7 +54,7 @@ def read_pairs(out, split):
     assert sorted(lq) == sorted(gt)
     if (out / split).exists():
         for side in ('lq', 'gt'):
-            assert sorted(pc.stem(n) for n in os.listdir(out / split / side)) == sorted(lq)
+            assert sorted(stem(n) for n in os.listdir(out / split / side)) == sorted(lq)
     return lq, gt
 
 
@@ -75,12 +75,13 @@ def test_bsd500_gray_splits_and_overlap(tmp_path):
     images = make_bsds(tmp_path, rng)
     # BSD68 really is a subset of BSDS500 val: give our fake one a gray copy of val image 201.
     bsd68 = tmp_path / 'BSD68'
-    write(bsd68 / 'test001.png', pc.to_gray(cv2.imread(str(images / 'val' / '201.jpg'))))
+    write(bsd68 / 'test001.png', read_image(str(images / 'val' / '201.jpg'), gray=True))
     write(bsd68 / 'test002.png', noise(rng, c=1))
     for i in range(2):
         write(tmp_path / 'Set12' / f'{i + 1:02d}.png', noise(rng, c=1))
     out = tmp_path / 'out'
     argv = [
+        'bsd500',
         str(tmp_path / 'BSR'),
         '--gray',
         '--out',
@@ -90,7 +91,7 @@ def test_bsd500_gray_splits_and_overlap(tmp_path):
         '--extra-test',
         f'Set12={tmp_path / "Set12"}',
     ]
-    counts = prepare_bsd500.main(argv)
+    counts = prepare(argv)
 
     assert counts == {'train': 3, 'arch': 1, 'test': 2, 'BSD68': 2, 'Set12': 2}
     splits = {s: read_lmdb(out / f'{s}.lmdb') for s in ('train', 'arch', 'test')}
@@ -109,12 +110,12 @@ def test_bsd500_gray_splits_and_overlap(tmp_path):
     assert not (out / 'BSD68.lmdb').exists()
     assert json.loads((out / 'prepare_info.json').read_text())['counts'] == counts
 
-    # An earlier run is never replaced silently; --force replaces only what the script writes.
-    with pytest.raises(FileExistsError, match='--force'):
-        prepare_bsd500.main(argv)
+    # An earlier run is never replaced silently; --force replaces only what the command writes.
+    with pytest.raises(UserInputError, match='--force'):
+        prepare(argv)
     (out / 'my_notes.txt').write_text('mine')
     with pytest.warns(UserWarning, match='also appear in BSD68'):
-        prepare_bsd500.main(argv + ['--force', '--keep-overlap'])
+        prepare(argv + ['--force', '--keep-overlap'])
     assert sorted(read_lmdb(out / 'arch.lmdb')) == ['201', '202']
     assert (out / 'my_notes.txt').read_text() == 'mine'
 
@@ -122,7 +123,7 @@ def test_bsd500_gray_splits_and_overlap(tmp_path):
 def test_bsd500_colour_from_images_dir(tmp_path):
     images = make_bsds(tmp_path, np.random.default_rng(1))
     out = tmp_path / 'out'
-    assert prepare_bsd500.main([str(images), '--out', str(out)]) == {'train': 3, 'arch': 2, 'test': 2}
+    assert prepare(['bsd500', str(images), '--out', str(out)]) == {'train': 3, 'arch': 2, 'test': 2}
     arch = read_lmdb(out / 'arch.lmdb')
     assert np.array_equal(arch['201'], cv2.imread(str(images / 'val' / '201.jpg')))
 
@@ -132,8 +133,8 @@ def test_bsd500_missing_split_is_a_clear_error(tmp_path):
     for f in os.listdir(images / 'val'):
         os.remove(images / 'val' / f)
     os.rmdir(images / 'val')
-    with pytest.raises(pc.LayoutError, match=r'lacks val/(.|\n)*BSR/BSDS500/data/images'):
-        prepare_bsd500.main([str(tmp_path / 'BSR'), '--out', str(tmp_path / 'out')])
+    with pytest.raises(LayoutError, match=r'lacks val/(.|\n)*BSR/BSDS500/data/images'):
+        prepare(['bsd500', str(tmp_path / 'BSR'), '--out', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
 
 
@@ -157,7 +158,7 @@ def test_rain800_pairs_and_splits(tmp_path):
     out = tmp_path / 'out'
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # the clean-side check must stay quiet on the right side
-        counts = prepare_rain800.main([str(root), '--out', str(out), '--arch-fraction', '0.34', '--seed', '5'])
+        counts = prepare(['rain800', str(root), '--out', str(out), '--arch-fraction', '0.34', '--seed', '5'])
     assert counts == {'train': 4, 'arch': 2, 'test': 2}
 
     keys = {}
@@ -173,7 +174,7 @@ def test_rain800_pairs_and_splits(tmp_path):
     assert keys['test'] == {'101', '102'}  # arch carved from training only
 
     # the same seed draws the same arch split
-    prepare_rain800.main([str(root), '--out', str(tmp_path / 'again'), '--arch-fraction', '0.34', '--seed', '5'])
+    prepare(['rain800', str(root), '--out', str(tmp_path / 'again'), '--arch-fraction', '0.34', '--seed', '5'])
     assert set(read_lmdb(tmp_path / 'again' / 'arch_lq.lmdb')) == keys['arch']
 
 
@@ -181,7 +182,7 @@ def test_rain800_swapped_sides_warn(tmp_path):
     root = make_rain800(tmp_path / 'Rain800', np.random.default_rng(4))
     out = tmp_path / 'out'
     with pytest.warns(UserWarning, match='swapped'):
-        prepare_rain800.main([str(root), '--out', str(out), '--clean-side', 'right', '--arch-fraction', '0'])
+        prepare(['rain800', str(root), '--out', str(out), '--clean-side', 'right', '--arch-fraction', '0'])
     lq, gt = read_pairs(out, 'train')
     img = cv2.imread(str(root / 'training' / '1.jpg'))
     assert np.array_equal(gt['1'], img[:, 48:]) and np.array_equal(lq['1'], img[:, :48])
@@ -190,12 +191,12 @@ def test_rain800_swapped_sides_warn(tmp_path):
 def test_rain800_malformed_inputs(tmp_path):
     root = make_rain800(tmp_path / 'Rain800', np.random.default_rng(5), train_ids=(1, 2), test_ids=(3,))
     write(root / 'training' / '9.jpg', noise(np.random.default_rng(0), w=95))
-    with pytest.raises(pc.LayoutError, match=r'9\.jpg: width 95 is odd'):
-        prepare_rain800.main([str(root), '--out', str(tmp_path / 'out')])
+    with pytest.raises(LayoutError, match=r'9\.jpg: width 95 is odd'):
+        prepare(['rain800', str(root), '--out', str(tmp_path / 'out')])
     os.remove(root / 'training' / '9.jpg')
     os.rename(root / 'test_syn', root / 'test')
-    with pytest.raises(pc.LayoutError, match=r'test_syn: folder not found(.|\n)*Expected layout'):
-        prepare_rain800.main([str(root), '--out', str(tmp_path / 'out')])
+    with pytest.raises(LayoutError, match=r'test_syn: folder not found(.|\n)*Expected layout'):
+        prepare(['rain800', str(root), '--out', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
 
 
@@ -207,15 +208,16 @@ def test_paired_generic(tmp_path):
     sources = {}
     for name in ('a.png', 'b.png', 'c.jpg', os.path.join('sub', 'd.png'), 'e.png'):
         lq, gt = noise(rng), noise(rng)
-        sources[pc.stem(name) if 'sub' not in name else 'sub_d'] = (
+        sources[stem(name) if 'sub' not in name else 'sub_d'] = (
             write(tmp_path / 'lq' / name, lq),
             write(tmp_path / 'gt' / name, gt),
         )
     write(tmp_path / 'test_lq' / 't.png', noise(rng))
     write(tmp_path / 'test_gt' / 't.png', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(
+    counts = prepare(
         [
+            'paired',
             '--layout',
             'generic',
             '--lq',
@@ -245,9 +247,10 @@ def test_paired_generic(tmp_path):
     assert set(read_pairs(out, 'test')[0]) == {'t'}
 
     os.remove(tmp_path / 'gt' / 'b.png')  # an lq without its gt
-    with pytest.raises(pc.LayoutError, match=r"b\.png \(no ground truth 'b'\)"):
-        prepare_paired.main(
+    with pytest.raises(LayoutError, match=r"b\.png \(no ground truth 'b'\)"):
+        prepare(
             [
+                'paired',
                 '--layout',
                 'generic',
                 '--lq',
@@ -268,8 +271,9 @@ def test_paired_rain1400_keeps_groups_together(tmp_path):
             for k in (1, 2):
                 write(tmp_path / folder / 'rainy_image' / f'{n}_{k}.jpg', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(
+    counts = prepare(
         [
+            'paired',
             '--layout',
             'rain1400',
             '--train',
@@ -296,10 +300,8 @@ def test_paired_rain1400_keeps_groups_together(tmp_path):
     assert groups['4'] == {'test'}
 
     os.remove(tmp_path / 'training' / 'ground_truth' / '2.jpg')
-    with pytest.raises(pc.LayoutError, match='without a ground truth'):
-        prepare_paired.main(
-            ['--layout', 'rain1400', '--train', str(tmp_path / 'training'), '--out', str(out), '--force']
-        )
+    with pytest.raises(LayoutError, match='without a ground truth'):
+        prepare(['paired', '--layout', 'rain1400', '--train', str(tmp_path / 'training'), '--out', str(out), '--force'])
 
 
 def test_paired_sidd_crops(tmp_path):
@@ -310,8 +312,9 @@ def test_paired_sidd_crops(tmp_path):
         write(data / scene / 'NOISY_SRGB_010.PNG', noise(rng))
         write(data / scene / 'GT_SRGB_010.PNG', noise(rng))
     out = tmp_path / 'out'
-    counts = prepare_paired.main(
+    counts = prepare(
         [
+            'paired',
             '--layout',
             'sidd',
             '--train',
@@ -348,8 +351,9 @@ def test_paired_gopro_and_rain100(tmp_path):
                 for kind in ('blur', 'sharp'):
                     write(tmp_path / 'GOPRO_Large' / split / seq / kind / f'{frame}.png', noise(rng))
     out = tmp_path / 'gopro'
-    counts = prepare_paired.main(
+    counts = prepare(
         [
+            'paired',
             '--layout',
             'gopro',
             '--train',
@@ -372,9 +376,10 @@ def test_paired_gopro_and_rain100(tmp_path):
     assert np.array_equal(gt['GOPR0003_11_00_000002'], cv2.imread(str(seq / 'sharp' / '000002.png')))
 
     os.rename(seq / 'sharp', seq / 'Sharp_images')
-    with pytest.raises(pc.LayoutError, match=r'GOPR0003_11_00/sharp: folder not found'):
-        prepare_paired.main(
+    with pytest.raises(LayoutError, match=r'GOPR0003_11_00/sharp: folder not found'):
+        prepare(
             [
+                'paired',
                 '--layout',
                 'gopro',
                 '--train',
@@ -391,8 +396,18 @@ def test_paired_gopro_and_rain100(tmp_path):
         write(rain / f'rain-{i}.png', noise(rng))
         write(rain / f'norain-{i}.png', noise(rng))
         write(rain / f'rainstreak-{i}.png', noise(rng))  # JORDER's extra maps are not pairs
-    counts = prepare_paired.main(
-        ['--layout', 'rain100', '--train', str(rain), '--arch-fraction', '0', '--out', str(tmp_path / 'rain100')]
+    counts = prepare(
+        [
+            'paired',
+            '--layout',
+            'rain100',
+            '--train',
+            str(rain),
+            '--arch-fraction',
+            '0',
+            '--out',
+            str(tmp_path / 'rain100'),
+        ]
     )
     assert counts == {'train': 3}
     lq, gt = read_pairs(tmp_path / 'rain100', 'train')
@@ -400,46 +415,100 @@ def test_paired_gopro_and_rain100(tmp_path):
     assert np.array_equal(lq['2'], cv2.imread(str(rain / 'rain-2.png')))
 
 
-# ----------------------------------------------------------------------------- --help
+# ----------------------------------------------------------------------------- --help, refusals
 
 
-OFFICIAL_PAGES = {  # where each script's --help says to download its datasets
-    prepare_bsd500: ['https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html'],
-    prepare_rain800: ['https://github.com/hezhangsprinter/ID-CGAN'],
-    prepare_paired: [
+OFFICIAL_PAGES = {  # where each command's --help says to download its datasets
+    'bsd500': ['https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/resources.html'],
+    'rain800': ['https://github.com/hezhangsprinter/ID-CGAN'],
+    'paired': [
         'https://www.icst.pku.edu.cn/struct/Projects/joint_rain_removal.html',
         'https://xueyangfu.github.io/projects/cvpr2017.html',
         'https://abdokamel.github.io/sidd/',
         'https://seungjunnah.github.io/Datasets/gopro',
     ],
+    'photos': [],  # apt-get download
 }
 
 
-@pytest.mark.parametrize('script', [prepare_bsd500, prepare_rain800, prepare_paired])
-def test_help(script, capsys):
+@pytest.mark.parametrize('command', OFFICIAL_PAGES)
+def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        script.main(['--help'])
+        prepare([command, '--help'])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith('usage:') and 'layout' in out and '--force' in out
-    assert all(url in out for url in OFFICIAL_PAGES[script])
+    assert out.startswith('usage:') and f' {command} [-h]' in out.splitlines()[0]
+    assert '--force' in out and '--out OUT' in out and 'output (in --out):' in out
+    assert all(url in out for url in OFFICIAL_PAGES[command])
+    assert 'scripts/' not in out  # the examples name the installed command
 
 
-def test_script_runs_from_a_checkout(tmp_path):
-    """As a user would run it: from elsewhere, no PYTHONPATH, clearer_basicsr found next door."""
-    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'scripts', 'prepare_rain800.py'), '--help'],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert 'usage: prepare_rain800.py' in result.stdout and 'test_syn/' in result.stdout
+def test_top_level_help_lists_every_command_on_one_line(capsys, monkeypatch):
+    monkeypatch.setenv('COLUMNS', '80')
+    with pytest.raises(SystemExit) as exit_info:
+        prepare(['--help'])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines if line.startswith('    ') and not line.startswith('     ')] == [
+        'bsd500',
+        'rain800',
+        'paired',
+        'photos',
+    ]
+    for command, module in COMMANDS.items():
+        assert f'    {command:<10}{module.SUMMARY}' in lines
 
 
-def test_gray_data_of_the_scripts_and_the_dataset_is_one_luma(tmp_path):
+# The installed console script as a user types it: one run per command, started together (each
+# loads torch and BasicSR, seconds), in a folder of its own.
+CONSOLE_RUNS = {
+    'photos': ['photos', '--help'],  # photos' refusal: a row of test_cli.py's entry points
+    'bsd500': ['bsd500', 'no_such_BSR', '--gray'],
+    'rain800': ['rain800', 'no_such_Rain800'],
+    'paired': ['paired', '--layout', 'generic', '--lq', 'no_such_lq', '--gt', '.', '--out', 'p'],
+}
+
+
+@pytest.fixture(scope='module')
+def console_runs(tmp_path_factory):
+    """{command: (folder it ran in, exit status, stdout, stderr)}."""
+    program = shutil.which('clearer-prepare', path=os.path.dirname(sys.executable))
+    assert program, 'console script clearer-prepare is not installed (pip install -e .)'
+    started = {}
+    for command, argv in CONSOLE_RUNS.items():
+        folder = tmp_path_factory.mktemp(command)
+        started[command] = (
+            folder,
+            subprocess.Popen([program, *argv], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        )
+    runs = {}
+    for command, (folder, proc) in started.items():
+        out, err = proc.communicate(timeout=300)
+        runs[command] = folder, proc.returncode, out, err
+    return runs
+
+
+def test_console_script_help_names_the_flags(console_runs):
+    _, status, out, err = console_runs['photos']
+    assert status == 0, err
+    assert out.startswith('usage: clearer-prepare photos [-h] [--out OUT] [--force] [--gray]')
+    for flag in ('sources', '--out OUT', '--force', '--gray', '--long-side LONG_SIDE', 'apt-get download'):
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    'command, missing', [('bsd500', 'no_such_BSR'), ('rain800', 'no_such_Rain800'), ('paired', 'no_such_lq')]
+)
+def test_console_script_refuses_a_missing_input_in_one_line(command, missing, console_runs):
+    folder, status, _, err = console_runs[command]
+    assert status == 2, err[-2000:]
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'error: {missing}: no such file or folder; expected ')
+    assert lines[0].endswith(f'(clearer-prepare {command} --help shows the layout)')
+    assert os.listdir(folder) == []  # nothing written
+
+
+def test_gray_data_of_the_commands_and_the_dataset_is_one_luma(tmp_path):
     """Prepared gray images and GaussianNoiseDataset's in_ch: 1 agree, and both are PIL's
     convert('L') (the reference's gray data), on random pixels."""
     from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
@@ -447,7 +516,7 @@ def test_gray_data_of_the_scripts_and_the_dataset_is_one_luma(tmp_path):
     bgr = noise(np.random.default_rng(7), 512, 512)  # 262,144 random pixels
     path = write(tmp_path / 'rgb' / 'random.png', bgr)
     pil = np.asarray(Image.open(path).convert('L'))
-    prepared = pc.read_image(path, gray=True)
+    prepared = read_image(path, gray=True)
     item = GaussianNoiseDataset({'dataroot_gt': str(tmp_path / 'rgb'), 'phase': 'val', 'sigma': 0, 'in_ch': 1})[0]
     from_dataset = np.round(item['gt'][0].numpy() * 255).astype(np.uint8)
     np.testing.assert_array_equal(prepared, pil)

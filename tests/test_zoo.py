@@ -44,3 +44,108 @@ def test_zoo_entry_loads_its_net_and_restores_a_noisy_photo(test_yml, monkeypatc
 
     assert restored.shape == clean.shape
     assert psnr(restored) > psnr(np.clip(clean + noise, 0, 1)) + 5  # sigma 30: ~19 dB noisy
+
+
+# ----------------------------------------------------------------------------- the zoo as installed
+
+
+def _noisy_pair(folder, sigma=30, seed=0):
+    """A clean gray photo and its noisy copy (as 8-bit PNGs) under ``folder``; returns both arrays."""
+    import cv2
+    from skimage import data
+
+    clean = data.camera()[:96, :120]
+    noise = np.random.default_rng(seed).normal(0, sigma, clean.shape)
+    noisy = np.clip(np.round(clean + noise), 0, 255).astype(np.uint8)
+    os.makedirs(folder / 'clean', exist_ok=True)
+    os.makedirs(folder / 'noisy', exist_ok=True)
+    cv2.imwrite(str(folder / 'clean' / 'camera.png'), clean)
+    cv2.imwrite(str(folder / 'noisy' / 'camera.png'), noisy)
+    return clean, noisy
+
+
+def test_every_card_states_what_its_entry_is():
+    """Each card's genotype, parameters and MACs at 256x256 are those of the entry's network."""
+    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost
+    from clearer_basicsr.tools.trained_net import trained_network
+    from clearer_basicsr.tools.zoo import entries, entry_options, read_card
+
+    assert set(entries()) == {os.path.basename(os.path.dirname(p)) for p in ENTRIES}
+    for name in entries():
+        card = read_card(name)
+        net, _ = trained_network(entry_options(name), name)
+        cost = derived_cost(candidate_costs(net, 256), net.genotype())
+        assert card['genotype'] == str(net.genotype())
+        assert card['params'] == sum(p.numel() for p in net.parameters()) == cost['params']
+        assert round(cost['macs'] / 1e9, 3) == card['gmacs_256']
+
+
+def test_the_readme_zoo_table_is_what_clearer_zoo_list_prints(capsys):
+    from clearer_basicsr.tools.zoo import main
+
+    lines = main(['list', '--markdown'])
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+        assert '\n'.join(lines) in f.read()
+    plain = main(['list'])
+    rows = {line.split()[0]: line for line in plain[1:]}
+    assert set(rows) == {os.path.basename(os.path.dirname(p)) for p in ENTRIES}
+    assert rows['clearer_gray_s30'].endswith('+0.33 dB')  # the gap to BM3D on the same images
+
+
+def test_clearer_infer_zoo_runs_from_a_folder_outside_the_repository(tmp_path):
+    """The installed console script finds the entry's files in the package, from any folder."""
+    import shutil
+
+    from basicsr.metrics import calculate_psnr
+    from conftest import run_cli
+
+    clean, noisy = _noisy_pair(tmp_path)
+    program = shutil.which('clearer-infer')
+    assert program, 'clearer-infer is not installed'
+    out = run_cli(['--zoo', 'clearer_gray_s30', '--input', 'noisy', '--output', 'restored'], tmp_path, program=program)
+    assert out.returncode == 0, out.stderr
+    import cv2
+
+    restored = cv2.imread(str(tmp_path / 'restored' / 'camera.png'), cv2.IMREAD_UNCHANGED)
+    gain = calculate_psnr(restored, clean, crop_border=0) - calculate_psnr(noisy, clean, crop_border=0)
+    assert gain > 5, gain
+
+
+def test_zoo_copy_writes_a_test_file_that_clearer_test_runs_on_your_own_images(tmp_path, monkeypatch):
+    import json
+
+    import yaml
+
+    from clearer_basicsr.test import test_pipeline
+    from clearer_basicsr.tools.zoo import main
+
+    _noisy_pair(tmp_path)
+    written = main(['copy', 'clearer_gray_s30', str(tmp_path / 'mine'), '--data', str(tmp_path / 'clean')])
+    test_yml = tmp_path / 'mine' / 'clearer_gray_s30' / 'test.yml'
+    assert str(test_yml) in written
+    with open(test_yml, encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    assert opt['path']['pretrain_network_g'] == str(tmp_path / 'mine' / 'clearer_gray_s30' / 'net_g.pth')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the copied file works from another folder
+    test_pipeline(str(elsewhere), ['-opt', str(test_yml), '--force_yml', 'val:pbar=false'])
+    with open(elsewhere / 'results' / 'clearer_gray_s30' / 'metrics.json', encoding='utf-8') as f:
+        (scores,) = json.load(f)['datasets'].values()
+    assert scores['average']['psnr'] > 19 + 5  # sigma 30 noise alone is about 19 dB
+
+
+def test_zoo_refuses_an_unknown_entry_and_keeps_a_copy_already_there(tmp_path):
+    from clearer_basicsr.errors import UserInputError
+    from clearer_basicsr.tools.zoo import main
+
+    with pytest.raises(UserInputError, match=r"'clearer_grey_s30'.*did you mean 'clearer_gray_s30'"):
+        main(['copy', 'clearer_grey_s30', str(tmp_path)])
+    main(['copy', 'clearer_gray_s30', str(tmp_path)])
+    test_yml = tmp_path / 'clearer_gray_s30' / 'test.yml'
+    test_yml.write_text('# mine\n')
+    with pytest.raises(UserInputError, match='already there; kept'):
+        main(['copy', 'clearer_gray_s30', str(tmp_path)])
+    assert test_yml.read_text() == '# mine\n'
+    main(['copy', 'clearer_gray_s30', str(tmp_path), '--force'])
+    assert test_yml.read_text() != '# mine\n'

@@ -130,7 +130,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
     def set_costs(self, costs: Any, fixed: float = 0.0, patch_size: int | None = None) -> None:
         """Candidate costs (num_columns, K) and the cost of the parts every network has (stem,
         transitions, head), measured at ``patch_size`` (needed for ``target_macs``)."""
-        costs = torch.as_tensor(costs, dtype=torch.float32)
+        # on the loss's device (moved with the model): no host-to-device copy per logit step
+        costs = torch.as_tensor(costs, dtype=torch.float32, device=self.multiplier.device)
         if (costs <= 0).any():
             raise ValueError('CLEARERArchLoss: every candidate cost must be positive')
         self.costs = costs / costs.sum()  # lambda_comp's term lies in [0, 1]

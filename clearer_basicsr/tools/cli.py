@@ -1,5 +1,5 @@
 """Command-line plumbing of the tools: parsers made from a module's docstring, and where the
-package's own option files lie. (Exit statuses: ``_clearer_basicsr_cli.run``; running stages:
+package's own option files and zoo lie. (Exit statuses: ``_clearer_basicsr_cli.run``; running stages:
 :mod:`.stages`.)"""
 
 from __future__ import annotations
@@ -8,8 +8,10 @@ import argparse
 import os
 import re
 
-# The option files shipped inside the package (the demo's).
+# The option files and the model zoo shipped inside the package (the repository's options/ and
+# zoo/ are links to them).
 PACKAGE_OPTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'options')
+PACKAGE_ZOO = os.path.join(os.path.dirname(PACKAGE_OPTIONS), 'zoo')
 
 
 # reST markup of docstrings, shown as plain text by --help: ``code`` and :role:`target`.

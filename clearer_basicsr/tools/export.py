@@ -1,22 +1,22 @@
-"""python -m clearer_basicsr.export -opt TEST_OPTION --onnx NET.onnx --torchscript NET.pt (console script
-clearer-export): a trained network for deployment, any image height and width.
+"""python -m clearer_basicsr.export -opt TEST_OPTION | --zoo NAME --onnx NET.onnx --torchscript NET.pt
+(console script clearer-export): a trained network for deployment, any image height and width.
 
 The network and its weights come from a test option file (network_g and path: pretrain_network_g,
-as clearer-test reads them). The exported model takes a float32 batch N x C x H x W of 0..1
-intensities (C as the network: 1 = luma, 3 = RGB) and returns the restored batch of the same size.
-Height, width and batch are dynamic: CLEARER nets work on sizes that are multiples of 2^cells, so
-the exported graph pads the input at the bottom and right to that multiple (reflecting what it can,
-replicating the rest), runs the
-network and crops back, all computed from the input's shape at run time, as clearer-test does in
-PyTorch. Inputs must be at least that multiple high and wide (8 px for the paper preset). No
-self-ensemble is exported.
+as clearer-test reads them), or from a zoo entry (--zoo NAME). The exported model takes a float32
+batch N x C x H x W of 0..1 intensities (C as the network: 1 = luma, 3 = RGB) and returns the
+restored batch of the same size. Height, width and batch are dynamic: CLEARER nets work on sizes
+that are multiples of 2^cells, so the exported graph pads the input at the bottom and right to that
+multiple (reflecting what it can, replicating the rest), runs the network and crops back, all
+computed from the input's shape at run time, as clearer-test does in PyTorch. Inputs must be at
+least that multiple high and wide (8 px for the paper preset). No self-ensemble is exported.
 
 Each export is checked against PyTorch on an input of odd size; the largest difference is printed
-(the ONNX check needs onnxruntime, in the test extra).
+(the ONNX check needs onnxruntime, in the test extra). --device cuda traces the TorchScript model
+on the GPU (it then runs there) and checks it there; ONNX is exported from the CPU.
 
 examples:
   python -m clearer_basicsr.export -opt options/test_clearer_denoise.yml --onnx clearer_gray_s30.onnx
-  python -m clearer_basicsr.export -opt zoo/clearer_gray_s30/test.yml --onnx net.onnx --torchscript net.pt
+  python -m clearer_basicsr.export --zoo clearer_gray_s30 --onnx net.onnx --torchscript net.pt --device cuda
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import nn
 from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.tools.cli import doc_parser
-from clearer_basicsr.tools.trained_net import load_trained_network, network_channels
+from clearer_basicsr.tools.trained_net import add_network_source, load_source_network, network_channels
 
 
 class PaddedNet(nn.Module):
@@ -96,20 +96,31 @@ def onnx_outputs(path: str, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
 
 
+def torchscript_outputs(path: str, x: torch.Tensor) -> torch.Tensor:
+    """The saved TorchScript model's output on ``x``, run where it was traced; on the CPU."""
+    scripted = torch.jit.load(path)
+    device = next(scripted.parameters()).device
+    return scripted(x.to(device)).cpu()
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, float | None]:
     """Exports; returns ``{path written: largest |exported - PyTorch| on an odd-sized input, or None
     where onnxruntime is missing}``."""
     parser = doc_parser(__doc__, prog='python -m clearer_basicsr.export')
-    parser.add_argument('-opt', required=True, metavar='FILE', help='test option file: network_g and its weights')
+    add_network_source(parser)
     parser.add_argument('--onnx', metavar='FILE', help='write an ONNX model here')
     parser.add_argument('--torchscript', metavar='FILE', help='write a TorchScript model here (torch.jit.load)')
+    parser.add_argument('--device', default='cpu', help='where the TorchScript model is traced and runs (cpu, cuda)')
     args = parser.parse_args(argv)
     if not args.onnx and not args.torchscript:
         raise UserInputError('nothing to export: give --onnx FILE and/or --torchscript FILE')
     for path in (args.onnx, args.torchscript):
         if path and os.path.isdir(path):
             raise UserInputError(f'{path} is a folder; expected the file to write')
-    net, opt = load_trained_network(args.opt)
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise UserInputError(f'--device {args.device}: no CUDA device here')
+    net, opt = load_source_network(args)
     model, multiple = exportable(net, int((opt.get('val') or {}).get('pad_multiple') or 1))
     channels = network_channels(opt)
     example = torch.rand(2, channels, 4 * multiple, 4 * multiple)  # sizes of 1 would be fixed by the export
@@ -119,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float | None]:
     differences = {}
     for path, export, run in (
         (args.onnx, lambda p: export_onnx(model, example, multiple, p), onnx_outputs),
-        (args.torchscript, lambda p: export_torchscript(model, example, p), lambda p, x: torch.jit.load(p)(x)),
+        (args.torchscript, lambda p: export_torchscript(model.to(device), example.to(device), p), torchscript_outputs),
     ):
         if not path:
             continue

@@ -1,8 +1,9 @@
-"""python -m clearer_basicsr.infer -opt TEST_OPTION --input DIR_OR_FILE --output DIR (console script
-clearer-infer): restore your own images with a trained network.
+"""python -m clearer_basicsr.infer -opt TEST_OPTION | --zoo NAME --input DIR_OR_FILE --output DIR
+(console script clearer-infer): restore your own images with a trained network.
 
 The network and its weights come from a test option file (network_g and path: pretrain_network_g,
-as clearer-test reads them); its datasets are not read. Every image under --input (sub-folders
+as clearer-test reads them; its datasets are not read), or from an entry of the model zoo
+installed with the package (--zoo, from any folder; clearer-zoo list shows them). Every image under --input (sub-folders
 too) is restored at its own size and written as a PNG under --output, in the same sub-folders,
 named after the input (a.png and a.jpg in one folder become a.png.png and a.jpg.png: no output
 overwrites another). Images are converted to what the network takes: colour to gray (full-range
@@ -20,7 +21,7 @@ slightly. N and M are rounded up to the size multiple.
 examples:
   python -m clearer_basicsr.infer -opt options/test_clearer_denoise.yml --input my_photos/ --output restored/
   python -m clearer_basicsr.infer -opt options/test_clearer_denoise.yml --input big.png --output out/ --tile 512
-  clearer-infer -opt zoo/clearer_gray_s30/test.yml --input noisy.png --output out/ --self_ensemble
+  clearer-infer --zoo clearer_gray_s30 --input noisy.png --output out/ --self_ensemble
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_he
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.inference import restore_tiled, restore_whole
 from clearer_basicsr.tools.cli import doc_parser
-from clearer_basicsr.tools.trained_net import load_trained_network, network_channels
+from clearer_basicsr.tools.trained_net import add_network_source, load_source_network, network_channels
 
 
 def find_images(source: str, output: str) -> tuple[str, list[str]]:
@@ -107,7 +108,7 @@ def round_up(value: int, multiple: int) -> int:
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Restores the images; returns ``{input path: output path}``."""
     parser = doc_parser(__doc__, prog='python -m clearer_basicsr.infer')
-    parser.add_argument('-opt', required=True, metavar='FILE', help='test option file: network_g and its weights')
+    add_network_source(parser)
     parser.add_argument('--input', required=True, metavar='DIR_OR_FILE', help='an image, or a folder of images')
     parser.add_argument('--output', required=True, metavar='DIR', help='where the restored PNGs go')
     parser.add_argument('--self_ensemble', action='store_true', help='mean over the 8 flips/rotations (8x the time)')
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
             sizes[name] = image_header_size(os.path.join(root, name))
         except ValueError as err:
             raise UserInputError(f'{os.path.join(root, name)}: {err}') from None
-    net, opt = load_trained_network(args.opt)
+    net, opt = load_source_network(args)
     device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
     net = net.to(device)
     channels = network_channels(opt)

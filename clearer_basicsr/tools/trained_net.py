@@ -1,9 +1,10 @@
-"""The trained network of a test option file, for the tools that run it outside BasicSR's test loop
-(infer, export): ``network_g`` built from its registry and ``path: pretrain_network_g`` loaded into
-it, as ``clearer-test`` does. The file's datasets are not read."""
+"""The trained network of a test option file or a zoo entry, for the tools that run it outside
+BasicSR's test loop (infer, export): ``network_g`` built from its registry and ``path:
+pretrain_network_g`` loaded into it, as ``clearer-test`` does. The file's datasets are not read."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any
 
@@ -16,13 +17,18 @@ from clearer_basicsr.checkpoint import saved_weights
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import naming, read_option_file
 from clearer_basicsr.option_rules import check_component
+from clearer_basicsr.tools.zoo import entry_options
 
 
 def load_trained_network(option_file: str) -> tuple[nn.Module, dict[str, Any]]:
     """``(network in eval mode on the CPU, options)``; UserInputError naming the file and key when
     the network options or the checkpoint do not work."""
-    opt = read_option_file(option_file)
-    with naming(option_file):
+    return trained_network(read_option_file(option_file), option_file)
+
+
+def trained_network(opt: dict[str, Any], source: str) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_trained_network` of options already read; errors name ``source``."""
+    with naming(source):
         net_cls = check_component(ARCH_REGISTRY, 'network_g', opt.get('network_g'), 'network (ARCH_REGISTRY)')
         if input_channels(opt['network_g'], net_cls) is None:
             raise UserInputError(f'network_g: {opt["network_g"]["type"]} does not say how many channels it takes')
@@ -39,3 +45,17 @@ def load_trained_network(option_file: str) -> tuple[nn.Module, dict[str, Any]]:
 def network_channels(opt: dict[str, Any]) -> int:
     """The number of image channels ``network_g`` takes."""
     return int(input_channels(opt['network_g'], ARCH_REGISTRY.get(opt['network_g']['type']))[1])
+
+
+def add_network_source(parser: argparse.ArgumentParser) -> None:
+    """``-opt FILE`` or ``--zoo NAME``, one of them required: where the tool's network comes from."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('-opt', metavar='FILE', help='test option file: network_g and its weights')
+    source.add_argument('--zoo', metavar='NAME', help='a zoo entry instead (clearer-zoo list shows them)')
+
+
+def load_source_network(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:
+    """:func:`load_trained_network` of ``args.opt``, or the zoo entry ``args.zoo``."""
+    if args.zoo:
+        return trained_network(entry_options(args.zoo), f'zoo entry {args.zoo}')
+    return load_trained_network(args.opt)
