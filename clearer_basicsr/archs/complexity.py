@@ -23,7 +23,6 @@ import torch
 from ..search_result import genotype_of
 from .arch_util import count_parameters, mac_counter
 from .clearer_arch import CLEARERNet, CLEARERSearchNet
-from .genotype import CANDIDATES
 
 COMPLEXITY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity option -> cost key
 
@@ -40,6 +39,7 @@ class Costs:
     Attributes:
         patch_size: input height and width the MACs were measured at (batch 1).
         branch_channels, columns_per_cell: the preset measured.
+        candidates: the space measured, in logit order.
         columns: per column (cell-major, the logit row order) a mapping candidate name -> cost.
         fixed: costs of the parts every architecture has: ``stem``, ``transition 1``..., ``head``.
     """
@@ -47,6 +47,7 @@ class Costs:
     patch_size: int
     branch_channels: tuple[int, ...]
     columns_per_cell: int
+    candidates: tuple[str, ...]
     columns: tuple[Mapping[str, Mapping[str, int]], ...]
     fixed: Mapping[str, Mapping[str, int]]
 
@@ -56,7 +57,8 @@ class Costs:
 
     @property
     def largest_total(self) -> dict[str, int]:
-        """The most expensive derived network: the dearer candidate in every column (all parallel)."""
+        """The most expensive derived network: the dearest candidate in every column (all parallel in the
+        paper's space)."""
         dearest = [
             {key: max(cost[key] for cost in column.values()) for key in ('macs', 'params')} for column in self.columns
         ]
@@ -77,6 +79,8 @@ def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
         columns_per_cell=net.columns_per_cell,
         stem_blocks=net.stem_blocks,
         stem_width=net.stem_width,
+        candidates=tuple(net.candidates),
+        candidate_modules=tuple(getattr(net, 'candidate_modules', ())),
     )
 
 
@@ -94,7 +98,7 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
         return {'macs': int(macs[name]), 'params': count_parameters(module)}
 
     columns = tuple(
-        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in CANDIDATES}
+        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in net.candidates}
         for c, cell in enumerate(net.cells)
         for k, column in enumerate(cell)
     )
@@ -102,7 +106,7 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
     for t, transition in enumerate(net.transitions):
         fixed[f'transition {t + 1}'] = cost(f'transitions.{t}', transition)
     fixed['head'] = cost('head', net.head)
-    return Costs(patch_size, net.branch_channels, net.columns_per_cell, columns, fixed)
+    return Costs(patch_size, net.branch_channels, net.columns_per_cell, net.candidates, columns, fixed)
 
 
 def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Costs:
@@ -118,12 +122,13 @@ def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Cost
 def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:
     """Cost of a derived net: the fixed parts plus the chosen candidate of each column."""
     genotype = genotype_of(genotype, costs.branch_channels, costs.columns_per_cell)
-    genotype.validate(costs.branch_channels, costs.columns_per_cell)
+    genotype.validate(costs.branch_channels, costs.columns_per_cell, costs.candidates)
     return _total([costs.fixed_total, *(column[name] for column, name in zip(costs.columns, genotype.choices))])
 
 
 def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str = 'flops') -> torch.Tensor:
-    """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(CANDIDATES)).
+    """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(net.candidates)), k in
+    the order of ``net.candidates`` (the logits' order).
 
     ``metric``: ``'flops'`` (measured as MACs) or ``'params'``.
     """
@@ -131,7 +136,9 @@ def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str
         raise ValueError(f'complexity metric {metric!r} is not one of {list(COMPLEXITY_METRICS)}')
     key = COMPLEXITY_METRICS[metric]
     costs = candidate_costs(net, patch_size)
-    return torch.tensor([[column[name][key] for name in CANDIDATES] for column in costs.columns], dtype=torch.float32)
+    return torch.tensor(
+        [[column[name][key] for name in net.candidates] for column in costs.columns], dtype=torch.float32
+    )
 
 
 BUDGET_TOLERANCE = 0.1  # a budget search derives a genotype within +-10 % of its target
