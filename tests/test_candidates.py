@@ -1,6 +1,8 @@
 """The candidate table: an open search space of K >= 2 named candidates per column, built-ins
 (skip, naf, fusion_gate) and a candidate registered from a module of one's own."""
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from conftest import run_train_inprocess, search_options, write_yaml
@@ -19,7 +21,10 @@ from clearer_basicsr.archs.complexity import (
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.archs.open_candidates import GatedFusion, NAFBlock, Skip
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.options_check import check_options
 from clearer_basicsr.search_result import SearchResult
+from clearer_basicsr.tools.export import main as export
+from clearer_basicsr.tools.infer import main as infer
 
 OPEN = ['parallel', 'fusion', 'skip', 'naf', 'fusion_gate']
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_blocks=1, stem_width=2, residual=True)
@@ -194,3 +199,49 @@ def test_a_one_shot_search_over_five_candidates(demo_data, tmp_path):
     result = SearchResult.in_folder(str(tmp_path / 'experiments' / 'open_oneshot'))
     assert result.selection['in_window'] == 25 and result.selection['scored'] == 6
     assert set(result.genotype.choices) <= set(OPEN)
+
+
+def test_an_open_genotype_exports_and_infers(tmp_path):
+    net_opt = {'type': 'CLEARERNet', 'genotype': 'N G | S P', **TINY, 'candidates': OPEN, 'init_std': 0.1}
+    net_opt['branch_channels'] = list(TINY['branch_channels'])
+    torch.manual_seed(0)
+    net = CLEARERNet(**{k: v for k, v in net_opt.items() if k != 'type'}).eval()
+    torch.save({'params': net.state_dict()}, tmp_path / 'net_g.pth')
+    opt = {
+        'name': 'open_export',
+        'model_type': 'CLEARERRestorationModel',
+        'num_gpu': 0,
+        'datasets': {},
+        'network_g': net_opt,
+        'path': {'pretrain_network_g': str(tmp_path / 'net_g.pth'), 'strict_load_g': True},
+        'val': {'pbar': True},
+    }
+    option = write_yaml(tmp_path / 'test.yml', opt)
+    script = str(tmp_path / 'net.pt')
+    assert max(export(['-opt', option, '--torchscript', script, '--onnx', str(tmp_path / 'net.onnx')]).values()) < 1e-5
+    x = torch.rand(1, 1, 21, 18)
+    with torch.no_grad():
+        assert (torch.jit.load(script)(x) - net(x)).abs().max() < 1e-5
+    (tmp_path / 'in').mkdir()
+    cv2.imwrite(str(tmp_path / 'in' / 'a.png'), (np.random.default_rng(0).random((21, 18)) * 255).astype(np.uint8))
+    infer(['-opt', option, '--input', str(tmp_path / 'in'), '--output', str(tmp_path / 'out')])
+    assert (tmp_path / 'out' / 'a.png').is_file()
+
+
+def test_the_option_check_names_an_unknown_candidate(demo_data):
+    opt = search_options(demo_data, 'unknown_candidate')
+    opt['network_g']['candidates'] = ['parallel', 'fusoin']
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, num_gpu=0)
+    for phase, dataset in opt['datasets'].items():
+        dataset['phase'] = phase
+    with pytest.raises(UserInputError, match=r"network_g: candidates: 'fusoin' is not a registered candidate; did you"):
+        check_options(opt)
+
+
+def test_genotype_png_draws_and_names_every_candidate(tmp_path):
+    from clearer_basicsr.plots import draw_genotype
+
+    draw_genotype(Genotype.parse('P S N G | G S F P', (4, 8, 16), 4), str(tmp_path / 'open.png'))
+    draw_genotype(Genotype.parse('P F F P | F F P P', (4, 8, 16), 4), str(tmp_path / 'paper.png'))
+    open_png, paper_png = (cv2.imread(str(tmp_path / f), cv2.IMREAD_GRAYSCALE) for f in ('open.png', 'paper.png'))
+    assert open_png.std() > 10 and open_png.shape == paper_png.shape and not np.array_equal(open_png, paper_png)
