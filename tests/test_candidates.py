@@ -245,3 +245,47 @@ def test_genotype_png_draws_and_names_every_candidate(tmp_path):
     draw_genotype(Genotype.parse('P F F P | F F P P', (4, 8, 16), 4), str(tmp_path / 'paper.png'))
     open_png, paper_png = (cv2.imread(str(tmp_path / f), cv2.IMREAD_GRAYSCALE) for f in ('open.png', 'paper.png'))
     assert open_png.std() > 10 and open_png.shape == paper_png.shape and not np.array_equal(open_png, paper_png)
+
+
+def test_meeting_in_the_middle_finds_what_enumeration_finds():
+    from clearer_basicsr.archs.complexity import best_of_halves
+
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        columns, k = 3 + trial % 5, 2 + trial % 4
+        costs = torch.rand(columns, k, generator=generator) * 10
+        costs[:, 0] = 0  # a free candidate, as skip
+        weights = torch.softmax(torch.randn(columns, k, generator=generator) * 2, dim=-1)
+        for target in (5.0, 12.0, 20.0, 1000.0):
+            expected = derive_within_budget(weights, costs, 3.0, target)
+            log_w = weights.double().log()
+            found = best_of_halves(log_w, costs, 3.0, target * 0.9, target * 1.1)
+            if expected is None:
+                assert found is None
+            else:
+                rows = torch.arange(columns)
+                assert torch.isclose(log_w[rows, expected].sum(), log_w[rows, found].sum())
+                total = 3.0 + float(costs.double()[rows, found].sum())
+                assert target * 0.9 <= total <= target * 1.1
+
+
+def test_a_budget_derivation_over_the_papers_twelve_columns_with_five_candidates():
+    net = CLEARERSearchNet(candidates=OPEN, stem_width=2, branch_channels=(4, 8, 16, 32))
+    assert 5**net.num_columns > 2**24  # too many to enumerate
+    costs = candidate_costs(net, 16)
+    weights = torch.softmax(torch.randn(12, 5, generator=torch.Generator().manual_seed(0)), dim=-1)
+    largest = costs.largest_total['macs']
+    choice = derive_within_budget(weights, cost_matrix(net, 16), costs.fixed_total['macs'], 0.5 * largest)
+    reached = derived_cost(costs, Genotype.from_indices(choice, net.branch_channels, 4, OPEN))['macs'] / largest
+    assert abs(reached / 0.5 - 1) <= BUDGET_TOLERANCE
+
+
+def test_a_one_shot_search_of_a_space_too_big_to_enumerate_is_refused(demo_data):
+    opt = search_options(demo_data, 'too_big', arch_search='one_shot')
+    opt['network_g'].update(candidates=OPEN, branch_channels=[4, 8, 16, 32], columns_per_cell=4)
+    opt['train'].pop('optim_arch')
+    opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, num_gpu=0)
+    for phase, dataset in opt['datasets'].items():
+        dataset['phase'] = phase
+    with pytest.raises(UserInputError, match=r'network_g: 5 candidates over 12 columns make 5\^12 genotypes'):
+        check_options(opt)

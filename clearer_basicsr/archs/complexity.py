@@ -179,11 +179,15 @@ def derive_within_budget(
     ``target`` +- ``tolerance`` (relative), the one the search found most likely (the largest sum
     of log column weights). That is the argmax whenever the argmax fits. ``weights`` and
     ``costs`` are (num_columns, K); ``fixed`` is the cost every network has. Returns candidate
-    indices per column, or None when no genotype of the space fits the window (exact: the space
-    is enumerated)."""
+    indices per column, or None when no genotype of the space fits the window. Exact: the space
+    is enumerated, or, beyond :data:`MAX_ENUMERATED` genotypes (5 candidates over the paper's 12
+    columns), its two halves of columns are (:func:`best_of_halves`)."""
     log_w = weights.detach().double().clamp_min(1e-12).log()
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
-    columns = torch.arange(costs.shape[0])
+    num_columns, k = costs.shape
+    if k**num_columns > MAX_ENUMERATED:
+        return best_of_halves(log_w, costs, fixed, lo, hi)
+    columns = torch.arange(num_columns)
     best, best_score = None, -math.inf
     for digits, total in enumerate_genotypes(costs, fixed):
         score = log_w[columns, digits].sum(dim=1).masked_fill((total < lo) | (total > hi), -math.inf)
@@ -191,3 +195,42 @@ def derive_within_budget(
         if float(score[i]) > best_score:
             best, best_score = digits[i].tolist(), float(score[i])
     return best
+
+
+def _every(log_w: torch.Tensor, costs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every genotype of a few columns: candidate indices, cost and score (sum of log weights)."""
+    parts = list(enumerate_genotypes(costs, 0.0))
+    digits, total = torch.cat([d for d, _ in parts]), torch.cat([t for _, t in parts])
+    return digits, total, log_w[torch.arange(costs.shape[0]), digits].sum(dim=1)
+
+
+def best_of_halves(log_w: torch.Tensor, costs: torch.Tensor, fixed: float, lo: float, hi: float) -> list[int] | None:
+    """:func:`derive_within_budget` by meeting in the middle: every genotype of the first half of
+    the columns is paired with the most likely genotype of the second half whose cost brings the
+    total into [lo, hi] (a range-maximum query over the second half sorted by cost), so a space of
+    K^C genotypes costs about 2 K^(C/2) instead of K^C."""
+    half = costs.shape[0] // 2
+    a_digits, a_cost, a_score = _every(log_w[:half], costs[:half])
+    b_digits, b_cost, b_score = _every(log_w[half:], costs[half:])
+    order = b_cost.argsort()
+    b_digits, b_cost, b_score = b_digits[order], b_cost[order], b_score[order]
+    n = len(b_score)
+    # best[j][i]: the index of the highest score among b_score[i : i + 2^j] (a sparse table)
+    best = [torch.arange(n)]
+    while 2 ** len(best) <= n:
+        step, prev = 2 ** (len(best) - 1), best[-1]
+        left, right = prev[: len(prev) - step], prev[step:]
+        best.append(torch.where(b_score[left] >= b_score[right], left, right))
+    first = torch.searchsorted(b_cost, lo - fixed - a_cost, side='left')
+    stop = torch.searchsorted(b_cost, hi - fixed - a_cost, side='right')
+    found = stop > first
+    level = torch.log2((stop - first).clamp_min(1).double()).floor().long()
+    table = torch.stack([torch.cat([t, t.new_zeros(n - len(t))]) for t in best])  # padded: (levels, n)
+    left = table[level, first.clamp_max(n - 1)]
+    right = table[level, (stop - 2**level).clamp(0, n - 1)]
+    pick = torch.where(b_score[left] >= b_score[right], left, right)
+    score = (a_score + b_score[pick]).masked_fill(~found, -math.inf)
+    i = int(score.argmax())
+    if score[i] == -math.inf:
+        return None
+    return a_digits[i].tolist() + b_digits[pick[i]].tolist()
