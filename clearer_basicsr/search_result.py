@@ -150,5 +150,7 @@ def write_search_outputs(result: SearchResult, folder: str, history: Sequence[tu
     from .plots import draw_genotype, plot_column_weights
 
     result.save(os.path.join(folder, FILE))
-    plot_column_weights(history, os.path.join(folder, 'column_weights.png'), result.genotype.columns_per_cell)
+    if result.column_weights:  # its rows name the space's candidates in logit order
+        per_cell, candidates = result.genotype.columns_per_cell, list(result.column_weights[0])
+        plot_column_weights(history, os.path.join(folder, 'column_weights.png'), per_cell, candidates)
     draw_genotype(result.genotype, os.path.join(folder, 'genotype.png'))

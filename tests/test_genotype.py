@@ -97,7 +97,7 @@ def test_unknown_module_names_the_cell_column_and_allowed_values():
     with pytest.raises(ValueError) as error:
         Genotype([['parallel'] * 4, ['parallel', 'fusion', 'fusoin', 'fusion'], ['fusion'] * 4], PAPER, 4)
     message = str(error.value)
-    assert "cell 2, column 3: 'fusoin' is not one of ['parallel', 'fusion']" in message
+    assert "cell 2, column 3: 'fusoin' is not one of the registered candidates: parallel (P), fusion (F)" in message
 
 
 def test_wrong_number_of_cells():

@@ -374,7 +374,10 @@ def test_missing_data_and_channels(demo_data, tmp_path):
             r'does not fit the network \(branch_channels \[4, 8\], columns_per_cell 2\): genotype '
             r'cell 1 has 3 columns, expected columns_per_cell=2',
         ),
-        ({'genotype': 'P X'}, r"genotype cell 1, column 2: 'X' is not one of \['parallel', 'fusion'\]"),
+        (
+            {'genotype': 'P X'},
+            r"genotype cell 1, column 2: 'X' is not one of the registered candidates: parallel \(P\), fusion \(F\)",
+        ),
         (
             {'genotype': 'missing/genotype.yml'},
             r"network_g: genotype = 'missing/genotype.yml': no such file; expected "

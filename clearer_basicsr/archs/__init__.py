@@ -1,3 +1,3 @@
-"""Networks registered in BasicSR's ARCH_REGISTRY on import."""
+"""Networks registered in BasicSR's ARCH_REGISTRY, and column candidates in the candidate table, on import."""
 
-from . import clearer_arch, dncnn_arch, ridnet_arch  # noqa: F401
+from . import clearer_arch, dncnn_arch, open_candidates, ridnet_arch  # noqa: F401

@@ -3,13 +3,14 @@
 Layout (paper preset): a full-resolution stem of bottleneck blocks, then before each cell a
 fixed transition that adds one half-resolution branch, then cells of searchable columns over
 all current branches, and a head that fuses every branch into the full-resolution one.
-Each column chooses one of two candidates over all branches (see :data:`.genotype.CANDIDATES`):
+Each column chooses one of the candidates of the space (``candidates``, a list of names from
+the table in :mod:`.candidates`; the paper's space, the default, has two):
 
 * ``parallel``: every branch through its own residual block, no exchange between scales;
 * ``fusion``: HRNet-style exchange, out_i = ReLU(sum_j f_ij(x_j)).
 
 Both networks are :class:`_MultiScaleNet` with different columns: the supernet's columns hold
-both candidates and mix them with softmax weights of the architecture logits; the derived
+every candidate and mix them with softmax weights of the architecture logits; the derived
 net's columns hold only the chosen candidate. Their state_dict keys therefore coincide, and
 the derived net's keys are a subset of the supernet's.
 """
@@ -32,7 +33,8 @@ from torch.utils.checkpoint import checkpoint
 from ..option_rules import ConstructorOptions, MissingPathError, OptionError, constructor_arguments, fail, key_path
 from ..search_result import genotype_of
 from .arch_util import check_residual, padded_call, restore_buffers, snapshot_buffers
-from .genotype import CANDIDATES, Genotype, preset_problem
+from .candidates import DEFAULT_CANDIDATES, candidate, check_candidates, import_candidate_modules, register_candidate
+from .genotype import Genotype, preset_problem
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
 
@@ -104,6 +106,7 @@ class Transition(nn.Module):
         return [f(x) for f, x in zip(self.keep, branches)] + [self.new(branches[-1])]
 
 
+@register_candidate('parallel', code='P', summary='a residual block per branch')
 class Parallel(nn.Module):
     """Candidate 'parallel': each branch alone through one residual block."""
 
@@ -115,6 +118,7 @@ class Parallel(nn.Module):
         return [block(x) for block, x in zip(self.blocks, branches)]
 
 
+@register_candidate('fusion', code='F', drawing='exchange', summary='exchange across scales')
 class Fusion(nn.Module):
     """Candidate 'fusion' (HRNet exchange): output i = ReLU(sum_j f_ij(x_j)).
 
@@ -144,19 +148,16 @@ class Fusion(nn.Module):
         return [F.relu(_sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
 
 
-CANDIDATE_CLASSES = {'parallel': Parallel, 'fusion': Fusion}
-assert tuple(CANDIDATE_CLASSES) == CANDIDATES  # logit index k <-> CANDIDATES[k]
-
-
 class Column(nn.ModuleDict):
-    """A column over all branches holding its candidates by name (in :data:`CANDIDATES` order).
+    """A column over all branches holding its candidates by name (in the order of the space,
+    the logits' order), each built from the candidate table.
 
     The supernet's column holds every candidate and mixes their outputs branch by branch;
     a resolved (derived) column holds only its chosen candidate.
     """
 
-    def __init__(self, channels: Sequence[int], candidates: Sequence[str] = CANDIDATES):
-        super().__init__({name: CANDIDATE_CLASSES[name](channels) for name in candidates})
+    def __init__(self, channels: Sequence[int], candidates: Sequence[str] = DEFAULT_CANDIDATES):
+        super().__init__({name: candidate(name).build(tuple(channels)) for name in candidates})
 
     def forward(
         self, branches: list[torch.Tensor], weights: Sequence[torch.Tensor | None] | None = None
@@ -262,6 +263,9 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        for m in self.modules():  # a candidate with its own scheme (candidates.py) keeps it
+            if m is not self and callable(getattr(m, 'init_weights', None)):
+                m.init_weights()
 
     @staticmethod
     def check_preset(where: str, preset: Mapping[str, Any]) -> None:
@@ -276,6 +280,12 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
                 'stem_blocks >= 0 and stem_width >= 1'
             )
         check_residual(where, preset, 'adds the input to the output')
+
+    @staticmethod
+    def space(where: str, candidates: Any, candidate_modules: Any) -> tuple[str, ...]:
+        """The candidate names of ``network_g: candidates``, after importing ``candidate_modules``."""
+        import_candidate_modules(key_path(where, 'candidate_modules'), candidate_modules)
+        return check_candidates(key_path(where, 'candidates'), candidates)
 
     @classmethod
     def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
@@ -306,7 +316,7 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
         return [column for cell in self.cells for column in cell]
 
     def mixing_weights(self) -> Sequence[Sequence[torch.Tensor | None]] | None:
-        """Per-column candidate weights, (num_columns, len(CANDIDATES)), None where a candidate is not
+        """Per-column candidate weights, (num_columns, len(candidates)), None where a candidate is not
         computed; None: columns are resolved."""
         return None
 
@@ -341,8 +351,8 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
 
 @ARCH_REGISTRY.register()
 class CLEARERSearchNet(_MultiScaleNet):
-    """CLEARER supernet: every column mixes the parallel and fusion candidates with the softmax of
-    its architecture logits. Defaults are the paper preset (12,558,144 weights for 1 channel).
+    """CLEARER supernet: every column mixes the candidates of the space with the softmax of its
+    architecture logits. Defaults are the paper preset (12,558,144 weights for 1 channel).
 
     Args:
         in_channels: input image channels (1 for gray denoising, 3 for deraining).
@@ -358,6 +368,11 @@ class CLEARERSearchNet(_MultiScaleNet):
         checkpoint_columns: activation checkpointing per column: a training forward keeps only
             the columns' inputs and recomputes each column in backward (less memory, about one
             more forward of the columns in time). BatchNorm statistics are updated once.
+        candidates: the search space: the names (or codes) of what every column chooses among,
+            at least 2, from the candidate table (:mod:`.candidates`); the index of a name here is
+            its logit index. Default ``[parallel, fusion]``, the paper's space.
+        candidate_modules: modules to import first, which register candidates of your own
+            (``register_candidate``), e.g. ``[my_package.my_candidates]``.
 
     Single-path sampling (GDAS) is switched on by the search model (``train: arch_sampling:
     gumbel``) through ``gumbel_tau`` and ``gumbel_generator``, a fixed single path (one-shot
@@ -376,10 +391,13 @@ class CLEARERSearchNet(_MultiScaleNet):
         init_std: float = 1e-3,
         arch_init_std: float = 1e-3,
         checkpoint_columns: bool = False,
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+        candidate_modules: Sequence[str] = (),
     ):
+        candidates = self.space(type(self).__name__, candidates, candidate_modules)
         num_columns = (len(branch_channels) - 1) * columns_per_cell
         super().__init__(
-            [CANDIDATES] * num_columns,
+            [candidates] * num_columns,
             in_channels,
             out_channels,
             branch_channels,
@@ -389,12 +407,19 @@ class CLEARERSearchNet(_MultiScaleNet):
             residual,
             init_std,
         )
-        # One row per column (cell-major), one logit per candidate in CANDIDATES order.
-        self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(CANDIDATES)) * arch_init_std)
+        self.candidates = candidates
+        self.candidate_modules = tuple(candidate_modules)
+        # One row per column (cell-major), one logit per candidate in the order of the space.
+        self.arch_logits = nn.Parameter(torch.randn(self.num_columns, len(candidates)) * arch_init_std)
         self.checkpoint_columns = bool(checkpoint_columns)
         self.gumbel_tau: float | None = None  # a temperature: sample one candidate per column
         self.gumbel_generator: torch.Generator | None = None  # CPU generator of the Gumbel noise
         self.path: list[int] | None = None  # one candidate index per column: that path alone (one-shot search)
+
+    @classmethod
+    def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
+        cls.space(where, args['candidates'], args['candidate_modules'])
+        super().check_arguments(where, args)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.arch_logits]
@@ -403,7 +428,7 @@ class CLEARERSearchNet(_MultiScaleNet):
         return [p for p in self.parameters() if p is not self.arch_logits]
 
     def column_weights(self) -> torch.Tensor:
-        """Softmax of the logits per column, shape (num_columns, 2)."""
+        """Softmax of the logits per column, shape (num_columns, len(candidates))."""
         return F.softmax(self.arch_logits, dim=-1)
 
     def mixing_weights(self) -> torch.Tensor | list[list[torch.Tensor | float | None]]:
@@ -419,7 +444,7 @@ class CLEARERSearchNet(_MultiScaleNet):
 
         A fixed ``path`` (one-shot search) computes its candidates alone, at weight 1."""
         if self.path is not None:
-            return [[1.0 if k == i else None for k in range(len(CANDIDATES))] for i in self.path]
+            return [[1.0 if k == i else None for k in range(len(self.candidates))] for i in self.path]
         if self.gumbel_tau is None:
             return self.column_weights()
         logits = self.arch_logits
@@ -436,7 +461,7 @@ class CLEARERSearchNet(_MultiScaleNet):
     def genotype(self) -> Genotype:
         """Argmax per column."""
         return Genotype.from_indices(
-            self.arch_logits.argmax(dim=-1).tolist(), self.branch_channels, self.columns_per_cell
+            self.arch_logits.argmax(dim=-1).tolist(), self.branch_channels, self.columns_per_cell, self.candidates
         )
 
 
@@ -455,6 +480,10 @@ class CLEARERNet(_MultiScaleNet):
             :class:`CLEARERSearchNet`.
         branch_channels, columns_per_cell: taken from the genotype when None; when given,
             they must match the genotype (ValueError otherwise).
+        candidates: the search space the genotype comes from (the search's ``candidates``); every
+            candidate the genotype names must be in it. None: the default space plus whatever
+            registered candidates the genotype names.
+        candidate_modules: as in :class:`CLEARERSearchNet`.
     """
 
     def __init__(
@@ -468,8 +497,16 @@ class CLEARERNet(_MultiScaleNet):
         stem_width: int = 32,
         residual: bool = False,
         init_std: float = 1e-3,
+        candidates: Sequence[str] | None = None,
+        candidate_modules: Sequence[str] = (),
     ):
-        genotype = self.resolve_genotype(genotype, branch_channels, columns_per_cell, 'CLEARERNet: genotype')
+        where = type(self).__name__
+        space = None if candidates is None else self.space(where, candidates, candidate_modules)
+        if space is None:
+            import_candidate_modules(key_path(where, 'candidate_modules'), candidate_modules)
+        genotype = self.resolve_genotype(
+            genotype, branch_channels, columns_per_cell, key_path(where, 'genotype'), space
+        )
         super().__init__(
             [(name,) for name in genotype.choices],
             in_channels,
@@ -482,20 +519,33 @@ class CLEARERNet(_MultiScaleNet):
             init_std,
         )
         self._genotype = genotype
+        self.candidates = space or DEFAULT_CANDIDATES + tuple(
+            dict.fromkeys(n for n in genotype.choices if n not in DEFAULT_CANDIDATES)
+        )
+        self.candidate_modules = tuple(candidate_modules)
 
     def genotype(self) -> Genotype:
         return self._genotype
 
     @classmethod
     def preset_of(cls, args: Mapping[str, Any], where: str) -> tuple[Sequence[int], int]:
+        space = None
+        if args['candidates'] is not None:
+            space = cls.space(where, args['candidates'], args['candidate_modules'])
+        else:
+            import_candidate_modules(key_path(where, 'candidate_modules'), args['candidate_modules'])
         genotype = cls.resolve_genotype(
-            args['genotype'], args['branch_channels'], args['columns_per_cell'], key_path(where, 'genotype')
+            args['genotype'], args['branch_channels'], args['columns_per_cell'], key_path(where, 'genotype'), space
         )
         return genotype.branch_channels, genotype.columns_per_cell
 
     @staticmethod
     def resolve_genotype(
-        source: Any, branch_channels: Sequence[int] | None, columns_per_cell: int | None, where: str
+        source: Any,
+        branch_channels: Sequence[int] | None,
+        columns_per_cell: int | None,
+        where: str,
+        candidates: Sequence[str] | None = None,
     ) -> Genotype:
         """The genotype ``source`` names (see :func:`.genotype_of`), checked against the preset
         numbers given next to it; one OptionError naming ``where`` otherwise."""
@@ -514,7 +564,7 @@ class CLEARERNet(_MultiScaleNet):
             )
         try:
             genotype = genotype_of(source, branch_channels, columns_per_cell)
-            genotype.validate(branch_channels, columns_per_cell)
+            genotype.validate(branch_channels, columns_per_cell, candidates)
         except (ValueError, TypeError, KeyError, OSError) as err:
             given = (('branch_channels', branch_channels), ('columns_per_cell', columns_per_cell))
             preset = ', '.join(f'{k} {list(v) if isinstance(v, Sequence) else v}' for k, v in given if v is not None)

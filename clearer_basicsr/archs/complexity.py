@@ -23,7 +23,6 @@ import torch
 from ..search_result import genotype_of
 from .arch_util import count_parameters, mac_counter
 from .clearer_arch import CLEARERNet, CLEARERSearchNet
-from .genotype import CANDIDATES
 
 COMPLEXITY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity option -> cost key
 
@@ -40,6 +39,7 @@ class Costs:
     Attributes:
         patch_size: input height and width the MACs were measured at (batch 1).
         branch_channels, columns_per_cell: the preset measured.
+        candidates: the space measured, in logit order.
         columns: per column (cell-major, the logit row order) a mapping candidate name -> cost.
         fixed: costs of the parts every architecture has: ``stem``, ``transition 1``..., ``head``.
     """
@@ -47,6 +47,7 @@ class Costs:
     patch_size: int
     branch_channels: tuple[int, ...]
     columns_per_cell: int
+    candidates: tuple[str, ...]
     columns: tuple[Mapping[str, Mapping[str, int]], ...]
     fixed: Mapping[str, Mapping[str, int]]
 
@@ -56,7 +57,8 @@ class Costs:
 
     @property
     def largest_total(self) -> dict[str, int]:
-        """The most expensive derived network: the dearer candidate in every column (all parallel)."""
+        """The most expensive derived network: the dearest candidate in every column (all parallel in the
+        paper's space)."""
         dearest = [
             {key: max(cost[key] for cost in column.values()) for key in ('macs', 'params')} for column in self.columns
         ]
@@ -77,6 +79,8 @@ def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
         columns_per_cell=net.columns_per_cell,
         stem_blocks=net.stem_blocks,
         stem_width=net.stem_width,
+        candidates=tuple(net.candidates),
+        candidate_modules=tuple(getattr(net, 'candidate_modules', ())),
     )
 
 
@@ -94,7 +98,7 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
         return {'macs': int(macs[name]), 'params': count_parameters(module)}
 
     columns = tuple(
-        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in CANDIDATES}
+        {name: cost(f'cells.{c}.{k}.{name}', column[name]) for name in net.candidates}
         for c, cell in enumerate(net.cells)
         for k, column in enumerate(cell)
     )
@@ -102,7 +106,7 @@ def _measure(patch_size: int, **preset: Any) -> Costs:
     for t, transition in enumerate(net.transitions):
         fixed[f'transition {t + 1}'] = cost(f'transitions.{t}', transition)
     fixed['head'] = cost('head', net.head)
-    return Costs(patch_size, net.branch_channels, net.columns_per_cell, columns, fixed)
+    return Costs(patch_size, net.branch_channels, net.columns_per_cell, net.candidates, columns, fixed)
 
 
 def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Costs:
@@ -118,12 +122,13 @@ def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Cost
 def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:
     """Cost of a derived net: the fixed parts plus the chosen candidate of each column."""
     genotype = genotype_of(genotype, costs.branch_channels, costs.columns_per_cell)
-    genotype.validate(costs.branch_channels, costs.columns_per_cell)
+    genotype.validate(costs.branch_channels, costs.columns_per_cell, costs.candidates)
     return _total([costs.fixed_total, *(column[name] for column, name in zip(costs.columns, genotype.choices))])
 
 
 def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str = 'flops') -> torch.Tensor:
-    """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(CANDIDATES)).
+    """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(net.candidates)), k in
+    the order of ``net.candidates`` (the logits' order).
 
     ``metric``: ``'flops'`` (measured as MACs) or ``'params'``.
     """
@@ -131,7 +136,9 @@ def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str
         raise ValueError(f'complexity metric {metric!r} is not one of {list(COMPLEXITY_METRICS)}')
     key = COMPLEXITY_METRICS[metric]
     costs = candidate_costs(net, patch_size)
-    return torch.tensor([[column[name][key] for name in CANDIDATES] for column in costs.columns], dtype=torch.float32)
+    return torch.tensor(
+        [[column[name][key] for name in net.candidates] for column in costs.columns], dtype=torch.float32
+    )
 
 
 BUDGET_TOLERANCE = 0.1  # a budget search derives a genotype within +-10 % of its target
@@ -172,11 +179,15 @@ def derive_within_budget(
     ``target`` +- ``tolerance`` (relative), the one the search found most likely (the largest sum
     of log column weights). That is the argmax whenever the argmax fits. ``weights`` and
     ``costs`` are (num_columns, K); ``fixed`` is the cost every network has. Returns candidate
-    indices per column, or None when no genotype of the space fits the window (exact: the space
-    is enumerated)."""
+    indices per column, or None when no genotype of the space fits the window. Exact: the space
+    is enumerated, or, beyond :data:`MAX_ENUMERATED` genotypes (5 candidates over the paper's 12
+    columns), its two halves of columns are (:func:`best_of_halves`)."""
     log_w = weights.detach().double().clamp_min(1e-12).log()
     lo, hi = target * (1 - tolerance), target * (1 + tolerance)
-    columns = torch.arange(costs.shape[0])
+    num_columns, k = costs.shape
+    if k**num_columns > MAX_ENUMERATED:
+        return best_of_halves(log_w, costs, fixed, lo, hi)
+    columns = torch.arange(num_columns)
     best, best_score = None, -math.inf
     for digits, total in enumerate_genotypes(costs, fixed):
         score = log_w[columns, digits].sum(dim=1).masked_fill((total < lo) | (total > hi), -math.inf)
@@ -184,3 +195,42 @@ def derive_within_budget(
         if float(score[i]) > best_score:
             best, best_score = digits[i].tolist(), float(score[i])
     return best
+
+
+def _every(log_w: torch.Tensor, costs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every genotype of a few columns: candidate indices, cost and score (sum of log weights)."""
+    parts = list(enumerate_genotypes(costs, 0.0))
+    digits, total = torch.cat([d for d, _ in parts]), torch.cat([t for _, t in parts])
+    return digits, total, log_w[torch.arange(costs.shape[0]), digits].sum(dim=1)
+
+
+def best_of_halves(log_w: torch.Tensor, costs: torch.Tensor, fixed: float, lo: float, hi: float) -> list[int] | None:
+    """:func:`derive_within_budget` by meeting in the middle: every genotype of the first half of
+    the columns is paired with the most likely genotype of the second half whose cost brings the
+    total into [lo, hi] (a range-maximum query over the second half sorted by cost), so a space of
+    K^C genotypes costs about 2 K^(C/2) instead of K^C."""
+    half = costs.shape[0] // 2
+    a_digits, a_cost, a_score = _every(log_w[:half], costs[:half])
+    b_digits, b_cost, b_score = _every(log_w[half:], costs[half:])
+    order = b_cost.argsort()
+    b_digits, b_cost, b_score = b_digits[order], b_cost[order], b_score[order]
+    n = len(b_score)
+    # best[j][i]: the index of the highest score among b_score[i : i + 2^j] (a sparse table)
+    best = [torch.arange(n)]
+    while 2 ** len(best) <= n:
+        step, prev = 2 ** (len(best) - 1), best[-1]
+        left, right = prev[: len(prev) - step], prev[step:]
+        best.append(torch.where(b_score[left] >= b_score[right], left, right))
+    first = torch.searchsorted(b_cost, lo - fixed - a_cost, side='left')
+    stop = torch.searchsorted(b_cost, hi - fixed - a_cost, side='right')
+    found = stop > first
+    level = torch.log2((stop - first).clamp_min(1).double()).floor().long()
+    table = torch.stack([torch.cat([t, t.new_zeros(n - len(t))]) for t in best])  # padded: (levels, n)
+    left = table[level, first.clamp_max(n - 1)]
+    right = table[level, (stop - 2**level).clamp(0, n - 1)]
+    pick = torch.where(b_score[left] >= b_score[right], left, right)
+    score = (a_score + b_score[pick]).masked_fill(~found, -math.inf)
+    i = int(score.argmax())
+    if score[i] == -math.inf:
+        return None
+    return a_digits[i].tolist() + b_digits[pick[i]].tolist()

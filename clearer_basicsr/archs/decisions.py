@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .genotype import CANDIDATES
+from .candidates import DEFAULT_CANDIDATES
 
 DECIDED_WEIGHT = 0.6
 UNDECIDED_ADVICE = (
@@ -54,14 +54,16 @@ class ColumnDecision:
         }
 
 
-def column_decisions(weights: Sequence[Sequence[float]], columns_per_cell: int) -> list[ColumnDecision]:
-    """Decisions from softmax weights, one row per column in :data:`CANDIDATES` order."""
+def column_decisions(
+    weights: Sequence[Sequence[float]], columns_per_cell: int, candidates: Sequence[str] = DEFAULT_CANDIDATES
+) -> list[ColumnDecision]:
+    """Decisions from softmax weights, one row per column in the order of the space ``candidates``."""
     decisions = []
     for c, row in enumerate(weights):
         ranked = sorted(range(len(row)), key=lambda k: row[k], reverse=True)
         best, second = ranked[0], ranked[1]
         margin = float(row[best]) - float(row[second])
-        decisions.append(ColumnDecision(c, columns_per_cell, CANDIDATES[best], float(row[best]), margin))
+        decisions.append(ColumnDecision(c, columns_per_cell, candidates[best], float(row[best]), margin))
     return decisions
 
 
@@ -83,7 +85,7 @@ def undecided_warning(decisions: Sequence[ColumnDecision]) -> str | None:
 
 def decision_table(decisions: Sequence[ColumnDecision]) -> list[str]:
     """Lines of a small table: column, choice, weight, margin, decided."""
-    lines = [f'{"column":<20}{"choice":<10}{"weight":>8}{"margin":>8}  decided']
+    lines = [f'{"column":<20}{"choice":<12}{"weight":>8}{"margin":>8}  decided']
     for d in decisions:
-        lines.append(f'{d.name:<20}{d.choice:<10}{d.weight:>8.3f}{d.margin:>8.3f}  {"yes" if d.decided else "NO"}')
+        lines.append(f'{d.name:<20}{d.choice:<12}{d.weight:>8.3f}{d.margin:>8.3f}  {"yes" if d.decided else "NO"}')
     return lines

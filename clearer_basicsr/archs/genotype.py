@@ -1,9 +1,13 @@
 """The one description of a CLEARER architecture: which candidate each column uses.
 
-A genotype lists, per cell, the candidate chosen for each column ('parallel' or 'fusion'),
-together with the preset numbers it belongs to (branch channels, columns per cell). The same
-format is used everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``),
-logs and comparison tables. Compact form: ``'P F F P | F F P P | P P P P'``.
+A genotype lists, per cell, the candidate chosen for each column (a name from the candidate
+table, :mod:`.candidates`: ``'parallel'``, ``'fusion'``, ``'skip'``, ...), together with the
+preset numbers it belongs to (branch channels, columns per cell). The same format is used
+everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``), logs and
+comparison tables. Compact form: each candidate's code, ``'P F F P | F F P P | P P P P'``.
+
+A genotype names candidates, not logit indices; the indices depend on the search space (the
+list ``network_g: candidates``), see :meth:`Genotype.indices_in`.
 
 In a file, a genotype sits under the ``genotype`` key of a ``genotype.yml``, whose format
 :class:`clearer_basicsr.search_result.SearchResult` owns (``genotype_of`` there reads a path).
@@ -15,21 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-CANDIDATES = ('parallel', 'fusion')
-"""What a column can be; a candidate's index here is its logit index in the supernet."""
+from .candidates import DEFAULT_CANDIDATES, code_of, known, name_of, registered
 
-_LETTERS = {name[0].upper(): name for name in CANDIDATES}  # 'P' -> 'parallel', 'F' -> 'fusion'
-
-
-def _candidate_name(token: Any) -> Any:
-    """Full candidate name for a full name or a one-letter abbreviation; anything else unchanged."""
-    if isinstance(token, str):
-        name = token.strip()
-        if name.lower() in CANDIDATES:
-            return name.lower()
-        if name.upper() in _LETTERS:
-            return _LETTERS[name.upper()]
-    return token
+CANDIDATES = DEFAULT_CANDIDATES
+"""The default (paper) space; a candidate's index here is its logit index in a default supernet."""
 
 
 def _split_compact(text: str) -> list[list[str]]:
@@ -58,8 +51,8 @@ class Genotype:
     """A derived CLEARER architecture.
 
     Args:
-        cells: per cell, the candidate name of each column (``'parallel'``/``'fusion'``;
-            ``'P'``/``'F'`` are accepted and normalised).
+        cells: per cell, the candidate name of each column (``'parallel'``, ``'fusion'``, ...;
+            codes such as ``'P'``/``'F'`` are accepted and normalised).
         branch_channels: channels of the branches; cell ``c`` (0-based) runs over the first
             ``c + 2`` of them, so there are ``len(branch_channels) - 1`` cells.
         columns_per_cell: number of searchable columns in each cell.
@@ -80,7 +73,7 @@ class Genotype:
         for c, cell in enumerate(self.cells, 1):
             if isinstance(cell, (str, bytes)) or not isinstance(cell, Iterable):
                 raise ValueError(f'genotype cell {c}: expected a list of candidate names, got {cell!r}')
-            cells.append(tuple(_candidate_name(name) for name in cell))
+            cells.append(tuple(name_of(name) for name in cell))
         object.__setattr__(self, 'cells', tuple(cells))
         object.__setattr__(self, 'branch_channels', tuple(self.branch_channels))
         self.validate()
@@ -112,9 +105,15 @@ class Genotype:
         return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
 
     @classmethod
-    def from_indices(cls, indices: Sequence[int], branch_channels: Sequence[int], columns_per_cell: int) -> Genotype:
-        """Genotype from flat, cell-major candidate indices into :data:`CANDIDATES` (e.g. argmax)."""
-        names = [CANDIDATES[int(i)] for i in indices]
+    def from_indices(
+        cls,
+        indices: Sequence[int],
+        branch_channels: Sequence[int],
+        columns_per_cell: int,
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    ) -> Genotype:
+        """Genotype from flat, cell-major indices into the space ``candidates`` (e.g. argmax of the logits)."""
+        names = [candidates[int(i)] for i in indices]
         k = columns_per_cell
         cells = [names[i : i + k] for i in range(0, len(names), k)]
         return cls(cells=cells, branch_channels=branch_channels, columns_per_cell=columns_per_cell)
@@ -158,8 +157,13 @@ class Genotype:
         )
 
     # ----------------------------------------------------------------- checks and views
-    def validate(self, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None) -> None:
-        """Check consistency, and against a network's preset when its numbers are given.
+    def validate(
+        self,
+        branch_channels: Sequence[int] | None = None,
+        columns_per_cell: int | None = None,
+        candidates: Sequence[str] | None = None,
+    ) -> None:
+        """Check consistency, and against a network's preset (and its space ``candidates``) when given.
 
         Raises:
             ValueError: naming the cell and column (1-based) and the allowed values.
@@ -190,10 +194,14 @@ class Genotype:
                     f'genotype cell {c} has {len(cell)} columns, expected columns_per_cell={self.columns_per_cell}'
                 )
             for k, name in enumerate(cell, 1):
-                if name not in CANDIDATES:
+                if name not in registered():
                     raise ValueError(
-                        f'genotype cell {c}, column {k}: {name!r} is not one of {list(CANDIDATES)} '
-                        f'(or {list(_LETTERS)})'
+                        f'genotype cell {c}, column {k}: {name!r} is not one of the registered candidates: {known()}'
+                    )
+                if candidates is not None and name not in candidates:
+                    raise ValueError(
+                        f"genotype cell {c}, column {k}: {name!r} is not among the network's candidates "
+                        f'{list(candidates)}'
                     )
 
     @property
@@ -203,15 +211,19 @@ class Genotype:
 
     @property
     def indices(self) -> list[int]:
-        """Index into :data:`CANDIDATES` of every column, cell-major."""
-        return [CANDIDATES.index(name) for name in self.choices]
+        """Index into the default space :data:`CANDIDATES` of every column, cell-major."""
+        return self.indices_in(DEFAULT_CANDIDATES)
+
+    def indices_in(self, candidates: Sequence[str]) -> list[int]:
+        """Index into the space ``candidates`` of every column, cell-major (its logit rows)."""
+        return [list(candidates).index(name) for name in self.choices]
 
     @property
     def num_columns(self) -> int:
         return len(self.cells) * self.columns_per_cell
 
     def __str__(self) -> str:
-        return ' | '.join(' '.join(name[0].upper() for name in cell) for cell in self.cells)
+        return ' | '.join(' '.join(code_of(name) for name in cell) for cell in self.cells)
 
     def to_dict(self) -> dict[str, Any]:
         return {

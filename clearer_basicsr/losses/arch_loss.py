@@ -39,7 +39,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
             training patch size. Required when ``lambda_comp > 0`` or with a target.
         entropy_base: logarithm base of the entropy (10 as the reference).
         target: search to a budget: the derived network's cost as a fraction of the cost of the
-            most expensive network of the space (all columns parallel), e.g. 0.6. The search
+            most expensive network of the space (the dearest candidate in every column: all
+            parallel in the paper's space), e.g. 0.6. The search
             then adjusts the weight of the cost term after every logit step (a Lagrange
             multiplier of ``expected cost = target``, dual ascent), so no lambda is tuned by hand.
         target_macs: the same budget as MACs of the derived network on a ``target_size`` x
@@ -104,7 +105,7 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         if target is not None:
             number(key_path(where, 'target'), target, positive=True)
             if target > 1:
-                fail(key_path(where, 'target'), target, 'a fraction in (0, 1] of the all-parallel cost')
+                fail(key_path(where, 'target'), target, "a fraction in (0, 1] of the largest network's cost")
         if target_macs is not None:
             number(key_path(where, 'target_macs'), target_macs, positive=True)
             if complexity != 'flops':
@@ -132,8 +133,8 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         transitions, head), measured at ``patch_size`` (needed for ``target_macs``)."""
         # on the loss's device (moved with the model): no host-to-device copy per logit step
         costs = torch.as_tensor(costs, dtype=torch.float32, device=self.multiplier.device)
-        if (costs <= 0).any():
-            raise ValueError('CLEARERArchLoss: every candidate cost must be positive')
+        if (costs < 0).any() or float(costs.sum()) <= 0:  # a free candidate (skip) costs 0
+            raise ValueError('CLEARERArchLoss: candidate costs must be >= 0, and not all 0')
         self.costs = costs / costs.sum()  # lambda_comp's term lies in [0, 1]
         largest = float(fixed) + float(costs.max(dim=1).values.sum())
         self.relative_costs = costs / largest
@@ -149,8 +150,9 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
                     f'target_macs = {self.target_macs:g}' if self.target_macs is not None else f'target = {self.target}'
                 )
                 raise OptionError(
-                    f'train: arch_loss: {given} is {self.target:.3f} of the all-parallel cost; expected a budget '
-                    f'between {smallest:.3f} (all fusion) and 1 (all parallel) of this search space'
+                    f"train: arch_loss: {given} is {self.target:.3f} of the largest network's cost (the dearest "
+                    f"candidate in every column: all parallel in the paper's space); expected a budget between "
+                    f'{smallest:.3f} (the cheapest network) and 1 of this search space'
                 )
 
     def expected_complexity(self, weights: torch.Tensor) -> torch.Tensor:

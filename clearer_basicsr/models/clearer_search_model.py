@@ -61,7 +61,6 @@ from ..archs.complexity import (
     cost_matrix,
 )
 from ..archs.decisions import column_decisions, undecided
-from ..archs.genotype import CANDIDATES
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
 from . import arch_gradient, one_shot
@@ -182,7 +181,7 @@ class CLEARERSearchModel(RestorationModel):
     def optimize_parameters(self, current_iter: int) -> None:
         if self.arch_search == 'one_shot':  # one uniform path's weights; no logit step
             net = self.supernet
-            net.path = one_shot.uniform_path(net.num_columns, len(CANDIDATES), self.sampling_seed, current_iter)
+            net.path = one_shot.uniform_path(net.num_columns, len(net.candidates), self.sampling_seed, current_iter)
             try:
                 super().optimize_parameters(current_iter)
             finally:
@@ -202,12 +201,14 @@ class CLEARERSearchModel(RestorationModel):
             self.log_dict.update(self.decision_log(weights))
 
     def decision_log(self, weights: torch.Tensor) -> dict[str, float]:
-        """Log and TensorBoard scalars: entropy, each column's fusion weight and margin, how many
-        columns are still undecided."""
-        decisions = column_decisions(weights.tolist(), self.supernet.columns_per_cell)
+        """Log and TensorBoard scalars: entropy, each column's weight of every candidate but the
+        first (``w_fusion`` alone in the paper's space) and margin, how many columns are still undecided."""
+        net = self.supernet
+        decisions = column_decisions(weights.tolist(), net.columns_per_cell, net.candidates)
         log = {'arch_entropy': float(column_entropy(weights)), 'arch_undecided': float(len(undecided(decisions)))}
-        for c, w in enumerate(weights[:, CANDIDATES.index('fusion')].tolist()):
-            log[f'w_fusion/c{c + 1:02d}'] = w
+        for k, name in enumerate(net.candidates[1:], 1):
+            for c, w in enumerate(weights[:, k].tolist()):
+                log[f'w_{name}/c{c + 1:02d}'] = w
         for d in decisions:
             log[f'margin/c{d.column + 1:02d}'] = d.margin
         if self.cri_arch.budgeted:

@@ -31,7 +31,7 @@ from ..archs.complexity import (
     enumerate_genotypes,
     genotypes_within,
 )
-from ..archs.genotype import CANDIDATES, Genotype
+from ..archs.genotype import Genotype
 from ..bn_recalibration import calibration_batches, drawn_batches, recalibrate_batchnorm
 from ..search_result import SearchResult, write_search_outputs
 from .search_export import budget_report
@@ -192,11 +192,11 @@ def export_one_shot(
     if not window:  # a budget no genotype meets (the option check refuses unreachable targets)
         raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {described}')
     scorer = PathScorer(net, calibration, scoring)
-    ranked = select(scorer, window, len(CANDIDATES), settings, seed)
+    ranked = select(scorer, window, len(net.candidates), settings, seed)
     costs = candidate_costs(net, patch_size)
 
     def genotype(path: Path) -> Genotype:
-        return Genotype.from_indices(list(path), net.branch_channels, net.columns_per_cell)
+        return Genotype.from_indices(list(path), net.branch_channels, net.columns_per_cell, net.candidates)
 
     best = genotype(ranked[0][0])
     derived = derived_cost(costs, best)

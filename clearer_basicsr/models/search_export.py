@@ -18,7 +18,7 @@ from ..archs.complexity import (
     derived_cost,
 )
 from ..archs.decisions import column_decisions, column_name, decision_table, undecided, undecided_warning
-from ..archs.genotype import CANDIDATES, Genotype
+from ..archs.genotype import Genotype
 from ..search_result import SearchResult, write_search_outputs
 
 
@@ -36,8 +36,8 @@ def derived_genotype(net: nn.Module, arch_loss: Any, patch_size: int) -> tuple[G
     choice = derive_within_budget(weights, matrix, costs.fixed_total[key], arch_loss.target * costs.largest_total[key])
     if choice is None:  # no genotype of the space fits the window: keep the argmax, the report says so
         return argmax, []
-    genotype = Genotype.from_indices(choice, net.branch_channels, net.columns_per_cell)
-    return genotype, [c for c, (a, b) in enumerate(zip(argmax.indices, choice)) if a != b]
+    genotype = Genotype.from_indices(choice, net.branch_channels, net.columns_per_cell, net.candidates)
+    return genotype, [c for c, (a, b) in enumerate(zip(argmax.indices_in(net.candidates), choice)) if a != b]
 
 
 def budget_report(
@@ -80,10 +80,10 @@ def export_search(
     genotype, changed = derived_genotype(net, arch_loss, patch_size)
     derived = derived_cost(candidate_costs(net, patch_size), genotype)
     weights = net.column_weights().detach().float().cpu().tolist()
-    decisions = column_decisions(weights, net.columns_per_cell)
+    decisions = column_decisions(weights, net.columns_per_cell, net.candidates)
     result = SearchResult(
         genotype,
-        column_weights=[dict(zip(CANDIDATES, (round(v, 6) for v in row))) for row in weights],
+        column_weights=[dict(zip(net.candidates, (round(v, 6) for v in row))) for row in weights],
         decisions=[d.as_dict() for d in decisions],
         undecided=[d.name for d in undecided(decisions)],
         macs=derived['macs'],

@@ -12,6 +12,8 @@ from basicsr.models import lr_scheduler as basicsr_schedulers
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 
 from .. import option_rules as rules
+from ..archs.candidates import DEFAULT_CANDIDATES
+from ..archs.complexity import MAX_ENUMERATED
 from .restoration_model import check_optimizer_options, check_scheduler_options
 
 ARCH_SEARCHES = ('darts', 'one_shot')
@@ -166,4 +168,19 @@ def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:
         raise rules.OptionError(
             f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
             'architecture logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
+        )
+    if (opt.get('train') or {}).get('arch_search') == 'one_shot':
+        where = rules.key_path(where, 'network_g')
+        check_one_shot_space(rules.constructor_arguments(net_cls, net_opt, where), where)
+
+
+def check_one_shot_space(args: Mapping[str, Any], where: str) -> None:
+    """A one-shot selection lists its cost window, so the space must be small enough to enumerate."""
+    candidates = args.get('candidates') or DEFAULT_CANDIDATES
+    columns = (len(args['branch_channels']) - 1) * args['columns_per_cell']
+    if len(candidates) ** columns > MAX_ENUMERATED:
+        raise rules.OptionError(
+            f'{where}: {len(candidates)} candidates over {columns} columns make {len(candidates)}^{columns} '
+            f'genotypes, more than a one-shot selection enumerates ({MAX_ENUMERATED:,}); expected fewer candidates '
+            'or columns, or train: arch_search: darts'
         )

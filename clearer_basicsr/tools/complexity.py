@@ -12,31 +12,35 @@ from __future__ import annotations
 import argparse
 
 from _clearer_basicsr_cli import run
+from clearer_basicsr.archs.candidates import code_of
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.complexity import Costs, candidate_costs, derived_cost
-from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
+from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import read_option_file
 from clearer_basicsr.search_result import genotype_of
 
 
 def format_table(costs: Costs, genotype: Genotype | None = None, title: str = '') -> str:
-    """Human-readable table: per column the P/F costs, the fixed parts and the totals."""
+    """Human-readable table: per column the costs of every candidate (headed by its code), the
+    fixed parts and the totals."""
     chosen = genotype.choices if genotype is not None else [''] * len(costs.columns)
-    p, f = CANDIDATES
+    codes = [code_of(name) for name in costs.candidates]
+    header = ''.join(f'{c + " MACs":>17}{c + " params":>12}' for c in codes)
     lines = [
         title
         or f'CLEARER costs at {costs.patch_size}x{costs.patch_size} (batch 1), branch_channels '
         f'{list(costs.branch_channels)}, {costs.columns_per_cell} columns per cell',
         'MACs = multiply-accumulates counted by mmengine FlopAnalyzer (convs, BN, upsampling; adds/ReLUs not counted)',
         '',
-        f'{"column":<16}{"branches":>9}{"P MACs":>17}{"P params":>12}{"F MACs":>17}{"F params":>12}  chosen',
+        f'{"column":<16}{"branches":>9}{header}  chosen',
     ]
     for i, column in enumerate(costs.columns):
         c, k = divmod(i, costs.columns_per_cell)
         lines.append(
-            f'{f"cell {c + 1} col {k + 1}":<16}{c + 2:>9}{column[p]["macs"]:>17,}{column[p]["params"]:>12,}'
-            f'{column[f]["macs"]:>17,}{column[f]["params"]:>12,}  {chosen[i]}'
+            f'{f"cell {c + 1} col {k + 1}":<16}{c + 2:>9}'
+            + ''.join(f'{column[n]["macs"]:>17,}{column[n]["params"]:>12,}' for n in costs.candidates)
+            + f'  {chosen[i]}'
         )
     rows = [*costs.fixed.items(), ('fixed total', costs.fixed_total), ('supernet total', costs.supernet_total)]
     if genotype is not None:
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.genotype:
         try:
             genotype = genotype_of(args.genotype, net.branch_channels, net.columns_per_cell)
+            genotype.validate(net.branch_channels, net.columns_per_cell, costs.candidates)
         except ValueError as err:
             raise UserInputError(f'--genotype {args.genotype!r}: {err}') from None
     elif isinstance(net, CLEARERNet):

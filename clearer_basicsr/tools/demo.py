@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> dict:
         run_stage(stage, entry, option_file, overrides, show=SHOWN)
 
     from clearer_basicsr.archs.decisions import column_decisions, decision_table
-    from clearer_basicsr.archs.genotype import CANDIDATES
     from clearer_basicsr.search_result import SearchResult
 
     found = SearchResult.in_folder('experiments/demo_clearer_search')
@@ -134,7 +133,11 @@ def main(argv: list[str] | None = None) -> dict:
         '',
         'how firmly the search decided each column (decided: winning weight >= 0.6):',
         *decision_table(
-            column_decisions([[w[c] for c in CANDIDATES] for w in found.column_weights], genotype.columns_per_cell)
+            column_decisions(
+                [list(w.values()) for w in found.column_weights],
+                genotype.columns_per_cell,
+                list(found.column_weights[0]),
+            )
         ),
         '',
         f'{"test images (" + str(count) + ")":<24}{"PSNR (dB)":>10}{"SSIM":>8}',

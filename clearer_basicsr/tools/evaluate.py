@@ -198,10 +198,11 @@ class Space:
     def genotype(self, indices: list[int]) -> Any:
         from clearer_basicsr.archs.genotype import Genotype
 
-        return Genotype.from_indices(indices, self.net.branch_channels, self.net.columns_per_cell)
+        return Genotype.from_indices(indices, self.net.branch_channels, self.net.columns_per_cell, self.net.candidates)
 
     def fraction(self, genotype: Any) -> float:
-        return (self.fixed + sum(float(self.matrix[c, k]) for c, k in enumerate(genotype.indices))) / self.largest
+        indices = genotype.indices_in(self.net.candidates)
+        return (self.fixed + sum(float(self.matrix[c, k]) for c, k in enumerate(indices))) / self.largest
 
     def within(self, budget: float) -> list[Any]:
         from clearer_basicsr.archs.complexity import genotypes_within
