@@ -150,3 +150,7 @@ def test_one_shot_options_are_checked(demo_data, tmp_path):
         one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'score_batch': 2})
     with pytest.raises(OptionError, match='arch_sampling'):
         one_shot_model(demo_data, tmp_path, total_iter=4, arch_sampling='gumbel')
+    with pytest.raises(OptionError, match='population = 8: expected at most cap = 4'):
+        one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 4, 'population': 8})
+    # a cap given alone is not compared with a population the file never gave
+    assert one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 1}).one_shot['cap'] == 1

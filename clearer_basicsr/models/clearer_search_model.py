@@ -69,6 +69,7 @@ from .search_export import export_search
 from .search_options import (
     DEFAULT_ARCH_LOSS,
     DEFAULT_OPTIM_ARCH,
+    ONE_SHOT_DEFAULTS,
     arch_dataset_options,
     build_scheduler,
     check_search_network,
@@ -128,7 +129,7 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
         self.arch_sampling = train_opt.get('arch_sampling', 'softmax')
         self.arch_search = train_opt.get('arch_search', 'darts')
-        self.one_shot = {**one_shot.DEFAULTS, **(train_opt.get('one_shot') or {})}
+        self.one_shot = {**ONE_SHOT_DEFAULTS, **(train_opt.get('one_shot') or {})}
         if self.arch_sampling == 'gumbel':
             self.setup_gumbel(gumbel_temperatures(train_opt, 'train'))
         if self.arch_sampling == 'gumbel' or self.arch_search == 'one_shot':

@@ -40,16 +40,6 @@ from .search_options import arch_dataset_options
 Path = tuple[int, ...]  # candidate index per column, cell-major (the logits' row order)
 Batch = Mapping[str, torch.Tensor]
 
-DEFAULTS = {  # train: one_shot: keys
-    'calibration_batches': 20,  # train batches the BatchNorm statistics are recalibrated on, per genotype
-    'score_batches': 8,  # arch-split batches a genotype is scored on
-    'batch_size': 16,  # of both
-    'cap': 512,  # genotypes scored at most; a larger window is searched by evolution
-    'population': 32,
-    'mutation': 0.1,  # the chance that a child's column draws a new candidate
-    'ranking': 20,  # best genotypes kept in genotype.yml
-}
-
 
 def uniform_path(num_columns: int, candidates: int, seed: int, iteration: int) -> list[int]:
     """The path trained at ``iteration``: one candidate per column, uniform, drawn from the seed

@@ -123,6 +123,15 @@ def check_search_train(train: Mapping[str, Any], where: str) -> None:
         raise rules.OptionError(f'{key("arch_update")} = second_order does not support amp: fp16 (use bf16 or none)')
 
 
+ONE_SHOT_DEFAULTS = {  # train: one_shot: keys
+    'calibration_batches': 20,  # train batches the BatchNorm statistics are recalibrated on, per genotype
+    'score_batches': 8,  # arch-split batches a genotype is scored on
+    'batch_size': 16,  # of both
+    'cap': 512,  # genotypes scored at most; a larger window is searched by evolution
+    'population': 32,  # at most cap (a smaller cap given alone shrinks the first population to it)
+    'mutation': 0.1,  # the chance that a child's column draws a new candidate
+    'ranking': 20,  # best genotypes kept in genotype.yml
+}
 ONE_SHOT_KEYS = {
     'calibration_batches': rules.Integer(1),
     'score_batches': rules.Integer(1),
@@ -156,8 +165,9 @@ def check_search_method(train: Mapping[str, Any], where: str) -> None:
                 f'{key("one_shot: " + str(name))} is not a one-shot setting; {rules.suggest(name, ONE_SHOT_KEYS)}'
             )
     rules.check_keys(settings, ONE_SHOT_KEYS, key('one_shot'))
-    if settings.get('population', 2) > settings.get('cap', 512):
-        rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {settings.get("cap", 512)}')
+    cap = settings.get('cap', ONE_SHOT_DEFAULTS['cap'])
+    if 'population' in settings and settings['population'] > cap:  # only a population the file gives
+        rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {cap}')
 
 
 def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:
