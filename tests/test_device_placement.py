@@ -14,7 +14,7 @@ import os
 import sys
 
 import torch
-from conftest import run_train_inprocess, search_options, train_options, write_yaml
+from conftest import TINY_SEARCH_NET, run_train_inprocess, search_options, train_options, write_yaml
 from torch.overrides import TorchFunctionMode
 
 FACTORIES = {
@@ -86,17 +86,7 @@ def test_the_steps_create_no_tensor_off_the_models_device(demo_data, tmp_path):
         'retrain': train_options(
             demo_data,
             'retrain',
-            network_g={
-                'type': 'CLEARERNet',
-                'genotype': 'P F',
-                'in_channels': 1,
-                'out_channels': 1,
-                'branch_channels': [4, 8],
-                'columns_per_cell': 2,
-                'stem_blocks': 1,
-                'stem_width': 2,
-                'residual': True,
-            },
+            network_g={**TINY_SEARCH_NET, 'type': 'CLEARERNet', 'genotype': 'P F'},
         ),
     }
     watch = FactoryCalls()

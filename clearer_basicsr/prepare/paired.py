@@ -133,14 +133,20 @@ def find_rain1400(folder: str) -> list[Pair]:
     return pair_up(lqs, by_stem(clean_dir, recursive=False), rainy_dir, expected)
 
 
+def subfolders(folder: str, what: str, expected: str) -> list[str]:
+    """The sorted sub-folders of ``folder`` (one per scene or sequence); a layout error when none."""
+    require_dir(folder, expected)
+    found = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    if not found:
+        raise layout_error(folder, f'no {what} folders found', expected)
+    return found
+
+
 def find_sidd(folder: str) -> list[Pair]:
     """Pairs NOISY_SRGB_X with GT_SRGB_X in each scene folder, grouped by scene number."""
     expected = LAYOUTS['sidd']
     data = os.path.join(folder, 'Data') if os.path.isdir(os.path.join(folder, 'Data')) else folder
-    require_dir(data, expected)
-    scenes = sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))
-    if not scenes:
-        raise layout_error(data, 'no scene folders found', expected)
+    scenes = subfolders(data, 'scene', expected)
     lqs, gts = [], {}
     for scene in scenes:
         # Folder names are <instance>_<scene>_<phone>_...: instances of one scene (other phones,
@@ -162,10 +168,7 @@ def find_sidd(folder: str) -> list[Pair]:
 def find_gopro(folder: str) -> list[Pair]:
     """Pairs blur/X with sharp/X in each sequence folder, grouped by sequence."""
     expected = LAYOUTS['gopro']
-    require_dir(folder, expected)
-    seqs = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-    if not seqs:
-        raise layout_error(folder, 'no sequence folders found', expected)
+    seqs = subfolders(folder, 'sequence', expected)
     lqs, gts = [], {}
     for seq in seqs:
         blur = require_dir(os.path.join(folder, seq, 'blur'), expected)
