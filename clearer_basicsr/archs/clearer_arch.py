@@ -106,16 +106,24 @@ class Transition(nn.Module):
         return [f(x) for f, x in zip(self.keep, branches)] + [self.new(branches[-1])]
 
 
-@register_candidate('parallel', code='P', summary='a residual block per branch')
-class Parallel(nn.Module):
-    """Candidate 'parallel': each branch alone through one residual block."""
+class PerBranch(nn.Module):
+    """Each branch alone through a block of its own (``block(channels)``): no exchange between scales."""
+
+    block: type[nn.Module]
 
     def __init__(self, channels: Sequence[int]):
         super().__init__()
-        self.blocks = nn.ModuleList(BasicBlock(c) for c in channels)
+        self.blocks = nn.ModuleList(self.block(c) for c in channels)
 
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return [block(x) for block, x in zip(self.blocks, branches)]
+
+
+@register_candidate('parallel', code='P', summary='a residual block per branch')
+class Parallel(PerBranch):
+    """Candidate 'parallel': each branch alone through one residual block."""
+
+    block = BasicBlock
 
 
 @register_candidate('fusion', code='F', drawing='exchange', summary='exchange across scales')

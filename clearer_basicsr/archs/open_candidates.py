@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .candidates import register_candidate
-from .clearer_arch import Fusion, _sum
+from .clearer_arch import Fusion, PerBranch, _sum
 
 
 @register_candidate('skip', code='S', drawing='identity', summary='identity: the column is left out')
@@ -107,7 +107,7 @@ class NAFBlock(nn.Module):
 
 
 @register_candidate('naf', code='N', summary='a NAFNet block per branch')
-class NAF(nn.Module):
+class NAF(PerBranch):
     """Candidate 'naf': each branch alone through one NAFNet block (:class:`NAFBlock`; Chen et al.,
     ECCV 2022), the ``parallel`` candidate with a modern block: no exchange between scales.
 
@@ -115,12 +115,7 @@ class NAF(nn.Module):
         channels: channels of the branches, highest resolution first.
     """
 
-    def __init__(self, channels: Sequence[int]):
-        super().__init__()
-        self.blocks = nn.ModuleList(NAFBlock(c) for c in channels)
-
-    def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [block(x) for block, x in zip(self.blocks, branches)]
+    block = NAFBlock
 
 
 @register_candidate('fusion_gate', code='G', drawing='exchange', summary='exchange across scales, attention-weighted')
