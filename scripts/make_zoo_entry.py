@@ -56,7 +56,8 @@ def main(argv=None):
     genotype = SearchResult.load(found).genotype
     # the template's network with the searched genotype: the weights must fit it (read as data,
     # 'module.' prefixes stripped) before anything is written
-    params = saved_weights(build_network({**test['network_g'], 'genotype': found}), weights)
+    net = build_network({**test['network_g'], 'genotype': found})
+    params = saved_weights(net, weights)
 
     os.makedirs(args.out, exist_ok=True)
     shutil.copyfile(found, os.path.join(args.out, FILE))
@@ -76,7 +77,7 @@ def main(argv=None):
     with open(os.path.join(args.out, 'test.yml'), 'w', encoding='utf-8') as f:
         f.write(header)
         yaml.safe_dump(test, f, sort_keys=False, default_flow_style=None)
-    card = card_figures(args, test, build_network({**test['network_g'], 'genotype': found}), genotype)
+    card = card_figures(args, test, net, genotype)
     with open(os.path.join(args.out, 'card.yml'), 'w', encoding='utf-8') as f:
         f.write('# The figures of this entry, shown by clearer-zoo list and the README (read as data).\n')
         yaml.safe_dump(card, f, sort_keys=False)
