@@ -2,12 +2,14 @@
 
 For every CLEARER genotype an evaluation retrained (its test PSNR, mean over seeds), Kendall's tau
 between that PSNR and
-  - the one-shot PSNR (a one-shot search's genotype.yml, listing the whole window: ranking: 256);
+  - the one-shot PSNR (one-shot searches' genotype.yml files, each listing the whole window, e.g.
+    ranking: 256; with several searches, the mean over them, and each search's own tau);
   - the DARTS searches' belief: the probability the softmax column weights give the genotype
     (the product over columns of its candidate's weight), as a log, averaged over the searches;
   - the parameter count (a zero-cost proxy).
 
-    python benchmarks/one_shot_ranking.py --one-shot experiments/photos_search_oneshot/genotype.yml \
+    python benchmarks/one_shot_ranking.py \
+        --one-shot docs/evaluation_records/experiments/eval_photos_10k_oneshot_b75_s*/genotype.yml \
         --darts docs/evaluation_records/experiments/eval_photos_10k_search_b75_s*/genotype.yml \
         --records docs/evaluation_records --prefix eval_photos_10k --json benchmarks/results/one_shot_ranking.json
 """
@@ -28,9 +30,10 @@ from clearer_basicsr.search_result import SearchResult
 
 
 def retrained(records, prefix):
-    """{genotype string: [test PSNR per seed]} of the CLEARER retrains an evaluation kept, and the
-    network options of one of them (for the parameter count)."""
-    psnr, nets = defaultdict(list), {}
+    """{genotype string: [test PSNR per seed]} of the CLEARER retrains an evaluation kept, the
+    network options of one of them (for the parameter count) and {genotype: [converged per seed]}
+    (from the training run's metrics.json)."""
+    psnr, nets, converged = defaultdict(list), {}, defaultdict(list)
     for path in sorted(glob.glob(os.path.join(records, 'results', f'{prefix}_*_test', 'metrics.json'))):
         with open(path) as f:
             metrics = json.load(f)
@@ -41,7 +44,10 @@ def retrained(records, prefix):
         (dataset,) = metrics['datasets'].values()
         psnr[genotype].append(dataset['average']['psnr'])
         nets[genotype] = net
-    return psnr, nets
+        run = os.path.basename(os.path.dirname(path))[: -len('_test')]
+        with open(os.path.join(records, 'experiments', run, 'metrics.json')) as f:
+            converged[genotype].append(bool(json.load(f).get('convergence', {}).get('converged')))
+    return psnr, nets, converged
 
 
 def darts_log_belief(results, genotype):
@@ -58,18 +64,31 @@ def params_of(net_opt):
     return count_parameters(CLEARERNet(**{k: v for k, v in net_opt.items() if k != 'type'}))
 
 
+def mean_scored(per_search, genotype):
+    """The mean one-shot PSNR over the searches that scored the genotype (None: none did)."""
+    values = [scored[genotype] for scored in per_search if genotype in scored]
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def tau_against(rows, score):
+    """Kendall's tau-b of score(row) against the stand-alone PSNR, over the rows it scores."""
+    pairs = [(r['standalone_psnr'], score(r)) for r in rows if score(r) is not None]
+    tau, p = kendalltau([a for a, _ in pairs], [b for _, b in pairs])
+    return {'tau': round(float(tau), 3), 'p': round(float(p), 3), 'genotypes': len(pairs)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--one-shot', required=True, help="a one-shot search's genotype.yml")
+    parser.add_argument('--one-shot', nargs='+', required=True, help="one-shot searches' genotype.yml files")
     parser.add_argument('--darts', nargs='+', required=True, help="DARTS searches' genotype.yml files")
     parser.add_argument('--records', required=True, help='the evaluation records folder (results/<run>_test/)')
     parser.add_argument('--prefix', required=True, help="the evaluation's name")
     parser.add_argument('--json', help='write the figures here')
     args = parser.parse_args()
 
-    psnr, nets = retrained(args.records, args.prefix)
-    one_shot = SearchResult.load(args.one_shot)
-    scored = {r['genotype']: r['psnr'] for r in one_shot.ranking}
+    psnr, nets, converged = retrained(args.records, args.prefix)
+    one_shots = [SearchResult.load(p) for p in args.one_shot]
+    per_search = [{r['genotype']: r['psnr'] for r in result.ranking} for result in one_shots]
     darts = [SearchResult.load(p) for p in args.darts]
     rows = []
     for genotype, values in sorted(psnr.items(), key=lambda kv: -sum(kv[1]) / len(kv[1])):
@@ -77,40 +96,44 @@ def main():
             {
                 'genotype': genotype,
                 'seeds': len(values),
+                'converged_seeds': sum(converged[genotype]),
                 'standalone_psnr': round(sum(values) / len(values), 4),
-                'one_shot_psnr': scored.get(genotype),
+                'one_shot_psnr': mean_scored(per_search, genotype),
                 'darts_log_belief': round(darts_log_belief(darts, genotype), 4),
                 'params': params_of(nets[genotype]),
             }
         )
-    taus = {}
+    taus = {
+        score: tau_against(rows, lambda r, s=score: r[s]) for score in ('one_shot_psnr', 'darts_log_belief', 'params')
+    }
+    for i, scored in enumerate(per_search if len(per_search) > 1 else []):
+        taus[f'one_shot_psnr of {args.one_shot[i]}'] = tau_against(rows, lambda r, s=scored: s.get(r['genotype']))
+    settled = [r for r in rows if r['converged_seeds'] == r['seeds']]
     for score in ('one_shot_psnr', 'darts_log_belief', 'params'):
-        pairs = [(r['standalone_psnr'], r[score]) for r in rows if r[score] is not None]
-        tau, p = kendalltau([a for a, _ in pairs], [b for _, b in pairs])
-        taus[score] = {'tau': round(float(tau), 3), 'p': round(float(p), 3), 'genotypes': len(pairs)}
+        taus[f'{score}, converged genotypes only'] = tau_against(settled, lambda r, s=score: r[s])
 
-    print('| genotype | seeds | stand-alone test PSNR | one-shot PSNR | DARTS log belief | params |')
+    print('| genotype | seeds (converged) | stand-alone test PSNR | one-shot PSNR | DARTS log belief | params |')
     print('|---|---|---|---|---|---|')
     for r in rows:
         one = f'{r["one_shot_psnr"]:.3f}' if r['one_shot_psnr'] is not None else 'not in window'
         print(
-            f'| `{r["genotype"]}` | {r["seeds"]} | {r["standalone_psnr"]:.3f} | {one} | '
+            f'| `{r["genotype"]}` | {r["seeds"]} ({r["converged_seeds"]}) | {r["standalone_psnr"]:.3f} | {one} | '
             f'{r["darts_log_belief"]:.2f} | {r["params"]:,} |'
         )
     print()
     for score, t in taus.items():
         against = f'{t["tau"]:+.3f} (p = {t["p"]:.3f}, {t["genotypes"]} genotypes)'
         print(f'Kendall tau, {score} against stand-alone PSNR: {against}')
-    selection = one_shot.selection or {}
-    print(
-        f'one-shot selection: {selection.get("scored")} of {selection.get("in_window")} genotypes scored, '
-        f'{selection.get("seconds_per_genotype")} s each; chose {one_shot.genotype}'
-    )
+    summaries = [{'genotype': str(result.genotype), **(result.selection or {})} for result in one_shots]
+    for path, summary in zip(args.one_shot, summaries):
+        print(
+            f'one-shot selection ({path}): {summary.get("scored")} of {summary.get("in_window")} genotypes scored, '
+            f'{summary.get("seconds_per_genotype")} s each; chose {summary["genotype"]}'
+        )
     if args.json:
         os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
         with open(args.json, 'w') as f:
-            summary = {'genotype': str(one_shot.genotype), **selection}
-            json.dump({'rows': rows, 'kendall_tau': taus, 'one_shot': summary}, f, indent=1)
+            json.dump({'rows': rows, 'kendall_tau': taus, 'one_shot': summaries}, f, indent=1)
 
 
 if __name__ == '__main__':
