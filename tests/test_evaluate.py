@@ -11,7 +11,7 @@ from basicsr.archs.swinir_arch import SwinIR
 from conftest import noise_dataset, search_options, train_options, write_yaml
 
 from clearer_basicsr.tools import evaluation_report
-from clearer_basicsr.tools.evaluate import Space, code, main
+from clearer_basicsr.tools.evaluate import Space, Stages, code, main, read_plan
 
 NET = {'in_channels': 1, 'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
 SPACE = {'branch_channels': [4, 8, 16], 'columns_per_cell': 2}  # 16 genotypes
@@ -249,6 +249,28 @@ def test_the_ranking_is_compared_with_an_earlier_evaluation(tmp_path):
     agreement = evaluation_report.rank_agreement({'earlier': means, 'networks': nets})
     assert agreement['tau'] == pytest.approx(-1.0) and agreement['count'] == 4
     assert evaluation_report.rank_agreement({'earlier': means, 'networks': {'G0': nets['G0']}}) is None
+
+
+def test_retrain_iterations_stretches_every_recipe_and_its_validation(evaluation, tmp_path):
+    root, _ = evaluation
+    plan = yaml.safe_load((root / 'evaluate.yml').read_text())
+    cosine = {'type': 'CosineAnnealingRestartLR', 'periods': [3, 2], 'restart_weights': [1, 0.5], 'eta_min': 1e-5}
+    retrain = yaml.safe_load(open(plan['retrain']).read())
+    retrain['train']['scheduler'] = cosine
+    plan['retrain'] = write_yaml(tmp_path / 'retrain_cosine.yml', retrain)
+    stages = Stages(read_plan(write_yaml(tmp_path / 'long.yml', {**plan, 'retrain_iterations': 400})))
+    clearer = stages.retrain(Space.of(stages.templates['search']).everything()[0], 0)[0].options
+    baseline = stages.baseline(plan['baselines'][1], 0)[0].options  # RIDNet: MultiStepLR
+    for opt in clearer, baseline:
+        assert opt['train']['total_iter'] == 400
+        assert opt['val']['val_freq'] == 20 and opt['logger']['save_checkpoint_freq'] == 20  # every 5 %
+    assert clearer['train']['scheduler']['periods'] == [240, 160]  # 3:2, adding up to the run
+    assert baseline['train']['scheduler']['milestones'] == [80 * 10**6]
+    unchanged = Stages(read_plan(str(root / 'evaluate.yml'))).baseline(plan['baselines'][1], 0)[0].options
+    assert unchanged['train']['total_iter'] == 5 and unchanged['val']['val_freq'] == 2
+    for bad in (0, 10, 2.5, True):
+        with pytest.raises(ValueError, match=r'retrain_iterations = .*: expected a whole number of at least 20'):
+            read_plan(write_yaml(tmp_path / 'bad.yml', {**plan, 'retrain_iterations': bad}))
 
 
 def test_plans_with_a_bad_baseline_or_earlier_csv_are_refused(evaluation, tmp_path):

@@ -28,6 +28,9 @@ The evaluation file (YAML) names three option files and the plan:
     one_shot_search: oneshot.yml   optional: a one-shot search (train: arch_search: one_shot), run
                                    per budget and search seed beside the DARTS one; its genotypes
                                    are retrained alike and compared with the same random pool
+    retrain_iterations: 20000      optional: every retrain and baseline recipe stretched to this
+                                   many iterations (its scheduler's periods or milestones in
+                                   proportion, validation and checkpoints every 5 %)
 
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
@@ -73,6 +76,7 @@ DEFAULTS = {
     'latency_size': 256,
     'rank_against': None,
     'one_shot_search': None,
+    'retrain_iterations': None,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
@@ -134,6 +138,12 @@ def read_plan(path: str) -> dict[str, Any]:
             or plan[key] < (1 if key in ('jobs', 'latency_size') else 0)
         ):
             raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a whole number')
+    iterations = plan['retrain_iterations']
+    if iterations is not None and (not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 20):
+        raise UserInputError(
+            f'{where("retrain_iterations")} = {iterations!r}: expected a whole number of at least 20 '
+            '(the runs validate every 5 %)'
+        )
     if plan['rank_against'] is not None:
         plan['rank_against'] = _earlier_csv(plan['rank_against'], base, where('rank_against'))
     bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
@@ -276,7 +286,7 @@ class Stages:
         return self.stage(name, 'train', opt, done, records=(folder,))
 
     def retrain(self, genotype: Any, seed: int) -> tuple[Any, Any]:
-        train = copy.deepcopy(self.templates['retrain'])
+        train = self.stretched(copy.deepcopy(self.templates['retrain']))
         train['manual_seed'] = seed
         # The genotype as a mapping carries the search's preset (branch channels, columns per cell).
         train['network_g']['genotype'] = genotype.to_dict()
@@ -286,11 +296,34 @@ class Stages:
     def baseline(self, item: Mapping[str, Any], seed: int) -> tuple[Any, Any]:
         from clearer_basicsr.option_file import read_option_file
 
-        train = read_option_file(item['train'])
+        train = self.stretched(read_option_file(item['train']))
         train['manual_seed'] = seed
         recipe = item.get('recipe', SHARED)
         name = item['name'] if recipe == SHARED else f'{item["name"]}-{_slug(recipe)}'
         return self.pair(f'{self.name}_{name}_s{seed}', train, read_option_file(item['test']), {})
+
+    def stretched(self, train: dict) -> dict:
+        """The retrain recipe over the plan's ``retrain_iterations`` (unchanged without): the
+        schedule scaled in proportion (the warm-up, an absolute guard, kept), validation and
+        checkpoints every 5 %, so that every run's convergence is read off the same share."""
+        iterations = self.plan.get('retrain_iterations')
+        if not iterations:
+            return train
+        opt = train['train']
+        factor = iterations / opt['total_iter']
+        scheduler = opt.get('scheduler') or {}
+        for key in ('periods', 'milestones'):
+            if key in scheduler:
+                scheduler[key] = [max(1, round(v * factor)) for v in scheduler[key]]
+        if 'periods' in scheduler:  # the periods add up to the run
+            scheduler['periods'][-1] += iterations - sum(scheduler['periods'])
+        opt['total_iter'] = iterations
+        every = iterations // 20
+        if 'val' in train:
+            train['val']['val_freq'] = every
+        logger = train.setdefault('logger', {})
+        logger.update(save_checkpoint_freq=every, print_freq=min(logger.get('print_freq', every), every))
+        return train
 
     def pair(self, name: str, train: dict, test_template: dict, network: dict) -> tuple[Any, Any]:
         checkpoint = os.path.join('experiments', name, 'models', 'net_g_latest.pth')
