@@ -62,7 +62,7 @@ def summarise(nets):
         'random_gmacs': [
             min((e['gmacs'] for e in random), default=math.nan),
             max((e['gmacs'] for e in random), default=math.nan),
-        ],  # fmt: skip
+        ],
         'unconverged': sum(not e['converged'] for e in [*searched, *random]),
         'networks': len(searched) + len(random),
     }

@@ -79,6 +79,8 @@ DEFAULTS = {
     'retrain_iterations': None,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
+# the plan's whole-number keys and their least value (retrain_iterations: the runs validate every 5 %)
+WHOLE_NUMBERS = {'random': 0, 'random_seed': 0, 'jobs': 1, 'latency_size': 1, 'retrain_iterations': 20}
 BASELINE_KEYS = {'name', 'recipe', 'train', 'test'}
 
 
@@ -131,19 +133,12 @@ def read_plan(path: str) -> dict[str, Any]:
     for key in ('search_seeds', 'retrain_seeds'):
         if not isinstance(plan[key], list) or not plan[key] or not all(isinstance(s, int) for s in plan[key]):
             raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a non-empty list of integer seeds')
-    for key in ('random', 'random_seed', 'jobs', 'latency_size'):
-        if (
-            not isinstance(plan[key], int)
-            or isinstance(plan[key], bool)
-            or plan[key] < (1 if key in ('jobs', 'latency_size') else 0)
-        ):
-            raise UserInputError(f'{where(key)} = {plan[key]!r}: expected a whole number')
-    iterations = plan['retrain_iterations']
-    if iterations is not None and (not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 20):
-        raise UserInputError(
-            f'{where("retrain_iterations")} = {iterations!r}: expected a whole number of at least 20 '
-            '(the runs validate every 5 %)'
-        )
+    for key, least in WHOLE_NUMBERS.items():
+        value = plan[key]
+        if value is None and DEFAULTS[key] is None:
+            continue  # an optional key left out
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise UserInputError(f'{where(key)} = {value!r}: expected a whole number of at least {least}')
     if plan['rank_against'] is not None:
         plan['rank_against'] = _earlier_csv(plan['rank_against'], base, where('rank_against'))
     bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
