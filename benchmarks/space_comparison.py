@@ -63,8 +63,9 @@ def summarise(nets):
             min((e['gmacs'] for e in random), default=math.nan),
             max((e['gmacs'] for e in random), default=math.nan),
         ],
-        'unconverged': sum(not e['converged'] for e in [*searched, *random]),
-        'networks': len(searched) + len(random),
+        # each genotype once (a hand-designed one may also be drawn at random)
+        'unconverged': len({e['genotype'] for e in [*searched, *random] if not e['converged']}),
+        'networks': len({e['genotype'] for e in [*searched, *random]}),
     }
 
 
