@@ -1,10 +1,12 @@
 """BatchNorm recalibration: the statistics become the average over fixed train batches, the batches
 are the same each time and leave the random streams alone, and ``val: recalibrate_bn`` changes the
-saved statistics of a training run but not one of its weights."""
+saved statistics of a training run but not one of its weights; ``ema_decay`` neither changes the
+trained weights nor leaves the averaged net's statistics at their initial values."""
 
 import json
 import os
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -89,3 +91,29 @@ def test_recalibrate_bn_in_a_test_file_is_refused():
     with pytest.raises(OptionError, match=r'^val: recalibrate_bn: applies while training'):
         RestorationModel.check_options({'is_train': False, 'val': val})
     RestorationModel.check_options({'is_train': False, 'val': dict(val, recalibrate_bn=0)})
+
+
+def test_ema_trains_the_same_weights_and_saves_the_trained_statistics(demo_data, tmp_path):
+    saved, runs = {}, tmp_path / 'experiments'
+    for name, decay in (('plain', 0), ('ema', 0.5)):
+        opt = train_options(demo_data, name, total_iter=4)
+        opt['train']['ema_decay'] = decay
+        run_train_inprocess(write_yaml(tmp_path / f'{name}.yml', opt), tmp_path)
+        saved[name] = torch.load(runs / name / 'models' / 'net_g_latest.pth')
+    plain, trained, averaged = saved['plain']['params'], saved['ema']['params'], saved['ema']['params_ema']
+    assert all(torch.equal(plain[k], trained[k]) for k in plain)  # building the EMA net drew no random number
+    weights = [k for k in trained if k.endswith('.weight') and trained[k].dim() == 4]
+    assert any(not torch.equal(trained[k], averaged[k]) for k in weights)  # averaged, not copied
+    stats = [k for k in trained if k.endswith(('running_mean', 'running_var'))]
+    assert stats and all(torch.equal(trained[k], averaged[k]) for k in stats)
+    assert not all(torch.equal(averaged[k], torch.ones_like(averaged[k])) for k in stats if k.endswith('var'))
+    # stopped after iteration 2 and resumed, the run ends with the same averaged net
+    resumed = tmp_path / 'resumed' / 'experiments' / 'ema'
+    shutil.copytree(runs / 'ema', resumed)
+    for f in list((resumed / 'models').iterdir()) + list((resumed / 'training_states').iterdir()):
+        if not f.name.startswith(('net_g_2.', '2.')):
+            f.unlink()
+    run_train_inprocess(str(tmp_path / 'ema.yml'), tmp_path / 'resumed', '--auto_resume')
+    again = torch.load(resumed / 'models' / 'net_g_latest.pth')['params_ema']
+    assert 'Resuming training from epoch: 0, iter: 2' in open(sorted(resumed.glob('train_*.log'))[-1]).read()
+    assert all(torch.equal(averaged[k], again[k]) for k in averaged)

@@ -273,6 +273,23 @@ def test_retrain_iterations_stretches_every_recipe_and_its_validation(evaluation
             read_plan(write_yaml(tmp_path / 'bad.yml', {**plan, 'retrain_iterations': bad}))
 
 
+def test_retrain_ema_decay_averages_every_recipe_and_tests_the_average(evaluation, tmp_path):
+    root, _ = evaluation
+    plan = yaml.safe_load((root / 'evaluate.yml').read_text())
+    stages = Stages(read_plan(write_yaml(tmp_path / 'ema.yml', {**plan, 'retrain_ema_decay': 0.99})))
+    plain = Stages(read_plan(str(root / 'evaluate.yml')))
+    genotype = Space.of(stages.templates['search']).everything()[0]
+    for run in stages.retrain(genotype, 0), stages.baseline(plan['baselines'][1], 0):
+        assert run[0].options['train']['ema_decay'] == 0.99
+        assert run[1].options['path']['param_key_g'] == 'params_ema'
+    for run in plain.retrain(genotype, 0), plain.baseline(plan['baselines'][1], 0):
+        assert not run[0].options['train'].get('ema_decay')
+        assert run[1].options['path'].get('param_key_g', 'params') == 'params'
+    for bad in (0, 1, 1.5, 'high', True):
+        with pytest.raises(ValueError, match=r'retrain_ema_decay = .*: expected a decay between 0 and 1'):
+            read_plan(write_yaml(tmp_path / 'bad.yml', {**plan, 'retrain_ema_decay': bad}))
+
+
 def test_plans_with_a_bad_baseline_or_earlier_csv_are_refused(evaluation, tmp_path):
     root, _ = evaluation
     plan = yaml.safe_load((root / 'evaluate.yml').read_text())

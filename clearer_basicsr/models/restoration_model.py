@@ -22,6 +22,12 @@ Option keys (all optional, BasicSR's own keep their meaning):
   statistics of the nets are averaged over N train batches, the same ones each time
   (:mod:`..bn_recalibration`), so that curves and saved nets do not carry the last batches'
   noise. Training itself is unchanged: its steps use batch statistics and its random streams.
+* ``train: ema_decay``      BasicSR's: validation, saves (``params_ema``) and tests use the
+  parameters averaged over the steps. Two fixes over 1.4.2: the averaged net's BatchNorm
+  statistics (1.4.2 averages parameters only and leaves them at their initial values) are
+  copied from the trained net before each validation and save, then recalibrated with
+  ``val: recalibrate_bn``; and building the averaged net no longer draws from training's random
+  stream, so a run with EMA trains the very weights the same run without it trains.
 
 Its validation also keeps every image's metrics (``validation_results``), which the entry
 points write to ``metrics.json``.
@@ -281,7 +287,8 @@ class RestorationModel(SaveAndResume, SRModel):
         name = self.opt['train'].get('identity_start')
         if name and not self.opt['path'].get('pretrain_network_g'):  # a resume or a pretrained net keeps its weights
             zero_layer(self.get_bare_model(self.net_g), name, 'train: identity_start')
-        super().init_training_settings()
+        with rng_kept():  # SRModel initialises net_g_ema at random before copying net_g into it
+            super().init_training_settings()
 
     def get_optimizer(self, optim_type: str, params: list, lr: float, **kwargs: Any) -> Optimizer:
         """Any ``torch.optim`` optimiser by name (1.4.2 knows the Adam family only)."""
@@ -442,23 +449,29 @@ class RestorationModel(SaveAndResume, SRModel):
 
     # ------------------------------------------------- BatchNorm statistics
     def recalibrate_batchnorm(self) -> None:
-        """``val: recalibrate_bn: N``: the nets' BatchNorm statistics averaged over N train batches
-        (once per state of the weights), under training's random states left as they were."""
-        count = (self.opt.get('val') or {}).get('recalibrate_bn')
-        if not count or not self.is_train or self.recalibrated_after == self.guard.attempted:
+        """The nets' BatchNorm statistics brought up to date, once per state of the weights: the
+        EMA net's copied from the trained net's (see ``ema_decay`` above), then with ``val:
+        recalibrate_bn: N`` both averaged over N train batches, under training's random states."""
+        if not self.is_train or self.recalibrated_after == self.guard.attempted:
             return
-        with rng_kept():
-            if self.calibration is None:
-                train_set = self.opt['datasets']['train']
-                batches = calibration_batches(
-                    build_dataset(train_set), count, train_set['batch_size_per_gpu'], self.opt.get('manual_seed') or 0
-                )
-                self.calibration = [self.to_device(x) for x in batches]
-            nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
-            with self.autocast():
-                layers = sum(recalibrate_batchnorm(net, self.calibration) for net in nets)
-        if self.recalibrated_after is None:
-            get_root_logger().info(f'val: recalibrate_bn: {layers} BatchNorm layers, over {count} train batches')
+        if hasattr(self, 'net_g_ema'):
+            trained = dict(self.get_bare_model(self.net_g).named_buffers())
+            for key, buffer in self.net_g_ema.named_buffers():
+                buffer.copy_(trained[key])
+        count = (self.opt.get('val') or {}).get('recalibrate_bn')
+        if count:
+            with rng_kept():
+                if self.calibration is None:
+                    train_set = self.opt['datasets']['train']
+                    seed = self.opt.get('manual_seed') or 0
+                    size = train_set['batch_size_per_gpu']
+                    batches = calibration_batches(build_dataset(train_set), count, size, seed)
+                    self.calibration = [self.to_device(x) for x in batches]
+                nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+                with self.autocast():
+                    layers = sum(recalibrate_batchnorm(net, self.calibration) for net in nets)
+            if self.recalibrated_after is None:
+                get_root_logger().info(f'val: recalibrate_bn: {layers} BatchNorm layers, over {count} train batches')
         self.recalibrated_after = self.guard.attempted
 
     def validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool = False) -> None:

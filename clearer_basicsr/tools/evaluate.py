@@ -31,6 +31,8 @@ The evaluation file (YAML) names three option files and the plan:
     retrain_iterations: 20000      optional: every retrain and baseline recipe stretched to this
                                    many iterations (its scheduler's periods or milestones in
                                    proportion, validation and checkpoints every 5 %)
+    retrain_ema_decay: 0.999       optional: every retrain and baseline validated, saved and tested
+                                   on its weights averaged with this decay (train: ema_decay)
 
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
@@ -77,6 +79,7 @@ DEFAULTS = {
     'rank_against': None,
     'one_shot_search': None,
     'retrain_iterations': None,
+    'retrain_ema_decay': None,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 # the plan's whole-number keys and their least value (retrain_iterations: the runs validate every 5 %)
@@ -139,6 +142,9 @@ def read_plan(path: str) -> dict[str, Any]:
             continue  # an optional key left out
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise UserInputError(f'{where(key)} = {value!r}: expected a whole number of at least {least}')
+    decay = plan['retrain_ema_decay']
+    if decay is not None and not (_number(decay) and 0 < decay < 1):
+        raise UserInputError(f'{where("retrain_ema_decay")} = {decay!r}: expected a decay between 0 and 1, e.g. 0.999')
     if plan['rank_against'] is not None:
         plan['rank_against'] = _earlier_csv(plan['rank_against'], base, where('rank_against'))
     bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
@@ -298,9 +304,12 @@ class Stages:
         return self.pair(f'{self.name}_{name}_s{seed}', train, read_option_file(item['test']), {})
 
     def stretched(self, train: dict) -> dict:
-        """The retrain recipe over the plan's ``retrain_iterations`` (unchanged without): the
-        schedule scaled in proportion (the warm-up, an absolute guard, kept), validation and
-        checkpoints every 5 %, so that every run's convergence is read off the same share."""
+        """The retrain recipe with the plan's ``retrain_ema_decay`` and over its
+        ``retrain_iterations`` (unchanged without): the schedule scaled in proportion (the
+        warm-up, an absolute guard, kept), validation and checkpoints every 5 %, so that every
+        run's convergence is read off the same share."""
+        if self.plan.get('retrain_ema_decay'):
+            train['train']['ema_decay'] = self.plan['retrain_ema_decay']
         iterations = self.plan.get('retrain_iterations')
         if not iterations:
             return train
@@ -325,6 +334,8 @@ class Stages:
         test = copy.deepcopy(test_template)
         test['network_g'].update(network)
         test.setdefault('path', {})['pretrain_network_g'] = checkpoint
+        if train['train'].get('ema_decay'):  # tested on the weights its curve was validated on
+            test['path']['param_key_g'] = 'params_ema'
         results = os.path.join('results', f'{name}_test')
         tested = lambda: os.path.isfile(os.path.join(results, 'metrics.json'))  # noqa: E731
         # A tested retrain is done without its checkpoint (a clone with kept records has none).
