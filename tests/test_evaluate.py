@@ -12,6 +12,7 @@ from conftest import noise_dataset, search_options, train_options, write_yaml
 
 from clearer_basicsr.tools import evaluation_report
 from clearer_basicsr.tools.evaluate import Space, Stages, code, main, read_plan
+from clearer_basicsr.tools.evaluation_report import recipe_changes
 
 NET = {'in_channels': 1, 'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
 SPACE = {'branch_channels': [4, 8, 16], 'columns_per_cell': 2}  # 16 genotypes
@@ -285,6 +286,8 @@ def test_retrain_ema_decay_averages_every_recipe_and_tests_the_average(evaluatio
     for run in plain.retrain(genotype, 0), plain.baseline(plan['baselines'][1], 0):
         assert not run[0].options['train'].get('ema_decay')
         assert run[1].options['path'].get('param_key_g', 'params') == 'params'
+    assert 'averaged over the steps with decay 0.99' in recipe_changes(stages.plan)  # said in the report
+    assert recipe_changes(plain.plan) == ''
     for bad in (0, 1, 1.5, 'high', True):
         with pytest.raises(ValueError, match=r'retrain_ema_decay = .*: expected a decay between 0 and 1'):
             read_plan(write_yaml(tmp_path / 'bad.yml', {**plan, 'retrain_ema_decay': bad}))

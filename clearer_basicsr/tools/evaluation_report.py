@@ -16,6 +16,19 @@ KINDS = ('searched', 'one-shot', 'random', 'hand-designed', 'baseline')
 SHARED = 'shared'  # a baseline trained with the recipe every network shares
 
 
+def recipe_changes(plan: Mapping[str, Any]) -> str:
+    """What the plan changes in every retrain and baseline recipe, as sentences (or nothing)."""
+    text = ''
+    if plan.get('retrain_iterations'):
+        text += f' Every recipe is stretched to {plan["retrain_iterations"]} iterations (`retrain_iterations`).'
+    if plan.get('retrain_ema_decay'):
+        text += (
+            f' Every run is validated, saved and tested on its weights averaged over the steps with decay '
+            f'{plan["retrain_ema_decay"]} (`retrain_ema_decay`); the trained weights are those of a run without.'
+        )
+    return text
+
+
 def baseline_label(item: Mapping[str, Any]) -> str:
     """A baseline's network in the report: its name, and its recipe unless that is the shared one."""
     recipe = item.get('recipe', SHARED)
@@ -313,7 +326,7 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel) are measured '
         f'on a {size}x{size} input. Convergence: a run is converged when its validation PSNR gained less '
         "than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain, and a verdict "
-        'is stated only where every network compared has converged.',
+        'is stated only where every network compared has converged.' + recipe_changes(plan),
         '',
         '## Searches',
         '',
