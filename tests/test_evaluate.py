@@ -86,12 +86,15 @@ def evaluation(demo_data, tmp_path_factory):
     space = Space.of(yaml.safe_load((root / 'search.yml').read_text()))
     rows = [f'{g},random,0,{20 + i % 5}' for i, g in enumerate(space.everything())]
     earlier.write_text('\n'.join(['network,kind,seed,psnr', *rows]) + '\n')
+    shorter = root / 'shorter.csv'  # a second one (rank_against takes a list)
+    shorter.write_text('\n'.join(['network,kind,seed,psnr', *rows[::-1]]) + '\n')
     one_shot = yaml.safe_load((root / 'search.yml').read_text())
     one_shot['train'].update(
         arch_search='one_shot', one_shot={'calibration_batches': 1, 'score_batches': 1, 'batch_size': 2}
     )
     files['one_shot_search'] = write_yaml(root / 'search_oneshot.yml', one_shot)
-    plan = evaluation_file(root, files, baselines=baselines(root, retrain, test), rank_against=str(earlier))
+    earlier_ones = [str(earlier), str(shorter)]
+    plan = evaluation_file(root, files, baselines=baselines(root, retrain, test), rank_against=earlier_ones)
     old = os.getcwd()
     os.chdir(root)
     try:
@@ -218,7 +221,8 @@ def test_baselines_are_basicsr_classes_one_row_per_recipe(evaluation):
     assert yaml.safe_load((options / 'tinyeval_RIDNet-identity-start_s0.yml').read_text())['train']['identity_start']
     report = (root / 'docs' / 'evaluation.md').read_text()
     assert '| baseline | RIDNet (shared) |' in report and '| baseline | RIDNet (identity start) |' in report
-    assert 'Kendall tau-b' in report  # against the earlier evaluation's CSV
+    assert report.count('Kendall tau-b') == 2  # against each earlier evaluation's CSV
+    assert '`earlier.csv`: Kendall tau-b' in report and '`shorter.csv`: Kendall tau-b' in report
 
 
 def crafted(psnr, macs, kind='random', **extra):
@@ -247,9 +251,9 @@ def test_the_ranking_is_compared_with_an_earlier_evaluation(tmp_path):
     assert means == pytest.approx({'G0': 30.05, 'G1': 31.05, 'G2': 32.05, 'G3': 33.05})
     nets = {f'G{i}': crafted(40 - i, 1e9) for i in range(4)}  # the reverse order
     nets['base'] = crafted(50, 1e9, 'baseline')
-    agreement = evaluation_report.rank_agreement({'earlier': means, 'networks': nets})
+    agreement = evaluation_report.rank_agreement(means, nets)
     assert agreement['tau'] == pytest.approx(-1.0) and agreement['count'] == 4
-    assert evaluation_report.rank_agreement({'earlier': means, 'networks': {'G0': nets['G0']}}) is None
+    assert evaluation_report.rank_agreement(means, {'G0': nets['G0']}) is None
 
 
 def test_retrain_iterations_stretches_every_recipe_and_its_validation(evaluation, tmp_path):

@@ -23,8 +23,9 @@ The evaluation file (YAML) names three option files and the plan:
     bm3d: true                     BM3D on the test set (optional package bm3d; else a note)
     jobs: 1                        stages run at once, one thread each
     latency_size: 256              MACs and CPU latency are measured on this square input
-    rank_against: earlier.csv      optional: an earlier evaluation's CSV; the report gives Kendall's
-                                   tau between its ranking of the genotypes and this one's
+    rank_against: earlier.csv      optional: an earlier evaluation's CSV, or a list of them; the report
+                                   gives Kendall's tau between each one's ranking of the genotypes and
+                                   this one's
     one_shot_search: oneshot.yml   optional: a one-shot search (train: arch_search: one_shot), run
                                    per budget and search seed beside the DARTS one; its genotypes
                                    are retrained alike and compared with the same random pool
@@ -145,8 +146,9 @@ def read_plan(path: str) -> dict[str, Any]:
     decay = plan['retrain_ema_decay']
     if decay is not None and not (_number(decay) and 0 < decay < 1):
         raise UserInputError(f'{where("retrain_ema_decay")} = {decay!r}: expected a decay between 0 and 1, e.g. 0.999')
-    if plan['rank_against'] is not None:
-        plan['rank_against'] = _earlier_csv(plan['rank_against'], base, where('rank_against'))
+    earlier = plan['rank_against']
+    earlier = [] if earlier is None else earlier if isinstance(earlier, list) else [earlier]
+    plan['rank_against'] = [_earlier_csv(path, base, where('rank_against')) for path in earlier]
     bad = [h for h in plan['hand_designed'] if h not in HAND_DESIGNED]
     if bad:
         raise UserInputError(f'{where("hand_designed")}: {bad[0]!r} is not one of {list(HAND_DESIGNED)}')

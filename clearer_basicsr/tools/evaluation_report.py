@@ -154,7 +154,7 @@ def collect(
         )
     return {
         'plan': dict(plan),
-        'earlier': read_earlier(plan['rank_against']) if plan.get('rank_against') else {},
+        'earlier': {path: read_earlier(path) for path in plan.get('rank_against') or []},
         'exhaustive': exhaustive,
         'space_genotypes': [str(g) for g in chosen.get('space', [])],
         'patch_size': space.patch_size,
@@ -250,16 +250,15 @@ def baselines_near(results: Mapping[str, Any], budget: Mapping[str, Any]) -> lis
     return sorted(best.values(), key=lambda b: -b[2])
 
 
-def rank_agreement(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Kendall's tau-b between this evaluation's and the earlier one's mean PSNR, over the
-    genotypes both retrained (None without an earlier evaluation or with fewer than 3 shared)."""
+def rank_agreement(earlier: Mapping[str, float], networks: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Kendall's tau-b between an earlier evaluation's mean PSNR (:func:`read_earlier`) and this
+    one's, over the genotypes both retrained (None with fewer than 3 shared)."""
     from scipy.stats import kendalltau
 
-    earlier = results.get('earlier') or {}
-    shared = [n for n, net in results['networks'].items() if n in earlier and net.get('kind') != 'baseline']
+    shared = [n for n, net in networks.items() if n in earlier and net.get('kind') != 'baseline']
     if len(shared) < 3:
         return None
-    tau = kendalltau([earlier[n] for n in shared], [score(results['networks'][n])[0] for n in shared])
+    tau = kendalltau([earlier[n] for n in shared], [score(networks[n])[0] for n in shared])
     return {'tau': float(tau.statistic), 'p': float(tau.pvalue), 'count': len(shared)}
 
 
@@ -405,14 +404,15 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             "Each baseline is BasicSR's class (or the plugin's DnCNN) trained with the shared recipe and, "
             'where listed, with a recipe suited to it; the budget sections compare the better of the two.',
         ]
-    agreement = rank_agreement(results)
-    if agreement:
-        lines += [
-            '',
-            f'Ranking against the earlier evaluation `{os.path.relpath(plan["rank_against"])}`: Kendall tau-b '
-            f'{agreement["tau"]:+.2f} (p = {agreement["p"]:.2f}) over the {agreement["count"]} genotypes both '
-            'retrained (1: the same order, 0: unrelated).',
-        ]
+    for path, earlier in results['earlier'].items():
+        agreement = rank_agreement(earlier, nets)
+        if agreement:
+            lines += [
+                '',
+                f'Ranking against the earlier evaluation `{os.path.relpath(path)}`: Kendall tau-b '
+                f'{agreement["tau"]:+.2f} (p = {agreement["p"]:.2f}) over the {agreement["count"]} genotypes both '
+                'retrained (1: the same order, 0: unrelated).',
+            ]
     if results.get('bm3d'):
         lines += [
             '',
