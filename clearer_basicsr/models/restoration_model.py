@@ -454,9 +454,10 @@ class RestorationModel(SaveAndResume, SRModel):
         recalibrate_bn: N`` both averaged over N train batches, under training's random states."""
         if not self.is_train or self.recalibrated_after == self.guard.attempted:
             return
-        if hasattr(self, 'net_g_ema'):
-            trained = dict(self.get_bare_model(self.net_g).named_buffers())
-            for key, buffer in self.net_g_ema.named_buffers():
+        nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+        trained = dict(nets[0].named_buffers())
+        for ema in nets[1:]:
+            for key, buffer in ema.named_buffers():
                 buffer.copy_(trained[key])
         count = (self.opt.get('val') or {}).get('recalibrate_bn')
         if count:
@@ -467,7 +468,6 @@ class RestorationModel(SaveAndResume, SRModel):
                     size = train_set['batch_size_per_gpu']
                     batches = calibration_batches(build_dataset(train_set), count, size, seed)
                     self.calibration = [self.to_device(x) for x in batches]
-                nets = [self.get_bare_model(self.net_g)] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
                 with self.autocast():
                     layers = sum(recalibrate_batchnorm(net, self.calibration) for net in nets)
             if self.recalibrated_after is None:

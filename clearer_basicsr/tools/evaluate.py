@@ -289,7 +289,7 @@ class Stages:
         return self.stage(name, 'train', opt, done, records=(folder,))
 
     def retrain(self, genotype: Any, seed: int) -> tuple[Any, Any]:
-        train = self.stretched(copy.deepcopy(self.templates['retrain']))
+        train = self.plan_recipe(copy.deepcopy(self.templates['retrain']))
         train['manual_seed'] = seed
         # The genotype as a mapping carries the search's preset (branch channels, columns per cell).
         train['network_g']['genotype'] = genotype.to_dict()
@@ -299,13 +299,13 @@ class Stages:
     def baseline(self, item: Mapping[str, Any], seed: int) -> tuple[Any, Any]:
         from clearer_basicsr.option_file import read_option_file
 
-        train = self.stretched(read_option_file(item['train']))
+        train = self.plan_recipe(read_option_file(item['train']))
         train['manual_seed'] = seed
         recipe = item.get('recipe', SHARED)
         name = item['name'] if recipe == SHARED else f'{item["name"]}-{_slug(recipe)}'
         return self.pair(f'{self.name}_{name}_s{seed}', train, read_option_file(item['test']), {})
 
-    def stretched(self, train: dict) -> dict:
+    def plan_recipe(self, train: dict) -> dict:
         """The retrain recipe with the plan's ``retrain_ema_decay`` and over its
         ``retrain_iterations`` (unchanged without): the schedule scaled in proportion (the
         warm-up, an absolute guard, kept), validation and checkpoints every 5 %, so that every
