@@ -322,10 +322,10 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'`{os.path.relpath(plan["test"])}` (test set '
         f'`{results["test_set"]}`). Every network is retrained with the same recipe and seeds '
         f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
-        f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel) are measured '
-        f'on a {size}x{size} input. Convergence: a run is converged when its validation PSNR gained less '
-        "than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain, and a verdict "
-        'is stated only where every network compared has converged.' + recipe_changes(plan),
+        f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel, the fastest of up to '
+        f'5 passes) are measured on a {size}x{size} input. Convergence: a run is converged when its validation '
+        "PSNR gained less than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain, "
+        'and a verdict is stated only where every network compared has converged.' + recipe_changes(plan),
         '',
         '## Searches',
         '',
