@@ -2,6 +2,7 @@
 
 import copy
 import os
+import re
 
 import pytest
 import yaml
@@ -98,7 +99,7 @@ def evaluation(demo_data, tmp_path_factory):
     old = os.getcwd()
     os.chdir(root)
     try:
-        results = main(['-opt', plan, '--out', str(root / 'docs' / 'evaluation'), '--keep', str(root / 'kept')])
+        results = main(['-opt', plan, '--out', str(root / 'docs' / 'evaluation_tiny'), '--keep', str(root / 'kept')])
     finally:
         os.chdir(old)
     return root, results
@@ -108,8 +109,10 @@ def test_evaluation_writes_its_table_and_plots(evaluation):
     root, results = evaluation
     for suffix in ('.md', '.csv', '_psnr_macs.png', '_loss.png', '_val.png'):
         assert (root / 'results' / 'tinyeval' / f'evaluation{suffix}').stat().st_size > 0
-        assert (root / 'docs' / f'evaluation{suffix}').is_file()  # --out copies them
-    report = (root / 'docs' / 'evaluation.md').read_text()
+        assert (root / 'docs' / f'evaluation_tiny{suffix}').is_file()  # --out writes them again there
+    report = (root / 'docs' / 'evaluation_tiny.md').read_text()
+    plots = re.findall(r'!\[[^]]*\]\(([^)]+)\)', report)
+    assert sorted(plots) == sorted(f'evaluation_tiny{s}' for s in ('_psnr_macs.png', '_loss.png', '_val.png'))
     searched = str(results['budgets'][0]['searches'][0]['genotype'])
     assert '| searched | `' + searched.replace('|', '\\|') + '`' in report
     assert 'standard errors' in report and 'Rank of each searched genotype among the random ones' in report
@@ -146,10 +149,10 @@ def test_one_shot_searches_get_rows_and_verdict_lines_beside_the_darts_ones(eval
     found = str(one_shot['genotype'])
     assert one_shot['method'] == 'one_shot' and ('one-shot', found) in budget['members']
     assert results['networks'][found]['runs'][0]['psnr'] > 10  # retrained and tested as the others
-    report = (root / 'docs' / 'evaluation.md').read_text()
+    report = (root / 'docs' / 'evaluation_tiny.md').read_text()
     assert '| one-shot | `' + found.replace('|', '\\|') + '`' in report
     assert 'One-shot search minus random mean' in report and 'Rank of each one-shot genotype' in report
-    csv = (root / 'docs' / 'evaluation.csv').read_text().splitlines()
+    csv = (root / 'docs' / 'evaluation_tiny.csv').read_text().splitlines()
     assert any(line.startswith(f'{found},one-shot,0.6,') for line in csv)
 
 
@@ -198,7 +201,7 @@ def test_a_fresh_clone_with_the_kept_records_continues_without_running_a_stage(e
 
 def test_every_retrain_keeps_its_validation_curve_and_its_gain(evaluation):
     root, results = evaluation
-    rows = (root / 'docs' / 'evaluation.csv').read_text().splitlines()
+    rows = (root / 'docs' / 'evaluation_tiny.csv').read_text().splitlines()
     header = rows[0].split(',')
     for line in rows[1:]:
         row = dict(zip(header, line.split(',')))
@@ -219,7 +222,7 @@ def test_baselines_are_basicsr_classes_one_row_per_recipe(evaluation):
         opt = yaml.safe_load((options / f'tinyeval_{stage}.yml').read_text())
         assert isinstance(build_network(opt['network_g']), cls)
     assert yaml.safe_load((options / 'tinyeval_RIDNet-identity-start_s0.yml').read_text())['train']['identity_start']
-    report = (root / 'docs' / 'evaluation.md').read_text()
+    report = (root / 'docs' / 'evaluation_tiny.md').read_text()
     assert '| baseline | RIDNet (shared) |' in report and '| baseline | RIDNet (identity start) |' in report
     assert report.count('Kendall tau-b') == 2  # against each earlier evaluation's CSV
     assert '`earlier.csv`: Kendall tau-b' in report and '`shorter.csv`: Kendall tau-b' in report

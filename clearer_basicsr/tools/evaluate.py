@@ -56,7 +56,6 @@ import copy
 import dataclasses
 import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -399,7 +398,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument('-opt', required=True, help='evaluation file (YAML), see above')
     parser.add_argument('--jobs', type=int, help="stages run at once (default: the file's jobs)")
     parser.add_argument('--exhaustive', action='store_true', help='retrain every genotype of the space once')
-    parser.add_argument('--out', help='also copy the report (md, csv, png) to this path prefix, e.g. docs/evaluation')
+    parser.add_argument('--out', help='also write the report (md, csv, png) to this path prefix, e.g. docs/evaluation')
     parser.add_argument(
         '--keep',
         help="keep every finished stage's records (metrics, curves, genotypes; no weights) under this folder "
@@ -463,11 +462,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = evaluation_report.collect(plan, space, stages, searched, chosen, pairs, reference, args.exhaustive)
     results['command'] = ' '.join(['python -m clearer_basicsr.evaluate', *(sys.argv[1:] if argv is None else argv)])
     results['wall_seconds'] = time.time() - started
-    written = evaluation_report.write(results, os.path.join(stages.root, 'evaluation'))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        for path in written:
-            shutil.copyfile(path, args.out + path[len(os.path.join(stages.root, 'evaluation')) :])
+    evaluation_report.write(results, os.path.join(stages.root, 'evaluation'))
+    if args.out:  # written again, not copied, so that the report links the plots named after it
+        evaluation_report.write(results, args.out)
     print(evaluation_report.summary(results), flush=True)
     return results
 
