@@ -136,15 +136,16 @@ def write_stage_options(stage: Stage) -> None:
 
 
 def read_times(path: str) -> dict[str, float]:
-    """Wall seconds of the stages run so far (``path``: a JSON file the runs append to)."""
+    """Wall seconds spent on each stage so far, over all its tries (``path``: a JSON file the runs
+    update; a stage still running, or stopped, holds the seconds spent until its last update)."""
     if not os.path.isfile(path):
         return {}
     with open(path, encoding='utf-8') as f:
         return json.load(f)
 
 
-def record_time(path: str, stage: Stage) -> None:
-    times = {**read_times(path), stage.name: round(stage.seconds, 1)}
+def record_times(path: str, seconds: dict[str, float]) -> None:
+    times = {**read_times(path), **{name: round(s, 1) for name, s in seconds.items()}}
     with atomic_write(path) as f:
         json.dump(times, f, indent=1)
 
@@ -187,8 +188,11 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
     """Runs the stages not yet done, ``jobs`` at a time, in order of the list (a stage waits for
     its ``after``), recording their wall times in ``times_file`` and keeping their records under
     ``keep``; a stage that fails stops the tool, naming its log (stages already finished stay
-    done for the next try)."""
+    done for the next try). A running stage's time is noted every minute, so that one stopped
+    and resumed later is timed over all its tries."""
     todo = [s for s in stages if not s.done()]
+    spent = read_times(times_file) if times_file else {}  # by tries that were stopped
+    noted = time.time()
     for stage in todo:
         write_stage_options(stage)
     context = multiprocessing.get_context('fork')  # the child inherits the imported torch and plugin
@@ -205,6 +209,9 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
             process.start()
             running[process] = (stage, time.time())
         time.sleep(0.2)
+        if times_file is not None and time.time() - noted > 60:  # a stop loses at most a minute
+            noted = time.time()
+            record_times(times_file, {s.name: spent.get(s.name, 0) + noted - t for s, t in running.values()})
         for process in [p for p in running if not p.is_alive()]:
             stage, start = running.pop(process)
             process.join()
@@ -213,9 +220,9 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
                     other.terminate()
                 command = f'clearer-{stage.entry} -opt {stage.option_file}'
                 raise stage_failure(stage.name, command, process.exitcode, stage.log_file)
-            stage.seconds = time.time() - start
+            stage.seconds = spent.get(stage.name, 0) + time.time() - start
             print(f'  done {stage.name} ({stage.seconds:.0f} s)', flush=True)
             if times_file is not None:
-                record_time(times_file, stage)
+                record_times(times_file, {stage.name: stage.seconds})
             if keep is not None:
                 keep_records([*stage.records, *([times_file] if times_file else [])], keep)
