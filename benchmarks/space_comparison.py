@@ -6,8 +6,8 @@ their MACs at 256x256 and mean test PSNR over the seeds, and the random genotype
 error and spread. Rows that rest on a run that did not converge are marked.
 
     python benchmarks/space_comparison.py --budget 0.75 \\
-        --space "parallel, fusion=docs/evaluation.csv" \\
-        --space "parallel, fusion, skip, naf, fusion_gate=docs/evaluation_open.csv" \\
+        --space "parallel, fusion=docs/evaluation_ema.csv" \\
+        --space "parallel, fusion, skip, naf, fusion_gate=docs/evaluation_open_ema.csv" \\
         --json benchmarks/results/space_comparison.json
 """
 
