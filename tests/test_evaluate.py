@@ -321,3 +321,13 @@ def test_a_failed_stage_stops_the_tool_naming_its_command_and_log():
     crashed = stage_failure('s', 'clearer-train -opt s.yml', 1, 'logs/s.log')
     assert isinstance(crashed, SystemExit) and not isinstance(crashed, UserInputError)  # status 1, no traceback
     assert 'clearer-train -opt s.yml' in str(crashed) and 'logs/s.log' in str(crashed) and 'exit code 1' in str(crashed)
+
+
+def test_the_table_names_a_seed_whose_curve_fell():
+    """A fall counts as converged by the rule, so the table says so beside the worst seed's gain."""
+    steady = {'kind': 'random', 'runs': {0: {'gain_last20_db': 0.02}, 1: {'gain_last20_db': 0.03}}}
+    fell = {'kind': 'random', 'runs': {0: {'gain_last20_db': -0.297}, 1: {'gain_last20_db': 0.028}}}
+    rising = {'kind': 'random', 'runs': {0: {'gain_last20_db': -0.06}, 1: {'gain_last20_db': 0.2}}}
+    assert evaluation_report.gain_cell(steady) == '+0.030'
+    assert evaluation_report.gain_cell(fell) == '+0.028; seed 0 fell -0.297'
+    assert evaluation_report.gain_cell(rising) == '+0.200 (unconverged); seed 0 fell -0.060'

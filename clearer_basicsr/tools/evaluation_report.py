@@ -286,11 +286,17 @@ def network_row(results: Mapping[str, Any], kind: str, name: str, label: str = '
 
 
 def gain_cell(net: Mapping[str, Any]) -> str:
-    """The worst seed's validation gain over the last 20 %, marked when that is not converged."""
+    """The worst seed's validation gain over the last 20 %, marked when that is not converged. A
+    seed whose curve fell by the threshold or more is named too: by the rule it has converged,
+    yet it ended below where it stood 20 % before the end."""
+    from clearer_basicsr.convergence import CONVERGED_DB
+
     gain = worst_gain(net)
     if math.isnan(gain):
         return 'no curve (unconverged)'
-    return f'{gain:+.3f}' + ('' if converged(net) else ' (unconverged)')
+    seed, fell = min(((seed, run['gain_last20_db']) for seed, run in net['runs'].items()), key=lambda s: s[1])
+    falling = f'; seed {seed} fell {fell:+.3f}' if fell <= -CONVERGED_DB else ''
+    return f'{gain:+.3f}' + ('' if converged(net) else ' (unconverged)') + falling
 
 
 HEADER = ['kind', 'network', 'GMACs', 'params', 'CPU ms/MP', 'PSNR (dB)', 'SSIM', 'seeds', 'gain last 20 % (dB)']
@@ -324,8 +330,9 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
         f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel, the fastest of up to '
         f'5 passes) are measured on a {size}x{size} input. Convergence: a run is converged when its validation '
-        "PSNR gained less than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain, "
-        'and a verdict is stated only where every network compared has converged.' + recipe_changes(plan),
+        "PSNR gained less than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain "
+        '(and names a seed whose curve fell by 0.05 dB or more: converged by the rule, below its own earlier '
+        'value), and a verdict is stated only where every network compared has converged.' + recipe_changes(plan),
         '',
         '## Searches',
         '',
