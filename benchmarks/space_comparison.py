@@ -1,9 +1,10 @@
 """Does a richer search space pay? Two evaluations of one budget, side by side (docs/evaluation.md).
 
-Reads the CSVs two ``clearer-evaluate`` runs wrote (the same retrain recipe, test and seeds; one per
-search space) and prints, per space: the searched genotypes and the best of the random ones, with
-their MACs at 256x256 and mean test PSNR over the seeds, and the random genotypes' mean, standard
-error and spread. Rows that rest on a run that did not converge are marked.
+Reads the CSVs two ``clearer-evaluate`` runs wrote (the EMA ones below, once written; the same
+retrain recipe, test and seeds; one per search space) and prints, per space: the searched
+genotypes and the best of the random ones, with their MACs at 256x256 and mean test PSNR over the
+seeds, and the random genotypes' mean, standard error and spread. Rows that rest on a run that
+did not converge are marked.
 
     python benchmarks/space_comparison.py --budget 0.75 \\
         --space "parallel, fusion=docs/evaluation_ema.csv" \\

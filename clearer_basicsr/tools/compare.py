@@ -46,6 +46,7 @@ from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.run_files import METRICS_FILE, read_metrics
 from clearer_basicsr.tools.cli import doc_parser
 
+REPEATS = 5  # timed forward passes per network; the fastest is its latency
 COLUMNS = (
     'network',
     'arch',
@@ -259,7 +260,7 @@ def collect(
     size: int = 256,
     recompute: bool = False,
     latency: bool = True,
-    repeats: int = 5,
+    repeats: int = REPEATS,
     weights: bool = True,
 ) -> list[dict]:
     """One row per (network, test set) of the given run folders. Costs and latency depend on
@@ -426,7 +427,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument('--size', type=int, default=256, help='input size S for MACs and latency (default 256)')
     parser.add_argument('--recompute', action='store_true', help='PSNR/SSIM from the saved images, not metrics.json')
     parser.add_argument('--no-latency', action='store_true', help='skip the timing')
-    parser.add_argument('--repeats', type=int, default=5, help='timed forward passes per network (default 5)')
+    parser.add_argument(
+        '--repeats', type=int, default=REPEATS, help=f'timed forward passes per network (default {REPEATS})'
+    )
     parser.add_argument('--threads', type=int, help='torch CPU threads for the timing (default: torch default)')
     args = parser.parse_args(argv)
     if args.size < 1:

@@ -47,7 +47,7 @@ every genotype of the space once (first retrain seed), and ranks the searches ag
 Writes results/<name>/evaluation.md (tables: mean +- std PSNR/SSIM, MACs, parameters, latency,
 the searched genotypes' rank among the random ones, loss convergence, stage times), .csv, and
 the plots evaluation_psnr_macs.png, evaluation_loss.png and evaluation_val.png (the validation
-curves); --out copies them elsewhere.
+curves); --out writes them again under another path prefix.
 """
 
 from __future__ import annotations
@@ -398,7 +398,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument('-opt', required=True, help='evaluation file (YAML), see above')
     parser.add_argument('--jobs', type=int, help="stages run at once (default: the file's jobs)")
     parser.add_argument('--exhaustive', action='store_true', help='retrain every genotype of the space once')
-    parser.add_argument('--out', help='also write the report (md, csv, png) to this path prefix, e.g. docs/evaluation')
+    parser.add_argument(
+        '--out', help='also write the report (md, csv, png) to this path prefix, e.g. docs/evaluation_10k'
+    )
     parser.add_argument(
         '--keep',
         help="keep every finished stage's records (metrics, curves, genotypes; no weights) under this folder "

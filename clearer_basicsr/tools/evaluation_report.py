@@ -313,6 +313,8 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
+    from clearer_basicsr.tools.compare import REPEATS
+
     plan, nets = results['plan'], results['networks']
     size = plan['latency_size']
     stage_total = sum(results['times'].values())
@@ -329,7 +331,7 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         f'`{results["test_set"]}`). Every network is retrained with the same recipe and seeds '
         f'{plan["retrain_seeds"] if not results["exhaustive"] else plan["retrain_seeds"][:1]}; PSNR/SSIM are '
         f'mean ± std over those seeds. MACs and CPU latency (one thread, ms per megapixel, the fastest of up to '
-        f'5 passes) are measured on a {size}x{size} input. Convergence: a run is converged when its validation '
+        f'{REPEATS} passes) are measured on a {size}x{size} input. Convergence: a run is converged when its validation '
         "PSNR gained less than 0.05 dB over the last 20 % of its iterations; the table gives the worst seed's gain "
         '(and names a seed whose curve fell by 0.05 dB or more: converged by the rule, below its own earlier '
         'value), and a verdict is stated only where every network compared has converged.' + recipe_changes(plan),

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import yaml
 
@@ -135,19 +135,29 @@ def write_stage_options(stage: Stage) -> None:
         yaml.safe_dump(stage.options, f, sort_keys=False)
 
 
+clock = time.monotonic  # the stages' timer (a test replaces it)
+
+
 def read_times(path: str) -> dict[str, float]:
-    """Wall seconds spent on each stage so far, over all its tries (``path``: a JSON file the runs
-    update; a stage still running, or stopped, holds the seconds spent until its last update)."""
+    """Wall seconds of each stage (``path``: a JSON file the runs update): over all its tries in
+    the times file of finished stages, until the last note in :func:`unfinished_times_file`."""
     if not os.path.isfile(path):
         return {}
     with open(path, encoding='utf-8') as f:
         return json.load(f)
 
 
-def record_times(path: str, seconds: dict[str, float]) -> None:
+def record_times(path: str, seconds: Mapping[str, float], drop: str | None = None) -> None:
     times = {**read_times(path), **{name: round(s, 1) for name, s in seconds.items()}}
+    times.pop(drop, None)
     with atomic_write(path) as f:
         json.dump(times, f, indent=1)
+
+
+def unfinished_times_file(times_file: str) -> str:
+    """Where the seconds of tries not finished yet are noted: apart from the finished stages', so
+    that a finished stage run again (its outputs deleted) starts from nothing."""
+    return os.path.splitext(times_file)[0] + '_unfinished.json'
 
 
 RECORD_SUFFIXES = ('.json', '.jsonl', '.yml', '.csv')  # what a report reads; no weights, no images
@@ -191,8 +201,9 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
     done for the next try). A running stage's time is noted every minute, so that one stopped
     and resumed later is timed over all its tries."""
     todo = [s for s in stages if not s.done()]
-    spent = read_times(times_file) if times_file else {}  # by tries that were stopped
-    noted = time.time()
+    unfinished = unfinished_times_file(times_file) if times_file else None
+    spent = read_times(unfinished) if unfinished else {}  # by earlier tries that were stopped
+    noted = clock()
     for stage in todo:
         write_stage_options(stage)
     context = multiprocessing.get_context('fork')  # the child inherits the imported torch and plugin
@@ -202,27 +213,35 @@ def run_stages(stages: Sequence[Stage], jobs: int, times_file: str | None = None
         pending = [*todo, *(s for s, _ in running.values())]
         return next((s for s in todo if not any(s.after is p for p in pending)), None)
 
+    def note_running() -> None:
+        if unfinished is not None:
+            record_times(unfinished, {s.name: spent.get(s.name, 0) + clock() - t for s, t in running.values()})
+            if keep is not None:
+                keep_records([unfinished], keep)
+
     while todo or running:
         while len(running) < jobs and (stage := startable()) is not None:
             todo.remove(stage)
             process = context.Process(target=_run_child, args=(stage.entry, stage.option_file, stage.log_file))
             process.start()
-            running[process] = (stage, time.time())
+            running[process] = (stage, clock())
         time.sleep(0.2)
-        if times_file is not None and time.time() - noted > 60:  # a stop loses at most a minute
-            noted = time.time()
-            record_times(times_file, {s.name: spent.get(s.name, 0) + noted - t for s, t in running.values()})
+        if clock() - noted > 60:  # a stop loses at most a minute
+            noted = clock()
+            note_running()
         for process in [p for p in running if not p.is_alive()]:
             stage, start = running.pop(process)
             process.join()
             if process.exitcode != 0:
+                note_running()
                 for other in running:
                     other.terminate()
                 command = f'clearer-{stage.entry} -opt {stage.option_file}'
                 raise stage_failure(stage.name, command, process.exitcode, stage.log_file)
-            stage.seconds = spent.get(stage.name, 0) + time.time() - start
+            stage.seconds = spent.pop(stage.name, 0) + clock() - start
             print(f'  done {stage.name} ({stage.seconds:.0f} s)', flush=True)
             if times_file is not None:
                 record_times(times_file, {stage.name: stage.seconds})
+                record_times(unfinished, {}, drop=stage.name)
             if keep is not None:
-                keep_records([*stage.records, *([times_file] if times_file else [])], keep)
+                keep_records([*stage.records, *([times_file, unfinished] if times_file else [])], keep)
