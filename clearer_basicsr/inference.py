@@ -1,11 +1,13 @@
 """Restoring a whole image with a trained network, apart from training: test-time padding, the
-8-way self-ensemble and tiling. The model's validation, ``clearer-infer`` and the tools use these
-(and import no training model); the padding itself is :func:`.arch_util.pad_to_multiple`, the one
-the CLEARER networks and the exported ones use."""
+8-way self-ensemble, tiling, and colour images restored by a gray network. The model's
+validation, ``clearer-infer`` and the tools use these (and import no training model); the padding
+itself is :func:`.arch_util.pad_to_multiple`, the one the CLEARER networks and the exported ones
+use."""
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
@@ -14,6 +16,31 @@ from tqdm import tqdm
 from .archs.arch_util import padded_call
 
 Restorer = Callable[[torch.Tensor], torch.Tensor]
+
+# An orthonormal opponent colour transform (rows: luminance, red - blue, red + blue - green), the
+# one colour BM3D works in: Gaussian noise of std sigma in each of R, G, B stays white with std
+# sigma in each opponent channel, so a network trained on gray images at sigma restores each one.
+OPPONENT = (
+    (1 / math.sqrt(3), 1 / math.sqrt(3), 1 / math.sqrt(3)),
+    (1 / math.sqrt(2), 0.0, -1 / math.sqrt(2)),
+    (1 / math.sqrt(6), -2 / math.sqrt(6), 1 / math.sqrt(6)),
+)
+CHROMA_OFFSET = (0.0, 0.5, 0.5)  # the colour differences centred in the [0, 1] range of gray images
+
+
+def by_opponent_channel(net: Restorer) -> Restorer:
+    """A colour restorer (B x 3 x H x W, either channel order) made of a 1-channel ``net``: each
+    image's three opponent channels go through ``net`` as gray images, then back to colour."""
+
+    def restore(x: torch.Tensor) -> torch.Tensor:
+        matrix = torch.tensor(OPPONENT, dtype=x.dtype, device=x.device)
+        offset = torch.tensor(CHROMA_OFFSET, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        channels = torch.einsum('ij,bjhw->bihw', matrix, x) + offset
+        b, c, h, w = channels.shape
+        restored = net(channels.reshape(b * c, 1, h, w)).reshape(b, c, h, w) - offset
+        return torch.einsum('ji,bjhw->bihw', matrix, restored)
+
+    return restore
 
 
 def self_ensemble(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:

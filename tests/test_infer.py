@@ -16,7 +16,7 @@ from conftest import write_yaml
 from clearer_basicsr.archs.clearer_arch import CLEARERNet
 from clearer_basicsr.data.data_util import bgr_to_luma
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.inference import restore_whole
+from clearer_basicsr.inference import by_opponent_channel, restore_whole
 from clearer_basicsr.tools.infer import main as infer
 from clearer_basicsr.tools.infer import output_names, restore_tiled
 
@@ -155,3 +155,53 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(UserInputError, match=r'broken.png: not a readable image'):
         infer(['-opt', option, '--input', str(tmp_path / 'photos'), '--output', str(tmp_path / 'out')])
     assert not (tmp_path / 'out').exists()
+
+
+def test_a_gray_net_sees_each_opponent_channel_as_a_gray_image_with_the_noise_std():
+    """Colour white noise of std s reaches the gray network as 3 gray images, each with std s (the
+    transform is orthonormal); with a network that changes nothing, the colour comes back as it was."""
+    seen = []
+
+    def recording(x):
+        seen.append(x.clone())
+        return x
+
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 64, 48) * 0.5 + 0.25
+    noise = torch.randn(2, 3, 64, 48) * 0.1
+    restored = by_opponent_channel(recording)(image + noise)
+    assert (restored - (image + noise)).abs().max() < 1e-5
+    assert seen[0].shape == (6, 1, 64, 48)  # 2 images x 3 channels, each a gray image
+    by_opponent_channel(recording)(image)
+    channel_noise = (seen[0] - seen[1]).view(2, 3, -1).transpose(0, 1).reshape(3, -1)
+    assert torch.allclose(channel_noise.std(dim=1), torch.full((3,), 0.1), rtol=0.03)
+
+
+def test_keep_colour_restores_colour_images_in_colour_with_a_gray_net(tmp_path):
+    images = make_images(tmp_path / 'photos')
+    net = trained_net(in_channels=1)
+    option = option_file_for(tmp_path, net)
+    written = infer(
+        ['-opt', option, '--input', str(tmp_path / 'photos'), '--output', str(tmp_path / 'out'), '--keep_colour']
+    )
+    shapes = {
+        os.path.relpath(src, tmp_path / 'photos'): cv2.imread(out, cv2.IMREAD_UNCHANGED).shape
+        for src, out in written.items()
+    }
+    assert shapes['a.png'] == images['a.png'].shape  # colour in, colour out
+    assert shapes['sub/a.png'] == images['sub/a.png'].shape[:2] + (3,)  # alpha dropped
+    assert shapes['gray.png'] == images['gray.png'].shape  # a gray image stays gray
+    bgr = cv2.imread(str(tmp_path / 'photos' / 'a.png'))[..., ::-1].copy()  # as infer reads it: RGB
+    with torch.no_grad():
+        x = torch.from_numpy(bgr / 255.0).float().permute(2, 0, 1)[None]
+        expected = restore_whole(by_opponent_channel(net), x, net.size_multiple)
+    expected = (expected.clamp(0, 1) * 255).round()[0].permute(1, 2, 0).numpy()[..., ::-1]
+    result = cv2.imread(str(tmp_path / 'out' / 'a.png.png')).astype(int)
+    assert np.abs(result - expected).max() <= 1
+    (tmp_path / 'colour').mkdir()
+    colour_net = option_file_for(tmp_path / 'colour', trained_net(in_channels=3))
+    with pytest.raises(UserInputError, match='--keep_colour: only for a 1-channel network; this one takes 3 channels'):
+        infer(
+            ['-opt', colour_net, '--input', str(tmp_path / 'photos'), '--output', str(tmp_path / 'c'), '--keep_colour']
+        )
+    assert not (tmp_path / 'c').exists()

@@ -8,7 +8,10 @@ too) is restored at its own size and written as a PNG under --output, in the sam
 named after the input (a.png and a.jpg in one folder become a.png.png and a.jpg.png: no output
 overwrites another). Images are converted to what the network takes: colour to gray (full-range
 luma, as the training data) for a 1-channel network, gray to RGB for a 3-channel one; an alpha
-channel is dropped. 16-bit images are read as 8-bit.
+channel is dropped. 16-bit images are read as 8-bit. With --keep_colour, a 1-channel network
+restores colour images in colour: their three channels in an opponent colour space, each as a gray
+image (the transform is orthonormal, so each keeps the noise's std, as in colour BM3D); on the
+colour test photos, clearer_gray_s30 so scores above the colour entry (benchmarks/zoo_colour.py).
 
 Large images: --tile N restores N x N blocks one at a time, each computed with --tile_overlap M
 pixels of the image around it that are then discarded, so memory grows with (N + 2M)^2, not with
@@ -40,7 +43,7 @@ from tqdm import tqdm
 
 from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_header_size, list_images
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.inference import restore_tiled, restore_whole
+from clearer_basicsr.inference import by_opponent_channel, restore_tiled, restore_whole
 from clearer_basicsr.tools.cli import doc_parser
 from clearer_basicsr.tools.trained_net import add_network_source, load_source_network, network_channels
 
@@ -82,9 +85,9 @@ def output_names(inputs: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def read_image(path: str, channels: int) -> np.ndarray:
+def read_image(path: str, channels: int, keep_colour: bool = False) -> np.ndarray:
     """H x W x ``channels`` uint8 as BasicSR's datasets hold images (BGR for colour, full-range luma
-    for gray)."""
+    for gray); with ``keep_colour``, a colour image stays BGR whatever ``channels``."""
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise UserInputError(f'{path}: not a readable image')
@@ -96,7 +99,8 @@ def read_image(path: str, channels: int) -> np.ndarray:
         img = img[..., :3]  # alpha dropped
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
-    if channels == 1:
+    colour = img.ndim == 3 and bool((img != img[..., :1]).any())  # an RGB file of a gray image is gray
+    if channels == 1 and not (keep_colour and colour):
         return bgr_to_luma(img)[..., None]
     return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
 
@@ -116,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument(
         '--tile_overlap', type=int, default=32, metavar='M', help='pixels of context around each block (default 32)'
     )
+    parser.add_argument(
+        '--keep_colour',
+        action='store_true',
+        help='with a 1-channel network, restore colour images in colour (opponent channels, each as gray)',
+    )
     parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
     args = parser.parse_args(argv)
     if args.tile is not None and args.tile < 1 or args.tile_overlap < 0:
@@ -133,10 +142,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
     net = net.to(device)
     channels = network_channels(opt)
+    if args.keep_colour and channels != 1:
+        raise UserInputError(
+            f'--keep_colour: only for a 1-channel network; this one takes {channels} channels and '
+            'restores colour images in colour already'
+        )
+    colour = by_opponent_channel(net)
     multiple = math.lcm(int(getattr(net, 'size_multiple', 1)), int((opt.get('val') or {}).get('pad_multiple') or 1))
 
-    def restore(x: torch.Tensor) -> torch.Tensor:
-        return restore_whole(net, x, multiple, args.self_ensemble)
+    def restore(x: torch.Tensor) -> torch.Tensor:  # a colour image to a gray net: --keep_colour
+        return restore_whole(net if x.shape[1] == channels else colour, x, multiple, args.self_ensemble)
 
     tile = context = None
     if args.tile:
@@ -150,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     with torch.no_grad(), tqdm(total=blocks, unit='tile' if tile else 'image') as bar:
         for name in inputs:
             bar.set_postfix_str(name)
-            img = read_image(os.path.join(root, name), channels)
+            img = read_image(os.path.join(root, name), channels, args.keep_colour)
             x = img2tensor(img.astype(np.float32) / 255.0, bgr2rgb=True, float32=True)[None].to(device)
             if tile:
                 y = restore_tiled(restore, x, tile, context, bar)
