@@ -38,6 +38,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('runs', nargs='+', help='experiment folders holding val_log.jsonl')
     parser.add_argument('--out', help='the plot (PNG)')
+    parser.add_argument(
+        '--title', default='Retrain recipe: PSNR against iterations (Adam 2e-3, cosine to the last iteration)'
+    )
     args = parser.parse_args(argv)
     curves = {folder: val_curve(folder) for folder in args.runs}
     for folder, curve in curves.items():
@@ -59,7 +62,7 @@ def main(argv=None):
         ax.plot(its, values, marker='.', linewidth=1, label=f'{name} ({total:,} iterations)')
     ax.set_xlabel('iteration')
     ax.set_ylabel('validation PSNR (dB), held-apart photos')
-    ax.set_title('Retrain recipe: PSNR against iterations (Adam 2e-3, cosine to the last iteration)', fontsize=9)
+    ax.set_title(args.title, fontsize=9)
     ax.legend(fontsize=8)
     if args.out:
         save_figure(fig, args.out, dpi=110)
