@@ -21,7 +21,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
-from clearer_basicsr.inference import by_opponent_channel, restore_whole  # noqa: E402
+from clearer_basicsr.inference import by_opponent_channel, restore_whole, score_images  # noqa: E402
 from clearer_basicsr.tools.trained_net import load_trained_network  # noqa: E402
 
 ZOO = 'zoo'
@@ -33,17 +33,7 @@ METRICS = {
 
 def scores(restore, dataset) -> dict[str, dict[str, float]]:
     """Per photo PSNR/SSIM of ``restore`` (a function of the noisy 1 x 3 x H x W tensor)."""
-    from basicsr.metrics import calculate_metric
-    from basicsr.utils import tensor2img
-
-    out = {}
-    for item in dataset:
-        with torch.no_grad():
-            restored = restore(item['lq'][None]).clamp(0, 1)
-        data = {'img': tensor2img(restored), 'img2': tensor2img(item['gt'])}
-        name = os.path.splitext(os.path.basename(item['gt_path']))[0]
-        out[name] = {key: float(calculate_metric(data, dict(opt))) for key, opt in METRICS.items()}
-    return out
+    return score_images(dataset, lambda item: restore(item['lq'][None]), METRICS)
 
 
 def main(argv=None):

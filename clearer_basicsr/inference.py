@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -61,6 +62,26 @@ def restore_whole(
     """Whole-image inference: ``x`` padded at the bottom/right to a multiple of ``multiple``, ``net``
     (or its 8-way self-ensemble), the output cropped back to the size of ``x``."""
     return padded_call(functools.partial(self_ensemble, net) if ensemble else net, x, multiple).float()
+
+
+def score_images(
+    dataset: Iterable[dict[str, Any]], restore: Callable[[dict[str, Any]], torch.Tensor], metrics: dict[str, dict]
+) -> dict[str, dict[str, float]]:
+    """Per image ``metrics`` (a ``val: metrics`` mapping) of ``restore`` on a paired dataset, as the
+    model's validation computes them. ``restore`` maps a dataset item to its 1 x C x H x W restoration;
+    images are keyed by their ground truth's file stem."""
+    import os
+
+    from basicsr.metrics import calculate_metric
+    from basicsr.utils import tensor2img
+
+    images = {}
+    for item in dataset:
+        with torch.no_grad():
+            data = {'img': tensor2img([restore(item)]), 'img2': tensor2img([item['gt'][None]])}
+        name = os.path.splitext(os.path.basename(item['gt_path']))[0]
+        images[name] = {key: float(calculate_metric(data, dict(opt))) for key, opt in metrics.items()}
+    return images
 
 
 def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:

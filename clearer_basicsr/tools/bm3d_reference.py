@@ -42,17 +42,14 @@ def score_dataset(dataset_opt: dict, metrics: dict) -> dict[str, Any]:
     """Per image and average metrics of BM3D on one GaussianNoiseDataset (test phase)."""
     import torch
     from basicsr.data import build_dataset
-    from basicsr.metrics import calculate_metric
-    from basicsr.utils import tensor2img
 
-    dataset = build_dataset(dict(dataset_opt, phase='test'))
-    images = {}
-    for item in dataset:
+    from clearer_basicsr.inference import score_images
+
+    def restore(item: dict[str, Any]) -> torch.Tensor:
         noisy = item['lq'].numpy().transpose(1, 2, 0).astype(np.float64)
-        restored = np.clip(denoise(noisy, float(item['sigma'])), 0, 1).transpose(2, 0, 1)
-        data = {'img': tensor2img(torch.from_numpy(restored)), 'img2': tensor2img(item['gt'])}
-        name = os.path.splitext(os.path.basename(item['gt_path']))[0]
-        images[name] = {key: float(calculate_metric(data, dict(opt))) for key, opt in metrics.items()}
+        return torch.from_numpy(denoise(noisy, float(item['sigma'])).transpose(2, 0, 1))[None]
+
+    images = score_images(build_dataset(dict(dataset_opt, phase='test')), restore, metrics)
     average = {key: float(np.mean([values[key] for values in images.values()])) for key in metrics}
     return {'options': dataset_opt, 'average': average, 'images': images}
 

@@ -41,24 +41,18 @@ def checkpoints(folder: str, total_iter: int) -> list[tuple[int, str]]:
 
 def validate(net: Any, datasets: list[Any], val: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The averages of ``val: metrics`` on each dataset, as the model's validation computes them."""
-    import torch
-    from basicsr.metrics import calculate_metric
-    from basicsr.utils import tensor2img
+    from clearer_basicsr.inference import restore_whole, score_images
 
-    from clearer_basicsr.inference import restore_whole
+    def restore(item: dict[str, Any]) -> Any:
+        return restore_whole(net, item['lq'][None], int(val.get('pad_multiple') or 1), bool(val.get('self_ensemble')))
 
     results = {}
     net.eval()
     for dataset in datasets:
-        values = []
-        for item in dataset:
-            with torch.no_grad():
-                out = restore_whole(
-                    net, item['lq'][None], int(val.get('pad_multiple') or 1), bool(val.get('self_ensemble'))
-                )
-            data = {'img': tensor2img([out]), 'img2': tensor2img([item['gt'][None]])}
-            values.append({name: float(calculate_metric(data, m)) for name, m in val['metrics'].items()})
-        results[dataset.opt['name']] = {name: sum(v[name] for v in values) / len(values) for name in val['metrics']}
+        images = score_images(dataset, restore, val['metrics'])
+        results[dataset.opt['name']] = {
+            name: sum(v[name] for v in images.values()) / len(images) for name in val['metrics']
+        }
     return results
 
 
