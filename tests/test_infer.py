@@ -207,18 +207,24 @@ def test_keep_colour_restores_colour_images_in_colour_with_a_gray_net(tmp_path):
     assert not (tmp_path / 'c').exists()
 
 
-def test_score_images_gives_each_image_the_psnr_of_its_restoration(tiny_data):
-    """Per image PSNR keyed by the ground truth's stem: a restorer that returns the noisy input
-    scores the noisy image's own PSNR; BM3D, scored through the same function, beats it."""
+PSNR_ONLY = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False}}
+
+
+def tiny_test_set(tiny_data):
     from basicsr.data import build_dataset
     from conftest import noise_dataset
 
+    opt = noise_dataset(tiny_data['test'], phase='test')
+    return opt, build_dataset(dict(opt, phase='test'))
+
+
+def test_score_images_gives_each_image_the_psnr_of_its_restoration(tiny_data):
+    """Per image PSNR keyed by the ground truth's stem: a restorer that returns the noisy input
+    scores the noisy image's own PSNR."""
     from clearer_basicsr.inference import score_images
 
-    opt = noise_dataset(tiny_data['test'], phase='test')
-    metrics = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False}}
-    dataset = build_dataset(dict(opt, phase='test'))
-    noisy = score_images(dataset, lambda item: item['lq'][None], metrics)
+    _, dataset = tiny_test_set(tiny_data)
+    noisy = score_images(dataset, lambda item: item['lq'][None], PSNR_ONLY)
     assert sorted(noisy) == sorted(os.path.splitext(n)[0] for n in os.listdir(tiny_data['test']))
     for item in dataset:
         gt = (item['gt'].numpy() * 255).round()
@@ -226,9 +232,15 @@ def test_score_images_gives_each_image_the_psnr_of_its_restoration(tiny_data):
         expected = 10 * np.log10(255**2 / np.mean((gt - lq) ** 2))
         name = os.path.splitext(os.path.basename(item['gt_path']))[0]
         assert noisy[name]['psnr'] == pytest.approx(expected, abs=1e-6)
+
+
+def test_bm3d_scored_through_score_images_beats_the_noisy_input(tiny_data):
     pytest.importorskip('bm3d')
+    from clearer_basicsr.inference import score_images
     from clearer_basicsr.tools.bm3d_reference import score_dataset
 
-    bm3d = score_dataset(opt, metrics)
+    opt, dataset = tiny_test_set(tiny_data)
+    noisy = score_images(dataset, lambda item: item['lq'][None], PSNR_ONLY)
+    bm3d = score_dataset(opt, PSNR_ONLY)
     assert all(bm3d['images'][name]['psnr'] > noisy[name]['psnr'] + 3 for name in noisy)
     assert bm3d['average']['psnr'] == pytest.approx(np.mean([v['psnr'] for v in bm3d['images'].values()]))
