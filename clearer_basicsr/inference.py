@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -70,8 +71,6 @@ def score_images(
     """Per image ``metrics`` (a ``val: metrics`` mapping) of ``restore`` on a paired dataset, as the
     model's validation computes them. ``restore`` maps a dataset item to its 1 x C x H x W restoration;
     images are keyed by their ground truth's file stem."""
-    import os
-
     from basicsr.metrics import calculate_metric
     from basicsr.utils import tensor2img
 
