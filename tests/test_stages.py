@@ -67,3 +67,20 @@ def test_a_running_stage_is_noted_and_kept_before_it_ends(tmp_path, monkeypatch)
     monkeypatch.setattr(stages, 'clock', timer)
     seconds, unfinished = run(tmp_path, monkeypatch, wait_for=161)
     assert seconds >= 161 and 's' not in unfinished
+
+
+def test_restoring_records_completes_an_older_times_file_and_keeps_its_own_figures(tmp_path, monkeypatch):
+    """A working copy whose times file is older than the kept one (another copy ran stages
+    since) gets the kept stages it lacks; a stage it holds keeps its own figure, and other
+    records it holds are left as they are."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'kept' / 'results').mkdir(parents=True)
+    (tmp_path / 'results').mkdir()
+    (tmp_path / 'kept' / 'results' / stages.TIMES_FILE).write_text(json.dumps({'a': 10.0, 'b': 20.0}))
+    (tmp_path / 'kept' / 'results' / 'metrics.json').write_text('{"psnr": 1}')
+    (tmp_path / 'results' / stages.TIMES_FILE).write_text(json.dumps({'a': 11.0}))
+    (tmp_path / 'results' / 'metrics.json').write_text('{"psnr": 2}')
+    assert stages.restore_records('kept') == 1
+    assert stages.read_times(f'results/{stages.TIMES_FILE}') == {'a': 11.0, 'b': 20.0}
+    assert json.loads((tmp_path / 'results' / 'metrics.json').read_text()) == {'psnr': 2}
+    assert stages.restore_records('kept') == 0  # nothing left to complete

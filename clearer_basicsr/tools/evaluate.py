@@ -64,6 +64,7 @@ from typing import Any
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.tools.cli import doc_parser
 from clearer_basicsr.tools.evaluation_report import SHARED, baseline_label
+from clearer_basicsr.tools.stages import TIMES_FILE
 
 HAND_DESIGNED = ('hrnet', 'alternating', 'all_parallel', 'all_fusion')
 DEFAULTS = {
@@ -256,7 +257,7 @@ class Stages:
 
         self.plan, self.name = plan, plan['name']
         self.root = os.path.join('results', self.name)
-        self.times_file = os.path.join(self.root, 'stage_times.json')
+        self.times_file = os.path.join(self.root, TIMES_FILE)
         keys = ('search', 'retrain', 'test') + (('one_shot_search',) if plan.get('one_shot_search') else ())
         self.templates = {key: read_option_file(plan[key]) for key in keys}
 

@@ -138,6 +138,9 @@ def write_stage_options(stage: Stage) -> None:
 clock = time.monotonic  # the stages' timer (a test replaces it)
 
 
+TIMES_FILE = 'stage_times.json'  # a tool's wall seconds of its finished stages, by stage name
+
+
 def read_times(path: str) -> dict[str, float]:
     """Wall seconds of each stage (``path``: a JSON file the runs update): over all its tries in
     the times file of finished stages, until the last note in :func:`unfinished_times_file`."""
@@ -180,8 +183,10 @@ def keep_records(paths: Sequence[str], keep: str) -> None:
 
 
 def restore_records(keep: str) -> int:
-    """Copies every record kept under ``keep`` that the working directory lacks back into it;
-    returns how many it copied."""
+    """Copies every record kept under ``keep`` that the working directory lacks back into it, and
+    into a times file it holds (:data:`TIMES_FILE`) the finished stages' times it lacks: a file
+    from an earlier try would otherwise hide those kept since by another working copy. Returns
+    how many files it copied or completed."""
     copied = 0
     for folder, _, names in os.walk(keep):
         for name in names:
@@ -191,6 +196,12 @@ def restore_records(keep: str) -> int:
                 os.makedirs(os.path.dirname(target) or '.', exist_ok=True)
                 shutil.copyfile(kept, target)
                 copied += 1
+            elif name == TIMES_FILE:
+                times = read_times(target)
+                missing = {stage: s for stage, s in read_times(kept).items() if stage not in times}
+                if missing:
+                    record_times(target, missing)
+                    copied += 1
     return copied
 
 
