@@ -83,6 +83,12 @@ def score_images(
     return images
 
 
+def mean_scores(images: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric's average over the images of a :func:`score_images` result."""
+    keys = next(iter(images.values()), {})
+    return {key: sum(scores[key] for scores in images.values()) / len(images) for key in keys}
+
+
 def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:
     """``restore`` block by block: each ``tile`` x ``tile`` block of ``x`` is computed from the block
     with ``context`` pixels of the image around it (fewer at the image's edges), and only the block

@@ -220,8 +220,8 @@ def tiny_test_set(tiny_data):
 
 def test_score_images_gives_each_image_the_psnr_of_its_restoration(tiny_data):
     """Per image PSNR keyed by the ground truth's stem: a restorer that returns the noisy input
-    scores the noisy image's own PSNR."""
-    from clearer_basicsr.inference import score_images
+    scores the noisy image's own PSNR; their mean is the average of those."""
+    from clearer_basicsr.inference import mean_scores, score_images
 
     _, dataset = tiny_test_set(tiny_data)
     noisy = score_images(dataset, lambda item: item['lq'][None], PSNR_ONLY)
@@ -232,6 +232,7 @@ def test_score_images_gives_each_image_the_psnr_of_its_restoration(tiny_data):
         expected = 10 * np.log10(255**2 / np.mean((gt - lq) ** 2))
         name = os.path.splitext(os.path.basename(item['gt_path']))[0]
         assert noisy[name]['psnr'] == pytest.approx(expected, abs=1e-6)
+    assert mean_scores(noisy) == {'psnr': pytest.approx(np.mean([v['psnr'] for v in noisy.values()]))}
 
 
 def test_bm3d_scored_through_score_images_beats_the_noisy_input(tiny_data):

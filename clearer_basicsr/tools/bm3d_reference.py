@@ -43,15 +43,14 @@ def score_dataset(dataset_opt: dict, metrics: dict) -> dict[str, Any]:
     import torch
     from basicsr.data import build_dataset
 
-    from clearer_basicsr.inference import score_images
+    from clearer_basicsr.inference import mean_scores, score_images
 
     def restore(item: dict[str, Any]) -> torch.Tensor:
         noisy = item['lq'].numpy().transpose(1, 2, 0).astype(np.float64)
         return torch.from_numpy(denoise(noisy, float(item['sigma'])).transpose(2, 0, 1))[None]
 
     images = score_images(build_dataset(dict(dataset_opt, phase='test')), restore, metrics)
-    average = {key: float(np.mean([values[key] for values in images.values()])) for key in metrics}
-    return {'options': dataset_opt, 'average': average, 'images': images}
+    return {'options': dataset_opt, 'average': mean_scores(images), 'images': images}
 
 
 def main(argv: list[str] | None = None) -> str:

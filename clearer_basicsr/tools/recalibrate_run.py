@@ -41,7 +41,7 @@ def checkpoints(folder: str, total_iter: int) -> list[tuple[int, str]]:
 
 def validate(net: Any, datasets: list[Any], val: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The averages of ``val: metrics`` on each dataset, as the model's validation computes them."""
-    from clearer_basicsr.inference import restore_whole, score_images
+    from clearer_basicsr.inference import mean_scores, restore_whole, score_images
 
     def restore(item: dict[str, Any]) -> Any:
         return restore_whole(net, item['lq'][None], int(val.get('pad_multiple') or 1), bool(val.get('self_ensemble')))
@@ -49,10 +49,7 @@ def validate(net: Any, datasets: list[Any], val: dict[str, Any]) -> dict[str, di
     results = {}
     net.eval()
     for dataset in datasets:
-        images = score_images(dataset, restore, val['metrics'])
-        results[dataset.opt['name']] = {
-            name: sum(v[name] for v in images.values()) / len(images) for name in val['metrics']
-        }
+        results[dataset.opt['name']] = mean_scores(score_images(dataset, restore, val['metrics']))
     return results
 
 
