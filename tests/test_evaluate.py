@@ -120,6 +120,14 @@ def test_evaluation_writes_its_table_and_plots(evaluation):
         assert results['networks'][name]['runs'][0]['psnr'] > 10
 
 
+def test_the_printed_summary_names_a_bm3d_gap_only_where_bm3d_was_scored(evaluation):
+    _, results = evaluation
+    assert not results.get('bm3d') and 'BM3D' not in evaluation_report.summary(results)  # the plan has bm3d: False
+    scored = {**results, 'bm3d': {'psnr': 20.0}}
+    search_mean = evaluation_report.budget_verdict(results, results['budgets'][0])['search_mean']
+    assert f'BM3D gap {search_mean - 20.0:+.2f} dB' in evaluation_report.summary(scored)
+
+
 def test_random_genotypes_lie_in_the_cost_window_and_never_repeat_the_searched_one(evaluation):
     root, results = evaluation
     with open(root / 'search.yml') as f:

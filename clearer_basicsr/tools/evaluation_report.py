@@ -632,7 +632,8 @@ def summary(results: Mapping[str, Any]) -> str:
         v = budget_verdict(results, budget)
         lines.append(
             f'  budget {budget["budget"]:g}: search {v["search_mean"]:.2f} dB, random {v["random_mean"]:.2f} '
-            f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE; BM3D gap {v["bm3d_gap"]:+.2f} dB'
+            f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE'
+            + (f'; BM3D gap {v["bm3d_gap"]:+.2f} dB' if results.get('bm3d') else '')
             + (f'; {len(v["unconverged"])} networks unconverged: no verdict' if v['unconverged'] else '')
         )
         if budget.get('one_shot_searches'):
