@@ -4,7 +4,10 @@ Reads the CSVs two ``clearer-evaluate`` runs wrote (the EMA ones below, once wri
 retrain recipe, test and seeds; one per search space) and prints, per space: the searched
 genotypes and the best of the random ones, with their MACs at 256x256 and mean test PSNR over the
 seeds, and the random genotypes' mean, standard error and spread. Rows that rest on a run that
-did not converge are marked.
+did not converge are marked. The spaces' genotypes need not sit at the same MACs within the
+budget's window, so it also gives each space's PSNR against the first's at equal MACs: a line
+fitted through every genotype of every space (mean over seeds), one slope in GMACs shared by all,
+one offset per space.
 
     python benchmarks/space_comparison.py --budget 0.75 \\
         --space "parallel, fusion=docs/evaluation_ema.csv" \\
@@ -19,6 +22,8 @@ import math
 import os
 import statistics
 from collections import defaultdict
+
+import numpy as np
 
 
 def read_space(path, budget):
@@ -70,6 +75,24 @@ def summarise(nets):
     }
 
 
+def equal_macs_offsets(spaces_nets):
+    """{label: (dB against the first space at equal MACs, its standard error)} and the shared slope
+    in dB per GMAC, from a least-squares fit of each genotype's mean PSNR (each genotype once)."""
+    labels = list(spaces_nets)
+    points = []  # (space index, GMACs, mean PSNR)
+    for i, nets in enumerate(spaces_nets.values()):
+        genotypes = {g: net for (_, g), net in nets.items()}
+        points += [(i, net['macs'] / 1e9, statistics.fmean(net['psnr'])) for net in genotypes.values()]
+    x = np.array([[1.0, gmacs] + [float(i == k) for k in range(1, len(labels))] for i, gmacs, _ in points])
+    y = np.array([p for *_, p in points])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    dof = len(y) - x.shape[1]
+    variance = float(np.sum((y - x @ coef) ** 2)) / dof if dof > 0 else math.nan
+    se = np.sqrt(np.diag(variance * np.linalg.inv(x.T @ x)))
+    offsets = {label: (float(coef[1 + k]), float(se[1 + k])) for k, label in enumerate(labels) if k}
+    return offsets, float(coef[1])
+
+
 def row(space, what, e):
     mark = '' if e['converged'] else ' (not converged)'
     genotype = e['genotype'].replace('|', '\\|')  # a table cell
@@ -84,7 +107,7 @@ def main():
     parser.add_argument('--json', help='write the figures here')
     args = parser.parse_args()
 
-    spaces = {}
+    spaces, every = {}, {}
     for item in args.space:
         label, sep, path = item.rpartition('=')
         if not sep or not label:
@@ -92,7 +115,7 @@ def main():
         nets = read_space(path, args.budget)
         if not nets:
             parser.error(f'{path}: no rows at budget {args.budget}')
-        spaces[label] = summarise(nets)
+        spaces[label], every[label] = summarise(nets), nets
 
     print('| space | network | GMACs (256x256) | test PSNR (mean over seeds) | seeds |')
     print('|---|---|---|---|---|')
@@ -111,10 +134,17 @@ def main():
             f'{s["random_min"]:.3f}–{s["random_max"]:.3f} ({s["random_max"] - s["random_min"]:.2f} dB) | '
             f'{s["unconverged"]} of {s["networks"]} |'
         )
+    offsets, slope = equal_macs_offsets(every)
+    print()
+    first = next(iter(spaces))
+    print(f'At equal MACs (one line through every genotype of both spaces, slope {slope:+.2f} dB per GMAC):')
+    for label, (offset, se) in offsets.items():
+        print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
     if args.json:
         os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
+        figures = {'budget': args.budget, 'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
         with open(args.json, 'w') as f:
-            json.dump({'budget': args.budget, 'spaces': spaces}, f, indent=1)
+            json.dump(figures, f, indent=1)
 
 
 if __name__ == '__main__':
