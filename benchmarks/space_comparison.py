@@ -137,7 +137,7 @@ def main():
     offsets, slope = equal_macs_offsets(every)
     print()
     first = next(iter(spaces))
-    print(f'At equal MACs (one line through every genotype of both spaces, slope {slope:+.2f} dB per GMAC):')
+    print(f'At equal MACs (one line through every genotype of every space, slope {slope:+.2f} dB per GMAC):')
     for label, (offset, se) in offsets.items():
         print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
     if args.json:
