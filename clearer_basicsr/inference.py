@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -83,10 +83,10 @@ def score_images(
     return images
 
 
-def mean_scores(images: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Each metric's average over the images of a :func:`score_images` result."""
-    keys = next(iter(images.values()), {})
-    return {key: sum(scores[key] for scores in images.values()) / len(images) for key in keys}
+def mean_scores(images: Mapping[str, Mapping[str, Any]], metrics: Iterable[str]) -> dict[str, float]:
+    """The average over ``images`` (per image scores, as :func:`score_images` gives them) of each
+    metric named in ``metrics``; other keys of an image (a saved output's path) are not scores."""
+    return {name: sum(scores[name] for scores in images.values()) / len(images) for name in metrics}
 
 
 def restore_tiled(restore: Restorer, x: torch.Tensor, tile: int, context: int, bar: tqdm | None = None) -> torch.Tensor:

@@ -59,7 +59,7 @@ from .. import option_rules as rules
 from ..bn_recalibration import calibration_batches, recalibrate_batchnorm
 from ..checkpoint import rng_kept
 from ..files import atomic_write
-from ..inference import restore_whole
+from ..inference import mean_scores, restore_whole
 from ..options_check import check_options, was_checked
 from ..registration import register
 from .finite_guard import FiniteGuard, NonFiniteError
@@ -528,7 +528,7 @@ class RestorationModel(SaveAndResume, SRModel):
                 pbar.set_description(f'Test {img_name}')
         if pbar:
             pbar.close()
-        self.metric_results = {name: sum(v[name] for v in images.values()) / len(images) for name in metric_opts}
+        self.metric_results = mean_scores(images, metric_opts)
         self.validation_results[dataset_name] = {'average': dict(self.metric_results), 'images': images}
         if metric_opts:
             for metric, value in self.metric_results.items():

@@ -50,7 +50,7 @@ def score_dataset(dataset_opt: dict, metrics: dict) -> dict[str, Any]:
         return torch.from_numpy(denoise(noisy, float(item['sigma'])).transpose(2, 0, 1))[None]
 
     images = score_images(build_dataset(dict(dataset_opt, phase='test')), restore, metrics)
-    return {'options': dataset_opt, 'average': mean_scores(images), 'images': images}
+    return {'options': dataset_opt, 'average': mean_scores(images, metrics), 'images': images}
 
 
 def main(argv: list[str] | None = None) -> str:

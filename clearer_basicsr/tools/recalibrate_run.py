@@ -49,7 +49,7 @@ def validate(net: Any, datasets: list[Any], val: dict[str, Any]) -> dict[str, di
     results = {}
     net.eval()
     for dataset in datasets:
-        results[dataset.opt['name']] = mean_scores(score_images(dataset, restore, val['metrics']))
+        results[dataset.opt['name']] = mean_scores(score_images(dataset, restore, val['metrics']), val['metrics'])
     return results
 
 
