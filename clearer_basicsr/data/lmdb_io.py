@@ -1,8 +1,9 @@
-"""Writing BasicSR LMDBs from image folders, without basicsr 1.4.2's traps.
+"""Writing BasicSR LMDBs from image folders, in BasicSR's format, without basicsr 1.4.2's traps.
 
 ``basicsr.utils.lmdb_util.make_lmdb_from_imgs`` calls ``sys.exit`` when the LMDB exists, sizes
-the map from the first image only, and BasicSR's readers cut keys at the first '.'. This
-wrapper checks all of that first and raises errors that name the path or key.
+the map from the first image only, prints a line for every image, and BasicSR's readers cut keys
+at the first '.'. The writer here checks every key first, raises errors that name the path or
+key, and writes the same layout (PNG bytes at compression 1 under each key, ``meta_info.txt``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def write_lmdb(
     """Writes the images of ``folder`` (or the given relative paths) into ``lmdb_path``.
 
     Returns the list of keys written (also listed in ``lmdb_path/meta_info.txt``)."""
-    from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+    import cv2
+    import lmdb
 
     if not lmdb_path.endswith('.lmdb'):
         raise ValueError(f"LMDB path {lmdb_path!r} must end with '.lmdb' (BasicSR's convention)")
@@ -61,10 +63,21 @@ def write_lmdb(
         raise ValueError(f'duplicate LMDB keys for {lmdb_path!r}: images differing only by extension?')
     if os.path.exists(lmdb_path):  # only now that every key is known to work
         shutil.rmtree(lmdb_path)
-    # basicsr re-encodes as PNG (level 1), which can be ~6x a JPEG source; the map is only
-    # reserved address space, so be generous rather than size it from the first image.
+    # PNG at level 1 can be ~6x a JPEG source; the map is only reserved address space
     total = sum(os.path.getsize(os.path.join(folder, p)) for p in rel_paths)
-    make_lmdb_from_imgs(folder, lmdb_path, rel_paths, keys, map_size=max(30 * total, 1 << 26))
+    env = lmdb.open(lmdb_path, map_size=max(30 * total, 1 << 26))
+    meta = []
+    with env.begin(write=True) as txn:
+        for rel_path, key in zip(rel_paths, keys):
+            img = cv2.imread(os.path.join(folder, rel_path), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise ValueError(f'{os.path.join(folder, rel_path)!r}: not a readable image')
+            txn.put(key.encode('ascii'), cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes())
+            h, w = img.shape[:2]
+            meta.append(f'{key}.png ({h},{w},{1 if img.ndim == 2 else img.shape[2]}) 1\n')
+    env.close()
+    with open(os.path.join(lmdb_path, 'meta_info.txt'), 'w') as f:
+        f.writelines(meta)
     return keys
 
 

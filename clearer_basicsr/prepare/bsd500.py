@@ -1,12 +1,20 @@
 """Prepares BSDS500 for denoising: clean train / arch / test sets as PNG folders and BasicSR LMDBs.
 
 The noise is added on the fly by the denoising dataset, so only clean images are stored.
-BSDS500's `val` becomes the arch split (the one the architecture logits are fitted on); the
-`test` images are never used for it.
+BSDS500's `val` becomes the arch split (the one the architecture logits are fitted on, and the
+held-apart images of validation curves). --protocol picks where the weights learn:
 
-Beware: BSD68 is a subset of BSDS500 `val` (both come from the BSD300 test set). When a test
-set given with --extra-test shares images with train or val, those images are dropped from
-train / arch, so the search never picks its architecture on images it is then tested on.
+  clearer   CLEARER's own setting: train <- train/, test <- test/ (the default)
+  dncnn     DnCNN's gray protocol: train <- the 400 crops of --train400; no test split of
+            BSDS500 (give the test set, BSD68, with --extra-test)
+  cbsd432   the colour protocol: train <- train/ and test/ (with val/ they are the 432 images
+            of BSDS500 outside CBSD68); no test split (give CBSD68 with --extra-test)
+
+Beware: BSD68 / CBSD68 are 68 images of BSDS500 `val` (the BSD300 test set). Every image of the
+splits that train or choose (train, arch) is checked against the --extra-test sets, as a whole
+photo or as a crop in any of the 8 flips / rotations; what is found is dropped and named, so no
+network is chosen or trained on an image it is then tested on. With dncnn and cbsd432 the arch
+split is the 32 `val` images outside the 68.
 """
 
 from __future__ import annotations
@@ -16,18 +24,21 @@ import os
 import re
 import warnings
 
-import cv2
-import numpy as np
-from tqdm import tqdm
-
-from clearer_basicsr.data.data_util import bgr_to_luma, list_images
+from clearer_basicsr.data.data_util import list_images
 
 from .arguments import add_output_args
-from .inputs import LayoutError, check_keys, layout_error, read_image, require_dir, require_input, stem
+from .inputs import LayoutError, check_keys, layout_error, require_dir, require_input, stem
 from .outputs import INFO, claim_outputs, write_clean_split, write_info
+from .overlap import find_overlaps
 
 SUMMARY = 'BSDS500 for denoising: clean train / arch (val) / test sets'  # its line in clearer-prepare --help
-SPLITS = {'train': 'train', 'arch': 'val', 'test': 'test'}  # our split <- BSDS500 folder
+SPLITS = {'train': 'train', 'arch': 'val', 'test': 'test'}  # our split <- BSDS500 folder (clearer)
+# protocol -> {split: the BSDS500 folders it is made of}; 'train400' stands for --train400
+PROTOCOLS = {
+    'clearer': {'train': ['train'], 'arch': ['val'], 'test': ['test']},
+    'dncnn': {'train': ['train400'], 'arch': ['val']},
+    'cbsd432': {'train': ['train', 'test'], 'arch': ['val']},
+}
 LAYOUT = """  BSR/BSDS500/data/images/
     train/*.jpg   (200 images) -> train split (network weights)
     val/*.jpg     (100 images) -> arch split  (architecture logits)
@@ -45,6 +56,8 @@ output (in --out):
 
 example:
   clearer-prepare bsd500 ~/data/BSR --gray --extra-test BSD68=~/data/BSD68 --extra-test Set12=~/data/Set12
+  clearer-prepare bsd500 ~/data/BSR --protocol dncnn --train400 ~/data/Train400 --extra-test BSD68=~/data/BSD68
+  clearer-prepare bsd500 ~/data/BSR --protocol cbsd432 --extra-test CBSD68=~/data/CBSD68
 """
 
 
@@ -62,31 +75,6 @@ def find_images_dir(root: str) -> str:
             tried.append(f'{cand} lacks {", ".join(m + "/" for m in missing)}')
     problem = '; '.join(tried) if tried else 'no train/ val/ test/ image folders found'
     raise layout_error(root, problem, LAYOUT)
-
-
-def thumbnail(img: np.ndarray) -> np.ndarray:
-    """Small gray signature that survives JPEG-vs-PNG and colour-vs-gray differences."""
-    return cv2.resize(bgr_to_luma(img), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def find_overlaps(
-    extra_sets: dict[str, list[tuple[str, str]]], split_items: dict[str, list[tuple[str, str]]]
-) -> dict[str, dict[str, str]]:
-    """Images of the extra test sets that are also in a split: {split: {key: test set}}."""
-    sigs = {}  # (h, w) -> list of (split, key, thumbnail)
-    for split, items in split_items.items():
-        for key, path in tqdm(items, desc=f'overlap check ({split})', unit='img', leave=False):
-            img = read_image(path)
-            sigs.setdefault(img.shape[:2], []).append((split, key, thumbnail(img)))
-    found = {}
-    for name, items in extra_sets.items():
-        for _, path in items:
-            img = read_image(path)
-            test_sig = thumbnail(img)
-            for split, key, sig in sigs.get(img.shape[:2], []):
-                if np.abs(test_sig - sig).mean() < 3:  # different photos differ by tens of levels
-                    found.setdefault(split, {})[key] = name
-    return found
 
 
 def parse_extra(specs: list[str], parser: argparse.ArgumentParser) -> dict[str, list[tuple[str, str]]]:
@@ -113,12 +101,25 @@ def parse_extra(specs: list[str], parser: argparse.ArgumentParser) -> dict[str, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``clearer-prepare bsd500``."""
-    add_output_args(parser, out_default='datasets/BSD500/gray, or datasets/BSD500/color')
+    add_output_args(parser, out_default='datasets/BSD500/gray or datasets/BSD500/color; datasets/dncnn_gray '
+                    'with --protocol dncnn, datasets/cbsd432 with --protocol cbsd432')
     parser.add_argument('root', help='BSR folder (or its BSDS500/data/images folder)')
+    parser.add_argument(
+        '--protocol',
+        choices=list(PROTOCOLS),
+        default='clearer',
+        help='which images train the weights (see above; default: clearer)',
+    )
+    parser.add_argument(
+        '--train400',
+        metavar='DIR',
+        help="DnCNN's 400 gray 180x180 training crops (needed by --protocol dncnn)",
+    )
     parser.add_argument(
         '--gray',
         action='store_true',
-        help='store full-range luma 0.299R+0.587G+0.114B as 1-channel PNGs (default: colour)',
+        help='store full-range luma 0.299R+0.587G+0.114B as 1-channel PNGs (default: colour; '
+        '--protocol dncnn is always gray)',
     )
     parser.add_argument(
         '--extra-test',
@@ -136,23 +137,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def prepare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, int]:
     """Writes the splits and extra test sets; returns the image count of each."""
+    if (args.train400 is None) == (args.protocol == 'dncnn'):
+        parser.error('--protocol dncnn needs --train400 DIR, and --train400 only goes with --protocol dncnn')
+    args.gray = args.gray or args.protocol == 'dncnn'
     if args.out is None:
-        args.out = os.path.join('datasets', 'BSD500', 'gray' if args.gray else 'color')
+        default = {'dncnn': 'dncnn_gray', 'cbsd432': 'cbsd432'}.get(args.protocol)
+        args.out = os.path.join('datasets', default or os.path.join('BSD500', 'gray' if args.gray else 'color'))
 
     root = require_input(os.path.expanduser(args.root), 'the BSR folder or its BSDS500/data/images folder', 'bsd500')
     images_dir = find_images_dir(root)
+    folders = {name: os.path.join(images_dir, name) for name in SPLITS.values()}
+    if args.train400:
+        folders['train400'] = require_input(os.path.expanduser(args.train400), 'a folder of training images', 'bsd500')
+        require_dir(folders['train400'], '  Train400/*.png  (a flat folder of training images)', '--train400 folder')
     split_items = {}
-    for split, folder in SPLITS.items():
-        folder = os.path.join(images_dir, folder)
-        items = [(stem(p), os.path.join(folder, p)) for p in list_images(folder)]
-        if not items:
-            raise layout_error(folder, 'no images in this folder', LAYOUT)
-        check_keys([k for k, _ in items], folder)
-        split_items[split] = items
+    for split, sources in PROTOCOLS[args.protocol].items():
+        split_items[split] = []
+        for source in sources:
+            items = [(stem(p), os.path.join(folders[source], p)) for p in list_images(folders[source])]
+            if not items:
+                raise layout_error(folders[source], 'no images in this folder', LAYOUT)
+            split_items[split] += items
+        check_keys([k for k, _ in split_items[split]], ' + '.join(folders[s] for s in sources))
     extra = parse_extra(args.extra_test, parser)
 
+    if not extra and args.protocol != 'clearer':
+        parser.error(f'--protocol {args.protocol} has no test split: give the test set with --extra-test NAME=DIR')
     if extra:
         overlaps = find_overlaps(extra, {s: split_items[s] for s in ('train', 'arch')})
+        if not overlaps:
+            checked = ' and '.join(f'{len(split_items[s])} {s}' for s in ('train', 'arch'))
+            print(f'overlap check: none of the {checked} images is in {", ".join(extra)}, whole or cropped')
         for split, keys in overlaps.items():
             sets = ', '.join(sorted(set(keys.values())))
             if args.keep_overlap:
@@ -165,7 +180,7 @@ def prepare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[s
                 split_items[split] = [it for it in split_items[split] if it[0] not in keys]
                 print(
                     f'{len(keys)} {split} images also appear in {sets}: dropped from {split} '
-                    f'({len(split_items[split])} left; --keep-overlap keeps them)'
+                    f'({len(split_items[split])} left; --keep-overlap keeps them): {", ".join(sorted(keys))}'
                 )
                 if not split_items[split]:
                     raise LayoutError(f'every {split} image also appears in {sets}: nothing left for {split}')
