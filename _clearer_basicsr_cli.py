@@ -31,11 +31,25 @@ class UserInputError(ValueError):
     catch it without importing the package.)"""
 
 
+class DiskFullError(OSError):
+    """A write that failed because its file system is full; its partial file is already removed.
+    ``hint`` (set by whoever knows the run: the last complete checkpoint and the command that
+    continues) ends the one line :func:`run` prints; the exit status is 1."""
+
+    def __init__(self, path: str, hint: str = 'free some space, then run the command again') -> None:
+        super().__init__(28, 'No space left on device', path)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f'{self.filename}: not written, the disk is full (no space left on device); {self.hint}'
+
+
 def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> NoReturn:
     """Runs ``main(argv)`` (default: the command line) as a command and exits: 0 when it returns
     (its return value is for Python callers and is not printed); 2 on bad input, shown as one
     ``error: ...`` line (a file or folder it may not write or read too), with the traceback too
-    when ``--debug`` is among the arguments; 1 with the traceback on any other exception.
+    when ``--debug`` is among the arguments; 1 on a full disk (one line too) and, with the
+    traceback, on any other exception.
     ``sys.exit`` inside ``main`` (argparse's --help and usage errors) passes through."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -48,6 +62,12 @@ def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> 
             err = f'{err.filename or "a file"}: permission denied ({err.strerror}); expected one this user may write'
         print(f'error: {err}', file=sys.stderr, flush=True)
         sys.exit(EXIT_BAD_INPUT)
+    except DiskFullError as err:
+        sys.stdout.flush()
+        if '--debug' in argv:
+            traceback.print_exc()
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        sys.exit(EXIT_FAILURE)
     sys.exit(EXIT_OK)
 
 

@@ -96,6 +96,13 @@ def load_resume_state(opt: dict) -> dict | None:
     from basicsr.utils import check_resume
 
     check_resume(opt, resume_state['iter'])
+    for key, weights in opt['path'].items():  # check_resume points them at the weights saved with the state
+        if key.startswith('pretrain_network') and weights is not None and not os.path.isfile(weights):
+            source = '--auto_resume chose' if opt['auto_resume'] else 'path: resume_state ='
+            raise UserInputError(
+                f'{source} {resume_state_path!r}: the network weights saved with it ({weights}) are missing; '
+                'expected a training state whose models/ folder is beside it'
+            )
     return resume_state
 
 

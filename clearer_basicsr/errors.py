@@ -4,9 +4,9 @@ a traceback; ``--debug`` keeps the traceback.
 :class:`UserInputError` is defined in the top-level ``_clearer_basicsr_cli`` (the command line
 that runs before the package is imported, and catches it); this is its name in the package."""
 
-from _clearer_basicsr_cli import UserInputError
+from _clearer_basicsr_cli import DiskFullError, UserInputError
 
-__all__ = ['DataError', 'UserInputError']
+__all__ = ['DataError', 'DiskFullError', 'UserInputError']
 
 
 class DataError(UserInputError, ValueError):

@@ -13,6 +13,7 @@ BasicSR's test pipeline (same datasets, model, metrics, log and saved images), w
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -25,6 +26,7 @@ import clearer_basicsr  # noqa: F401  (registers the plugin, applies the compati
 from _clearer_basicsr_cli import run, test_parser
 
 from .data.samplers import build_eval_loader
+from .files import folder_lock
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
 from .run_files import copy_option_file, held_log, run_log, write_metrics
@@ -47,9 +49,15 @@ def test_pipeline(root_path: str | None = None, argv: list[str] | None = None) -
             logger.info(f'Number of test images in {loader.dataset.opt["name"]}: {len(loader.dataset)}')
         mark_checked(opt)  # checked above: the model skips the repeat
         model = build_model(opt)
+    with folder_lock(opt['path']['results_root'], 'clearer-test') if opt['rank'] == 0 else contextlib.nullcontext():
+        return run_test(opt, args.opt, model, loaders, earlier)
+
+
+def run_test(opt: dict, opt_file: str, model: Any, loaders: list, earlier: list) -> Any:
+    """The test of :func:`test_pipeline` once its model is built and its folder is held."""
     make_exp_dirs(opt)
     results = opt['path']['results_root']
-    copy_option_file(opt, args.opt, results)
+    copy_option_file(opt, opt_file, results)
     log_file = os.path.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
     with run_log(opt, log_file, earlier) as logger:
         for loader in loaders:

@@ -16,6 +16,7 @@ read as data, and ``--force_yml manual_seed=N`` takes effect (:mod:`clearer_basi
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
@@ -44,7 +45,8 @@ from _clearer_basicsr_cli import run, train_parser
 from .checkpoint import rng_kept, set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_eval_loader, build_train_loader
-from .files import remove_partial_writes
+from .errors import DiskFullError
+from .files import folder_lock, remove_partial_writes
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
 from .run_files import append_train_log, append_val_log, copy_option_file, held_log, run_log, write_metrics
@@ -73,12 +75,13 @@ def build_phase_loaders(opt: dict, logger: logging.Logger) -> tuple:
 
 def train_pipeline(root_path: str | None = None, argv: list[str] | None = None) -> Any:
     """Trains as ``clearer-train <argv>`` (default: the command line) would, with experiments
-    under ``root_path`` (default: the current directory); returns the trained model."""
+    under ``root_path`` (default: the current directory); returns the trained model. Once built,
+    the run holds its experiment folder for its whole life: a second run of the same name is
+    refused before it renames or writes anything."""
     root_path = os.path.abspath(root_path or os.getcwd())
     args = train_parser().parse_args(argv)
     opt = parse_and_check(args, root_path, is_train=True)  # before any folder is made or renamed
     torch.backends.cudnn.benchmark = True
-
     resume_state = load_resume_state(opt)
     with held_log() as earlier:  # a failure while building leaves no folder behind
         logger = get_root_logger()
@@ -86,18 +89,50 @@ def train_pipeline(root_path: str | None = None, argv: list[str] | None = None) 
         logger.info(dict2str(opt))
         logger.info(seed_line(opt))
         built = build_run(opt, resume_state, logger)
+    command = f'clearer-train -opt {args.opt} --auto_resume'
+    with folder_lock(opt['path']['experiments_root'], command) if opt['rank'] == 0 else contextlib.nullcontext():
+        return start_run(opt, args.opt, root_path, resume_state, earlier, built)
+
+
+def start_run(
+    opt: dict, opt_file: str, root_path: str, resume_state: dict | None, earlier: list, built: BuiltRun
+) -> Any:
+    """Makes (or continues in) the run's folder and trains: :func:`train_pipeline` once built."""
     if resume_state is None:
+        if opt['rank'] == 0 and os.path.isdir(opt['path']['experiments_root']):
+            remove_partial_writes(opt['path']['experiments_root'])  # not into the archive make_exp_dirs makes
         make_exp_dirs(opt)
         if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name'] and opt['rank'] == 0:
             mkdir_and_rename(os.path.join(root_path, 'tb_logger', opt['name']))
-    copy_option_file(opt, args.opt, opt['path']['experiments_root'])
+    copy_option_file(opt, opt_file, opt['path']['experiments_root'])
 
     log_file = os.path.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
     with run_log(opt, log_file, earlier) as logger:
         if resume_state is not None and opt['rank'] == 0:
             for path in remove_partial_writes(opt['path']['experiments_root']):
                 logger.info(f'Removed {path}: a write that was killed left it.')
-        return train_loop(opt, resume_state, logger, built)
+        try:
+            return train_loop(opt, resume_state, logger, built)
+        except DiskFullError as err:
+            err.hint = continue_hint(opt, opt_file)
+            raise
+
+
+def continue_hint(opt: dict, opt_file: str) -> str:
+    """What a run stopped by a full disk says after the file it could not write: its last
+    complete training state and the command that continues from it."""
+    states = opt['path']['training_states']
+    done = sorted(
+        int(name.removesuffix('.state'))
+        for name in (os.listdir(states) if os.path.isdir(states) else [])
+        if name.removesuffix('.state').isdigit()
+    )
+    last = (
+        f'the last complete checkpoint is {os.path.join(states, f"{done[-1]}.state")} (iteration {done[-1]})'
+        if done
+        else 'no checkpoint was complete yet'
+    )
+    return f'{last}; free some space, then continue with: clearer-train -opt {opt_file} --auto_resume'
 
 
 class BuiltRun(NamedTuple):

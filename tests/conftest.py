@@ -247,3 +247,15 @@ def release_models():
     """Frees each test's models (and their open LMDB environments) before the next test."""
     yield
     gc.collect()
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks run fastest on one thread when the 2 cores are shared (and each test using
+    it compares only with itself)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -128,6 +128,55 @@ def test_bsd500_colour_from_images_dir(tmp_path):
     assert np.array_equal(arch['201'], cv2.imread(str(images / 'val' / '201.jpg')))
 
 
+def test_bsd500_dncnn_protocol_drops_whole_and_cropped_test_images(tmp_path, capsys):
+    """DnCNN's protocol: weights on the Train400 folder, arch from val; a training crop of a test
+    image (here flipped and rotated, at an offset the coarse search does not sample) is found and
+    dropped like a whole copy, and the line names both."""
+    rng = np.random.default_rng(3)
+    images = make_bsds(tmp_path, rng)
+    test_photo = smooth(rng, 64, 80)[..., 0]
+    bsd68 = tmp_path / 'BSD68'
+    write(bsd68 / 'test001.png', read_image(str(images / 'val' / '201.jpg'), gray=True))
+    write(bsd68 / 'test002.png', test_photo)
+    train400 = tmp_path / 'Train400'
+    crop = np.rot90(test_photo[5:37, 7:43][:, ::-1])  # a crop, mirrored, turned
+    write(train400 / 'test_001.png', np.ascontiguousarray(crop))
+    for i in (2, 3):
+        write(train400 / f'test_{i:03d}.png', smooth(rng, 32, 36)[..., 0])
+    out = tmp_path / 'out'
+    argv = ['bsd500', str(tmp_path / 'BSR'), '--protocol', 'dncnn', '--train400', str(train400)]
+    counts = prepare(argv + ['--extra-test', f'BSD68={bsd68}', '--out', str(out)])
+
+    assert counts == {'train': 2, 'arch': 1, 'BSD68': 2}
+    assert sorted(read_lmdb(out / 'train.lmdb')) == ['test_002', 'test_003']
+    assert sorted(read_lmdb(out / 'arch.lmdb')) == ['202']
+    assert all(img.ndim == 2 for img in read_lmdb(out / 'train.lmdb').values())  # dncnn is gray
+    assert not (out / 'test.lmdb').exists()
+    printed = capsys.readouterr().out
+    assert 'dropped from train (2 left; --keep-overlap keeps them): test_001' in printed
+    assert 'dropped from arch (1 left; --keep-overlap keeps them): 201' in printed
+
+    # each protocol's own inputs are required, in one line, before anything is written
+    for protocol, message in (('dncnn', 'needs --train400'), ('cbsd432', 'no test split')):
+        with pytest.raises(SystemExit):
+            prepare(['bsd500', str(tmp_path / 'BSR'), '--protocol', protocol, '--out', str(tmp_path / 'refused')])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / 'refused').exists()
+
+
+def test_bsd500_cbsd432_protocol_trains_on_train_and_test(tmp_path):
+    rng = np.random.default_rng(4)
+    images = make_bsds(tmp_path, rng)
+    cbsd68 = tmp_path / 'CBSD68'
+    write(cbsd68 / '201.png', cv2.imread(str(images / 'val' / '201.jpg')))
+    out = tmp_path / 'out'
+    argv = ['bsd500', str(images), '--protocol', 'cbsd432', '--extra-test', f'CBSD68={cbsd68}', '--out', str(out)]
+    counts = prepare(argv)
+    assert counts == {'train': 5, 'arch': 1, 'CBSD68': 1}
+    train = read_lmdb(out / 'train.lmdb')
+    assert sorted(train) == ['101', '102', '103', '301', '302'] and train['301'].shape[2] == 3
+
+
 def test_bsd500_missing_split_is_a_clear_error(tmp_path):
     images = make_bsds(tmp_path, np.random.default_rng(2))
     for f in os.listdir(images / 'val'):

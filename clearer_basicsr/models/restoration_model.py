@@ -18,6 +18,8 @@ Option keys (all optional, BasicSR's own keep their meaning):
   network starts as the identity (CLEARER's N(0, 0.001) init does this by itself);
 * ``val: self_ensemble``    8-way flip/rotation self-ensemble at test;
 * ``val: pad_multiple``     pad test inputs to a multiple of this size, crop the output back;
+* ``val: tile``             (default true) restore an image in tiles where a whole-image pass
+  would not fit in free memory (:mod:`..memory`), with one warning; false refuses in one line;
 * ``val: recalibrate_bn``   N (training only): before each validation and save, the BatchNorm
   statistics of the nets are averaged over N train batches, the same ones each time
   (:mod:`..bn_recalibration`), so that curves and saved nets do not carry the last batches'
@@ -60,6 +62,7 @@ from ..bn_recalibration import calibration_batches, recalibrate_batchnorm
 from ..checkpoint import rng_kept
 from ..files import atomic_write
 from ..inference import mean_scores, restore_whole
+from ..memory import restore_within_memory
 from ..options_check import check_options, was_checked
 from ..registration import register
 from .finite_guard import FiniteGuard, NonFiniteError
@@ -134,6 +137,7 @@ VAL_KEYS = {
     'pbar': rules.Boolean(),
     'self_ensemble': rules.Boolean(),
     'pad_multiple': rules.Integer(1),
+    'tile': rules.Boolean(),
     'recalibrate_bn': rules.Integer(0),
     'metrics': rules.Maybe(rules.Section({}, 'a mapping of metrics, each {type: calculate_psnr, ...}')),
 }
@@ -484,9 +488,13 @@ class RestorationModel(SaveAndResume, SRModel):
 
     # ----------------------------------------------------------------- test
     def restore(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Whole-image inference with ``val: pad_multiple`` and ``val: self_ensemble``."""
+        """Whole-image inference with ``val: pad_multiple`` and ``val: self_ensemble``, in tiles
+        where the image does not fit in free memory (``val: tile: false`` refuses instead)."""
         val_opt = self.opt.get('val') or {}
-        return restore_whole(net, x, int(val_opt.get('pad_multiple') or 1), bool(val_opt.get('self_ensemble')))
+        pad, ensemble = int(val_opt.get('pad_multiple') or 1), bool(val_opt.get('self_ensemble'))
+        multiple = math.lcm(pad, int(getattr(net, 'size_multiple', 1)))
+        whole = functools.partial(restore_whole, net, multiple=pad, ensemble=ensemble)
+        return restore_within_memory(whole, net, x, multiple, val_opt.get('tile', True), get_root_logger().warning)
 
     def test(self) -> None:
         if hasattr(self, 'net_g_ema'):

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 from _clearer_basicsr_cli import _prog
+from clearer_basicsr.errors import DiskFullError
+from clearer_basicsr.files import is_disk_full
 
 from . import bsd500, paired, photos, rain800
 from .inputs import LayoutError
+from .outputs import CLAIMED, remove_claimed
 
 COMMANDS: dict[str, ModuleType] = {'bsd500': bsd500, 'rain800': rain800, 'paired': paired, 'photos': photos}
 
@@ -72,8 +76,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
     args = parser.parse_args(argv)
     command = args.command
     del args.command  # prepare_info.json records the command's own arguments
+    CLAIMED.clear()
     with plain_warnings():
         try:
             return COMMANDS[command].prepare(args, subparsers[command])
         except (FileExistsError, FileNotFoundError) as err:
             raise LayoutError(str(err)) from None
+        except Exception as err:
+            if not CLAIMED or not is_disk_full(err, CLAIMED[0]):
+                raise
+            out = os.path.dirname(CLAIMED[0])
+            removed = remove_claimed()
+            raise DiskFullError(
+                out,
+                f'what this run had written there ({len(removed)} outputs) is removed and earlier files are '
+                'kept; free some space, then run the command again',
+            ) from err

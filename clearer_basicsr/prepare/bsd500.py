@@ -101,8 +101,11 @@ def parse_extra(specs: list[str], parser: argparse.ArgumentParser) -> dict[str, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``clearer-prepare bsd500``."""
-    add_output_args(parser, out_default='datasets/BSD500/gray or datasets/BSD500/color; datasets/dncnn_gray '
-                    'with --protocol dncnn, datasets/cbsd432 with --protocol cbsd432')
+    add_output_args(
+        parser,
+        out_default='datasets/BSD500/gray or datasets/BSD500/color; datasets/dncnn_gray '
+        'with --protocol dncnn, datasets/cbsd432 with --protocol cbsd432',
+    )
     parser.add_argument('root', help='BSR folder (or its BSDS500/data/images folder)')
     parser.add_argument(
         '--protocol',

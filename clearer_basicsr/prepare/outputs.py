@@ -20,10 +20,12 @@ from clearer_basicsr.data.lmdb_io import write_lmdb
 from .inputs import LayoutError, Pair, load, read_image, stem
 
 INFO = 'prepare_info.json'  # how the folder was made
+CLAIMED: list[str] = []  # the outputs of the command running in this process (removed if it fails on a full disk)
 
 
 def claim_outputs(out_dir: str, names: Iterable[str], force: bool) -> None:
     """Refuses to replace an earlier run's outputs unless ``force``; with it, removes just those."""
+    names = list(names)
     existing = [os.path.join(out_dir, n) for n in names if os.path.lexists(os.path.join(out_dir, n))]
     if existing and not force:
         raise LayoutError('these outputs already exist (pass --force to replace them): ' + ', '.join(existing))
@@ -33,6 +35,19 @@ def claim_outputs(out_dir: str, names: Iterable[str], force: bool) -> None:
         else:
             os.remove(path)
     os.makedirs(out_dir, exist_ok=True)
+    CLAIMED[:] = [os.path.join(out_dir, n) for n in names]
+
+
+def remove_claimed() -> list[str]:
+    """Removes what the running command has written of its outputs; returns the paths removed."""
+    removed = [p for p in CLAIMED if os.path.lexists(p)]
+    for path in removed:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    CLAIMED.clear()
+    return removed
 
 
 def carve_arch(groups: Iterable[str], fraction: float, seed: int) -> set[str]:
@@ -87,10 +102,14 @@ def crop_boxes(h: int, w: int, size: int, step: int) -> list[tuple[int, int]]:
 
 
 def save_png(path: str, img: np.ndarray) -> None:
-    """Writes ``img`` as a PNG, making its folder."""
+    """Writes ``img`` as a PNG, making its folder (through Python's file, so that a failed write
+    says why: OpenCV's would only say it failed)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if not cv2.imwrite(path, img):
-        raise OSError(f'could not write {path}')
+    ok, data = cv2.imencode('.png', img)
+    if not ok:
+        raise ValueError(f'{path}: could not encode this image as PNG')
+    with open(path, 'wb') as f:
+        f.write(data.tobytes())
 
 
 def write_clean_split(

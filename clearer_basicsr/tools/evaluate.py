@@ -52,6 +52,8 @@ curves); --out writes them again under another path prefix.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import copy
 import dataclasses
 import os
@@ -415,6 +417,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise UserInputError(f'--jobs {args.jobs}: expected at least 1')
         plan['jobs'] = args.jobs
 
+    from clearer_basicsr.files import folder_lock
+
+    # one evaluation of a plan at a time (its stages, records and report); --plan only reads
+    held = os.path.join('experiments', plan['name'])
+    with contextlib.nullcontext() if args.plan else folder_lock(held, f'clearer-evaluate -opt {args.opt}'):
+        return evaluate(args, plan, argv)
+
+
+def evaluate(args: argparse.Namespace, plan: dict[str, Any], argv: list[str] | None) -> dict[str, Any]:
+    """The evaluation of :func:`main` once its plan is read (and held, unless ``--plan``)."""
     import torch
 
     import clearer_basicsr  # noqa: F401  (registers the plugin before stages fork)

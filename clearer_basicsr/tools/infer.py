@@ -13,7 +13,9 @@ restores colour images in colour: their three channels in an opponent colour spa
 image (the transform is orthonormal, so each keeps the noise's std, as in colour BM3D); on the
 colour test photos, clearer_gray_s30 so scores above the colour entry (benchmarks/zoo_colour.py).
 
-Large images: --tile N restores N x N blocks one at a time, each computed with --tile_overlap M
+Large images: an image whose whole-image pass would not fit in free memory is restored in tiles
+with the network's receptive radius as overlap, and one line says so (--tile 0 refuses it instead;
+the rule: clearer_basicsr/memory.py). --tile N restores N x N blocks one at a time, each computed with --tile_overlap M
 pixels of the image around it that are then discarded, so memory grows with (N + 2M)^2, not with
 the image. Blocks start at multiples of the network's size multiple (2^cells for CLEARER nets), so
 the strided convolutions see the pixel grid of the whole image: when M reaches the network's
@@ -44,6 +46,7 @@ from tqdm import tqdm
 from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_header_size, list_images
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.inference import by_opponent_channel, restore_tiled, restore_whole
+from clearer_basicsr.memory import restore_within_memory, round_up
 from clearer_basicsr.tools.cli import doc_parser
 from clearer_basicsr.tools.trained_net import add_network_source, load_source_network, network_channels
 
@@ -105,10 +108,6 @@ def read_image(path: str, channels: int, keep_colour: bool = False) -> np.ndarra
     return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
 
 
-def round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     """Restores the images; returns ``{input path: output path}``."""
     parser = doc_parser(__doc__, prog='python -m clearer_basicsr.infer')
@@ -116,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     parser.add_argument('--input', required=True, metavar='DIR_OR_FILE', help='an image, or a folder of images')
     parser.add_argument('--output', required=True, metavar='DIR', help='where the restored PNGs go')
     parser.add_argument('--self_ensemble', action='store_true', help='mean over the 8 flips/rotations (8x the time)')
-    parser.add_argument('--tile', type=int, metavar='N', help='restore N x N blocks one at a time (bounded memory)')
+    parser.add_argument(
+        '--tile',
+        type=int,
+        metavar='N',
+        help='restore N x N blocks one at a time (bounded memory); without it, images too large for the free '
+        'memory are tiled by themselves (one line says so); 0: never tile (refuse them instead)',
+    )
     parser.add_argument(
         '--tile_overlap', type=int, default=32, metavar='M', help='pixels of context around each block (default 32)'
     )
@@ -127,8 +132,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
     )
     parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1, ... (default: cuda when available)')
     args = parser.parse_args(argv)
-    if args.tile is not None and args.tile < 1 or args.tile_overlap < 0:
-        raise UserInputError(f'--tile {args.tile} --tile_overlap {args.tile_overlap}: expected N >= 1 and M >= 0')
+    if args.tile is not None and args.tile < 0 or args.tile_overlap < 0:
+        raise UserInputError(f'--tile {args.tile} --tile_overlap {args.tile_overlap}: expected N >= 0 and M >= 0')
     if os.path.isfile(args.output):
         raise UserInputError(f'--output {args.output!r} is a file; expected a folder')
     root, inputs = find_images(args.input, args.output)
@@ -170,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
             if tile:
                 y = restore_tiled(restore, x, tile, context, bar)
             else:
-                y = restore(x)
+                y = restore_within_memory(restore, net, x, multiple, args.tile is None, bar.write, name, channels)
                 bar.update(1)
             written[os.path.join(root, name)] = os.path.join(args.output, names[name])
             imwrite(tensor2img(y.cpu()), written[os.path.join(root, name)])
