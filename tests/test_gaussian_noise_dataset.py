@@ -168,6 +168,15 @@ def test_meta_info_file_selects_images(folder, tmp_path):
     assert [os.path.basename(dataset[i]['gt_path']) for i in range(len(dataset))] == ['img2.png', 'img0.png']
 
 
+def test_max_images_reads_the_first_images_by_name(folder):
+    root, _ = folder
+    names = sorted(os.path.basename(_dataset(root)[i]['gt_path']) for i in range(len(_dataset(root))))
+    few = _dataset(root, max_images=2)
+    assert [os.path.basename(few[i]['gt_path']) for i in range(len(few))] == names[:2]
+    with pytest.raises(ValueError, match='max_images = 0: expected a count >= 1'):
+        _dataset(root, max_images=0)
+
+
 def test_normalisation(folder):
     root, _ = folder
     plain = _dataset(root, in_ch=1)[0]

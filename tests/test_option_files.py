@@ -303,6 +303,20 @@ def test_evaluation_plans_read_and_name_shipped_files(path, monkeypatch):
     assert 'train' not in load_options(plan['test'])
 
 
+def test_no_search_chooses_or_validates_on_a_test_split():
+    """A search's supernet curve and its logits read held-apart images: an arch split, never a
+    test set (the search would pick its architecture on the images it is then tested on)."""
+    searches = [p for p in OPTION_FILES if _load_options(p).get('model_type') == 'CLEARERSearchModel']
+    assert len(searches) >= 10
+    for path in searches:
+        opt = load_options(path)
+        sets = [d for k, d in opt['datasets'].items() if k.startswith('val')] + [opt['train']['arch_dataset']]
+        for dataset in sets:
+            for key in ('dataroot_gt', 'dataroot_lq'):
+                if key in dataset:
+                    assert 'arch' in os.path.basename(dataset[key]), f'{rel(path)}: {dataset["name"]}: {key}'
+
+
 def test_each_test_file_loads_what_a_training_file_trains():
     """The checkpoint a test file loads is written by a shipped training file with the same
     network, and the test data is that run's validation data (same set, same noise)."""

@@ -66,6 +66,8 @@ class GaussianNoiseDataset(data.Dataset):
             ``use_rot`` (default off) and fresh noise every time. 'val' / 'test': whole
             images, noise (and sigma) seeded per image from a hash of its key and
             ``noise_seed`` (default 0), so every run and every epoch sees the same noisy inputs.
+        max_images (int, optional): read only the first N images (in name order): a search's
+            validation of its supernet on a few held-apart images.
         quantize (bool): clip ``lq`` to [0, 255] and round to 8-bit levels, as the reference
             did; default off (float noise as DnCNN / KAIR, ``lq`` may leave [0, 1]).
         mean, std (list, optional): normalisation of ``lq`` and ``gt``, as BasicSR's datasets.
@@ -82,7 +84,7 @@ class GaussianNoiseDataset(data.Dataset):
         require_data_roots(opt, where)
         self.root = opt['dataroot_gt']
         self.meta_info_file = meta_info_path(opt)
-        names = dataset_image_names(opt)
+        names = dataset_image_names(opt)[: self.max_images]
         self.keys = [image_key(n) for n in names]
         # BasicSR's convention: an LMDB image's path is its key
         self.paths = list(self.keys) if self.backend == 'lmdb' else [os.path.join(self.root, n) for n in names]
@@ -111,6 +113,10 @@ class GaussianNoiseDataset(data.Dataset):
             fail(key_path(where, 'in_ch'), in_ch, '1 (luma) or 3 (RGB)')
         settings['sigma'], settings['sigma_range'] = parse_sigma(opt, where)
         settings['quantize'] = Boolean().check(key_path(where, 'quantize'), opt.get('quantize', False))
+        limit = opt.get('max_images')
+        settings['max_images'] = (
+            None if limit is None else at_least(key_path(where, 'max_images'), limit, 1, 'a count', integer=True)
+        )
         seed = opt.get('noise_seed', 0)
         settings['noise_seed'] = at_least(key_path(where, 'noise_seed'), seed, 0, 'a seed', integer=True)
         settings['mean'], settings['std'] = mean, std = opt.get('mean'), opt.get('std')

@@ -13,6 +13,8 @@ _PHOTOS = (
 # A folder (path components, as in the option files) -> the command that writes it.
 PREPARE_COMMANDS = {
     'datasets/demo': 'python -m clearer_basicsr.data.demo_data --out datasets/demo',
+    'dncnn_gray': 'clearer-prepare bsd500 BSR --protocol dncnn --train400 Train400 --extra-test BSD68=BSD68',
+    'cbsd432': 'clearer-prepare bsd500 BSR --protocol cbsd432 --extra-test CBSD68=CBSD68',
     'BSD500/gray': 'clearer-prepare bsd500 BSR --gray',
     'BSD500/color': 'clearer-prepare bsd500 BSR',
     'photos/gray': f'{_PHOTOS} --gray',
