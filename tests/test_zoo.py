@@ -78,6 +78,28 @@ def test_every_card_states_what_its_entry_is():
         assert card['genotype'] == str(net.genotype())
         assert card['params'] == sum(p.numel() for p in net.parameters()) == cost['params']
         assert round(cost['macs'] / 1e9, 3) == card['gmacs_256']
+        test_sets = entry_options(name)['datasets'].values()  # what the card says it is for is what it was tested on
+        assert {d['in_ch'] for d in test_sets} == {card['channels']} == {net.in_channels}
+        assert {d.get('sigma') for d in test_sets} == {card.get('sigma')}
+        assert {tuple(d.get('sigma_range') or ()) for d in test_sets} == {tuple(card.get('sigma_range') or ())}
+
+
+def test_a_card_without_its_noise_level_is_refused(tmp_path, monkeypatch):
+    from clearer_basicsr.errors import UserInputError
+    from clearer_basicsr.tools import zoo
+
+    entry = tmp_path / 'zoo' / 'broken'
+    entry.mkdir(parents=True)
+    (entry / 'test.yml').write_text('name: broken')
+    card = open(os.path.join(os.path.dirname(ENTRIES[0]), 'card.yml')).read()
+    monkeypatch.setattr(zoo, 'PACKAGE_ZOO', str(tmp_path / 'zoo'))
+    for text, message in (
+        (card.replace('sigma: 30', ''), 'expected a noise level'),
+        (card + 'sigma_range: [0, 55]\n', 'not both'),
+    ):
+        (entry / 'card.yml').write_text(text)
+        with pytest.raises(UserInputError, match=message):
+            zoo.read_card('broken')
 
 
 def test_the_readme_zoo_table_is_what_clearer_zoo_list_prints(capsys):

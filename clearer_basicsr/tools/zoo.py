@@ -36,8 +36,9 @@ from clearer_basicsr.tools.cli import PACKAGE_ZOO, doc_parser
 CARD = 'card.yml'  # an entry's figures, read as data: what 'list' and the README show
 # The files of an entry a test option file needs (test.yml names them as zoo/<entry>/<file>).
 FILES = ('genotype.yml', 'net_g.pth', 'genotype.png')
-CARD_KEYS = {
+CARD_KEYS = {  # every card holds these; a fixed-sigma entry holds sigma, a blind one sigma_range
     'genotype': str,
+    'channels': int,
     'budget': (int, float),
     'params': int,
     'gmacs_256': (int, float),
@@ -65,12 +66,21 @@ def entry_folder(name: str) -> str:
 
 
 def read_card(name: str) -> dict[str, Any]:
-    """The figures of entry ``name`` (its card.yml), every key of :data:`CARD_KEYS` checked."""
+    """The figures of entry ``name`` (its card.yml), every key of :data:`CARD_KEYS` checked, and
+    what it restores: ``sigma`` (a noise level) or ``sigma_range`` ([lo, hi], blind)."""
     path = os.path.join(entry_folder(name), CARD)
     card = read_option_file(path)
     for key, kind in CARD_KEYS.items():
         if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
             raise UserInputError(f'{path}: {key} = {card.get(key)!r}; expected a {getattr(kind, "__name__", "number")}')
+    sigma, sigma_range = card.get('sigma'), card.get('sigma_range')
+    fixed = isinstance(sigma, (int, float)) and not isinstance(sigma, bool)
+    blind = isinstance(sigma_range, list) and len(sigma_range) == 2
+    if fixed == blind:
+        raise UserInputError(
+            f'{path}: sigma = {sigma!r}, sigma_range = {sigma_range!r}; expected a noise level (sigma) or a '
+            'blind range (sigma_range: [lo, hi]), not both'
+        )
     return card
 
 
