@@ -4,7 +4,7 @@ PSNR-against-GMACs plot of docs/benchmarks.md.
 
     python benchmarks/field_benchmarks.py [--out docs/benchmarks]
 
-Reads benchmarks/records/protocol_*_bm3d/metrics.json (BM3D on the same noisy images, made by
+Reads benchmarks/records/results/protocol_*_bm3d/metrics.json (BM3D on the same noisy images, made by
 python -m clearer_basicsr.tools.bm3d_reference -opt benchmarks/protocol/{bsd68,cbsd68}.yml) and the
 zoo cards whose test set is BSD68 or CBSD68. Published figures are data, with their sources.
 """
@@ -37,7 +37,7 @@ PUBLISHED = [
 def measured_bm3d():
     """{(set, sigma): PSNR} of the project's BM3D / colour BM3D records."""
     found = {}
-    for path in glob.glob(os.path.join(REPO, 'benchmarks', 'records', 'protocol_*_bm3d', 'metrics.json')):
+    for path in glob.glob(os.path.join(REPO, 'benchmarks', 'records', 'results', 'protocol_*_bm3d', 'metrics.json')):
         with open(path, encoding='utf-8') as f:
             report = json.load(f)
         for name, result in report['datasets'].items():
