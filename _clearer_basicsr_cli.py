@@ -62,11 +62,14 @@ def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> 
             err = f'{err.filename or "a file"}: permission denied ({err.strerror}); expected one this user may write'
         print(f'error: {err}', file=sys.stderr, flush=True)
         sys.exit(EXIT_BAD_INPUT)
-    except DiskFullError as err:
+    except OSError as err:
+        if err.errno not in (28, 122):  # ENOSPC, EDQUOT: a full disk (or quota) met by any write
+            raise
         sys.stdout.flush()
         if '--debug' in argv:
             traceback.print_exc()
-        print(f'error: {err}', file=sys.stderr, flush=True)
+        full = err if isinstance(err, DiskFullError) else DiskFullError(err.filename or 'a file')
+        print(f'error: {full}', file=sys.stderr, flush=True)
         sys.exit(EXIT_FAILURE)
     sys.exit(EXIT_OK)
 

@@ -26,10 +26,11 @@ def is_disk_full(err: BaseException, path: str | os.PathLike) -> bool:
     """Whether ``err``, raised while writing ``path``, means its file system is full: an ENOSPC
     (or quota) error anywhere in its chain (torch.save raises its own RuntimeError with the
     OSError as context, or without it), or hardly any space left where ``path`` goes."""
-    seen = err
-    while seen is not None:
+    seen, chain = err, set()
+    while seen is not None and id(seen) not in chain:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
+        chain.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     try:
         stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
@@ -56,6 +57,20 @@ def atomic_write(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_image(img: object, path: str | os.PathLike) -> None:
+    """An image (as BasicSR's ``imwrite`` takes it) written all at once, its folder made as needed;
+    its format from the extension."""
+    import cv2
+
+    path = os.fspath(path)
+    ok, encoded = cv2.imencode(os.path.splitext(path)[1], img)
+    if not ok:
+        raise OSError(f'cannot encode an image for {path}')
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with atomic_write(path, binary=True) as f:
+        f.write(encoded.tobytes())
 
 
 def remove_partial_writes(folder: str | os.PathLike) -> list[str]:

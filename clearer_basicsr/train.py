@@ -46,7 +46,7 @@ from .checkpoint import rng_kept, set_rng_state
 from .compat import load_resume_state
 from .data.samplers import build_eval_loader, build_train_loader
 from .errors import DiskFullError
-from .files import folder_lock, remove_partial_writes
+from .files import folder_lock, is_disk_full, remove_partial_writes
 from .option_file import parse_and_check, seed_line
 from .options_check import mark_checked
 from .run_files import append_train_log, append_val_log, copy_option_file, held_log, run_log, write_metrics
@@ -113,9 +113,14 @@ def start_run(
                 logger.info(f'Removed {path}: a write that was killed left it.')
         try:
             return train_loop(opt, resume_state, logger, built)
-        except DiskFullError as err:
-            err.hint = continue_hint(opt, opt_file)
-            raise
+        except OSError as err:  # a full disk, met by a checkpoint (DiskFullError) or by a log line
+            if not is_disk_full(err, opt['path']['experiments_root']):
+                raise
+            hint = continue_hint(opt, opt_file)
+            if isinstance(err, DiskFullError):
+                err.hint = hint
+                raise
+            raise DiskFullError(err.filename or opt['path']['log'], hint) from err
 
 
 def continue_hint(opt: dict, opt_file: str) -> str:

@@ -189,7 +189,7 @@ def entry_point_cases(root, demo_data, tiny_data):
         case('clearer-test', 'script', '-opt test.yml --auto_resume', 2),
         case('clearer_basicsr.test', 'module', '-opt test.yml --force_yml name=', 2),
         case('clearer-infer', 'script', f'-opt test.yml --input {demo_data["test_folder"]} --output inferred', 0),
-        case('clearer-infer', 'script', f'-opt test.yml --input {demo_data["test_folder"]} --output x --tile 0', 2),
+        case('clearer-infer', 'script', f'-opt test.yml --input {demo_data["test_folder"]} --output x --tile -1', 2),
         case('clearer_basicsr.infer', 'module', '-opt test.yml --input no_such_image.png --output x', 2),
         case('clearer-evaluate', 'script', f'-opt {evaluation} --plan', 0),
         case('clearer-evaluate', 'script', '-opt bad_evaluation.yml --plan', 2),

@@ -45,7 +45,6 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import cv2
 import torch
 from basicsr.data import build_dataset
 from basicsr.metrics import calculate_metric
@@ -60,7 +59,7 @@ from tqdm import tqdm
 from .. import option_rules as rules
 from ..bn_recalibration import calibration_batches, recalibrate_batchnorm
 from ..checkpoint import rng_kept
-from ..files import atomic_write
+from ..files import write_image
 from ..inference import mean_scores, restore_whole
 from ..memory import restore_within_memory
 from ..options_check import check_options, was_checked
@@ -174,16 +173,6 @@ def zero_layer(net: nn.Module, name: str, where: str) -> None:
         for tensor in (layers[name].weight, getattr(layers[name], 'bias', None)):
             if isinstance(tensor, torch.Tensor):
                 tensor.zero_()
-
-
-def write_image(img: Any, path: str) -> None:
-    """BasicSR's ``imwrite`` (folders made as needed), written all at once."""
-    ok, encoded = cv2.imencode(os.path.splitext(path)[1], img)
-    if not ok:
-        raise OSError(f'cannot encode an image for {path}')
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with atomic_write(path, binary=True) as f:
-        f.write(encoded.tobytes())
 
 
 def check_scheduler_options(scheduler: Mapping[str, Any], where: str) -> None:

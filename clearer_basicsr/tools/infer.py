@@ -40,11 +40,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
-from basicsr.utils import img2tensor, imwrite, tensor2img
+from basicsr.utils import img2tensor, tensor2img
 from tqdm import tqdm
 
 from clearer_basicsr.data.data_util import IMG_EXTENSIONS, bgr_to_luma, image_header_size, list_images
 from clearer_basicsr.errors import UserInputError
+from clearer_basicsr.files import write_image
 from clearer_basicsr.inference import by_opponent_channel, restore_tiled, restore_whole
 from clearer_basicsr.memory import restore_within_memory, round_up
 from clearer_basicsr.tools.cli import doc_parser
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, str]:
                 y = restore_within_memory(restore, net, x, multiple, args.tile is None, bar.write, name, channels)
                 bar.update(1)
             written[os.path.join(root, name)] = os.path.join(args.output, names[name])
-            imwrite(tensor2img(y.cpu()), written[os.path.join(root, name)])
+            write_image(tensor2img(y.cpu()), written[os.path.join(root, name)])
     seconds = time.perf_counter() - start
     megapixels = sum(h * w for h, w in sizes.values()) / 1e6
     print(
