@@ -120,7 +120,7 @@ def test_copied_search_option_runs_through_basicsr_script(demo_data, basicsr_tre
         f'datasets:train:dataroot_gt={demo_data["train_lmdb"]}',
         'datasets:train:batch_size_per_gpu=2',
         'datasets:train:num_worker_per_gpu=0',
-        f'datasets:val:dataroot_gt={demo_data["test_folder"]}',
+        f'datasets:val:dataroot_gt={demo_data["arch_lmdb"]}',  # the held-apart split, as the file has it
         f'train:arch_dataset:dataroot_gt={demo_data["arch_lmdb"]}',
         'train:total_iter=2',
         'train:arch_warmup_iter=1',
