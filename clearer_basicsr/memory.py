@@ -57,6 +57,12 @@ def available_bytes(device: torch.device) -> int:
     return max(free, 0)
 
 
+def weight_dtype(net: nn.Module) -> torch.dtype:
+    """The dtype of the network's weights (the default one for a network without any)."""
+    weight = next(net.parameters(), None)
+    return torch.get_default_dtype() if weight is None else weight.dtype
+
+
 def bytes_per_pixel(net: nn.Module, channels: int, multiple: int, device: torch.device) -> float:
     """The bytes of every layer output of ``net`` per input pixel (measured once per network)."""
     if net in _per_pixel:
@@ -70,8 +76,7 @@ def bytes_per_pixel(net: nn.Module, channels: int, multiple: int, device: torch.
 
     leaves = [m for m in net.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
-    side = round_up(PROBE, multiple)
-    dtype = next(net.parameters(), torch.empty(0)).dtype
+    side, dtype = round_up(PROBE, multiple), weight_dtype(net)
     try:
         with torch.no_grad():
             net(torch.zeros(1, channels, side, side, device=device, dtype=dtype))
@@ -88,7 +93,7 @@ def receptive_radius(net: nn.Module, channels: int, multiple: int, device: torch
     False where even RADIUS_PROBE_MAX does not: a network that sees the whole image)."""
     if net in _radius:
         return _radius[net]
-    side, dtype = round_up(64, multiple), next(net.parameters(), torch.empty(0)).dtype
+    side, dtype = round_up(64, multiple), weight_dtype(net)
     while True:
         x = torch.randn(1, channels, side, side, device=device, dtype=dtype, requires_grad=True)
         with torch.enable_grad():
