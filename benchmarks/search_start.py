@@ -55,14 +55,14 @@ def main(argv=None):
         below = next((i + 1 for i, v in enumerate(losses) if v < noisy), None)
         result.update(peak=max(losses), peak_iter=losses.index(max(losses)) + 1, first_below_noisy=below)
         runs.append(result)
+        with open(args.json, 'w', encoding='utf-8') as f:  # after each run: a stopped session keeps the first
+            json.dump({'iters': args.iters, 'noisy_mse': noisy, 'runs': runs}, f, indent=1)
         print(
             f'warmup_iter {warmup:>3}: first loss {losses[0]:.3f}, peak {result["peak"]:.3g} at iteration '
             f'{result["peak_iter"]}, below the noisy input ({noisy:.4f}) from iteration {below}, '
             f'last {losses[-1]:.4f} ({result["seconds_per_iter"]:.1f} s per iteration)',
             flush=True,
         )
-    with open(args.json, 'w', encoding='utf-8') as f:
-        json.dump({'iters': args.iters, 'noisy_mse': noisy, 'runs': runs}, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -178,6 +178,19 @@ def test_a_second_run_skips_finished_stages_and_bad_plans_are_refused(evaluation
         os.chdir(old)
 
 
+def test_a_second_evaluation_of_a_running_plan_is_refused(evaluation, monkeypatch):
+    """One evaluation of a plan at a time: a second one refuses before it runs or writes a stage."""
+    from clearer_basicsr.errors import UserInputError
+    from clearer_basicsr.files import folder_lock
+
+    root, _ = evaluation
+    monkeypatch.chdir(root)
+    with folder_lock(root / 'experiments' / 'tinyeval', 'the first evaluation'):
+        with pytest.raises(UserInputError, match=rf'tinyeval: another run is using it \(process {os.getpid()}\)'):
+            main(['-opt', str(root / 'evaluate.yml')])
+    main(['-opt', str(root / 'evaluate.yml'), '--plan'])  # reading the plan needs no lock
+
+
 def test_a_fresh_clone_with_the_kept_records_continues_without_running_a_stage(evaluation, tmp_path, capsys):
     """--keep holds each finished stage's records and no weights; a directory with nothing else
     (no experiments/, no results/) given the same folder has every stage done and reports the
