@@ -120,6 +120,18 @@ def test_a_second_run_of_a_held_experiment_is_refused_before_touching_it(demo_da
     assert len(glob.glob(str(tmp_path / 'experiments' / 'twice_archived_*'))) == 1
 
 
+def test_a_second_prepare_into_a_held_folder_is_refused(tmp_path):
+    from test_prepare_scripts import make_bsds
+
+    make_bsds(tmp_path, np.random.default_rng(0))
+    out = tmp_path / 'out'
+    with folder_lock(out, 'the first one'):
+        with pytest.raises(UserInputError, match=f'out: another run is using it \\(process {os.getpid()}\\)'):
+            prepare(['bsd500', str(tmp_path / 'BSR'), '--out', str(out)])
+    assert not out.exists()
+    assert prepare(['bsd500', str(tmp_path / 'BSR'), '--out', str(out)]) == {'train': 3, 'arch': 2, 'test': 2}
+
+
 def test_a_fresh_start_leaves_no_temporary_file_in_the_archive(demo_data, tmp_path, one_thread):
     opt_file = write_yaml(tmp_path / 'run.yml', train_options(demo_data, 'killed', total_iter=2))
     exp = tmp_path / 'experiments' / 'killed'

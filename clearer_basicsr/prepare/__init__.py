@@ -30,7 +30,7 @@ from clearer_basicsr.files import is_disk_full
 
 from . import bsd500, paired, photos, rain800
 from .inputs import LayoutError
-from .outputs import CLAIMED, remove_claimed
+from .outputs import CLAIMED, HELD, remove_claimed
 
 COMMANDS: dict[str, ModuleType] = {'bsd500': bsd500, 'rain800': rain800, 'paired': paired, 'photos': photos}
 
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
     command = args.command
     del args.command  # prepare_info.json records the command's own arguments
     CLAIMED.clear()
-    with plain_warnings():
+    with plain_warnings(), HELD:  # the output folder's lock, taken when the command claims it
         try:
             return COMMANDS[command].prepare(args, subparsers[command])
         except (FileExistsError, FileNotFoundError) as err:

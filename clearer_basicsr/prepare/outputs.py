@@ -5,6 +5,7 @@ plus BasicSR LMDBs holding the same images under the same keys."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -16,15 +17,19 @@ import numpy as np
 from tqdm import tqdm
 
 from clearer_basicsr.data.lmdb_io import write_lmdb
+from clearer_basicsr.files import folder_lock
 
 from .inputs import LayoutError, Pair, load, read_image, stem
 
 INFO = 'prepare_info.json'  # how the folder was made
 CLAIMED: list[str] = []  # the outputs of the command running in this process (removed if it fails on a full disk)
+HELD = contextlib.ExitStack()  # the lock on the output folder, until the command ends (release())
 
 
 def claim_outputs(out_dir: str, names: Iterable[str], force: bool) -> None:
-    """Refuses to replace an earlier run's outputs unless ``force``; with it, removes just those."""
+    """Holds ``out_dir`` for this command (a second command writing it is refused), then refuses to
+    replace an earlier run's outputs unless ``force``; with it, removes just those."""
+    HELD.enter_context(folder_lock(out_dir, 'clearer-prepare'))
     names = list(names)
     existing = [os.path.join(out_dir, n) for n in names if os.path.lexists(os.path.join(out_dir, n))]
     if existing and not force:
