@@ -35,10 +35,14 @@ def save(run):
         os.path.join(KEEP, 'experiments', run, 'models', 'net_*_[0-9]*.pth')
     ):
         os.remove(old)
-    finished = os.path.exists(os.path.join('experiments', run, 'models', 'net_g_latest.pth'))
-    newest = None if finished else latest_state(run)
+    final = os.path.join('experiments', run, 'models', 'net_g_latest.pth')
+    if os.path.exists(final):  # finished: its final weights are what it made
+        os.makedirs(os.path.join(KEEP, os.path.dirname(final)), exist_ok=True)
+        shutil.copyfile(final, os.path.join(KEEP, final))
+        return f'{run}: records and final weights (finished)'
+    newest = latest_state(run)
     if newest is None:
-        return f'{run}: records only ({"finished" if finished else "no training state yet"})'
+        return f'{run}: records only (no training state yet)'
     iteration, state = newest
     weights = glob.glob(os.path.join('experiments', run, 'models', f'net_*_{iteration}.pth'))
     for path in [state, *weights]:
