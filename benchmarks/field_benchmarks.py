@@ -55,7 +55,7 @@ def zoo_rows():
     for path in sorted(glob.glob(os.path.join(REPO, 'clearer_basicsr', 'zoo', '*', 'card.yml'))):
         with open(path, encoding='utf-8') as f:
             card = yaml.safe_load(f)
-        test_set = card['test_set'].split(',')[0].strip()
+        test_set = card['test_set'].split(',')[0].split()[0]
         if test_set in ('BSD68', 'CBSD68'):
             scores = card.get('psnr_by_sigma') or {card['sigma']: card['psnr']}
             name = os.path.basename(os.path.dirname(path))

@@ -20,14 +20,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIGMA = 30
 
 
-def run(iters, warmup):
-    name = f'benchmark_search_start_w{warmup}'
+def run(iters, warmup, init_std=None):
+    name = f'benchmark_search_start_w{warmup}' + (f'_init{init_std:g}' if init_std else '')
     shutil.rmtree(os.path.join('experiments', name), ignore_errors=True)
     overrides = [
         f'name={name}',
         f'train:total_iter={iters}',
         f'train:warmup_iter={warmup if warmup else -1}',
         f'train:arch_warmup_iter={iters - 1}',  # the logits stay frozen, as the reference's first 500
+        *([f'network_g:init_std={init_std}'] if init_std else []),
         'logger:print_freq=1',
         f'logger:save_checkpoint_freq={10 * iters}',
         'logger:use_tb_logger=false',
@@ -38,19 +39,25 @@ def run(iters, warmup):
     subprocess.run(command, check=True, env=dict(os.environ, OMP_NUM_THREADS='1'), stdout=subprocess.DEVNULL)
     with open(os.path.join('experiments', name, 'train_log.jsonl'), encoding='utf-8') as f:
         entries = [json.loads(line) for line in f]
-    return {'warmup_iter': warmup, 'l_pix': [e['l_pix'] for e in entries], 'seconds_per_iter': entries[-1]['time']}
+    return {
+        'warmup_iter': warmup,
+        'init_std': init_std,
+        'l_pix': [e['l_pix'] for e in entries],
+        'seconds_per_iter': entries[-1]['time'],
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', type=int, default=80)
     parser.add_argument('--warmup', type=int, nargs='+', default=[0, 50])
+    parser.add_argument('--init-std', type=float, help="the weights' init std (default: the file's 0.001)")
     parser.add_argument('--json', default=os.path.join(REPO, 'benchmarks', 'results', 'search_start.json'))
     args = parser.parse_args(argv)
     noisy = (SIGMA / 255) ** 2
     runs = []
     for warmup in args.warmup:
-        result = run(args.iters, warmup)
+        result = run(args.iters, warmup, args.init_std)
         losses = result['l_pix']
         below = next((i + 1 for i, v in enumerate(losses) if v < noisy), None)
         result.update(peak=max(losses), peak_iter=losses.index(max(losses)) + 1, first_below_noisy=below)
@@ -58,8 +65,8 @@ def main(argv=None):
         with open(args.json, 'w', encoding='utf-8') as f:  # after each run: a stopped session keeps the first
             json.dump({'iters': args.iters, 'noisy_mse': noisy, 'runs': runs}, f, indent=1)
         print(
-            f'warmup_iter {warmup:>3}: first loss {losses[0]:.3f}, peak {result["peak"]:.3g} at iteration '
-            f'{result["peak_iter"]}, below the noisy input ({noisy:.4f}) from iteration {below}, '
+            f'warmup_iter {warmup:>3}, init_std {args.init_std or 0.001:g}: first loss {losses[0]:.3f}, '
+            f'peak {result["peak"]:.3g} at iteration {result["peak_iter"]}, below the noisy input ({noisy:.4f}) from iteration {below}, '
             f'last {losses[-1]:.4f} ({result["seconds_per_iter"]:.1f} s per iteration)',
             flush=True,
         )

@@ -17,6 +17,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -71,7 +72,7 @@ def main(argv=None):
         f'# Model zoo entry {test["name"]}: the searched genotype {genotype} and its retrained weights.\n'
         + (f'# From: {args.note}.\n' if args.note else '')
         + f'#   python -m clearer_basicsr.test -opt {entry}/test.yml     (from the repository root; the\n'
-        + '#   test set is made by clearer-prepare photos, see docs/evaluation.md)\n'
+        + '#   test set: docs/benchmarks.md or docs/evaluation.md says which command makes it)\n'
         + f'#   clearer-infer --zoo {test["name"]} --input IMAGES --output OUT     (from any folder)\n'
     )
     with open(os.path.join(args.out, 'test.yml'), 'w', encoding='utf-8') as f:
@@ -95,18 +96,23 @@ def card_figures(args, test, net, genotype):
     if train is None:
         raise UserInputError(f'{args.retrain}: holds no copy of its training option file (train: total_iter)')
     (dataset,) = test['datasets'].values()
+    channels = int(test['network_g'].get('in_channels', 3))
+    noise = {'sigma': dataset['sigma']} if dataset.get('sigma') is not None else {'sigma_range': dataset['sigma_range']}
     card = {
+        'channels': channels,
+        **noise,
         'genotype': str(genotype),
         'budget': args.budget,
         'params': cost['params'],
         'gmacs_256': round(cost['macs'] / 1e9, 3),
         'iterations': train['train']['total_iter'],
-        'test_set': f'{dataset["name"]}, sigma {dataset.get("sigma")}',
+        'test_set': f'{re.sub(r"_s[0-9]+$", "", dataset["name"])}, {"gray" if channels == 1 else "colour"}, '
+        f'sigma {dataset.get("sigma")}',
     }
     for key, folder in (('', args.results), ('bm3d_', args.bm3d)):
         if folder:
             with open(os.path.join(folder, 'metrics.json'), encoding='utf-8') as f:
-                (scores,) = json.load(f)['datasets'].values()
+                scores = json.load(f)['datasets'][dataset['name']]  # the entry's test set among the file's
             card[f'{key}psnr'] = round(scores['average']['psnr'], 2)
             card[f'{key}ssim'] = round(scores['average']['ssim'], 4)
     return card
