@@ -66,8 +66,8 @@ def main(argv=None):
             json.dump({'iters': args.iters, 'noisy_mse': noisy, 'runs': runs}, f, indent=1)
         print(
             f'warmup_iter {warmup:>3}, init_std {args.init_std or 0.001:g}: first loss {losses[0]:.3f}, '
-            f'peak {result["peak"]:.3g} at iteration {result["peak_iter"]}, below the noisy input ({noisy:.4f}) from iteration {below}, '
-            f'last {losses[-1]:.4f} ({result["seconds_per_iter"]:.1f} s per iteration)',
+            f'peak {result["peak"]:.3g} at iteration {result["peak_iter"]}, '
+            f'below the noisy input ({noisy:.4f}) from iteration {below}, last {losses[-1]:.4f} ({result["seconds_per_iter"]:.1f} s per iteration)',
             flush=True,
         )
 
