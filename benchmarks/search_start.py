@@ -67,7 +67,8 @@ def main(argv=None):
         print(
             f'warmup_iter {warmup:>3}, init_std {args.init_std or 0.001:g}: first loss {losses[0]:.3f}, '
             f'peak {result["peak"]:.3g} at iteration {result["peak_iter"]}, '
-            f'below the noisy input ({noisy:.4f}) from iteration {below}, last {losses[-1]:.4f} ({result["seconds_per_iter"]:.1f} s per iteration)',
+            f'below the noisy input ({noisy:.4f}) from iteration {below}, last {losses[-1]:.4f} '
+            f'({result["seconds_per_iter"]:.1f} s per iteration)',
             flush=True,
         )
 
