@@ -58,7 +58,7 @@ def main(argv=None):
     # the template's network with the searched genotype: the weights must fit it (read as data,
     # 'module.' prefixes stripped) before anything is written
     net = build_network({**test['network_g'], 'genotype': found})
-    params = saved_weights(net, weights)
+    params = saved_weights(net, weights, param_key=test['path'].get('param_key_g', 'params'))  # what was tested
 
     os.makedirs(args.out, exist_ok=True)
     shutil.copyfile(found, os.path.join(args.out, FILE))
