@@ -93,7 +93,7 @@ def receptive_radius(net: nn.Module, channels: int, multiple: int, device: torch
     False where even RADIUS_PROBE_MAX does not: a network that sees the whole image)."""
     if net in _radius:
         return _radius[net]
-    side, dtype = round_up(64, multiple), weight_dtype(net)
+    side, dtype = round_up(PROBE, multiple), weight_dtype(net)
     while True:
         x = torch.randn(1, channels, side, side, device=device, dtype=dtype, requires_grad=True)
         with torch.enable_grad():

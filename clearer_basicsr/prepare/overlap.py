@@ -12,8 +12,6 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from clearer_basicsr.data.data_util import bgr_to_luma
-
 from .inputs import read_image
 
 SIGNATURE_LEVELS = 3.0  # mean |difference| of 32x32 signatures: different photos differ by tens of levels
@@ -24,7 +22,7 @@ CROP_MSE = 50.0  # a crop at full size: JPEG-vs-PNG and luma rounding stay far b
 
 def luma(path: str) -> np.ndarray:
     """The image's full-range luma as float32 (colour and gray files of one photo agree)."""
-    return bgr_to_luma(read_image(path)).astype(np.float32)
+    return read_image(path, gray=True).astype(np.float32)
 
 
 def shrink(img: np.ndarray) -> np.ndarray:
