@@ -1,5 +1,6 @@
 """Colour photos at sigma 30: the colour zoo entry, the gray entry run on each opponent colour
-channel (clearer-infer --keep_colour) and colour BM3D, per test photo (README, model zoo).
+channel (clearer-infer --keep_colour) and colour BM3D, per test photo (docs/benchmarks.md, the
+colour section).
 
     python benchmarks/zoo_colour.py --json benchmarks/results/zoo_colour.json [--bm3d]
 

@@ -1,9 +1,12 @@
-"""Crash-safe checkpoint files, their state dicts, and the random-number state that makes a resume bit-exact."""
+"""Crash-safe checkpoint files, their state dicts read as data only (:func:`torch_load`, the one
+reader of every checkpoint and training state), and the random-number state that makes a resume
+bit-exact."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import random
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,9 +16,40 @@ import torch
 from basicsr.utils import get_root_logger
 from torch import nn
 
-from .compat import torch_load
 from .errors import UserInputError
 from .files import atomic_write
+
+
+def torch_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
+    """Loads a checkpoint or training state (BasicSR's or the plugin's) as data: tensors, numbers,
+    strings and containers — ``torch.load(weights_only=True)`` and nothing more, so no code runs
+    from a file. UserInputError naming the file when it is missing, not a checkpoint, or needs more."""
+    import pickle
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserInputError(f'{path}: no such file; expected a checkpoint (.pth) or training state (.state)')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        try:  # names the globals without running anything
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except (RuntimeError, ValueError):  # not a zip checkpoint at all
+            raise _not_a_checkpoint(path, err) from None
+        unsafe = unsafe or ['objects other than tensors']
+        raise UserInputError(
+            f'{path}: refused: loading it would call {", ".join(unsafe)}, which no checkpoint or training state '
+            'holds (only tensors, numbers, strings and containers are loaded, so that no code runs from a file)'
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise _not_a_checkpoint(path, err) from None
+
+
+def _not_a_checkpoint(path: str, err: Exception) -> UserInputError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if 'weights only load failed' in reason.lower():
+        reason = 'an unknown format'
+    return UserInputError(f'{path}: not a PyTorch checkpoint or training state, or truncated ({reason})')
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
@@ -96,7 +130,7 @@ def first_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, Any
 
 def saved_weights(net: nn.Module, load_path: str, strict: bool = True, param_key: str | None = 'params') -> dict:
     """The weights a checkpoint holds for ``net`` (under ``param_key``, else 'params', as BasicSR),
-    read as data only (:func:`.compat.torch_load`), 'module.' prefixes stripped and, when
+    read as data only (:func:`torch_load`), 'module.' prefixes stripped and, when
     ``strict``, compared with the network: one line naming the first key that does not fit (a
     checkpoint of other network options) instead of PyTorch's list."""
     saved = torch_load(load_path)

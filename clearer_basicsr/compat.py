@@ -9,8 +9,7 @@ worked (CUDA machines) and only adds what was missing:
   ``torch.cuda.set_device``);
 * ``load_resume_state`` (used by the plugin's own train entry point; BasicSR's lives in its
   script) maps the state to the CPU when there is no CUDA;
-* :func:`torch_load` reads every checkpoint and training state as data only (no code runs from
-  a file someone else made).
+  its training state read as data only (:func:`.checkpoint.torch_load`).
 """
 
 from __future__ import annotations
@@ -38,40 +37,6 @@ def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
     dist_util.init_dist(launcher, backend, **kwargs)
 
 
-def torch_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
-    """Loads a checkpoint or training state (BasicSR's or the plugin's) as data: tensors, numbers,
-    strings and containers — ``torch.load(weights_only=True)`` and nothing more, so no code runs
-    from a file. UserInputError naming the file when it is missing, not a checkpoint, or needs more."""
-    import pickle
-
-    import torch
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise UserInputError(f'{path}: no such file; expected a checkpoint (.pth) or training state (.state)')
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        try:  # names the globals without running anything
-            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except (RuntimeError, ValueError):  # not a zip checkpoint at all
-            raise _not_a_checkpoint(path, err) from None
-        unsafe = unsafe or ['objects other than tensors']
-        raise UserInputError(
-            f'{path}: refused: loading it would call {", ".join(unsafe)}, which no checkpoint or training state '
-            'holds (only tensors, numbers, strings and containers are loaded, so that no code runs from a file)'
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise _not_a_checkpoint(path, err) from None
-
-
-def _not_a_checkpoint(path: str, err: Exception) -> UserInputError:
-    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if 'weights only load failed' in reason.lower():
-        reason = 'an unknown format'
-    return UserInputError(f'{path}: not a PyTorch checkpoint or training state, or truncated ({reason})')
-
-
 def load_resume_state(opt: dict) -> dict | None:
     """BasicSR's ``load_resume_state`` that also works on the CPU."""
     import torch
@@ -91,6 +56,8 @@ def load_resume_state(opt: dict) -> dict | None:
         resume_state_path = opt['path']['resume_state']
     if resume_state_path is None:
         return None
+    from .checkpoint import torch_load
+
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
     resume_state = torch_load(resume_state_path, map_location=device)
     from basicsr.utils import check_resume

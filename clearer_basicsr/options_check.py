@@ -56,6 +56,7 @@ from .option_rules import (
     number,
     one_of,
 )
+from .search_result import resolve_genotype_files
 
 # What BasicSR (its parser, loop, loaders and image datasets) and the plugin's loop read from an
 # option file, outside what the model (train, val), the networks, datasets, losses and metrics
@@ -139,6 +140,7 @@ def check_options(opt: Mapping[str, Any]) -> None:
 
     model_cls = lookup(MODEL_REGISTRY, 'model_type', opt.get('model_type'), 'model (MODEL_REGISTRY)')
     check_keys(opt, BASICSR_KEYS, '')
+    resolve_genotype_files(opt)  # networks are built from genotypes, never from files
     check_devices(opt)
     check_paths(opt)
     if opt.get('is_train'):

@@ -33,6 +33,7 @@ import yaml
 from .archs.genotype import Genotype
 from .errors import UserInputError
 from .files import atomic_write
+from .option_rules import MissingPathError
 
 FILE = 'genotype.yml'
 
@@ -130,19 +131,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def names_a_file(source: Any) -> bool:
+    return isinstance(source, os.PathLike) or (
+        isinstance(source, str) and (source.strip().endswith(('.yml', '.yaml')) or os.path.isfile(source))
+    )
+
+
 def genotype_of(
     source: Any, branch_channels: Sequence[int] | None = None, columns_per_cell: int | None = None
 ) -> Genotype:
     """The genotype an option names: a path to a genotype.yml, a whole genotype.yml as a mapping,
     or anything :meth:`.Genotype.from_any` takes (preset numbers fill in what the source lacks)."""
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and (source.strip().endswith(('.yml', '.yaml')) or os.path.isfile(source))
-    ):
+    if names_a_file(source):
         return SearchResult.load(source).genotype
     if isinstance(source, Mapping) and 'genotype' in source:
         check_keys(source, 'genotype')
         source = source['genotype']
     return Genotype.from_any(source, branch_channels, columns_per_cell)
+
+
+def resolve_genotype_files(opt: dict) -> dict:
+    """The option boundary: each ``network_*: genotype`` that names a genotype.yml (a path, or the
+    whole file as a mapping) replaced, in place, by the genotype it holds (as a mapping that
+    carries its preset), so networks are built from genotypes and never read files. A missing
+    file is refused in one line naming the key. Returns ``opt``."""
+    for key in [k for k in opt if str(k).startswith('network_')]:
+        net_opt = opt[key]
+        if not isinstance(net_opt, Mapping) or 'genotype' not in net_opt:
+            continue
+        source = net_opt['genotype']
+        if names_a_file(source) and not os.path.isfile(source):
+            raise MissingPathError(
+                f'{key}: genotype = {str(source)!r}: no such file; expected the genotype.yml a search '
+                'wrote (experiments/<search name>/genotype.yml)'
+            )
+        if names_a_file(source) or (isinstance(source, Mapping) and 'genotype' in source):
+            net_opt['genotype'] = genotype_of(source).to_dict()
+    return opt
 
 
 def write_search_outputs(result: SearchResult, folder: str, history: Sequence[tuple[int, Any]]) -> None:

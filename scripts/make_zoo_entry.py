@@ -35,7 +35,9 @@ def main(argv=None):
     parser.add_argument('--test', required=True, help='a test option file of the derived network, as a template')
     parser.add_argument('--out', required=True, help='the entry folder, e.g. zoo/clearer_gray_s30')
     parser.add_argument('--note', default='', help='where the entry comes from, written into test.yml')
-    parser.add_argument('--budget', type=float, required=True, help="the search's budget, for the card")
+    parser.add_argument(
+        '--budget', type=float, help="the search's budget, for the card (default: the one its genotype.yml reports)"
+    )
     parser.add_argument('--results', help="clearer-test's results folder of the entry (its metrics.json)")
     parser.add_argument('--bm3d', help="bm3d_reference's results folder on the same test set")
     args = parser.parse_args(argv)
@@ -54,10 +56,15 @@ def main(argv=None):
         if not os.path.isfile(path):
             raise UserInputError(f'{path}: no such file')
     test = read_option_file(args.test)
-    genotype = SearchResult.load(found).genotype
+    searched = SearchResult.load(found)
+    genotype = searched.genotype
+    if args.budget is None:  # the budget the search reported (models/budget.py: Budget.report)
+        args.budget = (searched.budget or {}).get('target_fraction')
+        if args.budget is None:
+            raise UserInputError(f'{found}: reports no budget (the search had none); give --budget')
     # the template's network with the searched genotype: the weights must fit it (read as data,
     # 'module.' prefixes stripped) before anything is written
-    net = build_network({**test['network_g'], 'genotype': found})
+    net = build_network({**test['network_g'], 'genotype': genotype.to_dict()})
     params = saved_weights(net, weights, param_key=test['path'].get('param_key_g', 'params'))  # what was tested
 
     os.makedirs(args.out, exist_ok=True)

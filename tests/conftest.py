@@ -106,6 +106,19 @@ def search_options(demo_data, name, total_iter=6, **train):
     )
 
 
+def one_shot_options(demo_data, name, total_iter=6, **train):
+    """A tiny one-shot search (model_type CLEAREROneShotModel): the supernet and splits of
+    :func:`search_options`, without the DARTS search's keys."""
+    from clearer_basicsr.models.search_options import DARTS_KEYS
+
+    opt = search_options(demo_data, name, total_iter=total_iter, **train)
+    opt['model_type'] = 'CLEAREROneShotModel'
+    for key in DARTS_KEYS:
+        if key not in train:
+            opt['train'].pop(key, None)
+    return opt
+
+
 def write_yaml(path, opt):
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)

@@ -6,6 +6,8 @@ import torch
 from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
 from clearer_basicsr.archs.complexity import cost_matrix
 from clearer_basicsr.losses.arch_loss import CLEARERArchLoss, column_entropy
+from clearer_basicsr.models.search_options import check_darts_train
+from clearer_basicsr.option_rules import OptionError
 
 
 def test_entropy_gradient_moves_a_06_04_column_towards_1_0():
@@ -36,6 +38,12 @@ def test_large_lambda_comp_without_data_signal_moves_logits_to_the_cheaper_modul
     assert torch.equal(logits.argmax(-1), costs.argmin(-1))
 
 
-def test_lambda_comp_without_complexity_metric_is_refused():
-    with pytest.raises(ValueError, match='lambda_comp = 0.1 needs a complexity metric'):
-        CLEARERArchLoss(lambda_comp=0.1)
+def test_lambda_comp_without_costs_is_refused_before_a_step():
+    with pytest.raises(OptionError, match='lambda_comp = 0.1 needs a complexity metric'):
+        check_darts_train({'arch_loss': {'type': 'CLEARERArchLoss', 'lambda_comp': 0.1}}, 'train')
+    check_darts_train(
+        {'arch_loss': {'type': 'CLEARERArchLoss', 'lambda_comp': 0.1}, 'budget': {'metric': 'macs', 'target': 0.5}},
+        'train',
+    )
+    with pytest.raises(RuntimeError, match='call set_costs'):  # used bare, the loss says what it lacks
+        CLEARERArchLoss(lambda_comp=0.1)(torch.full((2, 2), 0.5))

@@ -3,64 +3,15 @@ scale) trains 2 iterations and tests on tiny data through the plugin's entry poi
 process: the shipped files with only their data paths and sizes made tiny."""
 
 import glob
-import logging
 import math
 import os
-import sys
 
 import cv2
 import pytest
-from conftest import run_train_inprocess, write_yaml
-from test_option_files import REPO, TEST_SIZES, load_options, point_at_tiny_data, rel, to_plain
+from conftest import REPO, TEST_SIZES, run_train_inprocess, write_yaml
+from helpers import fresh_basicsr_log, rel, run_test_inprocess, tiny_test_options, tiny_train_options
 
 TRAIN_FILES = sorted(glob.glob(os.path.join(REPO, 'options', 'baselines', '**', 'train_*.yml'), recursive=True))
-
-
-def fresh_basicsr_log():
-    """Forgets BasicSR's 'basicsr' logger so that the next run in this process gets its own log
-    file (BasicSR adds the file handler only when the logger is first made)."""
-    from basicsr.utils import logger as basicsr_logger
-
-    logger = logging.getLogger('basicsr')
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    basicsr_logger.initialized_logger.pop('basicsr', None)
-
-
-def run_test_inprocess(opt_file, cwd):
-    """``python -m clearer_basicsr.test -opt opt_file`` in this process."""
-    from clearer_basicsr import test as test_entry
-
-    argv, old_cwd = sys.argv, os.getcwd()
-    sys.argv = ['clearer-test', '-opt', str(opt_file)]
-    os.chdir(cwd)
-    try:
-        fresh_basicsr_log()
-        test_entry.main()
-    finally:
-        sys.argv = argv
-        os.chdir(old_cwd)
-
-
-def tiny_train_options(path, data, total_iter=2):
-    """A shipped training option file on the tiny data: 2 iterations, batch 2, patches of at
-    most 16 px, no TensorBoard; networks and optimisers unchanged."""
-    opt = to_plain(load_options(path))
-    for key, dataset_opt in opt['datasets'].items():
-        point_at_tiny_data(dataset_opt, data, key.split('_')[0])
-    train_set = opt['datasets']['train']
-    train_set.update(batch_size_per_gpu=2, gt_size=min(train_set['gt_size'], 16), dataset_enlarge_ratio=4)
-    opt['train']['total_iter'] = total_iter
-    opt['logger'].update(print_freq=1, save_checkpoint_freq=10**6, use_tb_logger=False)
-    return opt
-
-
-def tiny_test_options(path, data):
-    opt = to_plain(load_options(path))
-    for key, dataset_opt in opt['datasets'].items():
-        point_at_tiny_data(dataset_opt, data, key.split('_')[0])
-    return opt
 
 
 def test_every_training_file_has_its_test_file():

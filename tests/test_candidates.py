@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import run_train_inprocess, search_options, write_yaml
+from conftest import one_shot_options, run_train_inprocess, search_options, write_yaml
 
 import clearer_basicsr  # noqa: F401  (registers the archs and candidates)
 from clearer_basicsr.archs.arch_util import count_parameters
@@ -182,18 +182,15 @@ def test_a_candidate_of_ones_own_searches_and_appears_in_genotype_yml(demo_data,
 def test_a_budget_search_over_five_candidates(demo_data, tmp_path):
     opt = search_options(demo_data, 'open_budget', total_iter=4)
     opt['network_g']['candidates'] = OPEN
-    opt['train']['arch_loss'] = {'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'target': 0.4, 'complexity': 'flops'}
+    opt['train']['budget'] = {'metric': 'macs', 'target': 0.4}
     del run_train_inprocess(write_yaml(tmp_path / 'search.yml', opt), tmp_path).net_g
     budget = SearchResult.in_folder(str(tmp_path / 'experiments' / 'open_budget')).budget
     assert abs(budget['reached_fraction'] / 0.4 - 1) <= BUDGET_TOLERANCE
 
 
 def test_a_one_shot_search_over_five_candidates(demo_data, tmp_path):
-    opt = search_options(demo_data, 'open_oneshot', total_iter=3, arch_search='one_shot')
+    opt = one_shot_options(demo_data, 'open_oneshot', total_iter=3)
     opt['network_g']['candidates'] = OPEN
-    for key in ('optim_arch', 'arch_warmup_iter'):
-        opt['train'].pop(key)
-    opt['train']['arch_loss'] = {'type': 'CLEARERArchLoss', 'lambda_arch': 0}
     opt['train']['one_shot'] = {'calibration_batches': 1, 'score_batches': 1, 'batch_size': 2, 'cap': 6}
     del run_train_inprocess(write_yaml(tmp_path / 'search.yml', opt), tmp_path).net_g
     result = SearchResult.in_folder(str(tmp_path / 'experiments' / 'open_oneshot'))
@@ -281,9 +278,8 @@ def test_a_budget_derivation_over_the_papers_twelve_columns_with_five_candidates
 
 
 def test_a_one_shot_search_of_a_space_too_big_to_enumerate_is_refused(demo_data):
-    opt = search_options(demo_data, 'too_big', arch_search='one_shot')
+    opt = one_shot_options(demo_data, 'too_big')
     opt['network_g'].update(candidates=OPEN, branch_channels=[4, 8, 16, 32], columns_per_cell=4)
-    opt['train'].pop('optim_arch')
     opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, num_gpu=0)
     for phase, dataset in opt['datasets'].items():
         dataset['phase'] = phase

@@ -10,7 +10,7 @@ import clearer_basicsr  # noqa: F401  (registers the archs)
 from clearer_basicsr.archs.arch_util import count_parameters, pad_to_multiple
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
-from clearer_basicsr.search_result import SearchResult
+from clearer_basicsr.search_result import SearchResult, resolve_genotype_files
 
 TINY = dict(branch_channels=(4, 8, 16), columns_per_cell=2, stem_width=4)  # 2 cells, 4 columns
 
@@ -194,12 +194,18 @@ def test_derived_net_from_genotype_file_and_preset_mismatch(tmp_path):
     genotype = Genotype.parse('F P | P F', TINY['branch_channels'], 2)
     path = tmp_path / 'genotype.yml'
     SearchResult(genotype, column_weights=[{'parallel': 0.4, 'fusion': 0.6}] * 4, macs=123).save(path)
-    net = CLEARERNet(str(path), stem_width=4)
+    # the option layer reads the file; the network is built from the genotype it holds
+    resolved = resolve_genotype_files({'network_g': {'type': 'CLEARERNet', 'genotype': str(path)}})['network_g']
+    net = CLEARERNet(resolved['genotype'], stem_width=4)
     assert net.genotype() == genotype and net.branch_channels == (4, 8, 16)
     assert isinstance(net.cells[0][0]['fusion'], torch.nn.Module) and list(net.cells[0][0]) == ['fusion']
     with pytest.raises(ValueError, match='branch_channels'):
-        CLEARERNet(str(path), branch_channels=[32, 64, 128], stem_width=4)
+        CLEARERNet(resolved['genotype'], branch_channels=[32, 64, 128], stem_width=4)
     with pytest.raises(ValueError, match='columns_per_cell'):
-        CLEARERNet(str(path), columns_per_cell=4, stem_width=4)
+        CLEARERNet(resolved['genotype'], columns_per_cell=4, stem_width=4)
+    with pytest.raises(ValueError, match='a genotype file; a network is built from the genotype it holds'):
+        CLEARERNet(str(path), stem_width=4)  # archs/ never read files
+    with pytest.raises(FileNotFoundError, match=r'network_g: genotype = .*missing.yml.: no such file'):
+        resolve_genotype_files({'network_g': {'genotype': str(tmp_path / 'missing.yml')}})
     # a compact string carries no preset: it takes the given numbers
     assert CLEARERNet('F P | P F', **TINY).genotype() == genotype

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, run_cli, search_options, train_options, write_yaml
-from test_evaluate import evaluation_file, templates
-from test_prepare_scripts import make_bsds, make_rain800
+from helpers import evaluation_file, make_bsds, make_rain800, templates
 
 import _clearer_basicsr_cli as cli
 from clearer_basicsr.errors import UserInputError

@@ -11,14 +11,13 @@ from basicsr.archs import build_network
 from basicsr.data import build_dataset
 from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
-from conftest import run_train_inprocess, write_yaml
-from test_baselines import fresh_basicsr_log, run_test_inprocess, tiny_test_options, tiny_train_options
-from test_option_files import REPO
+from conftest import REPO, run_train_inprocess, write_yaml
+from helpers import fresh_basicsr_log, run_test_inprocess, tiny_test_options, tiny_train_options
 
 from clearer_basicsr.archs.arch_util import pad_to_multiple
 from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.inference import self_ensemble
-from clearer_basicsr.search_result import SearchResult
+from clearer_basicsr.search_result import SearchResult, resolve_genotype_files
 from clearer_basicsr.tools import compare
 
 DNCNN_TRAIN = os.path.join(REPO, 'options', 'baselines', 'demo', 'train_dncnn_gray.yml')
@@ -37,7 +36,7 @@ def direct_psnr(root, net_opt, checkpoint, dataset_opt, val_opt):
     net_opt = dict(net_opt)
     if isinstance(net_opt.get('genotype'), str):
         net_opt['genotype'] = os.path.join(root, net_opt['genotype'])
-    net = build_network(net_opt)
+    net = build_network(resolve_genotype_files({'network_g': net_opt})['network_g'])
     net.load_state_dict(torch.load(os.path.join(root, checkpoint), map_location='cpu')['params'])
     net.eval()
     dataset = build_dataset(dict(dataset_opt, phase='test'))

@@ -4,7 +4,8 @@ import os
 import shlex
 
 import pytest
-from test_option_files import OPTION_FILES, REPO, dataset_entries, load_options, rel
+from conftest import REPO
+from helpers import OPTION_FILES, dataset_entries, load_options, rel
 
 from clearer_basicsr.data.data_util import require_data_roots
 from clearer_basicsr.data.prepare_commands import PREPARE_COMMANDS, prepare_command

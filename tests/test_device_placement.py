@@ -14,7 +14,7 @@ import os
 import sys
 
 import torch
-from conftest import TINY_SEARCH_NET, run_train_inprocess, search_options, train_options, write_yaml
+from conftest import TINY_SEARCH_NET, one_shot_options, run_train_inprocess, search_options, train_options, write_yaml
 from torch.overrides import TorchFunctionMode
 
 FACTORIES = {
@@ -42,6 +42,7 @@ HOST_SIDE = {
     ('archs/clearer_arch.py', '__init__'): 'the logits are created with the net and moved with it',
     ('archs/clearer_arch.py', 'mixing_weights'): 'Gumbel noise from a CPU generator shared by every rank, then moved',
     ('losses/arch_loss.py', '__init__'): 'a buffer made with the loss and moved with it',
+    ('models/budget.py', 'measure'): "the budget's cost table, measured once; the loss keeps it on its device",
     ('models/one_shot.py', 'uniform_path'): 'the path as Python ints, from a CPU generator shared by every rank',
     ('bn_recalibration.py', 'drawn_batches'): 'dataset indices',
 }
@@ -72,15 +73,14 @@ class FactoryCalls(TorchFunctionMode):
 
 
 def test_the_steps_create_no_tensor_off_the_models_device(demo_data, tmp_path):
-    budget = {'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'complexity': 'flops', 'target': 0.8}
+    budget = {'metric': 'macs', 'target': 0.8}
     runs = {
-        'exact_budget': search_options(demo_data, 'exact_budget', total_iter=4, arch_loss=budget),
+        'exact_budget': search_options(demo_data, 'exact_budget', total_iter=4, budget=budget),
         'gumbel': search_options(demo_data, 'gumbel', total_iter=4, arch_sampling='gumbel'),
-        'one_shot': search_options(
+        'one_shot': one_shot_options(
             demo_data,
             'one_shot',
             total_iter=4,
-            arch_search='one_shot',
             one_shot={'calibration_batches': 2, 'score_batches': 2, 'batch_size': 2},
         ),
         'retrain': train_options(

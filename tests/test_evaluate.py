@@ -9,47 +9,13 @@ import yaml
 from basicsr.archs import build_network
 from basicsr.archs.ridnet_arch import RIDNet
 from basicsr.archs.swinir_arch import SwinIR
-from conftest import noise_dataset, search_options, train_options, write_yaml
+from conftest import write_yaml
+from helpers import evaluation_file, templates
 
+from clearer_basicsr.models.search_options import DARTS_KEYS
 from clearer_basicsr.tools import evaluation_report
 from clearer_basicsr.tools.evaluate import Space, Stages, code, main, read_plan
 from clearer_basicsr.tools.evaluation_report import recipe_changes
-
-NET = {'in_channels': 1, 'out_channels': 1, 'stem_blocks': 1, 'stem_width': 2, 'residual': True}
-SPACE = {'branch_channels': [4, 8, 16], 'columns_per_cell': 2}  # 16 genotypes
-
-
-def templates(demo_data, root, space=SPACE):
-    search = search_options(
-        demo_data,
-        'tpl_search',
-        total_iter=6,
-        optim_arch={'type': 'Adam', 'lr': 0.05, 'weight_decay': 0.0},
-        arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'complexity': 'flops'},
-    )
-    search['network_g'] = {'type': 'CLEARERSearchNet', **NET, **space}
-    del search['val'], search['datasets']['val']
-    retrain = train_options(
-        demo_data, 'tpl_train', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}, total_iter=5
-    )
-    # validated on the held-apart split at 2, 4 and 5 (the last): a curve to read convergence from
-    retrain['datasets']['val'] = noise_dataset(demo_data['arch_folder'], phase='val')
-    retrain['val'].update(val_freq=2, pad_multiple=4)
-    test = copy.deepcopy(train_options(demo_data, 'tpl_test', network_g={'type': 'CLEARERNet', 'genotype': 'x', **NET}))
-    test = {
-        'name': 'tpl_test',
-        'model_type': 'CLEARERRestorationModel',
-        'num_gpu': 'auto',
-        'datasets': {'test_1': noise_dataset(demo_data['test_folder'], phase='test')},
-        'network_g': test['network_g'],
-        'path': {'pretrain_network_g': 'x.pth', 'strict_load_g': True},
-        'val': {'save_img': False, 'pad_multiple': 4, 'metrics': test['val']['metrics']},
-    }
-    files = {
-        key: write_yaml(root / f'{key}.yml', opt)
-        for key, opt in (('search', search), ('retrain', retrain), ('test', test))
-    }
-    return files, retrain, test
 
 
 def baselines(root, retrain, test):
@@ -73,12 +39,6 @@ def baselines(root, retrain, test):
     return items
 
 
-def evaluation_file(root, files, **plan):
-    plan = {'name': 'tinyeval', 'budgets': [0.6], 'search_seeds': [0], 'retrain_seeds': [0], 'random': 3,
-            'bm3d': False, **files, **plan}  # fmt: skip
-    return write_yaml(root / 'evaluate.yml', plan)
-
-
 @pytest.fixture(scope='module')
 def evaluation(demo_data, tmp_path_factory):
     root = tmp_path_factory.mktemp('evaluate')
@@ -90,9 +50,9 @@ def evaluation(demo_data, tmp_path_factory):
     shorter = root / 'shorter.csv'  # a second one (rank_against takes a list)
     shorter.write_text('\n'.join(['network,kind,seed,psnr', *rows[::-1]]) + '\n')
     one_shot = yaml.safe_load((root / 'search.yml').read_text())
-    one_shot['train'].update(
-        arch_search='one_shot', one_shot={'calibration_batches': 1, 'score_batches': 1, 'batch_size': 2}
-    )
+    one_shot['model_type'] = 'CLEAREROneShotModel'
+    one_shot['train'] = {k: v for k, v in one_shot['train'].items() if k not in DARTS_KEYS}
+    one_shot['train']['one_shot'] = {'calibration_batches': 1, 'score_batches': 1, 'batch_size': 2}
     files['one_shot_search'] = write_yaml(root / 'search_oneshot.yml', one_shot)
     earlier_ones = [str(earlier), str(shorter)]
     plan = evaluation_file(root, files, baselines=baselines(root, retrain, test), rank_against=earlier_ones)
@@ -139,11 +99,11 @@ def test_random_genotypes_lie_in_the_cost_window_and_never_repeat_the_searched_o
     assert len(randoms) == len(set(randoms)) == min(3, len(available))
     assert not searched & set(randoms)
     by_name = {str(g): g for g in space.everything()}
-    scale = (256 / space.patch_size) ** 2  # the table's MACs are measured on a 256x256 input
+    scale = (256 / space.costs.patch_size) ** 2  # the table's MACs are measured on a 256x256 input
     for name in randoms:
         assert abs(space.fraction(by_name[name]) / 0.6 - 1) <= 0.1
         # ... and the retrained network is that genotype in the search's preset
-        assert results['networks'][name]['macs'] == pytest.approx(space.fraction(by_name[name]) * space.largest * scale)
+        assert results['networks'][name]['macs'] == pytest.approx(space.costs.cost(by_name[name]) * scale)
     # The hand-designed patterns in the table are exactly those that fit the window.
     for kind, name in budget['members']:
         if kind == 'hand-designed':

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from test_infer import option_file_for, trained_net
+from helpers import option_file_for, trained_net
 
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.inference import restore_whole

@@ -7,7 +7,6 @@ colour set) and test images of any size. Option mistakes are in test_options_che
 """
 
 import glob
-import hashlib
 import os
 import random
 import re
@@ -24,10 +23,11 @@ import torch
 import yaml
 from basicsr.models import build_model
 from conftest import model_options, noise_dataset, run_train_inprocess, search_options, train_options, write_yaml
+from helpers import hashes
 
 from clearer_basicsr import checkpoint
-from clearer_basicsr.checkpoint import atomic_torch_save
-from clearer_basicsr.compat import load_resume_state, torch_load
+from clearer_basicsr.checkpoint import atomic_torch_save, torch_load
+from clearer_basicsr.compat import load_resume_state
 from clearer_basicsr.data.gaussian_noise_dataset import GaussianNoiseDataset
 from clearer_basicsr.data.lmdb_io import write_lmdb
 from clearer_basicsr.errors import UserInputError
@@ -37,17 +37,9 @@ from clearer_basicsr.options_check import mark_checked
 NAN = float('nan')
 
 
-def hashes(root):
-    """sha256 of every file under ``root`` (relative path -> digest)."""
-    found = {}
-    for path in sorted(glob.glob(os.path.join(str(root), '**', '*'), recursive=True)):
-        if os.path.isfile(path):
-            with open(path, 'rb') as f:
-                found[os.path.relpath(path, str(root))] = hashlib.sha256(f.read()).hexdigest()
-    return found
-
-
 # --------------------------------------------------------------------------- interrupted runs
+
+
 def _kill_while_saving(obj, path):
     """Forks a process that starts ``atomic_torch_save(obj, path)``, writes part of the file and is
     SIGKILLed there; returns the child's pid (its temporary file is named after it)."""

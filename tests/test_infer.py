@@ -11,9 +11,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import write_yaml
+from helpers import option_file_for, trained_net
 
-from clearer_basicsr.archs.clearer_arch import CLEARERNet
 from clearer_basicsr.data.data_util import bgr_to_luma
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.inference import by_opponent_channel, restore_whole
@@ -21,42 +20,6 @@ from clearer_basicsr.tools.infer import main as infer
 from clearer_basicsr.tools.infer import output_names, restore_tiled
 
 TILED_TOLERANCE = 1e-5
-NET = {  # 3 branches: size multiple 4
-    'type': 'CLEARERNet',
-    'genotype': 'P F | F P',
-    'branch_channels': [4, 8, 16],
-    'columns_per_cell': 2,
-    'stem_blocks': 1,
-    'stem_width': 2,
-    'residual': True,
-    'init_std': 0.1,
-}
-
-
-def trained_net(in_channels=1):
-    """A CLEARER net with weights and BatchNorm statistics far from their initial values."""
-    torch.manual_seed(0)
-    net = CLEARERNet(**{k: v for k, v in NET.items() if k != 'type'}, in_channels=in_channels, out_channels=in_channels)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 2)
-    return net.eval()
-
-
-def option_file_for(tmp_path, net):
-    """A test option file for ``net``'s weights (saved as BasicSR saves them)."""
-    torch.save({'params': net.state_dict()}, tmp_path / 'net_g.pth')
-    opt = {
-        'name': 'infer_test',
-        'model_type': 'CLEARERRestorationModel',
-        'num_gpu': 0,
-        'datasets': {},
-        'network_g': {**NET, 'in_channels': net.in_channels, 'out_channels': net.out_channels},
-        'path': {'pretrain_network_g': str(tmp_path / 'net_g.pth'), 'strict_load_g': True},
-        'val': {'pbar': True},
-    }
-    return write_yaml(tmp_path / 'test.yml', opt)
 
 
 def receptive_radius(net, size=96):

@@ -1,4 +1,4 @@
-"""One-shot search (train: arch_search: one_shot): uniform single paths, no logit steps, every
+"""One-shot search (model_type CLEAREROneShotModel): uniform single paths, no logit steps, every
 genotype of the cost window scored with inherited weights after BatchNorm recalibration."""
 
 import itertools
@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 from basicsr.models import build_model
-from conftest import model_options, noise_dataset, search_options
+from conftest import model_options, noise_dataset, one_shot_options
 
 from clearer_basicsr.archs.complexity import BUDGET_TOLERANCE, candidate_costs, derived_cost
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
@@ -31,7 +31,7 @@ ONE_SHOT = {'calibration_batches': 2, 'score_batches': 2, 'batch_size': 2}
 
 
 def one_shot_model(demo_data, tmp_path, total_iter, **train):
-    opt = search_options(demo_data, 'one_shot', total_iter=total_iter, arch_search='one_shot', one_shot=ONE_SHOT)
+    opt = one_shot_options(demo_data, 'one_shot', total_iter=total_iter, one_shot=ONE_SHOT)
     opt['network_g'] = dict(NET)
     opt['train'].update(train)
     opt['val'] = None
@@ -84,8 +84,7 @@ def window_by_enumeration(net, patch_size, target):
 
 def test_selection_scores_exactly_the_window_and_derives_the_best_scored(demo_data, tmp_path):
     target = 0.8
-    budget = {'type': 'CLEARERArchLoss', 'lambda_arch': 0, 'target': target, 'complexity': 'flops'}
-    model = one_shot_model(demo_data, tmp_path, total_iter=4, arch_loss=budget)
+    model = one_shot_model(demo_data, tmp_path, total_iter=4, budget={'metric': 'macs', 'target': target})
     for i, batch in enumerate(train_batches(model, 4), 1):
         model.feed_data(batch)
         model.optimize_parameters(i)
@@ -148,8 +147,10 @@ def test_one_shot_options_are_checked(demo_data, tmp_path):
         one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 0})
     with pytest.raises(OptionError, match='one_shot: score_batch'):
         one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'score_batch': 2})
-    with pytest.raises(OptionError, match='arch_sampling'):
+    with pytest.raises(OptionError, match='arch_sampling: a key of model_type CLEARERSearchModel'):
         one_shot_model(demo_data, tmp_path, total_iter=4, arch_sampling='gumbel')
+    with pytest.raises(OptionError, match="arch_search = 'darts': that search is model_type: CLEARERSearchModel"):
+        one_shot_model(demo_data, tmp_path, total_iter=4, arch_search='darts')
     with pytest.raises(OptionError, match='population = 8: expected at most cap = 4'):
         one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 4, 'population': 8})
     # a cap given alone is not compared with a population the file never gave

@@ -2,8 +2,7 @@
 synthetic data), and agrees with the files it names (genotype of a search, checkpoint of a
 training run, the data layout of the preparation scripts).
 
-The helpers here (tiny data, pointing options at it) are reused by test_baselines.py and
-test_compare.py.
+The helpers that read the shipped files and point them at the tiny data are in helpers.py.
 """
 
 import contextlib
@@ -18,79 +17,16 @@ import torch
 import yaml
 from basicsr.archs import build_network
 from basicsr.data import build_dataset
-from basicsr.utils.options import ordered_yaml
-from conftest import TEST_SIZES  # noqa: F401  (test_baselines reads it from here)
+from conftest import REPO
+from helpers import OPTION_FILES, PLAN_FILES, dataset_entries, load_options, point_at_tiny_data, rel, to_plain
 
 import clearer_basicsr  # noqa: F401  (registers the plugin)
 from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.options_check import check_options
 from clearer_basicsr.tools.evaluate import read_plan
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# options/ is a link to the package's option folder (clearer_basicsr/options), where they all live.
-ALL_YAML = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
-# evaluation plans are read by clearer-evaluate, not BasicSR: checked on their own below
-PLAN_FILES = [p for p in ALL_YAML if os.path.basename(p).startswith('evaluate')]
-OPTION_FILES = [p for p in ALL_YAML if p not in PLAN_FILES]
 TRAIN_PHASES = ('train', 'val')
 TEST_PHASES = ('test', 'val')
-
-
-def rel(path):
-    return os.path.relpath(path, REPO)
-
-
-def point_at_tiny_data(dataset_opt, data, phase, arch=False):
-    """Replaces the data paths of one dataset entry with the tiny data (in place): training
-    phases read the train split (the arch split with ``arch``), a validation LMDB the arch
-    split (the held-apart photos a curve is measured on), other phases the test folders."""
-    lmdb = (dataset_opt.get('io_backend') or {}).get('type') == 'lmdb'
-    dataset_opt.pop('meta_info_file', None)
-    from_split = phase == 'train' or lmdb
-    split = 'arch_' if arch or (lmdb and phase != 'train') else ''
-    if dataset_opt['type'] == 'PairedImageDataset':
-        if from_split:
-            dataset_opt['dataroot_lq'] = data[split + ('lq_lmdb' if lmdb else 'lq')]
-            dataset_opt['dataroot_gt'] = data[split + ('gt_lmdb' if lmdb else 'gt')]
-        else:
-            dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt'] = data['test_lq'], data['test_gt']
-    else:
-        dataset_opt['dataroot_gt'] = data[split + ('clean_lmdb' if lmdb else 'clean')] if from_split else data['test']
-    if phase == 'train':
-        dataset_opt['num_worker_per_gpu'] = 0
-    return dataset_opt
-
-
-@functools.cache
-def _load_options(path):
-    with open(path, encoding='utf-8') as f:
-        return yaml.load(f, Loader=ordered_yaml()[0])
-
-
-def load_options(path):
-    """An option file as BasicSR's parse_options reads it (a fresh copy each call)."""
-    return copy.deepcopy(_load_options(path))
-
-
-def dataset_entries(opt):
-    """(where, phase, options) of every dataset an option file builds, with the keys BasicSR's
-    parse_options adds (``phase``, ``scale``) and the loader keys the search model copies into
-    the arch split."""
-    entries = []
-    for key, dataset_opt in (opt.get('datasets') or {}).items():
-        entries.append((f'datasets: {key}', key.split('_')[0], copy.deepcopy(dataset_opt)))
-    arch = (opt.get('train') or {}).get('arch_dataset')
-    if arch:
-        arch = copy.deepcopy(arch)
-        for key in ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot'):
-            if key not in arch and key in opt['datasets']['train']:
-                arch[key] = opt['datasets']['train'][key]
-        entries.append(('train: arch_dataset', 'train', arch))
-    for _, phase, dataset_opt in entries:
-        dataset_opt['phase'] = phase
-        if 'scale' in opt:
-            dataset_opt['scale'] = opt['scale']
-    return entries
 
 
 # ------------------------------------------------------------------------------ the files and their links
@@ -98,7 +34,7 @@ def dataset_entries(opt):
 
 @functools.cache
 def _options_by_name():
-    return {_load_options(p)['name']: p for p in OPTION_FILES}
+    return {load_options(p)['name']: p for p in OPTION_FILES}
 
 
 def search_file_for(genotype_path):
@@ -147,14 +83,6 @@ def parameters_on_meta():
         yield
     finally:
         torch.nn.Module.register_parameter = register
-
-
-def to_plain(value):
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    return value
 
 
 @functools.cache
@@ -306,7 +234,7 @@ def test_evaluation_plans_read_and_name_shipped_files(path, monkeypatch):
 def test_no_search_chooses_or_validates_on_a_test_split():
     """A search's supernet curve and its logits read held-apart images: an arch split, never a
     test set (the search would pick its architecture on the images it is then tested on)."""
-    searches = [p for p in OPTION_FILES if _load_options(p).get('model_type') == 'CLEARERSearchModel']
+    searches = [p for p in OPTION_FILES if load_options(p).get('model_type') == 'CLEARERSearchModel']
     assert len(searches) >= 10
     for path in searches:
         opt = load_options(path)
@@ -320,7 +248,7 @@ def test_no_search_chooses_or_validates_on_a_test_split():
 def test_each_test_file_loads_what_a_training_file_trains():
     """The checkpoint a test file loads is written by a shipped training file with the same
     network, and the test data is that run's validation data (same set, same noise)."""
-    test_files = [p for p in OPTION_FILES if 'train' not in _load_options(p)]
+    test_files = [p for p in OPTION_FILES if 'train' not in load_options(p)]
     assert len(test_files) >= 20
     for path in test_files:
         opt = load_options(path)

@@ -1,5 +1,6 @@
 """check_options: one clear error (key, value, what was expected) before anything is built or trained."""
 
+import copy
 import os
 import shutil
 import sys
@@ -204,8 +205,8 @@ NUMBERS = [
     (
         ('train', 'arch_loss', 'lambda_comp'),
         0.1,
-        r'train: arch_loss: lambda_comp = 0.1 needs a complexity metric, but '
-        r"complexity = None; expected one of \['flops', 'params'\]",
+        r'train: arch_loss: lambda_comp = 0.1 needs a complexity metric \(complexity: flops or params\), '
+        r'or a budget under train: budget',
     ),
     (('train', 'arch_loss', 'lambda_arch'), -0.01, r'train: arch_loss: lambda_arch = -0.01: expected a weight >= 0'),
     (
@@ -493,109 +494,159 @@ def test_the_training_loop_keys(demo_data):
 
 
 # --------------------------------------------------------------------------- bad input, class by class
-# One test per class of bad input: each is refused by the option check (before anything is built or
-# written) with one line naming the key, the value and what was expected.
+# One class of bad input per group of cases: each is refused by the option check (before anything is built
+# or written) with one line naming the key, the value and what was expected.
 def _refused(opt, match):
     with pytest.raises(UserInputError, match=match) as caught:
         check_options(opt)
     assert '\n' not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    'where, value, match',
-    [
-        (('logger', 'use_tb_logger'), 'yes', r"logger: use_tb_logger = 'yes': expected true or false"),
-        (('path', 'strict_load_g'), 1, r'path: strict_load_g = 1: expected true or false'),
-        (('datasets', 'train', 'io_backend'), 'lmdb', r"datasets: train: io_backend = 'lmdb': expected a mapping"),
-        (
-            ('val', 'metrics', 'psnr', 'crop_border'),
-            -1,
-            r'val: metrics: psnr: crop_border = -1: expected a whole number >= 0',
-        ),
-        (
-            ('network_g', 'branch_channels'),
-            8,
-            r'network_g: branch_channels = 8: expected a list, each item a whole number',
-        ),
-        (('train', 'optim_g', 'nesterov'), 1, r'train: optim_g: nesterov = 1: expected true or false'),
-        (('val', 'metrics'), 'psnr', r"val: metrics = 'psnr': expected a mapping of metrics"),
-        (('train', 'scheduler', 'milestones'), _DELETE, r"train: scheduler: 'milestones' is missing"),
-    ],
-)
-def test_keys_of_every_section_have_their_type(demo_data, where, value, match):
-    opt = search_opt(demo_data)
-    _set(opt, where, value)
-    _refused(opt, match)
+def _bad(kind, changes, match, name=None):
+    """A case of test_bad_input_is_refused_in_one_line: ``changes`` ((where, value) pairs, set in
+    order with _set; _DELETE deletes) make the valid search bad, ``match`` is the refusal (a regex)."""
+    where, value = changes[-1]
+    shown = ' deleted' if value is _DELETE else f'={value!r}'
+    return pytest.param(changes, match, id=f'{kind}:{name or "/".join(where) + shown}')
 
 
-@pytest.mark.parametrize(
-    'where, value, match',
-    [
-        (
-            ('datasets', 'train', 'use_hflip'),
-            'false',
-            r"datasets: train: use_hflip = 'false': expected true or false, "
-            r'not a string \(any text counts as true\)',
-        ),
-        (('network_g', 'residual'), 'false', r"network_g: residual = 'false': expected true or false"),
-        (('val', 'self_ensemble'), 'true', r"val: self_ensemble = 'true': expected true or false"),
-        (
-            ('train', 'total_iter'),
-            '100',
-            r"train: total_iter = '100': expected a number, not a string \(write it "
-            r'without quotes\)',
-        ),
-        (('manual_seed',), '0', r"manual_seed = '0': expected a number, not a string"),
-        (('train', 'optim_g', 'momentum'), '0.9', r"train: optim_g: momentum = '0.9': expected a number"),
-    ],
-)
-def test_numbers_and_booleans_given_as_strings(demo_data, where, value, match):
-    opt = search_opt(demo_data)
-    _set(opt, where, value)
-    _refused(opt, match)
-
-
-@pytest.mark.parametrize(
-    'where, value, match',
-    [
-        (
-            ('train', 'scheduler', 'milestones'),
-            '[2, 4]',
-            r"train: scheduler: milestones = '\[2, 4\]': expected a list, each item a whole number >= 0, not a "
-            r'string \(write the list without quotes\)',
-        ),
-        (('network_g', 'branch_channels'), '[4, 8]', r"network_g: branch_channels = '\[4, 8\]': expected a list"),
-        (
-            ('datasets', 'train', 'mean'),
-            '[0.5]',
-            r"datasets: train: mean = '\[0.5\]': expected a list, each item a number",
-        ),
-    ],
-)
-def test_lists_given_as_strings(demo_data, where, value, match):
-    opt = search_opt(demo_data)
-    _set(opt, where, value)
-    _refused(opt, match)
-
-
-@pytest.mark.parametrize(
-    'where, value',
-    [
-        (('val', 'val_freq'), 0),
-        (('logger', 'print_freq'), 0),
-        (('logger', 'save_checkpoint_freq'), -1),
-        (('datasets', 'train', 'batch_size_per_gpu'), 0),
-        (('datasets', 'train', 'gt_size'), 0),
-        (('datasets', 'train', 'dataset_enlarge_ratio'), 0),
-        (('datasets', 'train', 'num_worker_per_gpu'), -1),
-        (('train', 'arch_dataset', 'batch_size_per_gpu'), -2),
-    ],
-)
-def test_zero_or_negative_frequencies_and_sizes(demo_data, where, value):
-    opt = search_opt(demo_data)
-    _set(opt, where, value)
+def _not_positive(where, value):
     expected = 'a whole number >= 0' if where[-1] == 'num_worker_per_gpu' else 'a positive number'
-    _refused(opt, rf'^{": ".join(where)} = {value}: expected {expected}$')
+    return _bad('not-positive', [(where, value)], rf'^{": ".join(where)} = {value}: expected {expected}$')
+
+
+_PLAIN_SGD = (('train', 'optim_g'), {'type': 'SGD', 'lr': 0.01})  # an optimiser without momentum
+
+BAD_INPUT = [
+    # keys of every section have their type
+    _bad('type', [(('logger', 'use_tb_logger'), 'yes')], r"logger: use_tb_logger = 'yes': expected true or false"),
+    _bad('type', [(('path', 'strict_load_g'), 1)], r'path: strict_load_g = 1: expected true or false'),
+    _bad(
+        'type',
+        [(('datasets', 'train', 'io_backend'), 'lmdb')],
+        r"datasets: train: io_backend = 'lmdb': expected a mapping",
+    ),
+    _bad(
+        'type',
+        [(('val', 'metrics', 'psnr', 'crop_border'), -1)],
+        r'val: metrics: psnr: crop_border = -1: expected a whole number >= 0',
+    ),
+    _bad(
+        'type',
+        [(('network_g', 'branch_channels'), 8)],
+        r'network_g: branch_channels = 8: expected a list, each item a whole number',
+    ),
+    _bad('type', [(('train', 'optim_g', 'nesterov'), 1)], r'train: optim_g: nesterov = 1: expected true or false'),
+    _bad('type', [(('val', 'metrics'), 'psnr')], r"val: metrics = 'psnr': expected a mapping of metrics"),
+    _bad('type', [(('train', 'scheduler', 'milestones'), _DELETE)], r"train: scheduler: 'milestones' is missing"),
+    # numbers and booleans given as strings
+    _bad(
+        'string',
+        [(('datasets', 'train', 'use_hflip'), 'false')],
+        r"datasets: train: use_hflip = 'false': expected true or false, "
+        r'not a string \(any text counts as true\)',
+    ),
+    _bad('string', [(('network_g', 'residual'), 'false')], r"network_g: residual = 'false': expected true or false"),
+    _bad('string', [(('val', 'self_ensemble'), 'true')], r"val: self_ensemble = 'true': expected true or false"),
+    _bad(
+        'string',
+        [(('train', 'total_iter'), '100')],
+        r"train: total_iter = '100': expected a number, not a string \(write it "
+        r'without quotes\)',
+    ),
+    _bad('string', [(('manual_seed',), '0')], r"manual_seed = '0': expected a number, not a string"),
+    _bad(
+        'string',
+        [(('train', 'optim_g', 'momentum'), '0.9')],
+        r"train: optim_g: momentum = '0.9': expected a number",
+    ),
+    # lists given as strings
+    _bad(
+        'list-string',
+        [(('train', 'scheduler', 'milestones'), '[2, 4]')],
+        r"train: scheduler: milestones = '\[2, 4\]': expected a list, each item a whole number >= 0, not a "
+        r'string \(write the list without quotes\)',
+    ),
+    _bad(
+        'list-string',
+        [(('network_g', 'branch_channels'), '[4, 8]')],
+        r"network_g: branch_channels = '\[4, 8\]': expected a list",
+    ),
+    _bad(
+        'list-string',
+        [(('datasets', 'train', 'mean'), '[0.5]')],
+        r"datasets: train: mean = '\[0.5\]': expected a list, each item a number",
+    ),
+    # zero or negative frequencies and sizes
+    _not_positive(('val', 'val_freq'), 0),
+    _not_positive(('logger', 'print_freq'), 0),
+    _not_positive(('logger', 'save_checkpoint_freq'), -1),
+    _not_positive(('datasets', 'train', 'batch_size_per_gpu'), 0),
+    _not_positive(('datasets', 'train', 'gt_size'), 0),
+    _not_positive(('datasets', 'train', 'dataset_enlarge_ratio'), 0),
+    _not_positive(('datasets', 'train', 'num_worker_per_gpu'), -1),
+    _not_positive(('train', 'arch_dataset', 'batch_size_per_gpu'), -2),
+    # keys the training loop reads later are required before it starts
+    _bad(
+        'missing',
+        [(('logger', 'save_checkpoint_freq'), _DELETE)],
+        r"logger: 'save_checkpoint_freq' is missing; expected iterations",
+    ),
+    _bad('missing', [(('logger', 'print_freq'), _DELETE)], r"logger: 'print_freq' is missing"),
+    _bad('missing', [(('logger',), _DELETE)], r"the option file: 'logger' is missing"),
+    _bad(
+        'missing',
+        [(('datasets', 'train', 'num_worker_per_gpu'), _DELETE)],
+        r"datasets: train: 'num_worker_per_gpu' is missing",
+    ),
+    # a keyword the class does not take (with a suggestion where one is close)
+    _bad(
+        'keyword',
+        [_PLAIN_SGD, (('train', 'optim_g', 'momentun'), 0.9)],
+        r"train: optim_g: momentun: SGD takes no option 'momentun'; did you mean 'momentum'",
+    ),
+    _bad(
+        'keyword',
+        [_PLAIN_SGD, (('train', 'scheduler', 'gama'), 0.5)],
+        r"train: scheduler: gama: \w+ takes no option 'gama'",
+    ),
+    _bad(
+        'keyword',
+        [_PLAIN_SGD, (('train', 'optim_arch', 'beta'), [0.5, 0.9])],
+        r"train: optim_arch: beta: Adam takes no option 'beta'; did you mean 'betas'",
+    ),
+    _bad(
+        'keyword',
+        [_PLAIN_SGD, (('train', 'pixel_opt', 'weight'), 1.0)],
+        r"train: pixel_opt: weight: MSELoss takes no option 'weight'",
+    ),
+    # a network without an argument it needs
+    _bad(
+        'argument',
+        [
+            (('model_type',), 'CLEARERRestorationModel'),
+            (('network_g',), {'type': 'CLEARERNet', 'in_channels': 1, 'out_channels': 1}),
+            (('train', 'arch_dataset'), _DELETE),
+        ],
+        r"network_g: 'genotype' is missing; CLEARERNet needs it",
+        name='CLEARERNet-without-genotype',
+    ),
+    # a zero std
+    _bad(
+        'zero-std',
+        [(('datasets', 'train', 'mean'), [0.5]), (('datasets', 'train', 'std'), [0.0])],
+        r'datasets: train: std\[0\] = 0.0: expected a positive number',
+        name='datasets/train/std=[0.0]',
+    ),
+]
+
+
+@pytest.mark.parametrize('changes, match', BAD_INPUT)
+def test_bad_input_is_refused_in_one_line(demo_data, changes, match):
+    opt = search_opt(demo_data)
+    for where, value in changes:
+        _set(opt, where, value if value is _DELETE else copy.deepcopy(value))  # cases share their values
+    _refused(opt, match)
 
 
 def test_devices_that_do_not_exist(demo_data):
@@ -692,21 +743,6 @@ def test_unreadable_validation_images_before_the_first_iteration(demo_data, tmp_
     _refused(opt, rf"datasets: val: dataroot_gt: image '.*b\.png': {problem}; expected an image file")
 
 
-@pytest.mark.parametrize(
-    'where, match',
-    [
-        (('logger', 'save_checkpoint_freq'), r"logger: 'save_checkpoint_freq' is missing; expected iterations"),
-        (('logger', 'print_freq'), r"logger: 'print_freq' is missing"),
-        (('logger',), r"the option file: 'logger' is missing"),
-        (('datasets', 'train', 'num_worker_per_gpu'), r"datasets: train: 'num_worker_per_gpu' is missing"),
-    ],
-)
-def test_keys_the_loop_reads_later_are_required_before_it_starts(demo_data, where, match):
-    opt = search_opt(demo_data)
-    _set(opt, where, _DELETE)
-    _refused(opt, match)
-
-
 def test_a_dataset_that_reads_scale_needs_it(demo_data):
     """BasicSR's paired datasets read opt['scale'], which its parser copies only when the file has it."""
     from basicsr.data.paired_image_dataset import PairedImageDataset
@@ -719,45 +755,6 @@ def test_a_dataset_that_reads_scale_needs_it(demo_data):
     _refused(
         opt, r"datasets: val: PairedImageDataset reads 'scale', which the option file does not give; expected scale: 1"
     )
-
-
-@pytest.mark.parametrize(
-    'where, value, match',
-    [
-        (
-            ('train', 'optim_g', 'momentun'),
-            0.9,
-            r"train: optim_g: momentun: SGD takes no option 'momentun'; did you mean 'momentum'",
-        ),
-        (('train', 'scheduler', 'gama'), 0.5, r"train: scheduler: gama: \w+ takes no option 'gama'"),
-        (
-            ('train', 'optim_arch', 'beta'),
-            [0.5, 0.9],
-            r"train: optim_arch: beta: Adam takes no option 'beta'; did you mean 'betas'",
-        ),
-        (('train', 'pixel_opt', 'weight'), 1.0, r"train: pixel_opt: weight: MSELoss takes no option 'weight'"),
-    ],
-)
-def test_a_keyword_the_class_does_not_take(demo_data, where, value, match):
-    opt = search_opt(demo_data)
-    opt['train']['optim_g'] = {'type': 'SGD', 'lr': 0.01}
-    opt['train'].setdefault('pixel_opt', {'type': 'MSELoss'})
-    _set(opt, where, value)
-    _refused(opt, match)
-
-
-def test_a_network_without_an_argument_it_needs(demo_data):
-    opt = search_opt(demo_data)
-    opt['model_type'] = 'CLEARERRestorationModel'
-    opt['network_g'] = {'type': 'CLEARERNet', 'in_channels': 1, 'out_channels': 1}
-    del opt['train']['arch_dataset']
-    _refused(opt, r"network_g: 'genotype' is missing; CLEARERNet needs it")
-
-
-def test_a_zero_std_is_refused(demo_data):
-    opt = search_opt(demo_data)
-    opt['datasets']['train'].update(mean=[0.5], std=[0.0])
-    _refused(opt, r'datasets: train: std\[0\] = 0.0: expected a positive number')
 
 
 def test_data_faults_found_once_running_are_one_line_with_status_2(demo_data, tmp_path):

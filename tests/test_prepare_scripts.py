@@ -13,6 +13,7 @@ import cv2
 import lmdb
 import numpy as np
 import pytest
+from helpers import make_bsds, make_rain800, noise, smooth, write
 from PIL import Image
 
 from clearer_basicsr.errors import UserInputError
@@ -21,20 +22,7 @@ from clearer_basicsr.prepare import main as prepare
 from clearer_basicsr.prepare.inputs import LayoutError, read_image, stem
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def noise(rng, h=40, w=48, c=3):
-    return rng.integers(0, 256, (h, w, c) if c > 1 else (h, w), dtype=np.uint8)
-
-
-def smooth(rng, h=40, w=48):
-    return cv2.resize(noise(rng, 5, 6), (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-def write(path, img):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    assert cv2.imwrite(str(path), img)
-    return str(path)
+# The fake downloads (make_bsds, make_rain800) and their images (noise, smooth, write) are in helpers.py.
 
 
 def read_lmdb(path):
@@ -59,15 +47,6 @@ def read_pairs(out, split):
 
 
 # ----------------------------------------------------------------------------- BSD500
-
-
-def make_bsds(root, rng):
-    images = root / 'BSR' / 'BSDS500' / 'data' / 'images'
-    for split, ids in (('train', (101, 102, 103)), ('val', (201, 202)), ('test', (301, 302))):
-        for i in ids:
-            write(images / split / f'{i}.jpg', noise(rng))
-    (images / 'train' / 'Thumbs.db').write_bytes(b'not an image')
-    return images
 
 
 def test_bsd500_gray_splits_and_overlap(tmp_path):
@@ -188,18 +167,6 @@ def test_bsd500_missing_split_is_a_clear_error(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Rain800
-
-
-def make_rain800(root, rng, train_ids=range(1, 7), test_ids=(101, 102)):
-    """Side-by-side files, clean (smooth) left and rainy (clean + bright streaks) right."""
-    for folder, ids in (('training', train_ids), ('test_syn', test_ids)):
-        for i in ids:
-            clean = smooth(rng)
-            rainy = clean.copy()
-            for x in rng.integers(-20, 48, 8):
-                cv2.line(rainy, (int(x), 0), (int(x) + 12, 39), (255, 255, 255), 1)
-            write(root / folder / f'{i}.jpg', np.hstack([clean, rainy]))
-    return root
 
 
 def test_rain800_pairs_and_splits(tmp_path):

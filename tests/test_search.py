@@ -8,7 +8,7 @@ from basicsr.models import build_model
 from conftest import model_options, run_train_inprocess, search_options, train_options, write_yaml
 from torch import nn
 
-from clearer_basicsr.compat import torch_load
+from clearer_basicsr.checkpoint import torch_load
 from clearer_basicsr.models import arch_gradient
 from clearer_basicsr.models.restoration_model import RestorationModel
 from clearer_basicsr.search_result import SearchResult

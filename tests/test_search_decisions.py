@@ -9,9 +9,10 @@ from basicsr.models import build_model
 from conftest import model_options, run_train_inprocess, search_options, write_yaml
 
 from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
-from clearer_basicsr.archs.complexity import candidate_costs, cost_matrix, derive_within_budget
+from clearer_basicsr.archs.complexity import derive_within_budget
 from clearer_basicsr.archs.decisions import DECIDED_WEIGHT, column_decisions, undecided_warning
 from clearer_basicsr.losses.arch_loss import CLEARERArchLoss
+from clearer_basicsr.models.budget import Budget
 
 # Two cells of two columns: 16 genotypes, so a budget has several to choose from.
 BUDGET_NET = {
@@ -98,9 +99,8 @@ def test_derivation_within_budget_is_the_argmax_when_it_fits_else_the_most_likel
 
 def test_multiplier_rises_above_budget_falls_below_and_its_term_pushes_towards_cheaper_candidates():
     net = CLEARERSearchNet(branch_channels=(4, 8, 16), columns_per_cell=2, stem_blocks=1, stem_width=2)
-    costs = candidate_costs(net, 16)
-    loss = CLEARERArchLoss(lambda_arch=0.0, lambda_comp=1.0, complexity='flops', target=0.6, dual_lr=0.1)
-    loss.set_costs(cost_matrix(net, 16, 'flops'), costs.fixed_total['macs'], 16)
+    loss = CLEARERArchLoss(lambda_arch=0.0, lambda_comp=1.0, dual_lr=0.1)
+    loss.set_budget(Budget.from_section({'metric': 'macs', 'target': 0.6}, net, 16, 'train: budget'))
     dear = torch.tensor([[0.9, 0.1]] * 4)  # mostly parallel: above 60 % of the all-parallel cost
     cheap = torch.tensor([[0.1, 0.9]] * 4)
     assert float(loss.expected_fraction(dear)) > 0.6 > float(loss.expected_fraction(cheap))
@@ -115,17 +115,6 @@ def test_multiplier_rises_above_budget_falls_below_and_its_term_pushes_towards_c
     assert (logits.grad[:, 0] > 0).all() and (logits.grad[:, 1] < 0).all()  # descent favours fusion (cheaper)
 
 
-def test_target_outside_the_space_and_two_budgets_are_refused():
-    net = CLEARERSearchNet(branch_channels=(4, 8, 16), columns_per_cell=2, stem_blocks=1, stem_width=2)
-    loss = CLEARERArchLoss(complexity='flops', target=0.05)
-    with pytest.raises(ValueError, match=r"target = 0.05 is 0.050 of the largest network's cost .*; expected a budget"):
-        loss.set_costs(cost_matrix(net, 16, 'flops'), candidate_costs(net, 16).fixed_total['macs'], 16)
-    with pytest.raises(ValueError, match='expected one budget, not both'):
-        CLEARERArchLoss(complexity='flops', target=0.5, target_macs=1e6)
-    with pytest.raises(ValueError, match='target = 0.5 needs a complexity metric'):
-        CLEARERArchLoss(target=0.5)
-
-
 def test_budget_search_lands_within_ten_percent_of_its_target(demo_data, tmp_path):
     target = 0.5
     opt = search_options(
@@ -134,7 +123,8 @@ def test_budget_search_lands_within_ten_percent_of_its_target(demo_data, tmp_pat
         total_iter=30,
         arch_warmup_iter=5,
         optim_arch={'type': 'Adam', 'lr': 0.05, 'betas': [0.5, 0.999], 'weight_decay': 0.0},
-        arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01, 'complexity': 'flops', 'target': target},
+        arch_loss={'type': 'CLEARERArchLoss', 'lambda_arch': 0.01},
+        budget={'metric': 'macs', 'target': target},
     )
     opt['network_g'] = dict(BUDGET_NET)
     del opt['val'], opt['datasets']['val']

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_train_inprocess, train_options, write_yaml
-from test_faults import hashes
-from test_infer import option_file_for, trained_net
+from helpers import hashes, make_bsds, option_file_for, trained_net
 
 from _clearer_basicsr_cli import EXIT_FAILURE, run
 from clearer_basicsr import memory
@@ -77,8 +76,6 @@ def test_a_training_run_stopped_by_a_full_disk_says_where_to_continue_and_contin
 
 
 def test_prepare_on_a_full_disk_removes_its_outputs_and_keeps_the_rest(tmp_path, capsys, monkeypatch):
-    from test_prepare_scripts import make_bsds
-
     make_bsds(tmp_path, np.random.default_rng(0))
     out = tmp_path / 'out'
     out.mkdir()
@@ -121,8 +118,6 @@ def test_a_second_run_of_a_held_experiment_is_refused_before_touching_it(demo_da
 
 
 def test_a_second_prepare_into_a_held_folder_is_refused(tmp_path):
-    from test_prepare_scripts import make_bsds
-
     make_bsds(tmp_path, np.random.default_rng(0))
     out = tmp_path / 'out'
     with folder_lock(out, 'the first one'):

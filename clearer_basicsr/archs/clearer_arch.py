@@ -30,8 +30,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..option_rules import ConstructorOptions, MissingPathError, OptionError, constructor_arguments, fail, key_path
-from ..search_result import genotype_of
+from ..option_rules import ConstructorOptions, OptionError, constructor_arguments, fail, key_path
 from .arch_util import check_residual, padded_call, restore_buffers, snapshot_buffers
 from .candidates import DEFAULT_CANDIDATES, candidate, check_candidates, import_candidate_modules, register_candidate
 from .genotype import Genotype, preset_problem
@@ -481,9 +480,10 @@ class CLEARERNet(_MultiScaleNet):
     weights of the chosen candidates load directly.
 
     Args:
-        genotype: the architecture: path to a ``genotype.yml`` written by a search, a mapping
-            (``{cells: [[...]], branch_channels: [...], columns_per_cell: N}``), a compact
-            string like ``'P F F P | F F P P | P P P P'``, or a :class:`Genotype`.
+        genotype: the architecture: a mapping (``{cells: [[...]], branch_channels: [...],
+            columns_per_cell: N}``), a compact string like ``'P F F P | F F P P | P P P P'``, or a
+            :class:`Genotype`. In an option file it may name a ``genotype.yml`` a search wrote: the
+            option layer reads it (:func:`clearer_basicsr.search_result.resolve_genotype_files`).
         in_channels, out_channels, stem_blocks, stem_width, residual, init_std: as in
             :class:`CLEARERSearchNet`.
         branch_channels, columns_per_cell: taken from the genotype when None; when given,
@@ -555,7 +555,7 @@ class CLEARERNet(_MultiScaleNet):
         where: str,
         candidates: Sequence[str] | None = None,
     ) -> Genotype:
-        """The genotype ``source`` names (see :func:`.genotype_of`), checked against the preset
+        """The genotype ``source`` names (:meth:`.Genotype.from_any`), checked against the preset
         numbers given next to it; one OptionError naming ``where`` otherwise."""
         if source is None:
             fail(
@@ -564,14 +564,14 @@ class CLEARERNet(_MultiScaleNet):
                 'a genotype: a genotype.yml written by a search, a compact string like '
                 '"P F F P | F F P P | P P P P", or a mapping with cells',
             )
-        looks_like_path = isinstance(source, (str, os.PathLike)) and str(source).strip().endswith(('.yml', '.yaml'))
-        if looks_like_path and not os.path.isfile(source):
-            raise MissingPathError(
-                f'{where} = {str(source)!r}: no such file; expected the genotype.yml a search '
-                'wrote (experiments/<search name>/genotype.yml)'
+        if isinstance(source, os.PathLike) or (isinstance(source, str) and source.strip().endswith(('.yml', '.yaml'))):
+            raise OptionError(
+                f'{where} = {str(source)!r}: a genotype file; a network is built from the genotype it holds, '
+                'which the option layer reads (clearer_basicsr.search_result.resolve_genotype_files, or '
+                'SearchResult.load(path).genotype)'
             )
         try:
-            genotype = genotype_of(source, branch_channels, columns_per_cell)
+            genotype = Genotype.from_any(source, branch_channels, columns_per_cell)
             genotype.validate(branch_channels, columns_per_cell, candidates)
         except (ValueError, TypeError, KeyError, OSError) as err:
             given = (('branch_channels', branch_channels), ('columns_per_cell', columns_per_cell))

@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from ..search_result import genotype_of
 from .arch_util import count_parameters, mac_counter
 from .clearer_arch import CLEARERNet, CLEARERSearchNet
+from .genotype import Genotype
 
 COMPLEXITY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity option -> cost key
 
@@ -121,7 +121,7 @@ def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Cost
 
 def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:
     """Cost of a derived net: the fixed parts plus the chosen candidate of each column."""
-    genotype = genotype_of(genotype, costs.branch_channels, costs.columns_per_cell)
+    genotype = Genotype.from_any(genotype, costs.branch_channels, costs.columns_per_cell)
     genotype.validate(costs.branch_channels, costs.columns_per_cell, costs.candidates)
     return _total([costs.fixed_total, *(column[name] for column, name in zip(costs.columns, genotype.choices))])
 

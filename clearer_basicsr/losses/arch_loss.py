@@ -1,6 +1,7 @@
 """CLEARER's architecture loss: ``lambda_arch * entropy + lambda_comp * expected complexity``,
 or, searching to a budget, ``lambda_arch * entropy + multiplier * (expected cost / target - 1)``
-with the multiplier adjusted by the search itself (dual ascent)."""
+with the multiplier adjusted by the search itself (dual ascent). The budget itself is
+:mod:`clearer_basicsr.models.budget`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
 from ..archs.complexity import COMPLEXITY_METRICS
-from ..option_rules import ConstructorOptions, OptionError, at_least, fail, key_path, number
+from ..option_rules import ConstructorOptions, at_least, fail, key_path, number
 
 
 def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
@@ -28,26 +29,20 @@ def column_entropy(weights: torch.Tensor, base: float = 10.0) -> torch.Tensor:
 
 @LOSS_REGISTRY.register()
 class CLEARERArchLoss(ConstructorOptions, nn.Module):
-    """Regulariser of the architecture logits, added to the pixel loss in the logit step.
+    """Regulariser of the architecture logits, added to the pixel loss in the logit step. A pure
+    loss: the costs it weighs come from the search's budget (``train: budget``,
+    :class:`clearer_basicsr.models.budget.Budget`) or, without one, from ``complexity``.
 
     Args:
         lambda_arch: weight of the column entropy (reference: 0.01, entropy in log10).
         lambda_comp: weight of the expected complexity (reference: 0.1 when on; 0 = off). With a
-            target, the starting value of the multiplier instead.
+            budget, the starting value of the multiplier instead.
         complexity: ``flops`` (multiply-adds, as mmengine counts them) or ``params``: the cost
-            of each candidate, measured by ``clearer_basicsr.archs.complexity`` at the
-            training patch size. Required when ``lambda_comp > 0`` or with a target.
+            of each candidate for ``lambda_comp`` without a budget, measured by
+            ``clearer_basicsr.archs.complexity`` at the training patch size.
         entropy_base: logarithm base of the entropy (10 as the reference).
-        target: search to a budget: the derived network's cost as a fraction of the cost of the
-            most expensive network of the space (the dearest candidate in every column: all
-            parallel in the paper's space), e.g. 0.6. The search
-            then adjusts the weight of the cost term after every logit step (a Lagrange
-            multiplier of ``expected cost = target``, dual ascent), so no lambda is tuned by hand.
-        target_macs: the same budget as MACs of the derived network on a ``target_size`` x
-            ``target_size`` input (``complexity: flops``); converted to a fraction once the
-            costs are measured (MACs grow with the input area).
-        target_size: input side ``target_macs`` is counted at (default 256, as compare's tables).
-        dual_lr: step of the multiplier per logit step and per unit of relative excess cost.
+        dual_lr: with a budget, the step of the multiplier of ``expected cost = target`` per logit
+            step and per unit of relative excess cost (dual ascent: no lambda is tuned by hand).
         penalty: weight of the quadratic penalty ``penalty / 2 * excess^2`` added to the
             multiplier's term (an augmented Lagrangian): it answers the excess at once, where the
             multiplier answers its sum, which damps the overshoot of the multiplier alone.
@@ -59,30 +54,20 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
         lambda_comp: float = 0.0,
         complexity: str | None = None,
         entropy_base: float = 10.0,
-        target: float | None = None,
-        target_macs: float | None = None,
-        target_size: int = 256,
         dual_lr: float = 0.1,
         penalty: float = 2.0,
     ) -> None:
         super().__init__()
         args = dict(
-            lambda_arch=lambda_arch,
-            lambda_comp=lambda_comp,
-            complexity=complexity,
-            target=target,
-            target_macs=target_macs,
-            target_size=target_size,
-            dual_lr=dual_lr,
-            penalty=penalty,
+            lambda_arch=lambda_arch, lambda_comp=lambda_comp, complexity=complexity, dual_lr=dual_lr, penalty=penalty
         )
         self.check_arguments(type(self).__name__, args)
         self.lambda_arch = lambda_arch
         self.lambda_comp = lambda_comp
         self.complexity = complexity
         self.entropy_base = entropy_base
-        self.target_macs, self.target_size, self.dual_lr, self.penalty = target_macs, target_size, dual_lr, penalty
-        self.target = target  # a fraction; set from target_macs by set_costs
+        self.dual_lr, self.penalty = dual_lr, penalty
+        self.target = None  # with a budget: the target as a fraction of the largest network's cost
         self.register_buffer('costs', None)
         self.register_buffer('relative_costs', None)  # candidate costs / cost of the largest network
         self.fixed_fraction = 0.0  # the parts every network has, as a fraction of the largest
@@ -91,69 +76,32 @@ class CLEARERArchLoss(ConstructorOptions, nn.Module):
 
     @property
     def budgeted(self) -> bool:
-        return self.target is not None or self.target_macs is not None
+        return self.target is not None
 
     @classmethod
     def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
-        lambda_arch, lambda_comp, complexity = args['lambda_arch'], args['lambda_comp'], args['complexity']
-        for name, value in (('lambda_arch', lambda_arch), ('lambda_comp', lambda_comp)):
-            at_least(key_path(where, name), value, 0, 'a weight')
-        metrics = list(COMPLEXITY_METRICS)
-        target, target_macs = args.get('target'), args.get('target_macs')
-        if target is not None and target_macs is not None:
-            raise OptionError(f'{key_path(where, "target")} and target_macs: expected one budget, not both')
-        if target is not None:
-            number(key_path(where, 'target'), target, positive=True)
-            if target > 1:
-                fail(key_path(where, 'target'), target, "a fraction in (0, 1] of the largest network's cost")
-        if target_macs is not None:
-            number(key_path(where, 'target_macs'), target_macs, positive=True)
-            if complexity != 'flops':
-                raise OptionError(
-                    f'{key_path(where, "target_macs")} needs complexity: flops, got complexity = {complexity!r}'
-                )
-        number(key_path(where, 'target_size'), args.get('target_size', 256), positive=True, integer=True)
+        for name in ('lambda_arch', 'lambda_comp'):
+            at_least(key_path(where, name), args[name], 0, 'a weight')
+        complexity = args['complexity']
+        if complexity is not None and complexity not in COMPLEXITY_METRICS:
+            fail(key_path(where, 'complexity'), complexity, f'one of {list(COMPLEXITY_METRICS)}')
         number(key_path(where, 'dual_lr'), args.get('dual_lr', 0.1), positive=True)
         at_least(key_path(where, 'penalty'), args.get('penalty', 2.0), 0, 'a weight')
-        for name, value in (
-            ('lambda_comp', lambda_comp if lambda_comp > 0 else None),
-            ('target', target),
-            ('target_macs', target_macs),
-        ):
-            if value is not None and complexity not in metrics:
-                raise OptionError(
-                    f'{key_path(where, name)} = {value!r} needs a complexity metric, but '
-                    f'complexity = {complexity!r}; expected one of {metrics}'
-                )
-        if complexity is not None and complexity not in metrics:
-            fail(key_path(where, 'complexity'), complexity, f'one of {metrics}')
 
-    def set_costs(self, costs: Any, fixed: float = 0.0, patch_size: int | None = None) -> None:
-        """Candidate costs (num_columns, K) and the cost of the parts every network has (stem,
-        transitions, head), measured at ``patch_size`` (needed for ``target_macs``)."""
+    def set_costs(self, costs: Any) -> None:
+        """Candidate costs (num_columns, K) of ``complexity``, for ``lambda_comp`` without a budget."""
         # on the loss's device (moved with the model): no host-to-device copy per logit step
         costs = torch.as_tensor(costs, dtype=torch.float32, device=self.multiplier.device)
         if (costs < 0).any() or float(costs.sum()) <= 0:  # a free candidate (skip) costs 0
             raise ValueError('CLEARERArchLoss: candidate costs must be >= 0, and not all 0')
         self.costs = costs / costs.sum()  # lambda_comp's term lies in [0, 1]
-        largest = float(fixed) + float(costs.max(dim=1).values.sum())
-        self.relative_costs = costs / largest
-        self.fixed_fraction = float(fixed) / largest
-        if self.target_macs is not None:
-            if not patch_size:
-                raise ValueError('CLEARERArchLoss: target_macs needs the patch size the costs were measured at')
-            self.target = float(self.target_macs) * (patch_size / self.target_size) ** 2 / largest
-        if self.target is not None:
-            smallest = self.fixed_fraction + float(self.relative_costs.min(dim=1).values.sum())
-            if not smallest <= self.target <= 1.0:
-                given = (
-                    f'target_macs = {self.target_macs:g}' if self.target_macs is not None else f'target = {self.target}'
-                )
-                raise OptionError(
-                    f"train: arch_loss: {given} is {self.target:.3f} of the largest network's cost (the dearest "
-                    f"candidate in every column: all parallel in the paper's space); expected a budget between "
-                    f'{smallest:.3f} (the cheapest network) and 1 of this search space'
-                )
+
+    def set_budget(self, budget: Any) -> None:
+        """Search to ``budget`` (a :class:`~clearer_basicsr.models.budget.Budget` with a target)."""
+        self.set_costs(budget.costs)
+        self.relative_costs = budget.costs.to(self.multiplier.device) / budget.largest
+        self.fixed_fraction = budget.fixed / budget.largest
+        self.target = budget.fraction
 
     def expected_complexity(self, weights: torch.Tensor) -> torch.Tensor:
         if self.costs is None:

@@ -1,16 +1,9 @@
-"""CLEARERSearchModel: CLEARER's architecture search on BasicSR's training loop, by one of two
-methods (``train: arch_search``):
-
-* ``darts`` (default): the bilevel search. Per iteration (after ``arch_warmup_iter``): one step
-  of the architecture logits on a batch of the held-apart *arch split*
-  (:meth:`CLEARERSearchModel.arch_step`), then one step of the network weights on the train
-  batch BasicSR fed. The two optimisers never share a parameter.
-* ``one_shot``: single-path one-shot (:mod:`.one_shot`). Per iteration one step of the weights
-  of a path drawn uniformly; at the end every genotype of the cost window is scored on the arch
-  split with the weights it inherits, and the best is derived. ``train: one_shot`` sets the
-  scoring: ``calibration_batches`` (20), ``score_batches`` (8), ``batch_size`` (16), ``cap``
-  (512: a larger window is searched by evolution, ``population`` 32, ``mutation`` 0.1) and
-  ``ranking`` (20 best kept in genotype.yml). The logits keep their start.
+"""CLEARERSearchModel: CLEARER's architecture search (DARTS' bilevel search) on BasicSR's
+training loop. Per iteration (after ``arch_warmup_iter``): one step of the architecture logits on
+a batch of the held-apart *arch split* (:meth:`CLEARERSearchModel.arch_step`), then one step of
+the network weights on the train batch BasicSR fed. The two optimisers never share a parameter.
+The one-shot search is its own model, :mod:`.clearer_one_shot_model`; what both share is
+:mod:`.supernet_search`.
 
 BasicSR's loop only knows the ``train`` and ``val*`` dataset phases, so the arch split is
 declared under ``train: arch_dataset`` (any BasicSR dataset; its loader keys
@@ -30,14 +23,14 @@ default to those of ``datasets: train``). Other ``train:`` keys:
   under DDP it switches on ``find_unused_parameters`` (unsampled candidates get no gradient);
 * ``gumbel_tau``      its temperature: a number, or ``[start, end]`` linear over ``total_iter``
   (default ``[10, 0.1]``, GDAS'); it scales the logit gradient, not the sampling;
-* ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``, or with
-  ``target`` / ``target_macs``: a search to a budget, whose cost weight the search adjusts.
+* ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``;
+* ``budget``          ``{metric, target | target_macs}`` (:mod:`.budget`): a search to a budget,
+  whose cost weight the search adjusts, deriving the most likely genotype inside the window.
 
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
 column weights, how firmly each column was decided, MACs and parameters of the derived net, the
 budget and the cost reached) and ``column_weights.png``; at the end it warns about undecided
-columns (:mod:`..archs.decisions`). A one-shot search writes genotype.yml once, at the end (the
-genotype, its ranking and how it was scored).
+columns (:mod:`..archs.decisions`).
 """
 
 from __future__ import annotations
@@ -55,27 +48,20 @@ from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ..archs.complexity import (
-    COMPLEXITY_METRICS,
-    candidate_costs,
-    cost_matrix,
-)
+from ..archs.complexity import cost_matrix
 from ..archs.decisions import column_decisions, undecided
 from ..data.samplers import CyclingLoader, build_train_loader
 from ..losses.arch_loss import column_entropy
-from . import arch_gradient, one_shot
-from .restoration_model import RestorationModel
+from . import arch_gradient
 from .search_export import export_search
 from .search_options import (
-    DEFAULT_ARCH_LOSS,
     DEFAULT_OPTIM_ARCH,
-    ONE_SHOT_DEFAULTS,
     arch_dataset_options,
     build_scheduler,
-    check_search_network,
-    check_search_train,
+    check_darts_train,
     gumbel_temperatures,
 )
+from .supernet_search import SupernetSearch
 
 LOSS_SCALE_MOMENTUM = 0.9  # running mean of the weight step's loss: the budget term's unit
 STEPS = ('architecture', 'weight')  # the two steps of an iteration, in order (Gumbel samples per step)
@@ -83,43 +69,25 @@ ARCH_LOSS_NAMES = {'l_pix': 'l_arch_pix', 'l_percep': 'l_arch_percep', 'l_style'
 
 
 @MODEL_REGISTRY.register()
-class CLEARERSearchModel(RestorationModel):
+class CLEARERSearchModel(SupernetSearch):
+    METHOD = 'darts'
+    OTHERS_KEYS = ('one_shot',)
+
     def __init__(self, opt: dict) -> None:
         self.column_weight_history = []  # (iteration, softmax weights per column) for column_weights.png
         self.arch_steps_taken = 0  # logit steps taken: none, and there is no search result to export
         self.loss_scale = None  # running mean of the weight step's loss (None until the first step)
-        self.current_iter = 0  # the last iteration trained: genotype.yml says which it comes from
-        train = opt.get('train') or {}
-        if train.get('arch_sampling') == 'gumbel' or train.get('arch_search') == 'one_shot':
+        if (opt.get('train') or {}).get('arch_sampling') == 'gumbel':
             opt['find_unused_parameters'] = True  # DDP: the candidates not sampled get no gradient
         super().__init__(opt)
-
-    @property
-    def supernet(self) -> torch.nn.Module:
-        return self.get_bare_model(self.net_g)
 
     def arch_parameters(self) -> list[torch.nn.Parameter]:
         return self.supernet.arch_parameters()
 
-    def weight_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for p in self.supernet.weight_parameters() if p.requires_grad]
-
-    # ----------------------------------------------------------------- options
     @classmethod
     def check_train_options(cls, train: Mapping[str, Any], where: str) -> None:
         super().check_train_options(train, where)
-        check_search_train(train, where)
-
-    @classmethod
-    def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
-        super().check_options(opt, where)
-        check_search_network(opt, where)
-
-    @classmethod
-    def extra_datasets(cls, opt: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Training splits it builds besides ``datasets:``; each must share no image with ``datasets: train``."""
-        arch_opt = arch_dataset_options(opt)
-        return {'train: arch_dataset': arch_opt} if arch_opt else {}
+        check_darts_train(train, where)
 
     # ----------------------------------------------------------------- setup
     def init_training_settings(self) -> None:
@@ -128,20 +96,24 @@ class CLEARERSearchModel(RestorationModel):
         self.arch_update = train_opt.get('arch_update', 'first_order')
         self.arch_bn_mode = train_opt.get('arch_bn_mode', 'eval')
         self.arch_sampling = train_opt.get('arch_sampling', 'softmax')
-        self.arch_search = train_opt.get('arch_search', 'darts')
-        self.one_shot = {**ONE_SHOT_DEFAULTS, **(train_opt.get('one_shot') or {})}
         if self.arch_sampling == 'gumbel':
             self.setup_gumbel(gumbel_temperatures(train_opt, 'train'))
-        if self.arch_sampling == 'gumbel' or self.arch_search == 'one_shot':
             self.setup_sampling_seed()
-        self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
-        self.cri_arch = build_loss(dict(train_opt.get('arch_loss') or DEFAULT_ARCH_LOSS)).to(self.device)
-        if self.cri_arch.lambda_comp > 0 or self.cri_arch.budgeted:
-            metric = self.cri_arch.complexity
-            fixed = candidate_costs(self.supernet, self.patch_size).fixed_total[COMPLEXITY_METRICS[metric]]
-            self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, metric), fixed, self.patch_size)
-        self.arch_loader = self.build_arch_loader()
         super().init_training_settings()
+
+    def setup_search(self) -> None:
+        self.cri_arch = build_loss(self.arch_loss_options).to(self.device)
+        if self.budget:
+            self.cri_arch.set_budget(self.budget)
+        elif self.cri_arch.lambda_comp > 0:
+            self.cri_arch.set_costs(cost_matrix(self.supernet, self.patch_size, self.cri_arch.complexity))
+        self.arch_loader = self.build_arch_loader()
+
+    def setup_optimizers(self) -> None:
+        super().setup_optimizers()
+        optim_opt = self.arch_optim_options()
+        self.optimizer_arch = self.get_optimizer(optim_opt.pop('type'), self.arch_parameters(), **optim_opt)
+        self.optimizers.append(self.optimizer_arch)
 
     def build_arch_loader(self) -> CyclingLoader:
         arch_opt = arch_dataset_options(self.opt)
@@ -150,12 +122,6 @@ class CLEARERSearchModel(RestorationModel):
 
     def arch_optim_options(self) -> dict[str, Any]:
         return dict(self.opt['train'].get('optim_arch') or DEFAULT_OPTIM_ARCH)
-
-    def setup_optimizers(self) -> None:
-        super().setup_optimizers()
-        optim_opt = self.arch_optim_options()
-        self.optimizer_arch = self.get_optimizer(optim_opt.pop('type'), self.arch_parameters(), **optim_opt)
-        self.optimizers.append(self.optimizer_arch)
 
     def configured_lrs(self) -> list[tuple[torch.optim.Optimizer, str, float]]:
         return super().configured_lrs() + [(self.optimizer_arch, 'optim_arch', self.arch_optim_options()['lr'])]
@@ -171,24 +137,8 @@ class CLEARERSearchModel(RestorationModel):
         self.gumbel_tau = temperatures
         self.supernet.gumbel_tau = self.gumbel_tau[0]  # from now on validation runs the argmax
 
-    def setup_sampling_seed(self) -> None:
-        # Paths are drawn from this seed, the iteration and the step: the same on every rank.
-        seed = [int(self.opt.get('manual_seed') or 0)]
-        if self.opt['dist']:  # without manual_seed BasicSR draws one per rank
-            dist.broadcast_object_list(seed, src=0)
-        self.sampling_seed = seed[0]
-
     # ----------------------------------------------------------------- steps
     def optimize_parameters(self, current_iter: int) -> None:
-        if self.arch_search == 'one_shot':  # one uniform path's weights; no logit step
-            net = self.supernet
-            net.path = one_shot.uniform_path(net.num_columns, len(net.candidates), self.sampling_seed, current_iter)
-            try:
-                super().optimize_parameters(current_iter)
-            finally:
-                net.path = None
-            self.current_iter = current_iter
-            return
         arch_log = self.arch_step(current_iter) if current_iter > self.arch_warmup_iter else {}
         self.sample_paths(current_iter, 'weight')
         super().optimize_parameters(current_iter)
@@ -212,7 +162,7 @@ class CLEARERSearchModel(RestorationModel):
                 log[f'w_{name}/c{c + 1:02d}'] = w
         for d in decisions:
             log[f'margin/c{d.column + 1:02d}'] = d.margin
-        if self.cri_arch.budgeted:
+        if self.budget:
             log['arch_cost_fraction'] = float(self.cri_arch.expected_fraction(weights))
             log['arch_multiplier'] = float(self.cri_arch.multiplier)
         return log
@@ -238,7 +188,7 @@ class CLEARERSearchModel(RestorationModel):
         losses = OrderedDict((ARCH_LOSS_NAMES.get(k, k), v.detach()) for k, v in losses.items())
         if self.optimizer_step(self.optimizer_arch, self.arch_parameters(), current_iter, 'architecture', losses):
             self.arch_steps_taken += 1
-            if self.cri_arch.budgeted:  # every rank holds the same logits, hence the same multiplier
+            if self.budget:  # every rank holds the same logits, hence the same multiplier
                 self.cri_arch.update_multiplier(self.supernet.column_weights().detach())
         return self.reduce_loss_dict(losses)
 
@@ -323,26 +273,11 @@ class CLEARERSearchModel(RestorationModel):
                 m.train(mode)
 
     # ------------------------------------------------------- export, resume
-    def validation(self, dataloader: Any, current_iter: Any, tb_logger: Any, save_img: bool = False) -> None:
-        super().validation(dataloader, current_iter, tb_logger, save_img)
-        self.export_architecture(current_iter)
-
-    def save(self, epoch: int, current_iter: int) -> None:
-        super().save(epoch, current_iter)
-        if current_iter == -1 and not self.opt.get('val'):  # else the final validation exports
-            self.export_architecture(current_iter)
-
     @master_only
     def export_architecture(self, current_iter: Any) -> None:
         """Writes genotype.yml and column_weights.png into the experiment folder; logs how firmly
         each column was decided, and at the end of the search warns about undecided columns.
-        Logits that never took a step are no search result: nothing is written then. A one-shot
-        search selects once, at the end."""
-        final = current_iter == -1 or current_iter >= int(self.opt['train']['total_iter'])
-        if self.arch_search == 'one_shot':
-            if final:
-                self.select_one_shot()
-            return
+        Logits that never took a step are no search result: nothing is written then."""
         if not self.arch_steps_taken:
             get_root_logger().warning(
                 f'genotype.yml not written at iteration {current_iter}: the architecture logits have not taken a '
@@ -352,30 +287,13 @@ class CLEARERSearchModel(RestorationModel):
             return
         export_search(
             self.supernet,
-            self.cri_arch,
+            self.budget,
+            float(self.cri_arch.multiplier),
             self.patch_size,
             self.current_iter,
             self.column_weight_history,
             self.opt['path']['experiments_root'],
-            final,
-        )
-
-    def select_one_shot(self) -> None:
-        """One-shot selection (:func:`.one_shot.export_one_shot`) on the fixed batches of
-        :func:`.one_shot.selection_batches`."""
-        seed = int(self.opt.get('manual_seed') or 0)
-        calibration, scoring = one_shot.selection_batches(self.opt, self.one_shot, seed, self.to_device)
-        folder = self.opt['path']['experiments_root']
-        one_shot.export_one_shot(
-            self.supernet,
-            self.cri_arch,
-            self.patch_size,
-            self.current_iter,
-            self.one_shot,
-            calibration,
-            scoring,
-            folder,
-            seed,
+            self.is_final(current_iter),
         )
 
     def training_state(self, epoch: int, current_iter: int) -> dict[str, Any]:
@@ -391,7 +309,6 @@ class CLEARERSearchModel(RestorationModel):
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
         super().resume_training(resume_state)
-        self.current_iter = resume_state['iter']
         self.column_weight_history = list(resume_state['column_weight_history'])
         self.arch_loader.load_state_dict(resume_state['arch_loader'])
         self.loss_scale = resume_state['loss_scale']

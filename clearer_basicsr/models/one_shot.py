@@ -22,19 +22,10 @@ from basicsr.utils import get_root_logger
 from torch import nn
 
 from ..archs.arch_util import restore_buffers, snapshot_buffers
-from ..archs.complexity import (
-    BUDGET_TOLERANCE,
-    COMPLEXITY_METRICS,
-    candidate_costs,
-    cost_matrix,
-    derived_cost,
-    enumerate_genotypes,
-    genotypes_within,
-)
-from ..archs.genotype import Genotype
+from ..archs.complexity import candidate_costs, derived_cost
 from ..bn_recalibration import calibration_batches, drawn_batches, recalibrate_batchnorm
 from ..search_result import SearchResult, write_search_outputs
-from .search_export import budget_report
+from .budget import Budget
 from .search_options import arch_dataset_options
 
 Path = tuple[int, ...]  # candidate index per column, cell-major (the logits' row order)
@@ -149,26 +140,9 @@ def selection_batches(
     return [to_device(x) for x in calibration], [{k: to_device(v) for k, v in b.items()} for b in scoring]
 
 
-def cost_window(net: nn.Module, arch_loss: Any, patch_size: int) -> tuple[list[list[int]], dict[str, Any]]:
-    """The genotypes a one-shot search chooses among, with a description of the window: those
-    within the budget's +-10 % (``arch_loss: target`` / ``target_macs``), else the whole space."""
-    costs = candidate_costs(net, patch_size)
-    if not arch_loss.budgeted:
-        matrix = cost_matrix(net, patch_size, 'flops')
-        everything = [row for digits, _ in enumerate_genotypes(matrix, 0.0) for row in digits.tolist()]
-        return everything, {'budget': None}
-    key = COMPLEXITY_METRICS[arch_loss.complexity]
-    target = arch_loss.target * costs.largest_total[key]
-    matrix = cost_matrix(net, patch_size, arch_loss.complexity)
-    window = genotypes_within(matrix, costs.fixed_total[key], target)
-    lo, hi = (round(target * (1 + s * BUDGET_TOLERANCE)) for s in (-1, 1))
-    return window, {'metric': key, 'target': round(target), 'low': lo, 'high': hi, 'patch_size': patch_size}
-
-
 def export_one_shot(
     net: nn.Module,
-    arch_loss: Any,
-    patch_size: int,
+    budget: Budget,
     iteration: int,
     settings: Mapping[str, Any],
     calibration: Sequence[torch.Tensor],
@@ -176,34 +150,35 @@ def export_one_shot(
     folder: str,
     seed: int,
 ) -> SearchResult:
-    """Scores the window (:func:`cost_window`, :func:`select`), writes genotype.yml (the best
-    genotype, the ranking and how it was made) and genotype.png into ``folder``, logs the best."""
-    window, described = cost_window(net, arch_loss, patch_size)
+    """Scores the genotypes of ``budget``'s window (the whole space without a target; :func:`select`),
+    writes genotype.yml (the best genotype, the ranking and how it was made) and genotype.png into
+    ``folder``, logs the best."""
+    window = budget.genotypes()
     if not window:  # a budget no genotype meets (the option check refuses unreachable targets)
-        raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {described}')
+        raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {budget.describe()}')
     scorer = PathScorer(net, calibration, scoring)
     ranked = select(scorer, window, len(net.candidates), settings, seed)
-    costs = candidate_costs(net, patch_size)
-
-    def genotype(path: Path) -> Genotype:
-        return Genotype.from_indices(list(path), net.branch_channels, net.columns_per_cell, net.candidates)
-
-    best = genotype(ranked[0][0])
+    costs = candidate_costs(net, budget.patch_size)
+    best = budget.genotype(ranked[0][0])
     derived = derived_cost(costs, best)
     result = SearchResult(
         best,
         macs=derived['macs'],
         params=derived['params'],
-        patch_size=patch_size,
+        patch_size=budget.patch_size,
         iteration=iteration,
-        budget=budget_report(net, arch_loss, patch_size, derived, []),
+        budget=budget.report(best) if budget.target is not None else None,
         ranking=[
-            {'genotype': str(genotype(p)), 'psnr': round(score, 4), 'macs': derived_cost(costs, genotype(p))['macs']}
+            {
+                'genotype': str(budget.genotype(p)),
+                'psnr': round(score, 4),
+                'macs': derived_cost(costs, budget.genotype(p))['macs'],
+            }
             for p, score in ranked[: int(settings['ranking'])]
         ],
         selection={
             'method': 'one_shot',
-            'window': described,
+            'window': budget.describe(),
             'in_window': len(window),
             'scored': scorer.scored,
             'seconds_per_genotype': round(scorer.seconds / max(scorer.scored, 1), 4),
@@ -215,6 +190,6 @@ def export_one_shot(
     get_root_logger().info(
         f'One-shot selection: {scorer.scored} of {len(window)} genotypes in the window scored '
         f'({result.selection["seconds_per_genotype"]:.3f} s each); best {best} at {ranked[0][1]:.3f} dB '
-        f'({derived["macs"]:,} MACs at {patch_size}px)'
+        f'({derived["macs"]:,} MACs at {budget.patch_size}px)'
     )
     return result

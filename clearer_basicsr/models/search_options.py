@@ -1,5 +1,6 @@
-"""The options of a CLEARER search (``train:`` keys besides a retrain's) and the helpers that
-read them: the logit schedule, the Gumbel temperatures, the arch split's dataset options."""
+"""The options of CLEARER's searches (``train:`` keys besides a retrain's): those both read, the
+DARTS search's (:data:`DARTS_KEYS`) and the one-shot search's, and the helpers that read them: the
+logit schedule, the Gumbel temperatures, the arch split's dataset options."""
 
 from __future__ import annotations
 
@@ -14,14 +15,23 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from .. import option_rules as rules
 from ..archs.candidates import DEFAULT_CANDIDATES
 from ..archs.complexity import MAX_ENUMERATED
+from .budget import budget_section
 from .restoration_model import check_optimizer_options, check_scheduler_options
 
-ARCH_SEARCHES = ('darts', 'one_shot')
 ARCH_UPDATES = ('first_order', 'second_order')
 ARCH_SAMPLINGS = ('softmax', 'gumbel')
 GDAS_TAU = (10.0, 0.1)
 BN_MODES = ('eval', 'train')
-DEFAULT_ARCH_LOSS = {'type': 'CLEARERArchLoss'}
+DARTS_KEYS = (  # train: keys only the DARTS search reads
+    'arch_loss',
+    'optim_arch',
+    'scheduler_arch',
+    'arch_warmup_iter',
+    'arch_update',
+    'arch_bn_mode',
+    'arch_sampling',
+    'gumbel_tau',
+)
 LOADER_KEYS = ('batch_size_per_gpu', 'num_worker_per_gpu', 'gt_size', 'use_hflip', 'use_rot')
 DEFAULT_OPTIM_ARCH = {'type': 'Adam', 'lr': 3e-4, 'betas': (0.5, 0.999), 'weight_decay': 0.0}
 
@@ -81,17 +91,27 @@ def arch_dataset_options(opt: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def check_search_train(train: Mapping[str, Any], where: str) -> None:
-    """The ``train:`` keys a search reads besides those of a retrain."""
-    key = functools.partial(rules.key_path, where)
+    """The ``train:`` keys both searches read besides those of a retrain: the arch split, the budget."""
     if not train.get('arch_dataset'):
         rules.fail(
-            key('arch_dataset'),
+            rules.key_path(where, 'arch_dataset'),
             train.get('arch_dataset'),
-            'the held-apart split the architecture logits '
-            'learn on (any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
+            'the held-apart split the architecture is chosen on '
+            '(any BasicSR dataset options, e.g. a GaussianNoiseDataset on an arch.lmdb)',
         )
-    arch_loss = train.get('arch_loss') or DEFAULT_ARCH_LOSS
+    budget_section(train, where)
+
+
+def check_darts_train(train: Mapping[str, Any], where: str) -> None:
+    """The ``train:`` keys of the DARTS search: the logits' loss, optimiser, schedule and step."""
+    key = functools.partial(rules.key_path, where)
+    section, arch_loss = budget_section(train, where)
     rules.check_component(LOSS_REGISTRY, key('arch_loss'), arch_loss, 'loss (LOSS_REGISTRY)')
+    if section is None and (arch_loss.get('lambda_comp') or 0) > 0 and not arch_loss.get('complexity'):
+        raise rules.OptionError(
+            f'{key("arch_loss: lambda_comp")} = {arch_loss["lambda_comp"]!r} needs a complexity metric (complexity: '
+            f'flops or params), or a budget under {key("budget")}'
+        )
     check_optimizer_options(train.get('optim_arch') or DEFAULT_OPTIM_ARCH, key('optim_arch'))
     if train.get('scheduler_arch'):
         schedule = rules.mapping(key('scheduler_arch'), train['scheduler_arch'], 'a mapping with a type')
@@ -108,7 +128,6 @@ def check_search_train(train: Mapping[str, Any], where: str) -> None:
             f'fewer iterations than total_iter = {total} (the logits learn only after the warm-up: a search '
             'that never steps them derives its genotype from their random start)',
         )
-    check_search_method(train, where)
     update = rules.one_of(key('arch_update'), train.get('arch_update', 'first_order'), ARCH_UPDATES)
     rules.one_of(key('arch_bn_mode'), train.get('arch_bn_mode', 'eval'), BN_MODES)
     sampling = rules.one_of(key('arch_sampling'), train.get('arch_sampling', 'softmax'), ARCH_SAMPLINGS)
@@ -143,21 +162,9 @@ ONE_SHOT_KEYS = {
 }
 
 
-def check_search_method(train: Mapping[str, Any], where: str) -> None:
-    """``train: arch_search`` and, for a one-shot search, its ``one_shot`` section; the logit
-    step's keys mean nothing there and are refused rather than ignored."""
+def check_one_shot_train(train: Mapping[str, Any], where: str) -> None:
+    """``train: one_shot``, the one-shot search's selection settings."""
     key = functools.partial(rules.key_path, where)
-    method = rules.one_of(key('arch_search'), train.get('arch_search', 'darts'), ARCH_SEARCHES)
-    if method == 'darts':
-        if train.get('one_shot') is not None:
-            raise rules.OptionError(f'{key("one_shot")}: applies to arch_search: one_shot only; remove it')
-        return
-    for name, default in (('arch_sampling', 'softmax'), ('arch_update', 'first_order')):
-        if train.get(name, default) != default:
-            raise rules.OptionError(
-                f'{key(name)} = {train[name]!r}: a one-shot search trains uniform single paths and takes no '
-                'logit step; remove it'
-            )
     settings = rules.mapping(key('one_shot'), train.get('one_shot') or {}, 'a mapping of one-shot settings')
     for name in settings:
         if name not in ONE_SHOT_KEYS:
@@ -170,16 +177,17 @@ def check_search_method(train: Mapping[str, Any], where: str) -> None:
         rules.fail(key('one_shot: population'), settings['population'], f'at most cap = {cap}')
 
 
-def check_search_network(opt: Mapping[str, Any], where: str = '') -> None:
-    """``network_g`` must have architecture logits."""
+def check_search_network(opt: Mapping[str, Any], where: str = '', enumerated: bool = False) -> None:
+    """``network_g`` must be a supernet; a search that lists genotypes (``enumerated``: one-shot
+    selection) needs a space small enough to list."""
     net_opt = opt.get('network_g') or {}
     net_cls = rules.lookup(ARCH_REGISTRY, rules.key_path(where, 'network_g: type'), net_opt.get('type'), 'network')
     if not hasattr(net_cls, 'arch_parameters'):
         raise rules.OptionError(
             f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
-            'architecture logits (e.g. CLEARERSearchNet) for model_type CLEARERSearchModel'
+            f'architecture logits (e.g. CLEARERSearchNet) for model_type {opt.get("model_type")}'
         )
-    if (opt.get('train') or {}).get('arch_search') == 'one_shot':
+    if enumerated:
         where = rules.key_path(where, 'network_g')
         check_one_shot_space(rules.constructor_arguments(net_cls, net_opt, where), where)
 
@@ -192,5 +200,5 @@ def check_one_shot_space(args: Mapping[str, Any], where: str) -> None:
         raise rules.OptionError(
             f'{where}: {len(candidates)} candidates over {columns} columns make {len(candidates)}^{columns} '
             f'genotypes, more than a one-shot selection enumerates ({MAX_ENUMERATED:,}); expected fewer candidates '
-            'or columns, or train: arch_search: darts'
+            'or columns, or model_type: CLEARERSearchModel (DARTS)'
         )

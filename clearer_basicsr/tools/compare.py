@@ -148,8 +148,9 @@ def build_run_network(run: Run, weights: bool = True) -> Any:
     from basicsr.archs import build_network
 
     import clearer_basicsr  # noqa: F401  (registers the plugin's archs)
+    from clearer_basicsr.search_result import resolve_genotype_files
 
-    net = build_network(dict(run.report['network_g']))
+    net = build_network(resolve_genotype_files({'network_g': dict(run.report['network_g'])})['network_g'])
     if not weights:
         return net.eval()
     state = torch.load(run.checkpoint(), map_location='cpu', weights_only=True)

@@ -8,7 +8,7 @@ their test scores with each other and with BM3D:
 The evaluation file (YAML) names three option files and the plan:
 
     name: evaluate_demo            runs are named <name>_..., the report goes to results/<name>/
-    search: demo_search.yml        a CLEARER search (its arch_loss gets target: <budget>)
+    search: demo_search.yml        a CLEARER search (it gets train: budget: {metric: macs, target: <budget>})
     retrain: demo_train.yml        retrains a CLEARERNet (its genotype is replaced per run)
     test: demo_test.yml            tests it (genotype and checkpoint replaced; its first test set counts)
     budgets: [0.5, 0.75]           derived-network cost as a fraction of the all-parallel network's
@@ -191,45 +191,35 @@ def _find(path: Any, base: str, where: str, what: str = 'option file') -> str:
 
 @dataclasses.dataclass
 class Space:
-    """The search space of the search option file, with its measured costs (MACs at the patch size)."""
+    """The search space of the search option file, with its measured MACs at the patch size (a
+    :class:`~clearer_basicsr.models.budget.Budget` without a bound)."""
 
-    net: Any
-    patch_size: int
-    matrix: Any  # candidate MACs (num_columns, K)
-    fixed: float
-    largest: float
+    costs: Any
 
     @classmethod
     def of(cls, search_opt: Mapping[str, Any]) -> Space:
         from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
-        from clearer_basicsr.archs.complexity import candidate_costs, cost_matrix
+        from clearer_basicsr.models.budget import Budget
 
         net_opt = {k: v for k, v in search_opt['network_g'].items() if k != 'type'}
-        net = CLEARERSearchNet(**net_opt)
         patch = int(search_opt['datasets']['train'].get('gt_size') or 64)
-        costs = candidate_costs(net, patch)
-        return cls(net, patch, cost_matrix(net, patch, 'flops'), costs.fixed_total['macs'], costs.largest_total['macs'])
+        return cls(Budget.measure(CLEARERSearchNet(**net_opt), patch, 'macs'))
+
+    @property
+    def net(self) -> Any:
+        return self.costs.net
 
     def genotype(self, indices: list[int]) -> Any:
-        from clearer_basicsr.archs.genotype import Genotype
-
-        return Genotype.from_indices(indices, self.net.branch_channels, self.net.columns_per_cell, self.net.candidates)
+        return self.costs.genotype(indices)
 
     def fraction(self, genotype: Any) -> float:
-        indices = genotype.indices_in(self.net.candidates)
-        return (self.fixed + sum(float(self.matrix[c, k]) for c, k in enumerate(indices))) / self.largest
+        return self.costs.cost(genotype) / self.costs.largest
 
     def within(self, budget: float) -> list[Any]:
-        from clearer_basicsr.archs.complexity import genotypes_within
-
-        return [self.genotype(row) for row in genotypes_within(self.matrix, self.fixed, budget * self.largest)]
+        return [self.genotype(row) for row in self.costs.bounded(budget).genotypes()]
 
     def everything(self) -> list[Any]:
-        from clearer_basicsr.archs.complexity import enumerate_genotypes
-
-        return [
-            self.genotype(row) for digits, _ in enumerate_genotypes(self.matrix, self.fixed) for row in digits.tolist()
-        ]
+        return [self.genotype(row) for row in self.costs.genotypes()]
 
     def hand_designed(self, name: str) -> Any:
         """HRNet's pattern (blocks, then a fusion, per cell), alternating, all parallel, all fusion."""
@@ -281,10 +271,10 @@ class Stages:
         """A search to ``budget``: with the search file (``darts``) or the one-shot search file."""
         opt = copy.deepcopy(self.templates['search' if method == 'darts' else 'one_shot_search'])
         opt['manual_seed'] = seed
-        arch_loss = dict(opt['train'].get('arch_loss') or {'type': 'CLEARERArchLoss'})
-        arch_loss.pop('target_macs', None)
-        arch_loss.update(target=budget, complexity=arch_loss.get('complexity') or 'flops')
-        opt['train']['arch_loss'] = arch_loss
+        arch_loss = opt['train'].get('arch_loss') or {}
+        for key in ('target', 'target_macs', 'target_size'):  # a budget of the old spelling gives way
+            arch_loss.pop(key, None)
+        opt['train']['budget'] = {'metric': 'macs', 'target': budget}
         name = f'{self.name}_{"search" if method == "darts" else "oneshot"}_b{round(budget * 100)}_s{seed}'
         folder = os.path.join('experiments', name)
         done = lambda: _finished_search(folder, opt['train']['total_iter'])  # noqa: E731

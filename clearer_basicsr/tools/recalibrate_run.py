@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> str:
     from clearer_basicsr.convergence import convergence
     from clearer_basicsr.files import atomic_write
     from clearer_basicsr.option_file import read_option_file
+    from clearer_basicsr.search_result import resolve_genotype_files
 
     name = os.path.basename(os.path.normpath(args.run))
     option_file = os.path.join(args.run, f'{name}.yml')
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> str:
     os.makedirs(os.path.join(out, 'models'), exist_ok=True)
     curve, lines = [], []
     for iteration, path in found:
-        net = build_network(copy.deepcopy(dict(opt['network_g'])))
+        net = build_network(resolve_genotype_files(copy.deepcopy({'network_g': opt['network_g']}))['network_g'])
         net.load_state_dict(saved_weights(net, path))
         recalibrate_batchnorm(net, batches)
         results = validate(net, val_sets, val)

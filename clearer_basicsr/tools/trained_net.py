@@ -17,6 +17,7 @@ from clearer_basicsr.checkpoint import saved_weights
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import naming, read_option_file
 from clearer_basicsr.option_rules import check_component
+from clearer_basicsr.search_result import resolve_genotype_files
 from clearer_basicsr.tools.zoo import entry_options
 
 
@@ -29,6 +30,7 @@ def load_trained_network(option_file: str) -> tuple[nn.Module, dict[str, Any]]:
 def trained_network(opt: dict[str, Any], source: str) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`load_trained_network` of options already read; errors name ``source``."""
     with naming(source):
+        resolve_genotype_files(opt)
         net_cls = check_component(ARCH_REGISTRY, 'network_g', opt.get('network_g'), 'network (ARCH_REGISTRY)')
         if input_channels(opt['network_g'], net_cls) is None:
             raise UserInputError(f'network_g: {opt["network_g"]["type"]} does not say how many channels it takes')
