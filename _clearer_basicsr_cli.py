@@ -1,6 +1,8 @@
 """The plugin's command line before the package loads: exit statuses, the train/test parsers and
 the console scripts. A leaf: it imports nothing of the package (importing ``clearer_basicsr``
-loads torch and BasicSR, seconds), so ``clearer-train --help`` and a mistyped flag answer at once.
+loads torch and BasicSR, seconds), so ``clearer-train --help`` and a mistyped flag answer at once;
+every other command's ``--help`` and the ``list`` of the zoo and the option files import the
+package without its plugin (:data:`LIGHT`), in a tenth of a second.
 
 Every entry point follows one convention (docs/architecture.md):
 
@@ -74,17 +76,30 @@ def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> 
     sys.exit(EXIT_OK)
 
 
+LIGHT = False  # a console script answering without torch: importing clearer_basicsr loads no plugin
+LISTS = ('clearer_basicsr.tools.zoo', 'clearer_basicsr.tools.option_files')  # their `list` needs no torch
+
+
+def answers_without_torch(module: str, argv: Sequence[str]) -> bool:
+    """--help of any command, and ``list`` of the zoo and of the shipped option files."""
+    return '-h' in argv or '--help' in argv or (module in LISTS and argv[:1] == ['list'])
+
+
 class Command:
     """A console script: ``module.main`` run through :func:`run`. The module is imported only
     after ``parser`` (when given) has read the command line, so that --help and usage errors
-    need no torch; modules are named, not imported, for the same reason (as pip names its own)."""
+    need no torch; modules are named, not imported, for the same reason (as pip names its own).
+    Where the command answers without torch (:func:`answers_without_torch`), the package is
+    imported without its plugin (:data:`LIGHT`); else the plugin loads before the work."""
 
     def __init__(self, module: str, parser: Callable[[], argparse.ArgumentParser] | None = None) -> None:
         self.module, self.parser = module, parser
 
     def __call__(self) -> NoReturn:
+        global LIGHT
         if self.parser is not None:
             self.parser().parse_args(sys.argv[1:])
+        LIGHT = answers_without_torch(self.module, sys.argv[1:])
         run(importlib.import_module(self.module).main)
 
 

@@ -1,12 +1,18 @@
-"""Start-up cost of the plugin's hook: what every Python program in the environment pays.
+"""Start-up cost of the plugin's hook: what every Python program in the environment pays; and,
+with --commands, what each console script costs before it answers --help (and clearer-zoo list,
+clearer-options list).
 
 Builds a throwaway virtual environment, puts the hook module and ``clearer_basicsr.pth``
 in its site-packages, and prints the hook's lines of ``python -X importtime -c pass`` and the
 median wall time of ``python -c pass`` with and without the ``.pth``.
 
     python benchmarks/bench_startup.py [--runs 20] [--source DIR]
+    python benchmarks/bench_startup.py --commands [--runs 5] [--source DIR]
 
-``--source`` takes the hook from another checkout (e.g. an older commit's worktree).
+``--source`` takes the hook (with --commands: the whole package) from another checkout (e.g. an
+older commit's worktree). --commands runs each command as its console script does, in a fresh
+interpreter with that checkout first on the path, and prints the median CPU seconds (user + sys,
+which another job on the machine moves less than the wall time) and wall seconds per command.
 """
 
 import argparse
@@ -52,12 +58,52 @@ def hook_line(python, env):
     return next((line for line in err.splitlines() if '_clearer_basicsr_hook' in line), '(not imported)')
 
 
+COMMAND = """
+import sys
+sys.path.insert(0, {source!r})
+import _clearer_basicsr_cli as cli
+sys.argv = ['clearer-{name}', *{argv!r}]
+try:
+    cli.{name}()
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+"""
+ANSWERS = [(name, ['--help']) for name in ('train', 'test', 'demo', 'compare', 'complexity', 'options', 'zoo')]
+ANSWERS += [(name, ['--help']) for name in ('evaluate', 'infer', 'export', 'prepare')]
+ANSWERS += [('zoo', ['list']), ('options', ['list'])]
+
+
+def command_times(source, runs):
+    """{'clearer-NAME ARGS': (median CPU s, median wall s)} over ``runs`` fresh interpreters each."""
+    results = {}
+    for name, argv in ANSWERS:
+        cpu, wall = [], []
+        for _ in range(runs):
+            before, start = os.times(), time.perf_counter()
+            subprocess.run(
+                [sys.executable, '-c', COMMAND.format(source=source, name=name, argv=argv)],
+                check=True,
+                capture_output=True,
+                cwd=tempfile.gettempdir(),  # not a checkout: only --source is on the path
+            )
+            after = os.times()
+            wall.append(time.perf_counter() - start)
+            cpu.append(after.children_user - before.children_user + after.children_system - before.children_system)
+        label = f'clearer-{name} {" ".join(argv)}'
+        results[label] = (statistics.median(cpu), statistics.median(wall))
+        print(f'{label:<28} CPU {results[label][0]:6.2f} s   wall {results[label][1]:6.2f} s', flush=True)
+    return results
+
+
 def main(argv=None):
     """Prints the hook's start-up cost; returns {case: median ms with and without the .pth}."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=20, help='starts timed per case (default 20)')
     parser.add_argument('--source', default=REPO, help='checkout holding the hook (default: this one)')
+    parser.add_argument('--commands', action='store_true', help="time the console scripts' --help and lists")
     args = parser.parse_args(argv)
+    if args.commands:
+        return command_times(os.path.abspath(args.source), args.runs)
     missing = [name for name in FILES if not os.path.isfile(os.path.join(args.source, name))]
     if missing or args.runs < 1:
         raise UserInputError(f'--source {args.source} --runs {args.runs}: expected a checkout with {FILES}, runs >= 1')

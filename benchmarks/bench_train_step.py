@@ -1,6 +1,6 @@
 """What does the plugin's training step cost over a bare PyTorch step of the same network?
 
-    python benchmarks/bench_train_step.py [-opt options/evaluate/photos/train.yml]
+    python benchmarks/bench_train_step.py [-opt lab/photos/train.yml]
         [--genotype "P P F P | F F P P"] [--steps 20] [--rounds 10] [--json out.json] [--device cuda]
 
 Builds the run of a training option file as ``clearer-train`` does (its loader, its model), then
@@ -91,7 +91,7 @@ def time_block(iterations, steps, sync):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', default=os.path.join(ROOT, 'options', 'evaluate', 'photos', 'train.yml'))
+    parser.add_argument('-opt', default=os.path.join(ROOT, 'lab', 'photos', 'train.yml'))
     parser.add_argument('--genotype', default='P P F P | F F P P', help='network_g: genotype (CLEARERNet files)')
     parser.add_argument('--steps', type=int, default=20, help='iterations per timed block')
     parser.add_argument('--rounds', type=int, default=10, help='timed blocks of each, interleaved')

@@ -9,9 +9,9 @@ between that PSNR and
   - the parameter count (a zero-cost proxy).
 
     python benchmarks/one_shot_ranking.py \
-        --one-shot docs/evaluation_records/experiments/eval_photos_10k_oneshot_b75_s*/genotype.yml \
-        --darts docs/evaluation_records/experiments/eval_photos_10k_search_b75_s*/genotype.yml \
-        --records docs/evaluation_records --prefix eval_photos_10k --json benchmarks/results/one_shot_ranking.json
+        --one-shot lab/photos/records/experiments/eval_photos_10k_oneshot_b75_s*/genotype.yml \
+        --darts lab/photos/records/experiments/eval_photos_10k_search_b75_s*/genotype.yml \
+        --records lab/photos/records --prefix eval_photos_10k --json benchmarks/results/one_shot_ranking.json
 """
 
 import argparse
@@ -26,7 +26,7 @@ from scipy.stats import kendalltau
 from clearer_basicsr.archs.arch_util import count_parameters
 from clearer_basicsr.archs.clearer_arch import CLEARERNet
 from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
-from clearer_basicsr.search_result import SearchResult
+from clearer_basicsr.search_result import SearchResult, resolve_genotype_files
 
 
 def retrained(records, prefix):
@@ -61,6 +61,7 @@ def darts_log_belief(results, genotype):
 
 
 def params_of(net_opt):
+    net_opt = resolve_genotype_files({'network_g': dict(net_opt)})['network_g']
     return count_parameters(CLEARERNet(**{k: v for k, v in net_opt.items() if k != 'type'}))
 
 

@@ -30,7 +30,6 @@ import yaml
 
 from .errors import UserInputError
 from .option_rules import mapping, number
-from .options_check import check_options
 
 # What the run reads without a default (BasicSR stops with a KeyError without it).
 EXPECTED = {
@@ -174,6 +173,8 @@ def parse_and_check(args: argparse.Namespace, root_path: str, is_train: bool) ->
     """:func:`parse_options`, then the whole option check (:mod:`.options_check`)."""
     opt = parse_options(args, root_path, is_train)
     with naming(args.opt):
+        from .options_check import check_options  # the runtime's checks: torch and BasicSR
+
         check_options(opt)
     return opt
 

@@ -1,7 +1,7 @@
 """Makes a model-zoo entry (zoo/<entry>/) from a search and a retrain of its genotype.
 
     python scripts/make_zoo_entry.py --search experiments/S --retrain experiments/R \
-        --test clearer_basicsr/options/evaluate/photos/test.yml --out zoo/clearer_gray_s30 \
+        --test lab/photos/test.yml --out zoo/clearer_gray_s30 \
         --note "medium-scale evaluation, budget 0.75, search seed 0, retrain seed 0"
 
 Writes into --out: genotype.yml (the search's, with its decisions and budget), genotype.png,

@@ -19,8 +19,12 @@ from conftest import REPO, noise_dataset, search_options, train_options, write_y
 # Read as BasicSR reads them, and made to run on the tiny data (conftest.make_tiny_data):
 # test_option_files.py, test_dataset_pointers.py, test_baselines.py.
 
-# options/ is a link to the package's option folder (clearer_basicsr/options), where they all live.
-ALL_YAML = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
+# options/ is a link to the package's option folder (clearer_basicsr/options), where the installed
+# ones live; lab/<study>/*.yml are the project's own plans (not installed), checked alike. Their
+# records (lab/<study>/records/, copies of the runs' option files among them) are not read here.
+SHIPPED_YAML = sorted(glob.glob(os.path.join(REPO, 'options', '**', '*.yml'), recursive=True))
+LAB_YAML = sorted(glob.glob(os.path.join(REPO, 'lab', '*', '*.yml')))
+ALL_YAML = SHIPPED_YAML + LAB_YAML
 # evaluation plans are read by clearer-evaluate, not BasicSR: checked on their own
 PLAN_FILES = [p for p in ALL_YAML if os.path.basename(p).startswith('evaluate')]
 OPTION_FILES = [p for p in ALL_YAML if p not in PLAN_FILES]

@@ -143,3 +143,29 @@ def test_copied_search_option_runs_through_basicsr_script(demo_data, basicsr_tre
     assert found['iteration'] == 2 and len(found['column_weights']) == 12
     assert found['genotype']['branch_channels'] == [32, 64, 128, 256]
     assert 'Genotype:' in out and (exp / 'models' / 'net_g_latest.pth').is_file()
+
+
+HELP_WITHOUT_TORCH = """
+import sys
+import _clearer_basicsr_cli as cli
+
+for name in sorted(n for n in dir(cli) if isinstance(getattr(cli, n), cli.Command)):
+    command = getattr(cli, name)
+    for argv in (['--help'], *([['list']] if command.module in cli.LISTS else [])):
+        sys.argv = [f'clearer-{name}', *argv]
+        try:
+            command()
+        except SystemExit as exit:
+            assert exit.code == 0, (name, argv, exit.code)
+        print('LOADED', name, *argv, [m for m in ('torch', 'basicsr', 'cv2') if m in sys.modules], file=sys.stderr)
+"""
+
+
+def test_every_console_script_answers_help_and_list_without_torch(tmp_path):
+    """--help of every command, clearer-zoo list and clearer-options list import neither torch nor
+    BasicSR (the plugin loads only for the work: _clearer_basicsr_cli.LIGHT)."""
+    out = check(run_cli(['-c', HELP_WITHOUT_TORCH], tmp_path))
+    lines = [line.removeprefix('LOADED ') for line in out.splitlines() if line.startswith('LOADED ')]
+    assert {line.split()[0] for line in lines} >= {'train', 'test', 'infer', 'export', 'prepare', 'zoo', 'options'}
+    assert 'zoo list []' in lines and 'options list []' in lines
+    assert all(line.endswith(' []') for line in lines), lines

@@ -15,9 +15,9 @@ from helpers import option_file_for, trained_net
 
 from clearer_basicsr.data.data_util import bgr_to_luma
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.inference import by_opponent_channel, restore_whole
+from clearer_basicsr.inference import by_opponent_channel, restore_tiled, restore_whole
 from clearer_basicsr.tools.infer import main as infer
-from clearer_basicsr.tools.infer import output_names, restore_tiled
+from clearer_basicsr.tools.restore_images import output_names
 
 TILED_TOLERANCE = 1e-5
 

@@ -1,6 +1,6 @@
-"""Every shipped option file parses, builds its network and its datasets (paths replaced by tiny
-synthetic data), and agrees with the files it names (genotype of a search, checkpoint of a
-training run, the data layout of the preparation scripts).
+"""Every shipped option file, and every plan of the project's own lab/, parses, builds its network
+and its datasets (paths replaced by tiny synthetic data), and agrees with the files it names
+(genotype of a search, checkpoint of a training run, the data layout of the preparation scripts).
 
 The helpers that read the shipped files and point them at the tiny data are in helpers.py.
 """
@@ -120,6 +120,10 @@ def size_multiple(net_opt, genotype_channels=None):
 def test_the_option_files_are_found():
     names = {rel(p) for p in OPTION_FILES}
     assert len(names) >= 40
+    # the project's own plans (lab/, not installed) are checked with the package's
+    assert {'lab/photos/train.yml', 'lab/photos/search.yml', 'lab/photos/test.yml'} <= names
+    assert {'options/evaluate/demo/evaluate.yml', 'lab/photos/evaluate.yml'} <= {rel(p) for p in PLAN_FILES}
+    assert not [n for n in names if '/records/' in n]  # records are not option files to check
     for stage in ('search', 'train', 'test'):
         for task in (
             'denoise',

@@ -57,4 +57,8 @@ def test_install_registers_the_plugin_when_basicsr_is_imported(kind, tmp_path):
         for file in ('net_g.pth', 'genotype.yml', 'test.yml', 'card.yml'):
             assert os.path.isfile(os.path.join(entry, file)), file
         assert os.path.isfile(os.path.join(target, 'clearer_basicsr', 'options', 'demo_search.yml'))
+        assert os.path.isfile(os.path.join(target, 'clearer_basicsr', 'options', 'evaluate', 'demo', 'evaluate.yml'))
+        # the project's own plans and records (lab/) stay out of the wheel
+        installed = [os.path.relpath(os.path.join(d, f), target) for d, _, files in os.walk(target) for f in files]
+        assert not [p for p in installed if p.split(os.sep)[0] == 'lab' or 'photos' in p.split(os.sep)], installed
         assert os.path.isfile(os.path.join(target, 'clearer_basicsr', 'prepare', 'photos.py'))

@@ -471,8 +471,8 @@ def test_top_level_help_lists_every_command_on_one_line(capsys, monkeypatch):
         'paired',
         'photos',
     ]
-    for command, module in COMMANDS.items():
-        assert f'    {command:<10}{module.SUMMARY}' in lines
+    for command, summary in COMMANDS.items():
+        assert f'    {command:<10}{summary}' in lines
 
 
 # The installed console script as a user types it: one run per command, started together (each

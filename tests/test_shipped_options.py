@@ -23,6 +23,8 @@ def test_every_option_file_of_the_package_is_listed(capsys):
     }
     assert set(listed) == on_disk
     assert {'search_clearer_denoise', 'baselines/train_dncnn_gray_s30', 'demo/test_clearer_color'} <= on_disk
+    assert 'evaluate/demo/evaluate' in on_disk  # the example plan of clearer-evaluate
+    assert not [name for name in listed if 'photos' in name]  # the project's own plans stay in lab/
     assert 'search_clearer_denoise  ' in capsys.readouterr().out
 
 

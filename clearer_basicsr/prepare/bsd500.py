@@ -31,7 +31,6 @@ from .inputs import LayoutError, check_keys, layout_error, require_dir, require_
 from .outputs import INFO, claim_outputs, write_clean_split, write_info
 from .overlap import find_overlaps
 
-SUMMARY = 'BSDS500 for denoising: clean train / arch (val) / test sets'  # its line in clearer-prepare --help
 SPLITS = {'train': 'train', 'arch': 'val', 'test': 'test'}  # our split <- BSDS500 folder (clearer)
 # protocol -> {split: the BSDS500 folders it is made of}; 'train400' stands for --train400
 PROTOCOLS = {

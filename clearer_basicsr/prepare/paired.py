@@ -20,7 +20,6 @@ from .arguments import add_arch_args, add_output_args
 from .inputs import LayoutError, Pair, Source, check_pairs, layout_error, require_dir, require_input, stem
 from .outputs import INFO, pair_splits, write_info, write_pair_split
 
-SUMMARY = 'lq / gt pairs: SIDD, Rain100L/H, Rain1400, GoPro, generic'  # its line in clearer-prepare --help
 LAYOUTS = {
     'generic': '  --lq DIR and --gt DIR holding the same file names (extensions may differ, subfolders allowed);\n'
     '  --test-lq / --test-gt likewise for a test split',

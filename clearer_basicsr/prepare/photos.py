@@ -34,7 +34,6 @@ from .arguments import add_output_args
 from .inputs import layout_error, require_input
 from .outputs import INFO, claim_outputs, save_png, write_clean_split, write_info
 
-SUMMARY = '37 photos from Debian wallpaper packages, for denoising'  # its line in clearer-prepare --help
 # The splits, by photo. Test photos span texture (grass, forest, pebbles), smooth areas and
 # strong edges; the arch split (architecture logits, validation curves) is held apart from both
 # others. The lomiri photos only add to the train split, so arch and test stay as they were.

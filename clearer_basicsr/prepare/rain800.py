@@ -24,7 +24,6 @@ from .arguments import add_arch_args, add_output_args
 from .inputs import Pair, Source, check_keys, image_size, layout_error, load, require_dir, require_input, stem
 from .outputs import INFO, pair_splits, write_info, write_pair_split
 
-SUMMARY = 'Rain800 for deraining: side-by-side files -> lq / gt pairs'  # its line in clearer-prepare --help
 LAYOUT = """  Rain800/
     training/*.jpg   (700 files) -> train + arch splits
     test_syn/*.jpg   (100 files) -> test split

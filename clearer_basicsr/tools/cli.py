@@ -26,3 +26,10 @@ def doc_parser(doc: str, prog: str | None = None, epilog_from: int | None = 1) -
     return argparse.ArgumentParser(
         prog=prog, description=paragraphs[0], epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+
+
+def add_network_source(parser: argparse.ArgumentParser) -> None:
+    """``-opt FILE`` or ``--zoo NAME``, one of them required: where the tool's network comes from."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('-opt', metavar='FILE', help='test option file: network_g and its weights')
+    source.add_argument('--zoo', metavar='NAME', help='a zoo entry instead (clearer-zoo list shows them)')

@@ -39,10 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from _clearer_basicsr_cli import run
-from clearer_basicsr.archs.arch_util import input_channels, mac_counter
-from clearer_basicsr.checkpoint import strip_module_prefix
 from clearer_basicsr.errors import UserInputError
-from clearer_basicsr.plots import pyplot, save_figure
 from clearer_basicsr.run_files import METRICS_FILE, read_metrics
 from clearer_basicsr.tools.cli import doc_parser
 
@@ -159,11 +156,15 @@ def build_run_network(run: Run, weights: bool = True) -> Any:
         key = next((k for k in ('params', 'params_ema') if k in state), None)
     if key is not None:
         state = state[key]
+    from clearer_basicsr.checkpoint import strip_module_prefix
+
     net.load_state_dict(strip_module_prefix(state), strict=True)
     return net.eval()
 
 
 def net_input_channels(net: Any, net_opt: dict) -> int:
+    from clearer_basicsr.archs.arch_util import input_channels
+
     found = input_channels(net_opt)
     if found is not None and isinstance(found[1], int):
         return found[1]
@@ -180,6 +181,8 @@ def count_macs(net: Any, channels: int, size: int) -> int:
     import torch
 
     with torch.no_grad():
+        from clearer_basicsr.archs.arch_util import mac_counter
+
         return int(mac_counter(net, (1, channels, size, size)).total())
 
 
@@ -388,6 +391,8 @@ def scatter(rows: list[dict], path: str, title: str = 'PSNR against MACs') -> No
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row['test_set'], row['channels']), []).append(row)
+    from clearer_basicsr.plots import pyplot, save_figure
+
     fig, ax = pyplot().subplots(figsize=(7, 4.5))
     placed: list[tuple[float, float]] = []
     for (test_set, channels), group in groups.items():

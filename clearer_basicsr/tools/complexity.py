@@ -10,20 +10,23 @@ registries refuse a name registered twice.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from _clearer_basicsr_cli import run
-from clearer_basicsr.archs.candidates import code_of
-from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
-from clearer_basicsr.archs.complexity import Costs, candidate_costs, derived_cost
-from clearer_basicsr.archs.genotype import Genotype
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.option_file import read_option_file
-from clearer_basicsr.search_result import genotype_of
+
+if TYPE_CHECKING:  # the work imports torch; --help does not
+    from clearer_basicsr.archs.complexity import Costs
+    from clearer_basicsr.archs.genotype import Genotype
 
 
 def format_table(costs: Costs, genotype: Genotype | None = None, title: str = '') -> str:
     """Human-readable table: per column the costs of every candidate (headed by its code), the
     fixed parts and the totals."""
+    from clearer_basicsr.archs.candidates import code_of
+    from clearer_basicsr.archs.complexity import derived_cost
+
     chosen = genotype.choices if genotype is not None else [''] * len(costs.columns)
     codes = [code_of(name) for name in costs.candidates]
     header = ''.join(f'{c + " MACs":>17}{c + " params":>12}' for c in codes)
@@ -60,7 +63,11 @@ def main(argv: list[str] | None = None) -> str:
     )
     args = parser.parse_args(argv)
 
-    opt = read_option_file(args.opt)
+    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+    from clearer_basicsr.archs.complexity import candidate_costs
+    from clearer_basicsr.search_result import genotype_of, resolve_genotype_files
+
+    opt = resolve_genotype_files(read_option_file(args.opt))
     net_opt = dict(opt.get('network_g') or {})
     net_type = net_opt.pop('type', None)
     nets = {'CLEARERSearchNet': CLEARERSearchNet, 'CLEARERNet': CLEARERNet}

@@ -3,7 +3,7 @@ retrains, at the same budget and with the same seeds, the searched genotypes, ra
 the same cost, the hand-designed patterns of the space and BasicSR's baselines, and compares
 their test scores with each other and with BM3D:
 
-    python -m clearer_basicsr.evaluate -opt options/evaluate/demo.yml [--jobs 2] [--exhaustive]
+    python -m clearer_basicsr.evaluate -opt options/evaluate/demo/evaluate.yml [--jobs 2] [--exhaustive]
 
 The evaluation file (YAML) names three option files and the plan:
 

@@ -49,13 +49,6 @@ def network_channels(opt: dict[str, Any]) -> int:
     return int(input_channels(opt['network_g'], ARCH_REGISTRY.get(opt['network_g']['type']))[1])
 
 
-def add_network_source(parser: argparse.ArgumentParser) -> None:
-    """``-opt FILE`` or ``--zoo NAME``, one of them required: where the tool's network comes from."""
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument('-opt', metavar='FILE', help='test option file: network_g and its weights')
-    source.add_argument('--zoo', metavar='NAME', help='a zoo entry instead (clearer-zoo list shows them)')
-
-
 def load_source_network(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:
     """:func:`load_trained_network` of ``args.opt``, or the zoo entry ``args.zoo``."""
     if args.zoo:
