@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     import torch
 
-    from clearer_basicsr.models.restoration_model import native_bf16
+    from clearer_basicsr.models.precision import native_bf16
 
     devices = bench_archs.select_devices(args.device)
     modes = ['exact'] + [m for m in dict.fromkeys(args.modes or DEFAULT_MODES) if m != 'exact']

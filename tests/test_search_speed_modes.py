@@ -20,7 +20,7 @@ from conftest import (
 from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
 from clearer_basicsr.archs.genotype import CANDIDATES
 from clearer_basicsr.models import arch_gradient
-from clearer_basicsr.models.restoration_model import amp_dtype, native_bf16
+from clearer_basicsr.models.precision import amp_dtype, native_bf16
 
 TINY = {k: v for k, v in TINY_SEARCH_NET.items() if k != 'type'}  # 1 cell of 2 columns over branches [4, 8]
 

@@ -18,6 +18,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+from basicsr.utils import get_root_logger
 from torch import nn
 
 from ..archs.arch_util import restore_buffers, snapshot_buffers
@@ -52,8 +54,53 @@ class FiniteGuard:
             self.states.append(detached_copy(dict(state())))
 
     # ----------------------------------------------------------------- a non-finite step
-    def restore_buffers(self) -> None:
-        restore_buffers(self.buffers)
+    def on_nonfinite(
+        self,
+        model: Any,
+        norm: torch.Tensor,
+        losses: Mapping[str, torch.Tensor],
+        step: str,
+        iteration: int,
+        optimizer: Any,
+    ) -> bool:
+        """A step of ``model`` whose gradient ``norm`` is not finite: names the first non-finite loss
+        term (or the gradient itself), then skips the step (``skip_nonfinite``, returns False) or
+        stops the run (:meth:`skip_or_stop`). Returns True where fp16's GradScaler skips it by itself."""
+        for name, value in [*losses.items(), ('total', sum(losses.values()))]:
+            if not torch.isfinite(value.detach()).all():
+                return self.skip_or_stop(model, f'loss {name} = {value.item()}', name, step, iteration, optimizer)
+        if model.scaler.is_enabled():  # fp16: the scaler skips the step and rescales
+            return True
+        what = f'gradient norm = {norm.item()} (of {" + ".join(losses)})'
+        return self.skip_or_stop(model, what, 'gradient', step, iteration, optimizer)
+
+    def skip_or_stop(self, model: Any, what: str, term: str, step: str, iteration: int, optimizer: Any) -> bool:
+        """A non-finite ``term`` (a loss name or 'gradient'): skip the step within
+        :data:`SKIP_LIMIT`, else stop with the last finite state saved, naming the cause: the
+        batch, or the optimiser whose parameters diverged (``model.diverged_optimizer``)."""
+        optimizer.zero_grad(set_to_none=True)
+        logger = get_root_logger()
+        problem = f'non-finite {what} in the {step} step at iteration {iteration}'
+        if self.skip:
+            restore_buffers(self.buffers)
+            logger.warning(f'{problem}: step skipped ({self.skipped + 1} skipped so far)')
+            self.count_skip()
+            return False
+        if not all(torch.isfinite(x).all() for x in model.step_inputs(step)):
+            cause = (
+                f"the {step} step's input batch holds NaN or Inf values. Check the data (a resume meets the same batch)"
+            )
+        else:
+            key = model.diverged_optimizer(term)
+            what_diverged = 'architecture logits' if key == 'optim_arch' else 'network weights'
+            cause = f'the {what_diverged} diverged (train: {key}). Lower train: {key}: lr and resume with --auto_resume'
+        if model.opt['rank'] != 0:
+            saved = 'Rank 0 saves the last finite state.'
+        else:
+            saved = self.save_last_finite(iteration, model.opt['path'].get('training_states'), model.write_checkpoint)
+        message = f'{problem}: {cause}, or set train: skip_nonfinite: true to skip such steps. {saved}'
+        logger.error(message)  # the run's log file says why it stopped
+        raise NonFiniteError(message)
 
     def count_skip(self) -> None:
         """One more skipped step; the run stops once skipped steps pass :data:`SKIP_LIMIT` of the

@@ -16,7 +16,7 @@ from .. import option_rules as rules
 from ..archs.candidates import DEFAULT_CANDIDATES
 from ..archs.complexity import MAX_ENUMERATED
 from .budget import budget_section
-from .restoration_model import check_optimizer_options, check_scheduler_options
+from .restoration_options import check_optimizer_options, check_scheduler_options
 
 ARCH_UPDATES = ('first_order', 'second_order')
 ARCH_SAMPLINGS = ('softmax', 'gumbel')
