@@ -18,15 +18,19 @@ from _clearer_basicsr_cli import run  # noqa: E402
 
 # (title, where it lives, what it reads or writes), in the order of the flow
 STEPS = [
+    ('datasets', 'clearer-prepare', 'LMDBs: train / arch / test'),
     ('YAML option file', 'options/*.yml', 'search / train / test'),
     ('option check', 'options_check.py', 'each class: check_options'),
     ('BasicSR loop', 'train.py', 'train_pipeline, resume'),
-    ('search model', 'models/clearer_search_model', 'arch_step + weight step'),
-    ('genotype.yml', 'archs/genotype.py', '+ column_weights.png'),
+    ('search model', 'DARTS or one-shot model', 'budget.py: the window'),
+    ('genotype.yml', 'search_result.py', '+ genotype.png, weights'),
     ('derived net', 'archs/clearer_arch.py', 'CLEARERNet, retrained'),
     ('test', 'test.py', 'results/<name>/metrics.json'),
-    ('compare', 'tools/compare.py', 'table, csv, PSNR vs MACs'),
+    ('compare', 'tools/compare.py', 'beside BasicSR baselines'),
+    ('zoo entry', 'clearer-zoo', 'card.yml + weights'),
+    ('your images', 'clearer-infer / -export', 'PNGs; ONNX, TorchScript'),
 ]
+METHOD = (4, 5, 6)  # the CLEARER method itself, shaded
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, PER_ROW = 190, 74, 46, 60, 20, 4
 
 
@@ -62,7 +66,7 @@ def svg():
     ]
     for i, (title, where, what) in enumerate(STEPS):
         x, y = box_origin(i)
-        fill = '#e8f0fb' if i in (3, 4, 5) else '#f4f4f4'  # the CLEARER method itself
+        fill = '#e8f0fb' if i in METHOD else '#f4f4f4'
         parts += [
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{fill}" stroke="#555"/>',
             f'<text x="{x + BOX_W / 2}" y="{y + 24}" text-anchor="middle" font-size="15" '
