@@ -4,6 +4,7 @@ spelling on arch_loss, refused in one line where no genotype can meet it."""
 import logging
 
 import pytest
+import torch
 from basicsr.models import build_model
 from conftest import model_options, one_shot_options, search_options
 
@@ -54,7 +55,7 @@ def test_every_genotype_of_the_window_costs_what_the_window_says():
             r'train: budget: target = 0.05 is 0.050 of the largest .*cheapest',
         ),
         ({'budget': {'metric': 'macs', 'target': 0.5, 'target_macs': 1e6}}, 'expected one target'),
-        ({'budget': {'metric': 'latency', 'target': 0.5}}, r"budget: metric = 'latency': expected one of"),
+        ({'budget': {'metric': 'flops', 'target': 0.5}}, r"budget: metric = 'flops': expected one of"),
         ({'budget': {'metric': 'params', 'target_macs': 1e6}}, 'target_macs needs metric: macs'),
         ({'budget': {'metric': 'macs', 'target': 1.5}}, r'target = 1.5: expected a fraction in \(0, 1\]'),
         ({'budget': {'metric': 'macs', 'targt': 0.5}}, "budget: targt is not a budget key; did you mean 'target'"),
@@ -95,3 +96,48 @@ def test_each_search_refuses_the_other_searchs_keys(demo_data, tmp_path):
     old = search_options(demo_data, 'old', arch_search='one_shot')
     with pytest.raises(OptionError, match="arch_search = 'one_shot': that search is model_type: CLEAREROneShotModel"):
         build_model(model_options(old, tmp_path))
+
+
+def test_a_latency_table_is_written_beside_the_run_and_reused_for_the_same_key(tmp_path, monkeypatch):
+    from clearer_basicsr.archs import latency
+
+    measured = []
+    real = latency.measure
+    monkeypatch.setattr(latency, 'measure', lambda *a, **k: measured.append(a) or real(*a, repeats=2, warmup=1))
+    net, cpu = CLEARERSearchNet(**NET), torch.device('cpu')
+    table = latency.latency_table(net, 32, cpu, False, str(tmp_path))
+    assert (tmp_path / latency.TABLE).is_file() and len(measured) == 1
+    assert len(table['columns']) == net.num_columns and all(len(row) == 2 for row in table['columns'])
+    assert all(ms > 0 for row in table['columns'] for ms in row) and set(table['fixed']) >= {'stem', 'head'}
+    assert latency.latency_table(net, 32, cpu, False, str(tmp_path)) == table and len(measured) == 1  # read back
+    latency.latency_table(net, 32, cpu, True, str(tmp_path))  # another key (memory format): timed afresh
+    assert len(measured) == 2
+
+
+def test_a_latency_budget_is_a_window_of_milliseconds_per_megapixel(tmp_path, monkeypatch):
+    from clearer_basicsr.archs import latency
+
+    real = latency.measure
+    monkeypatch.setattr(latency, 'measure', lambda *a, **k: real(*a, repeats=2, warmup=1))
+    net = CLEARERSearchNet(**NET)
+    timing = {'device': torch.device('cpu'), 'folder': str(tmp_path)}
+    space = Budget.measure(net, 16, 'latency', {**timing, 'size': 32})
+    per_mp = space.largest * 1e6 / 32**2  # the largest network's ms per megapixel
+    section = {'metric': 'latency', 'target_ms_per_mp': 0.9 * per_mp, 'latency_size': 32, 'tolerance': 0.3}
+    b = Budget.from_section(section, net, 16, 'train: budget', timing)
+    assert b.patch_size == 32 and b.fraction == pytest.approx(0.9)
+    lo, hi = b.window
+    assert b.genotypes() and all(lo <= b.cost(b.genotype(g)) <= hi for g in b.genotypes())
+    report = b.report(b.genotype(b.genotypes()[0]))
+    assert report['metric'] == 'latency' and report['target_ms_per_mp'] == pytest.approx(0.9 * per_mp, rel=1e-3)
+    with pytest.raises(OptionError, match='target_ms_per_mp needs metric: latency'):
+        budget({'budget': {'metric': 'macs', 'target_ms_per_mp': 5.0}})
+
+
+def test_a_latency_budget_is_refused_where_ranks_would_time_each_other(demo_data):
+    from clearer_basicsr.models.clearer_one_shot_model import CLEAREROneShotModel
+
+    opt = one_shot_options(demo_data, 'latency', budget={'metric': 'latency', 'target': 0.8})
+    opt.update(is_train=True, dist=True, world_size=2)
+    with pytest.raises(OptionError, match=r'train: budget: metric = latency: .*world_size 2.*one process'):
+        CLEAREROneShotModel.check_options(opt)

@@ -2,6 +2,7 @@
 genotype of the cost window scored with inherited weights after BatchNorm recalibration."""
 
 import itertools
+import os
 import random
 
 import pytest
@@ -155,3 +156,22 @@ def test_one_shot_options_are_checked(demo_data, tmp_path):
         one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 4, 'population': 8})
     # a cap given alone is not compared with a population the file never gave
     assert one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 1}).one_shot['cap'] == 1
+
+
+def test_a_search_to_a_latency_budget_times_its_space_beside_the_run(demo_data, tmp_path, monkeypatch):
+    from clearer_basicsr.archs import latency
+
+    real = latency.measure
+    monkeypatch.setattr(latency, 'measure', lambda *a, **k: real(*a, repeats=2, warmup=1))
+    budget = {'metric': 'latency', 'target': 0.9, 'latency_size': 32, 'tolerance': 0.3}
+    model = one_shot_model(demo_data, tmp_path, total_iter=2, budget=budget)
+    for i, batch in enumerate(train_batches(model, 2), 1):
+        model.feed_data(batch)
+        model.optimize_parameters(i)
+    model.save(-1, -1)
+    folder = model.opt['path']['experiments_root']
+    assert os.path.isfile(os.path.join(folder, latency.TABLE))
+    result = SearchResult.in_folder(folder)
+    assert result.budget['metric'] == 'latency' and result.selection['window']['metric'] == 'latency'
+    lo, hi = model.budget.window
+    assert lo <= result.budget['reached_ms_per_mp'] * 32**2 / 1e6 <= hi * 1.001  # rounded to 0.01 ms/MP

@@ -70,7 +70,7 @@ class Costs:
         return _total([self.fixed_total, *(cost for column in self.columns for cost in column.values())])
 
 
-def _preset(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
+def preset_numbers(net: CLEARERSearchNet | CLEARERNet) -> dict[str, Any]:
     """The constructor numbers that determine the costs (not the genotype, not residual)."""
     return dict(
         in_channels=net.in_channels,
@@ -116,7 +116,7 @@ def candidate_costs(net: CLEARERSearchNet | CLEARERNet, patch_size: int) -> Cost
     """
     if patch_size < 1:
         raise ValueError(f'patch_size must be a positive int, got {patch_size}')
-    return _measure(int(patch_size), **_preset(net))
+    return _measure(int(patch_size), **preset_numbers(net))
 
 
 def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:

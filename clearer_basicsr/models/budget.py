@@ -6,10 +6,13 @@ the evaluation (random genotypes of the window) and genotype.yml's report (read 
 
 ``train: budget`` keys::
 
-    metric: macs          # macs (multiply-adds, counted as compare's tables) or params
+    metric: macs          # macs (multiply-adds, counted as compare's tables), params, or latency
+                          # (measured on this device: archs/latency.py, latency_table.json beside the run)
     target: 0.6           # the derived network's cost as a fraction of the largest network's, or
-    target_macs: 1.3e9    # the same as MACs on a target_size x target_size input (metric macs)
-    target_size: 256
+    target_macs: 1.3e9    # the same as MACs on a target_size x target_size input (metric macs), or
+    target_ms_per_mp: 40  # milliseconds per megapixel (metric latency)
+    target_size: 256      # the input side target_macs counts at
+    latency_size: 256     # the input side candidates are timed at (metric latency)
     tolerance: 0.1        # the window: target +- 10 %
 
 The spelling of earlier versions, ``target`` / ``target_macs`` / ``target_size`` on
@@ -30,20 +33,23 @@ from ..archs.complexity import (
     BUDGET_TOLERANCE,
     candidate_costs,
     derive_within_budget,
-    derived_cost,
     enumerate_genotypes,
     genotypes_within,
 )
 from ..archs.genotype import Genotype
+from ..archs.latency import latency_table
 
-METRICS = ('macs', 'params')
+METRICS = ('macs', 'params', 'latency')
+TARGETS = {'target': None, 'target_macs': 'macs', 'target_ms_per_mp': 'latency'}  # each target key, its metric
 LEGACY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity -> budget metric
 LEGACY_KEYS = ('target', 'target_macs', 'target_size')  # the budget once spelled on arch_loss
 KEYS = {
     'metric': rules.Choice(*METRICS),
     'target': rules.Real(positive=True),
     'target_macs': rules.Real(positive=True),
+    'target_ms_per_mp': rules.Real(positive=True),
     'target_size': rules.Integer(1),
+    'latency_size': rules.Integer(16),
     'tolerance': rules.Real(positive=True, below=1),
 }
 REPORT_SIZE = 256  # MACs are also reported at this input side, as compare's tables
@@ -102,18 +108,19 @@ def check_section(section: Mapping[str, Any], where: str) -> None:
         rules.fail(
             rules.key_path(where, 'metric'), None, f'one of {list(METRICS)} (complexity: flops|params on arch_loss)'
         )
-    given = [k for k in ('target', 'target_macs') if k in section]
+    given = [k for k in TARGETS if k in section]
     if len(given) != 1:
         raise rules.OptionError(
-            f'{where}: expected one target, target (a fraction) or target_macs; got {given or "none"}'
+            f'{where}: expected one target: target (a fraction), target_macs or target_ms_per_mp; got {given or "none"}'
         )
     if section.get('target', 0) > 1:
         rules.fail(
             rules.key_path(where, 'target'), section['target'], "a fraction in (0, 1] of the largest network's cost"
         )
-    if 'target_macs' in section and section['metric'] != 'macs':
+    needs = TARGETS[given[0]]
+    if needs and section['metric'] != needs:
         raise rules.OptionError(
-            f'{rules.key_path(where, "target_macs")} needs metric: macs, got metric = {section["metric"]!r}'
+            f'{rules.key_path(where, given[0])} needs metric: {needs}, got metric = {section["metric"]!r}'
         )
 
 
@@ -136,8 +143,20 @@ class Budget:
     tolerance: float = BUDGET_TOLERANCE
 
     @classmethod
-    def measure(cls, net: Any, patch_size: int, metric: str = 'macs') -> Budget:
-        """The space of ``net``'s preset at ``patch_size``, without a bound."""
+    def measure(
+        cls, net: Any, patch_size: int, metric: str = 'macs', timing: Mapping[str, Any] | None = None
+    ) -> Budget:
+        """The space of ``net``'s preset at ``patch_size``, without a bound. Latency is timed as
+        ``timing`` says (``device``, ``channels_last``, ``folder`` of the table, ``size``), at
+        ``size`` x ``size``, which is then the budget's ``patch_size``."""
+        if metric == 'latency':
+            timing = dict(timing or {})
+            size = int(timing.get('size') or REPORT_SIZE)
+            device, channels_last = timing.get('device') or torch.device('cpu'), bool(timing.get('channels_last'))
+            table = latency_table(net, size, device, channels_last, timing.get('folder'))
+            costs = torch.tensor(table['columns'], dtype=torch.float32)
+            fixed = float(sum(table['fixed'].values()))
+            return cls(net, metric, size, costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
         measured = candidate_costs(net, patch_size)
         costs = torch.tensor([[column[n][metric] for n in net.candidates] for column in measured.columns])
         return cls(
@@ -150,11 +169,17 @@ class Budget:
         )
 
     @classmethod
-    def from_section(cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str) -> Budget:
+    def from_section(
+        cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str, timing: Mapping[str, Any] | None = None
+    ) -> Budget:
         """The budget ``section`` (checked by :func:`budget_section`) asks for, refused in one line
-        when no genotype of the space can meet it."""
-        space = cls.measure(net, patch_size, section['metric'])
-        if 'target_macs' in section:
+        when no genotype of the space can meet it. ``timing``: as :meth:`measure` (metric latency)."""
+        timing = {**(timing or {}), 'size': section.get('latency_size', REPORT_SIZE)}
+        space = cls.measure(net, patch_size, section['metric'], timing)
+        if 'target_ms_per_mp' in section:
+            target = float(section['target_ms_per_mp']) * space.patch_size**2 / 1e6
+            given = f'target_ms_per_mp = {section["target_ms_per_mp"]:g}'
+        elif 'target_macs' in section:
             size = section.get('target_size', REPORT_SIZE)
             target = float(section['target_macs']) * (patch_size / size) ** 2
             given = f'target_macs = {section["target_macs"]:g} at {size}x{size}'
@@ -218,7 +243,7 @@ class Budget:
     def report(self, genotype: Genotype, multiplier: float | None = None, changed: list[str] = ()) -> dict[str, Any]:
         """The budget searched for and what the derived ``genotype`` reached, for genotype.yml:
         fractions of the largest network's cost, and MACs at 256x256 when the metric is MACs."""
-        reached = derived_cost(candidate_costs(self.net, self.patch_size), genotype)[self.metric]
+        reached = self.cost(genotype)
         report = {
             'metric': self.metric,
             'target_fraction': round(self.fraction, 4),
@@ -232,4 +257,7 @@ class Budget:
         if self.metric == 'macs':  # MACs grow with the input area: also at a 256x256 input
             area = (REPORT_SIZE / self.patch_size) ** 2
             report.update(target_macs_256=round(self.target * area), reached_macs_256=round(reached * area))
+        if self.metric == 'latency':  # the sum of the table's parts, per megapixel
+            per_mp = 1e6 / self.patch_size**2
+            report.update(target_ms_per_mp=round(self.target * per_mp, 2), reached_ms_per_mp=round(reached * per_mp, 2))
         return report

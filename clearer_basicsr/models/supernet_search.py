@@ -62,6 +62,13 @@ class SupernetSearch(RestorationModel):
     def check_options(cls, opt: Mapping[str, Any], where: str = '') -> None:
         super().check_options(opt, where)
         check_search_network(opt, where, enumerated=cls.METHOD == 'one_shot')
+        section, _ = budget_section(opt.get('train') or {}) if opt.get('is_train') else (None, None)
+        if section and section['metric'] == 'latency' and opt.get('dist') and (opt.get('world_size') or 1) > 1:
+            raise rules.OptionError(
+                f'{rules.key_path(where, "train: budget: metric")} = latency: it is timed on the device the search '
+                f'runs on, which a distributed launch (world_size {opt.get("world_size")}) shares between ranks '
+                'timing at once; search with one process, or to metric: macs'
+            )
 
     @classmethod
     def extra_datasets(cls, opt: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -75,7 +82,12 @@ class SupernetSearch(RestorationModel):
         self.patch_size = int(self.opt['datasets']['train'].get('gt_size') or 64)
         section, self.arch_loss_options = budget_section(train_opt)
         where = 'train: budget' if 'budget' in train_opt else 'train: arch_loss'
-        self.budget = Budget.from_section(section, self.supernet, self.patch_size, where) if section else None
+        timing = {
+            'device': self.device,
+            'channels_last': self.channels_last,
+            'folder': self.opt['path']['experiments_root'],  # latency_table.json goes beside the run
+        }
+        self.budget = Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
         warning = legacy_warning(train_opt)
         if warning:
             get_root_logger().warning(warning)

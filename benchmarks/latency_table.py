@@ -1,0 +1,116 @@
+"""How well a latency table (clearer_basicsr/archs/latency.py) predicts whole networks, and how
+well MACs rank latency.
+
+For a preset (a search option file's network_g), the table is measured at ``--size`` on the CPU
+with ``--threads`` threads; then ``--genotypes`` genotypes of the space (all parallel, all fusion
+and random ones, fixed seed) are built as derived networks and timed whole, the same way (batch
+1, eval mode, the memory format the search trains in, median of ``--repeats`` after warm-up).
+Prints per genotype the table's sum, the measured time and MACs, then the table's mean and
+largest error and the Kendall tau between MACs and measured time. Run it on an idle machine.
+
+    python benchmarks/latency_table.py [-opt OPTION_FILE] [--size 256] [--genotypes 16] [--threads 1]
+        [--json benchmarks/results/latency_table.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
+
+
+def kendall_tau(a, b):
+    """Kendall's tau-a of two equally long sequences."""
+    pairs = [(i, j) for i in range(len(a)) for j in range(i + 1, len(a))]
+    score = sum((a[i] - a[j]) * (b[i] - b[j]) > 0 for i, j in pairs) - sum(
+        (a[i] - a[j]) * (b[i] - b[j]) < 0 for i, j in pairs
+    )
+    return score / len(pairs)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('-opt', default=os.path.join(ROOT, 'clearer_basicsr', 'options', 'search_clearer_denoise.yml'))
+    parser.add_argument('--size', type=int, default=256, help='input side the parts and networks are timed at')
+    parser.add_argument('--genotypes', type=int, default=16, help='genotypes timed whole (at least 3)')
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--json', help='write the figures here')
+    args = parser.parse_args(argv)
+    if args.genotypes < 3 or args.size < 16 or args.threads < 1:
+        raise UserInputError('--genotypes >= 3, --size >= 16 and --threads >= 1 expected')
+
+    import torch
+
+    from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost
+    from clearer_basicsr.archs.latency import measure, median_ms
+    from clearer_basicsr.models.budget import Budget
+    from clearer_basicsr.option_file import read_option_file
+
+    torch.set_num_threads(args.threads)
+    net_opt = {k: v for k, v in read_option_file(args.opt)['network_g'].items() if k != 'type'}
+    supernet = CLEARERSearchNet(**net_opt)
+    cpu, channels_last = torch.device('cpu'), bool(supernet.prefers_channels_last)
+    table = measure(supernet, args.size, cpu, channels_last, repeats=args.repeats)
+    costs = torch.tensor(table['columns'])
+    space = Budget(supernet, 'latency', args.size, costs, float(sum(table['fixed'].values())), 0.0)
+    k, columns = len(supernet.candidates), supernet.num_columns
+    rng = random.Random(0)
+    chosen = [[0] * columns, [1] * columns]
+    while len(chosen) < args.genotypes:
+        row = [rng.randrange(k) for _ in range(columns)]
+        if row not in chosen:
+            chosen.append(row)
+    macs_costs = candidate_costs(supernet, args.size)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    rows = []
+    for indices in chosen:
+        genotype = space.genotype(indices)
+        preset = {key: v for key, v in net_opt.items() if key not in ('branch_channels', 'columns_per_cell')}
+        with torch.no_grad():
+            net = CLEARERNet(genotype, **preset).eval().to(memory_format=fmt)
+            x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)
+            measured = median_ms(lambda net=net, x=x: net.body(x), cpu, args.repeats, 3)
+        rows.append(
+            {
+                'genotype': str(genotype),
+                'table_ms': round(space.cost(genotype), 3),
+                'measured_ms': round(measured, 3),
+                'macs': derived_cost(macs_costs, genotype)['macs'],
+            }
+        )
+        r = rows[-1]
+        timed = f'table {r["table_ms"]:9.2f} ms  measured {r["measured_ms"]:9.2f} ms'
+        print(f'{r["genotype"]:<32} {timed}  {r["macs"]:>14,} MACs')
+    errors = [abs(r['table_ms'] / r['measured_ms'] - 1) for r in rows]
+    tau_macs = kendall_tau([r['macs'] for r in rows], [r['measured_ms'] for r in rows])
+    tau_table = kendall_tau([r['table_ms'] for r in rows], [r['measured_ms'] for r in rows])
+    summary = {
+        'size': args.size,
+        'threads': args.threads,
+        'key': table['key'],
+        'mean_error': round(sum(errors) / len(errors), 4),
+        'max_error': round(max(errors), 4),
+        'kendall_tau_macs_vs_measured': round(tau_macs, 3),
+        'kendall_tau_table_vs_measured': round(tau_table, 3),
+        'rows': rows,
+    }
+    print(
+        f'table error: mean {summary["mean_error"]:.1%}, largest {summary["max_error"]:.1%}; Kendall tau with the '
+        f'measured time: MACs {tau_macs:+.2f}, table {tau_table:+.2f} ({len(rows)} genotypes, {args.threads} thread(s))'
+    )
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(summary, f, indent=1)
+    return summary
+
+
+if __name__ == '__main__':
+    run(main)

@@ -1,0 +1,125 @@
+"""Measured latency of every candidate of every column (a latency table, as FBNet's and
+ProxylessNAS'), on the device a search runs on.
+
+Each candidate is timed in place: a forward of a fresh supernet of the preset records the inputs
+every column (and the stem, each transition, the head) receives at a ``size`` x ``size`` input
+(batch 1, eval mode, the memory format the model trains in), then each part runs on its own input
+``warmup`` times untimed and ``repeats`` times timed; its cost is the median, in milliseconds
+(the device synchronised before each clock read). The sum of a genotype's parts misses what lies
+between them (memory traffic, the mixing); benchmarks/latency_table.py measures how far.
+
+A table is keyed by the device, the thread count, the torch version, the size and the preset, and
+written beside the run (``latency_table.json``); a later run with the same key reads it instead
+of timing again, another key measures afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..files import atomic_write
+from .clearer_arch import CLEARERNet, CLEARERSearchNet
+from .complexity import preset_numbers
+
+TABLE = 'latency_table.json'
+
+
+def table_key(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device, channels_last: bool) -> dict:
+    """What a table's timings depend on; a table of another key is measured afresh."""
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
+    preset = {k: list(v) if isinstance(v, tuple) else v for k, v in preset_numbers(net).items()}
+    return {
+        'device': f'{device.type} ({name})',
+        'threads': torch.get_num_threads(),
+        'torch': torch.__version__,
+        'size': int(size),
+        'channels_last': bool(channels_last),
+        'preset': preset,
+    }
+
+
+def median_ms(run: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> float:
+    """The median wall time of ``run()`` in milliseconds, after ``warmup`` untimed runs."""
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def measure(
+    net: CLEARERSearchNet | CLEARERNet,
+    size: int,
+    device: torch.device,
+    channels_last: bool,
+    repeats: int = 20,
+    warmup: int = 3,
+) -> dict[str, Any]:
+    """The table of ``net``'s preset: ``columns`` (per column, cell-major, each candidate's ms in
+    the preset's candidate order) and ``fixed`` (stem, transitions, head), under ``key``."""
+    with torch.random.fork_rng(devices=[]):  # a fresh net: never the caller's weights or random stream
+        supernet = CLEARERSearchNet(**preset_numbers(net)).eval().to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    supernet = supernet.to(memory_format=fmt)
+    inputs: dict[torch.nn.Module, Any] = {}
+    parts = [supernet.stem, *supernet.transitions, *supernet.columns, supernet.head]
+
+    def keep_input(module: torch.nn.Module, args: tuple) -> None:  # None: the call's arguments stay
+        inputs.setdefault(module, args[0])
+
+    hooks = [p.register_forward_pre_hook(keep_input) for p in parts]
+    x = torch.rand(1, supernet.in_channels, size, size, device=device).contiguous(memory_format=fmt)
+    try:
+        supernet(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    def time_part(module: Callable[[Any], Any], part: torch.nn.Module) -> float:
+        return round(median_ms(lambda: module(inputs[part]), device, repeats, warmup), 4)
+
+    fixed = {'stem': time_part(supernet.stem, supernet.stem)}
+    for t, transition in enumerate(supernet.transitions):
+        fixed[f'transition {t + 1}'] = time_part(transition, transition)
+    fixed['head'] = time_part(supernet.head, supernet.head)
+    columns = [[time_part(column[name], column) for name in supernet.candidates] for column in supernet.columns]
+    return {
+        'key': table_key(net, size, device, channels_last),
+        'unit': f'ms per forward of one {size}x{size} input',
+        'columns': columns,
+        'fixed': fixed,
+    }
+
+
+def latency_table(
+    net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device, channels_last: bool, folder: str | None
+) -> dict[str, Any]:
+    """The table of ``folder``/latency_table.json where its key is this one's, else measured (and
+    written there when ``folder`` is given)."""
+    path = os.path.join(folder, TABLE) if folder else None
+    key = table_key(net, size, device, channels_last)
+    if path and os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            table = json.load(f)
+        if table.get('key') == key:
+            return table
+    table = measure(net, size, device, channels_last)
+    if path:
+        with atomic_write(path) as out:
+            json.dump(table, out, indent=1)
+    return table
