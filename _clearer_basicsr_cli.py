@@ -100,7 +100,10 @@ class Command:
         if self.parser is not None:
             self.parser().parse_args(sys.argv[1:])
         LIGHT = answers_without_torch(self.module, sys.argv[1:])
-        run(importlib.import_module(self.module).main)
+        try:
+            run(importlib.import_module(self.module).main)
+        finally:  # a caller in the same process (a test, a notebook) imports the whole plugin again
+            LIGHT = False
 
 
 # ----------------------------------------------------------------------------- train and test

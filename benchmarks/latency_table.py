@@ -49,7 +49,7 @@ def main(argv=None):
     import torch
 
     from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
-    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost
+    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost, preset_numbers
     from clearer_basicsr.archs.latency import measure, median_ms
     from clearer_basicsr.models.budget import Budget
     from clearer_basicsr.option_file import read_option_file
@@ -60,7 +60,8 @@ def main(argv=None):
     cpu, channels_last = torch.device('cpu'), bool(supernet.prefers_channels_last)
     table = measure(supernet, args.size, cpu, channels_last, repeats=args.repeats)
     costs = torch.tensor(table['columns'])
-    space = Budget(supernet, 'latency', args.size, costs, float(sum(table['fixed'].values())), 0.0)
+    fixed = float(sum(table['fixed'].values()))
+    space = Budget(supernet, 'latency', args.size, costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
     k, columns = len(supernet.candidates), supernet.num_columns
     rng = random.Random(0)
     chosen = [[0] * columns, [1] * columns]
@@ -73,7 +74,8 @@ def main(argv=None):
     rows = []
     for indices in chosen:
         genotype = space.genotype(indices)
-        preset = {key: v for key, v in net_opt.items() if key not in ('branch_channels', 'columns_per_cell')}
+        preset = {k: v for k, v in preset_numbers(supernet).items() if k not in ('branch_channels', 'columns_per_cell')}
+        preset['residual'] = supernet.residual
         with torch.no_grad():
             net = CLEARERNet(genotype, **preset).eval().to(memory_format=fmt)
             x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)

@@ -7,6 +7,8 @@ worked (CUDA machines) and only adds what was missing:
   (``_clearer_basicsr_hook``); :func:`apply` installs it too, for a plugin used without the ``.pth``;
 * ``init_dist`` falls back to the gloo backend without CUDA (BasicSR hard-codes NCCL and
   ``torch.cuda.set_device``);
+* ``parse_options`` also resolves each ``network_*: genotype`` that names a genotype.yml, so a
+  CLEARER network built by BasicSR's own scripts under any ``model_type`` gets a genotype;
 * ``load_resume_state`` (used by the plugin's own train entry point; BasicSR's lives in its
   script) maps the state to the CPU when there is no CUDA;
   its training state read as data only (:func:`.checkpoint.torch_load`).
@@ -20,6 +22,8 @@ from typing import Any
 import _clearer_basicsr_hook
 
 from .errors import UserInputError
+
+_BASICSR_PARSE_OPTIONS: Any = None  # the original, kept by apply()
 
 
 def init_dist(launcher: str, backend: str = 'nccl', **kwargs: Any) -> None:
@@ -73,9 +77,23 @@ def load_resume_state(opt: dict) -> dict | None:
     return resume_state
 
 
+def parse_options_resolved(*args: Any, **kwargs: Any) -> Any:
+    """BasicSR's ``parse_options``, then each ``network_*: genotype`` that names a genotype.yml
+    resolved to the genotype it holds (:func:`..search_result.resolve_genotype_files`), so that
+    BasicSR's own scripts build CLEARER networks whatever their ``model_type``."""
+    from .search_result import resolve_genotype_files
+
+    opt, parsed = _BASICSR_PARSE_OPTIONS(*args, **kwargs)
+    return resolve_genotype_files(opt), parsed
+
+
 def apply() -> None:
     """Installs the run-time fixes into basicsr's modules (idempotent)."""
+    global _BASICSR_PARSE_OPTIONS
     _clearer_basicsr_hook.install()  # before basicsr is imported: it imports functional_tensor
     import basicsr.utils.options
 
     basicsr.utils.options.init_dist = init_dist  # parse_options calls it, in BasicSR's scripts too
+    if basicsr.utils.options.parse_options is not parse_options_resolved:
+        _BASICSR_PARSE_OPTIONS = basicsr.utils.options.parse_options
+        basicsr.utils.options.parse_options = parse_options_resolved  # before basicsr/train.py imports it

@@ -2,9 +2,10 @@
 
 A search writes ``experiments/<name>/genotype.yml`` (with ``genotype.png`` and
 ``column_weights.png`` beside it) at every validation and at its end; the evaluation, the demo,
-the sweep, the zoo and ``CLEARERNet(genotype=<file>)`` read it back through
-:meth:`SearchResult.load`. A key the format does not hold is refused with a line naming it, so
-a file from another version is never read with part of it silently dropped.
+the sweep, the zoo and an option file's ``network_g: genotype: <file>`` (resolved at the option
+boundary, :func:`resolve_genotype_files`) read it back through :meth:`SearchResult.load`. A key
+the format does not hold is refused with a line naming it, so a file from another version is
+never read with part of it silently dropped.
 
 The keys (all but ``genotype`` optional, so a file holding only a genotype is one too; a key
 that is None is not written)::
@@ -30,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from .archs.genotype import Genotype
+from .archs.genotype import Genotype, names_a_file
 from .errors import UserInputError
 from .files import atomic_write
 from .option_rules import MissingPathError
@@ -129,12 +130,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def names_a_file(source: Any) -> bool:
-    return isinstance(source, os.PathLike) or (
-        isinstance(source, str) and (source.strip().endswith(('.yml', '.yaml')) or os.path.isfile(source))
-    )
 
 
 def genotype_of(

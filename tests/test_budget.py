@@ -60,6 +60,9 @@ def test_every_genotype_of_the_window_costs_what_the_window_says():
         ({'budget': {'metric': 'macs', 'target': 1.5}}, r'target = 1.5: expected a fraction in \(0, 1\]'),
         ({'budget': {'metric': 'macs', 'targt': 0.5}}, "budget: targt is not a budget key; did you mean 'target'"),
         ({'arch_loss': {'type': 'CLEARERArchLoss', 'target': 0.5}}, 'arch_loss: target = 0.5 needs a complexity'),
+        ({'budget': {'metric': 'macs', 'target': 0.5, 'target_size': 128}}, 'target_size: applies with target_macs'),
+        ({'budget': {'metric': 'macs', 'target': 0.5, 'latency_size': 128}}, 'latency_size: applies with metric'),
+        ({'arch_loss': 0.5}, 'arch_loss = 0.5: expected a loss'),
         (
             {'arch_loss': {'complexity': 'flops', 'target': 0.5}, 'budget': {'metric': 'macs', 'target': 0.5}},
             'both given',
@@ -93,6 +96,9 @@ def test_each_search_refuses_the_other_searchs_keys(demo_data, tmp_path):
     one_shot = one_shot_options(demo_data, 'one_shot', optim_arch={'type': 'Adam', 'lr': 0.1})
     with pytest.raises(OptionError, match='train: optim_arch: a key of model_type CLEARERSearchModel'):
         build_model(model_options(one_shot, tmp_path))
+    legacy = one_shot_options(demo_data, 'legacy', arch_loss={'type': 'CLEARERArchLoss', 'target': 0.5})
+    with pytest.raises(OptionError, match=r'arch_loss: target: the budget of a CLEAREROneShotModel is train: budget'):
+        build_model(model_options(legacy, tmp_path))
     old = search_options(demo_data, 'old', arch_search='one_shot')
     with pytest.raises(OptionError, match="arch_search = 'one_shot': that search is model_type: CLEAREROneShotModel"):
         build_model(model_options(old, tmp_path))
@@ -106,12 +112,15 @@ def test_a_latency_table_is_written_beside_the_run_and_reused_for_the_same_key(t
     monkeypatch.setattr(latency, 'measure', lambda *a, **k: measured.append(a) or real(*a, repeats=2, warmup=1))
     net, cpu = CLEARERSearchNet(**NET), torch.device('cpu')
     table = latency.latency_table(net, 32, cpu, False, str(tmp_path))
-    assert (tmp_path / latency.TABLE).is_file() and len(measured) == 1
+    assert not (tmp_path / latency.TABLE).exists() and len(measured) == 1  # written once the run has a folder
     assert len(table['columns']) == net.num_columns and all(len(row) == 2 for row in table['columns'])
     assert all(ms > 0 for row in table['columns'] for ms in row) and set(table['fixed']) >= {'stem', 'head'}
+    latency.write_table(table, str(tmp_path))
     assert latency.latency_table(net, 32, cpu, False, str(tmp_path)) == table and len(measured) == 1  # read back
-    latency.latency_table(net, 32, cpu, True, str(tmp_path))  # another key (memory format): timed afresh
-    assert len(measured) == 2
+    other = latency.latency_table(net, 32, cpu, True, str(tmp_path))  # another key (memory format): timed afresh
+    assert len(measured) == 2 and other['key'] != table['key']
+    # a resumed run keeps the table it started with, whatever the key now
+    assert latency.latency_table(net, 32, cpu, True, str(tmp_path), keep=True) == table and len(measured) == 2
 
 
 def test_a_latency_budget_is_a_window_of_milliseconds_per_megapixel(tmp_path, monkeypatch):
@@ -122,6 +131,7 @@ def test_a_latency_budget_is_a_window_of_milliseconds_per_megapixel(tmp_path, mo
     net = CLEARERSearchNet(**NET)
     timing = {'device': torch.device('cpu'), 'folder': str(tmp_path)}
     space = Budget.measure(net, 16, 'latency', {**timing, 'size': 32})
+    latency.write_table(space.table, str(tmp_path))  # as a run's first save does: the budget below reads it
     per_mp = space.largest * 1e6 / 32**2  # the largest network's ms per megapixel
     section = {'metric': 'latency', 'target_ms_per_mp': 0.9 * per_mp, 'latency_size': 32, 'tolerance': 0.3}
     b = Budget.from_section(section, net, 16, 'train: budget', timing)

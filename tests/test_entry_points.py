@@ -157,6 +157,7 @@ for name in sorted(n for n in dir(cli) if isinstance(getattr(cli, n), cli.Comman
             command()
         except SystemExit as exit:
             assert exit.code == 0, (name, argv, exit.code)
+        assert not cli.LIGHT, name  # back off: a later import in this process loads the whole plugin
         print('LOADED', name, *argv, [m for m in ('torch', 'basicsr', 'cv2') if m in sys.modules], file=sys.stderr)
 """
 
@@ -169,3 +170,27 @@ def test_every_console_script_answers_help_and_list_without_torch(tmp_path):
     assert {line.split()[0] for line in lines} >= {'train', 'test', 'infer', 'export', 'prepare', 'zoo', 'options'}
     assert 'zoo list []' in lines and 'options list []' in lines
     assert all(line.endswith(' []') for line in lines), lines
+
+
+def test_basicsr_parse_options_gives_every_model_type_a_genotype_not_a_file(tmp_path, monkeypatch):
+    """BasicSR's own scripts parse with basicsr.utils.options.parse_options: the plugin resolves a
+    network_g genotype.yml there, so a CLEARERNet builds under any model_type (SRModel too)."""
+    import basicsr.utils.options
+    from basicsr.archs import build_network
+
+    from clearer_basicsr.archs.genotype import Genotype
+    from clearer_basicsr.checkpoint import rng_kept
+    from clearer_basicsr.search_result import SearchResult
+
+    genotype = Genotype.parse('P F | F P', [4, 8, 16])
+    SearchResult(genotype).save(tmp_path / 'genotype.yml')
+    net = {'type': 'CLEARERNet', 'genotype': str(tmp_path / 'genotype.yml'), 'stem_blocks': 1, 'stem_width': 2}
+    option_file = write_yaml(
+        tmp_path / 'srmodel.yml',
+        {'name': 'sr', 'model_type': 'SRModel', 'num_gpu': 0, 'datasets': {}, 'path': {}, 'network_g': net},
+    )
+    monkeypatch.setattr(sys, 'argv', ['basicsr/test.py', '-opt', option_file])
+    with rng_kept():  # parse_options seeds the global generators
+        opt, _ = basicsr.utils.options.parse_options(str(tmp_path), is_train=False)
+    assert opt['network_g']['genotype'] == genotype.to_dict()
+    assert build_network(dict(opt['network_g'])).genotype() == genotype

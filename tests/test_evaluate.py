@@ -99,11 +99,11 @@ def test_random_genotypes_lie_in_the_cost_window_and_never_repeat_the_searched_o
     assert len(randoms) == len(set(randoms)) == min(3, len(available))
     assert not searched & set(randoms)
     by_name = {str(g): g for g in space.everything()}
-    scale = (256 / space.costs.patch_size) ** 2  # the table's MACs are measured on a 256x256 input
+    scale = (256 / space.budget.patch_size) ** 2  # the table's MACs are measured on a 256x256 input
     for name in randoms:
         assert abs(space.fraction(by_name[name]) / 0.6 - 1) <= 0.1
         # ... and the retrained network is that genotype in the search's preset
-        assert results['networks'][name]['macs'] == pytest.approx(space.costs.cost(by_name[name]) * scale)
+        assert results['networks'][name]['macs'] == pytest.approx(space.budget.cost(by_name[name]) * scale)
     # The hand-designed patterns in the table are exactly those that fit the window.
     for kind, name in budget['members']:
         if kind == 'hand-designed':

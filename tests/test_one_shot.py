@@ -175,3 +175,21 @@ def test_a_search_to_a_latency_budget_times_its_space_beside_the_run(demo_data, 
     assert result.budget['metric'] == 'latency' and result.selection['window']['metric'] == 'latency'
     lo, hi = model.budget.window
     assert lo <= result.budget['reached_ms_per_mp'] * 32**2 / 1e6 <= hi * 1.001  # rounded to 0.01 ms/MP
+
+
+def test_a_state_of_the_earlier_one_shot_mode_resumes(demo_data, tmp_path):
+    """Saved by CLEARERSearchModel with arch_search: one_shot, a state also holds the logit
+    optimiser and its schedule (appended after the weights'), which the one-shot model has not."""
+    model = one_shot_model(demo_data, tmp_path, total_iter=4)
+    for i, batch in enumerate(train_batches(model, 2), 1):
+        model.feed_data(batch)
+        model.optimize_parameters(i)
+    state = model.training_state(0, 2)
+    logits = torch.optim.Adam([torch.nn.Parameter(torch.zeros(4, 2))])
+    state.update(arch_loader={}, column_weight_history=[])
+    state['optimizers'].append(logits.state_dict())
+    state['schedulers'].append(state['schedulers'][0])
+    resumed = one_shot_model(demo_data, tmp_path / 'resumed', total_iter=4)
+    resumed.resume_training(state)
+    assert resumed.current_iter == 2 and len(resumed.optimizers) == 1
+    assert resumed.optimizer_g.state_dict()['state'].keys() == model.optimizer_g.state_dict()['state'].keys()

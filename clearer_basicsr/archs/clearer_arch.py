@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,7 @@ from torch.utils.checkpoint import checkpoint
 from ..option_rules import ConstructorOptions, OptionError, constructor_arguments, fail, key_path
 from .arch_util import check_residual, padded_call, restore_buffers, snapshot_buffers
 from .candidates import DEFAULT_CANDIDATES, candidate, check_candidates, import_candidate_modules, register_candidate
-from .genotype import Genotype, preset_problem
+from .genotype import Genotype, names_a_file, preset_problem
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
 
@@ -564,7 +563,7 @@ class CLEARERNet(_MultiScaleNet):
                 'a genotype: a genotype.yml written by a search, a compact string like '
                 '"P F F P | F F P P | P P P P", or a mapping with cells',
             )
-        if isinstance(source, os.PathLike) or (isinstance(source, str) and source.strip().endswith(('.yml', '.yaml'))):
+        if names_a_file(source):
             raise OptionError(
                 f'{where} = {str(source)!r}: a genotype file; a network is built from the genotype it holds, '
                 'which the option layer reads (clearer_basicsr.search_result.resolve_genotype_files, or '
@@ -573,7 +572,7 @@ class CLEARERNet(_MultiScaleNet):
         try:
             genotype = Genotype.from_any(source, branch_channels, columns_per_cell)
             genotype.validate(branch_channels, columns_per_cell, candidates)
-        except (ValueError, TypeError, KeyError, OSError) as err:
+        except (ValueError, TypeError, KeyError) as err:
             given = (('branch_channels', branch_channels), ('columns_per_cell', columns_per_cell))
             preset = ', '.join(f'{k} {list(v) if isinstance(v, Sequence) else v}' for k, v in given if v is not None)
             raise OptionError(

@@ -15,6 +15,7 @@ In a file, a genotype sits under the ``genotype`` key of a ``genotype.yml``, who
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,13 @@ CANDIDATES = DEFAULT_CANDIDATES
 def _split_compact(text: str) -> list[list[str]]:
     """Cells of the compact form ``'P F F P | F F P P'``: '|' between cells, spaces or commas between columns."""
     return [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
+
+
+def names_a_file(source: Any) -> bool:
+    """Whether a genotype option names a file (a genotype.yml) rather than holding a genotype."""
+    return isinstance(source, os.PathLike) or (
+        isinstance(source, str) and (source.strip().endswith(('.yml', '.yaml')) or os.path.isfile(source))
+    )
 
 
 def default_branch_channels(num_cells: int) -> tuple[int, ...]:
@@ -152,7 +160,7 @@ class Genotype:
         if isinstance(obj, Sequence):
             return cls.from_cells(obj, branch_channels, columns_per_cell)
         raise ValueError(
-            f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected a genotype.yml, '
+            f'cannot make a genotype from {type(obj).__name__} {obj!r}; expected '
             'a compact string like "P F F P | F F P P | P P P P", a mapping or a list of lists'
         )
 

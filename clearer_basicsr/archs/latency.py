@@ -10,7 +10,7 @@ between them (memory traffic, the mixing); benchmarks/latency_table.py measures 
 
 A table is keyed by the device, the thread count, the torch version, the size and the preset, and
 written beside the run (``latency_table.json``); a later run with the same key reads it instead
-of timing again, another key measures afresh.
+of timing again, another key measures afresh, and a resumed run keeps its own.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def measure(
         inputs.setdefault(module, args[0])
 
     hooks = [p.register_forward_pre_hook(keep_input) for p in parts]
-    x = torch.rand(1, supernet.in_channels, size, size, device=device).contiguous(memory_format=fmt)
+    seeded = torch.Generator().manual_seed(0)  # the caller's random streams stay untouched
+    x = torch.rand(1, supernet.in_channels, size, size, generator=seeded).to(device, memory_format=fmt)
     try:
         supernet(x)
     finally:
@@ -107,19 +108,31 @@ def measure(
 
 
 def latency_table(
-    net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device, channels_last: bool, folder: str | None
+    net: CLEARERSearchNet | CLEARERNet,
+    size: int,
+    device: torch.device,
+    channels_last: bool,
+    folder: str | None,
+    keep: bool = False,
 ) -> dict[str, Any]:
-    """The table of ``folder``/latency_table.json where its key is this one's, else measured (and
-    written there when ``folder`` is given)."""
+    """The table in ``folder`` where its key is this one's (with ``keep``, a resumed run's, whatever
+    its key: the run's budget stays the one it started with), else measured afresh. Nothing is
+    written here: :func:`write_table` does, once the run's folder exists."""
     path = os.path.join(folder, TABLE) if folder else None
-    key = table_key(net, size, device, channels_last)
     if path and os.path.isfile(path):
         with open(path, encoding='utf-8') as f:
             table = json.load(f)
-        if table.get('key') == key:
+        if keep or table.get('key') == table_key(net, size, device, channels_last):
             return table
-    table = measure(net, size, device, channels_last)
-    if path:
-        with atomic_write(path) as out:
-            json.dump(table, out, indent=1)
-    return table
+    return measure(net, size, device, channels_last)
+
+
+def write_table(table: dict[str, Any], folder: str) -> None:
+    """``table`` into ``folder``/latency_table.json, unless it is there already."""
+    path = os.path.join(folder, TABLE)
+    if os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            if json.load(f) == table:
+                return
+    with atomic_write(path) as out:
+        json.dump(table, out, indent=1)

@@ -31,6 +31,7 @@ import torch
 from .. import option_rules as rules
 from ..archs.complexity import (
     BUDGET_TOLERANCE,
+    COMPLEXITY_METRICS,
     candidate_costs,
     derive_within_budget,
     enumerate_genotypes,
@@ -41,7 +42,7 @@ from ..archs.latency import latency_table
 
 METRICS = ('macs', 'params', 'latency')
 TARGETS = {'target': None, 'target_macs': 'macs', 'target_ms_per_mp': 'latency'}  # each target key, its metric
-LEGACY_METRICS = {'flops': 'macs', 'params': 'params'}  # arch_loss: complexity -> budget metric
+LEGACY_METRICS = COMPLEXITY_METRICS  # arch_loss: complexity -> budget metric
 LEGACY_KEYS = ('target', 'target_macs', 'target_size')  # the budget once spelled on arch_loss
 KEYS = {
     'metric': rules.Choice(*METRICS),
@@ -59,7 +60,7 @@ def budget_section(train: Mapping[str, Any], where: str = 'train') -> tuple[dict
     """``train: budget`` (or the old spelling on ``arch_loss``) and the arch loss's options without
     the budget keys, so the regulariser stays a loss. Checks the section's keys and values."""
     key = functools.partial(rules.key_path, where)
-    loss = dict(train.get('arch_loss') or {'type': 'CLEARERArchLoss'})
+    loss = dict(rules.mapping(key('arch_loss'), train.get('arch_loss') or {'type': 'CLEARERArchLoss'}, 'a loss'))
     legacy = {k: loss.pop(k) for k in LEGACY_KEYS if k in loss}
     section = train.get('budget')
     if legacy and section is not None:
@@ -122,6 +123,9 @@ def check_section(section: Mapping[str, Any], where: str) -> None:
         raise rules.OptionError(
             f'{rules.key_path(where, given[0])} needs metric: {needs}, got metric = {section["metric"]!r}'
         )
+    for name, goes_with in (('target_size', 'target_macs'), ('latency_size', 'metric: latency')):
+        if name in section and goes_with not in (given[0], f'metric: {section["metric"]}'):
+            raise rules.OptionError(f'{rules.key_path(where, name)}: applies with {goes_with} only; remove it')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,22 +145,24 @@ class Budget:
     largest: float
     target: float | None = None
     tolerance: float = BUDGET_TOLERANCE
+    table: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)  # latency's
 
     @classmethod
     def measure(
         cls, net: Any, patch_size: int, metric: str = 'macs', timing: Mapping[str, Any] | None = None
     ) -> Budget:
         """The space of ``net``'s preset at ``patch_size``, without a bound. Latency is timed as
-        ``timing`` says (``device``, ``channels_last``, ``folder`` of the table, ``size``), at
-        ``size`` x ``size``, which is then the budget's ``patch_size``."""
+        ``timing`` says (``device``, ``channels_last``, ``folder`` of the table, ``keep`` a resumed
+        run's table, ``size``), at ``size`` x ``size``, which is then the budget's ``patch_size``."""
         if metric == 'latency':
             timing = dict(timing or {})
             size = int(timing.get('size') or REPORT_SIZE)
             device, channels_last = timing.get('device') or torch.device('cpu'), bool(timing.get('channels_last'))
-            table = latency_table(net, size, device, channels_last, timing.get('folder'))
+            table = latency_table(net, size, device, channels_last, timing.get('folder'), bool(timing.get('keep')))
             costs = torch.tensor(table['columns'], dtype=torch.float32)
             fixed = float(sum(table['fixed'].values()))
-            return cls(net, metric, size, costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
+            largest = fixed + float(costs.max(dim=1).values.sum())
+            return cls(net, metric, size, costs, fixed, largest, table=table)
         measured = candidate_costs(net, patch_size)
         costs = torch.tensor([[column[n][metric] for n in net.candidates] for column in measured.columns])
         return cls(

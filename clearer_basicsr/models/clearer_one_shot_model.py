@@ -53,6 +53,14 @@ class CLEAREROneShotModel(SupernetSearch):
             net.path = None
         self.current_iter = current_iter
 
+    def resume_training(self, resume_state: dict[str, Any]) -> None:
+        # A state of the earlier one-shot mode of CLEARERSearchModel holds the unused logit
+        # optimiser and its schedule after the weights' (appended last): dropped.
+        if 'arch_loader' in resume_state:
+            for key in ('optimizers', 'schedulers'):
+                resume_state[key] = resume_state[key][: len(self.optimizers)]
+        super().resume_training(resume_state)
+
     @master_only
     def export_architecture(self, current_iter: Any) -> None:
         """Selects once, at the end (:func:`.one_shot.export_one_shot`), on the fixed batches of
@@ -64,6 +72,7 @@ class CLEAREROneShotModel(SupernetSearch):
         one_shot.export_one_shot(
             self.supernet,
             self.budget or Budget.measure(self.supernet, self.patch_size),
+            self.patch_size,
             self.current_iter,
             self.one_shot,
             calibration,

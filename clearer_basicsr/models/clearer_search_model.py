@@ -24,8 +24,9 @@ default to those of ``datasets: train``). Other ``train:`` keys:
 * ``gumbel_tau``      its temperature: a number, or ``[start, end]`` linear over ``total_iter``
   (default ``[10, 0.1]``, GDAS'); it scales the logit gradient, not the sampling;
 * ``arch_loss``       ``{type: CLEARERArchLoss, lambda_arch, lambda_comp, complexity}``;
-* ``budget``          ``{metric, target | target_macs}`` (:mod:`.budget`): a search to a budget,
-  whose cost weight the search adjusts, deriving the most likely genotype inside the window.
+* ``budget``          ``{metric, target | target_macs | target_ms_per_mp, tolerance}`` (:mod:`.budget`):
+  a search to a budget, whose cost weight the search adjusts, deriving the most likely genotype
+  inside the window.
 
 At every validation and at the end it writes ``experiments/<name>/genotype.yml`` (genotype,
 column weights, how firmly each column was decided, MACs and parameters of the derived net, the

@@ -2,7 +2,7 @@
 
 Training: every iteration trains one path drawn uniformly, one candidate per column; there are
 no logits to learn and no architecture step. Selection, once training ends: every genotype inside
-the cost window (the budget's +-10 %, or the whole space without a budget) is scored on fixed
+the cost window (the budget's window, target +- tolerance, or the whole space without a budget) is scored on fixed
 arch-split batches with the weights it inherits from the supernet, after its BatchNorm statistics
 were recalibrated on fixed train batches (inherited statistics belong to the mix of paths trained
 and mislead the ranking: SPOS, section 3.3). A window holding more genotypes than ``cap`` is
@@ -143,6 +143,7 @@ def selection_batches(
 def export_one_shot(
     net: nn.Module,
     budget: Budget,
+    patch_size: int,
     iteration: int,
     settings: Mapping[str, Any],
     calibration: Sequence[torch.Tensor],
@@ -158,14 +159,14 @@ def export_one_shot(
         raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {budget.describe()}')
     scorer = PathScorer(net, calibration, scoring)
     ranked = select(scorer, window, len(net.candidates), settings, seed)
-    costs = candidate_costs(net, budget.patch_size)
+    costs = candidate_costs(net, patch_size)  # MACs and parameters at the training patch
     best = budget.genotype(ranked[0][0])
     derived = derived_cost(costs, best)
     result = SearchResult(
         best,
         macs=derived['macs'],
         params=derived['params'],
-        patch_size=budget.patch_size,
+        patch_size=patch_size,
         iteration=iteration,
         budget=budget.report(best) if budget.target is not None else None,
         ranking=[
@@ -190,6 +191,6 @@ def export_one_shot(
     get_root_logger().info(
         f'One-shot selection: {scorer.scored} of {len(window)} genotypes in the window scored '
         f'({result.selection["seconds_per_genotype"]:.3f} s each); best {best} at {ranked[0][1]:.3f} dB '
-        f'({derived["macs"]:,} MACs at {budget.patch_size}px)'
+        f'({derived["macs"]:,} MACs at {patch_size}px)'
     )
     return result

@@ -15,7 +15,8 @@ import torch.distributed as dist
 from basicsr.utils import get_root_logger
 
 from .. import option_rules as rules
-from .budget import Budget, budget_section, legacy_warning
+from ..archs.latency import table_key, write_table
+from .budget import LEGACY_KEYS, Budget, budget_section, legacy_warning
 from .restoration_model import RestorationModel
 from .search_options import arch_dataset_options, check_search_network, check_search_train
 
@@ -48,6 +49,12 @@ class SupernetSearch(RestorationModel):
                 f'{rules.key_path(where, "arch_search")} = {method!r}: '
                 + (f'that search is model_type: {expected}; ' if expected else f'expected {cls.METHOD!r}; ')
                 + f'model_type {cls.__name__} runs {cls.METHOD}'
+            )
+        legacy = [k for k in LEGACY_KEYS if k in (train.get('arch_loss') or {})]
+        if 'arch_loss' in cls.OTHERS_KEYS and legacy:
+            raise rules.OptionError(
+                f'{rules.key_path(where, "arch_loss")}: {", ".join(legacy)}: the budget of a {cls.__name__} is '
+                f'train: budget, e.g. {{metric: macs, target: 0.5}}; move it there and remove arch_loss'
             )
         for name in cls.OTHERS_KEYS:
             if name in train:
@@ -85,9 +92,18 @@ class SupernetSearch(RestorationModel):
         timing = {
             'device': self.device,
             'channels_last': self.channels_last,
-            'folder': self.opt['path']['experiments_root'],  # latency_table.json goes beside the run
+            'folder': self.opt['path']['experiments_root'],  # latency_table.json beside the run (save writes it)
+            'keep': bool(self.opt['path'].get('resume_state')),  # a resumed run keeps the budget it started with
         }
         self.budget = Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
+        if self.budget and self.budget.table:
+            timed = self.budget.table['key']
+            here = table_key(self.supernet, self.budget.patch_size, self.device, self.channels_last)
+            if timed != here:
+                get_root_logger().warning(
+                    f'latency_table.json was timed on {timed["device"]} with {timed["threads"]} thread(s), torch '
+                    f'{timed["torch"]}; this run goes on with it, so its budget stays the one it started with'
+                )
         warning = legacy_warning(train_opt)
         if warning:
             get_root_logger().warning(warning)
@@ -113,6 +129,8 @@ class SupernetSearch(RestorationModel):
 
     def save(self, epoch: int, current_iter: int) -> None:
         super().save(epoch, current_iter)
+        if self.budget and self.budget.table and self.opt['rank'] == 0:  # the run's folder exists by now
+            write_table(self.budget.table, self.opt['path']['experiments_root'])
         if current_iter == -1 and not self.opt.get('val'):  # else the final validation exports
             self.export_architecture(current_iter)
 

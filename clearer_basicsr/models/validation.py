@@ -30,7 +30,7 @@ class WholeImageValidation:
     # ------------------------------------------------- BatchNorm statistics
     def recalibrate_batchnorm(self) -> None:
         """The nets' BatchNorm statistics brought up to date, once per state of the weights: the
-        EMA net's copied from the trained net's (see ``ema_decay`` above), then with ``val:
+        EMA net's copied from the trained net's (``train: ema_decay`` in :mod:`.restoration_model`), then with ``val:
         recalibrate_bn: N`` both averaged over N train batches, under training's random states."""
         if not self.is_train or self.recalibrated_after == self.guard.attempted:
             return

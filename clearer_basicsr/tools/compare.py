@@ -141,16 +141,16 @@ def _is_run(path: str) -> bool:
 def build_run_network(run: Run, weights: bool = True) -> Any:
     """The run's ``network_g`` with the run's checkpoint loaded (``weights``), on the CPU, in
     eval mode."""
-    import torch
     from basicsr.archs import build_network
 
     import clearer_basicsr  # noqa: F401  (registers the plugin's archs)
+    from clearer_basicsr.checkpoint import torch_load
     from clearer_basicsr.search_result import resolve_genotype_files
 
     net = build_network(resolve_genotype_files({'network_g': dict(run.report['network_g'])})['network_g'])
     if not weights:
         return net.eval()
-    state = torch.load(run.checkpoint(), map_location='cpu', weights_only=True)
+    state = torch_load(run.checkpoint())  # as data only
     key = run.report.get('param_key', 'params')
     if isinstance(state, dict) and key not in state:
         key = next((k for k in ('params', 'params_ema') if k in state), None)

@@ -26,7 +26,7 @@ The evaluation file (YAML) names three option files and the plan:
     rank_against: earlier.csv      optional: an earlier evaluation's CSV, or a list of them; the report
                                    gives Kendall's tau between each one's ranking of the genotypes and
                                    this one's
-    one_shot_search: oneshot.yml   optional: a one-shot search (train: arch_search: one_shot), run
+    one_shot_search: oneshot.yml   optional: a one-shot search (model_type: CLEAREROneShotModel), run
                                    per budget and search seed beside the DARTS one; its genotypes
                                    are retrained alike and compared with the same random pool
     retrain_iterations: 20000      optional: every retrain and baseline recipe stretched to this
@@ -194,7 +194,7 @@ class Space:
     """The search space of the search option file, with its measured MACs at the patch size (a
     :class:`~clearer_basicsr.models.budget.Budget` without a bound)."""
 
-    costs: Any
+    budget: Any
 
     @classmethod
     def of(cls, search_opt: Mapping[str, Any]) -> Space:
@@ -207,19 +207,19 @@ class Space:
 
     @property
     def net(self) -> Any:
-        return self.costs.net
+        return self.budget.net
 
     def genotype(self, indices: list[int]) -> Any:
-        return self.costs.genotype(indices)
+        return self.budget.genotype(indices)
 
     def fraction(self, genotype: Any) -> float:
-        return self.costs.cost(genotype) / self.costs.largest
+        return self.budget.cost(genotype) / self.budget.largest
 
     def within(self, budget: float) -> list[Any]:
-        return [self.genotype(row) for row in self.costs.bounded(budget).genotypes()]
+        return [self.genotype(row) for row in self.budget.bounded(budget).genotypes()]
 
     def everything(self) -> list[Any]:
-        return [self.genotype(row) for row in self.costs.genotypes()]
+        return [self.genotype(row) for row in self.budget.genotypes()]
 
     def hand_designed(self, name: str) -> Any:
         """HRNet's pattern (blocks, then a fusion, per cell), alternating, all parallel, all fusion."""
@@ -271,8 +271,10 @@ class Stages:
         """A search to ``budget``: with the search file (``darts``) or the one-shot search file."""
         opt = copy.deepcopy(self.templates['search' if method == 'darts' else 'one_shot_search'])
         opt['manual_seed'] = seed
+        from clearer_basicsr.models.budget import LEGACY_KEYS
+
         arch_loss = opt['train'].get('arch_loss') or {}
-        for key in ('target', 'target_macs', 'target_size'):  # a budget of the old spelling gives way
+        for key in LEGACY_KEYS:  # a budget of the old spelling gives way
             arch_loss.pop(key, None)
         opt['train']['budget'] = {'metric': 'macs', 'target': budget}
         name = f'{self.name}_{"search" if method == "darts" else "oneshot"}_b{round(budget * 100)}_s{seed}'

@@ -144,8 +144,8 @@ def collect(
         budgets.append(
             {
                 'budget': budget,
-                'window_macs': [round(budget * (1 - f) * space.costs.largest) for f in (0.1, -0.1)],
-                'centre_macs': budget * space.costs.largest * (plan['latency_size'] / space.costs.patch_size) ** 2,
+                'window_macs': [round(budget * (1 - f) * space.budget.largest) for f in (0.1, -0.1)],
+                'centre_macs': budget * space.budget.largest * (plan['latency_size'] / space.budget.patch_size) ** 2,
                 'members': [(kind, str(g)) for kind, g in kinds],
                 'hand_names': {str(g): h for h, g in group['hand'].items()},
                 'searches': [s for s in searched[budget] if s.get('method', 'darts') == 'darts'],
@@ -157,7 +157,7 @@ def collect(
         'earlier': {path: read_earlier(path) for path in plan.get('rank_against') or []},
         'exhaustive': exhaustive,
         'space_genotypes': [str(g) for g in chosen.get('space', [])],
-        'patch_size': space.costs.patch_size,
+        'patch_size': space.budget.patch_size,
         'networks': networks,
         'budgets': budgets,
         'bm3d': bm3d,
