@@ -92,7 +92,7 @@ class SupernetSearch(RestorationModel):
         timing = {
             'device': self.device,
             'channels_last': self.channels_last,
-            'folder': self.opt['path']['experiments_root'],  # latency_table.json beside the run (save writes it)
+            'folder': self.opt['path'].get('experiments_root'),  # latency_table.json beside the run (save writes it)
             'keep': bool(self.opt['path'].get('resume_state')),  # a resumed run keeps the budget it started with
         }
         self.budget = Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
