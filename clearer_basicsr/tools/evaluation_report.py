@@ -364,7 +364,8 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
         rows.sort(key=lambda r: (KINDS.index(r[0]), -float(r[5].split(' ')[0]) if r[5] != '–' else 0))
         lines += [
             '',
-            f'## Budget {budget["budget"]:g} of the largest network\'s cost ({lo:.3f} – {hi:.3f} GMACs at {size}x{size})',
+            f"## Budget {budget['budget']:g} of the largest network's cost "
+            f'({lo:.3f} – {hi:.3f} GMACs at {size}x{size})',
             '',
             *_table(rows),
             '',
