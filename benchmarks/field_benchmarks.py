@@ -57,34 +57,58 @@ def zoo_rows():
             card = yaml.safe_load(f)
         test_set = card['test_set'].split(',')[0].split()[0]
         if test_set in ('BSD68', 'CBSD68'):
-            scores = card.get('psnr_by_sigma') or {card['sigma']: card['psnr']}
+            by_sigma = card.get('by_sigma') or {card['sigma']: {'psnr': card['psnr']}}  # a blind entry's levels
+            scores = {s: v['psnr'] for s, v in by_sigma.items()}
             name = os.path.basename(os.path.dirname(path))
             rows.append((test_set, name, card['params'], card['gmacs_256'], scores, card))
     return rows
 
 
+def cpu_speed():
+    """benchmarks/cpu_speed.py's figures: {zoo entry: ms/MP} and {set: BM3D's ms/MP on the same images}."""
+    path = os.path.join(REPO, 'benchmarks', 'results', 'cpu_speed.json')
+    if not os.path.isfile(path):
+        return {}, {}
+    with open(path, encoding='utf-8') as f:
+        found = json.load(f)
+    entries = {name: row['ms_per_mp'] for name, row in found.items()}
+    bm3d = {}
+    for row in found.values():  # every entry timed BM3D on its images: the first of each set is kept
+        reference = next(v for k, v in row.items() if k.endswith('BM3D_ms_per_mp'))
+        bm3d.setdefault(row['set'].rsplit('_s', 1)[0], reference)
+    return entries, bm3d
+
+
 def table(bm3d, zoo):
+    speed, bm3d_speed = cpu_speed()
     lines = [
-        '| set | method | params | GMACs (256x256) | sigma 15 | sigma 25 | sigma 50 | source |',
-        '|---|---|---:|---:|---:|---:|---:|---|',
+        '| set | method | params | GMACs (256x256) | CPU ms/MP, 1 thread | sigma 15 | sigma 25 | sigma 50 | source |',
+        '|---|---|---:|---:|---:|---:|---:|---:|---|',
     ]
+
+    def ms(value):
+        return f'{value:,.0f}' if value else ''
 
     def cells(scores):
         return [f'{scores[s]:.2f}' if s in scores else '' for s in (15, 25, 50)]
 
     for test_set, method, params, gmacs, scores, source in PUBLISHED:
         size = [f'{params:,}' if params else '', f'{gmacs:g}' if gmacs else '']
-        lines.append('| ' + ' | '.join([test_set, method, *size, *cells(scores), f'published ({source})']) + ' |')
+        lines.append('| ' + ' | '.join([test_set, method, *size, '', *cells(scores), f'published ({source})']) + ' |')
     for test_set in ('BSD68', 'CBSD68'):
         scores = {s: v for (t, s), v in bm3d.items() if t == test_set}
         if scores:
             method = 'BM3D' if test_set == 'BSD68' else 'CBM3D'
             lines.append(
-                f'| {test_set} | {method} | | | ' + ' | '.join(cells(scores)) + ' | measured here (bm3d package) |'
+                f'| {test_set} | {method} | | | {ms(bm3d_speed.get(test_set))} | '
+                + ' | '.join(cells(scores))
+                + ' | measured here (bm3d package) |'
             )
     for test_set, name, params, gmacs, scores, _ in zoo:
         lines.append(
-            f'| {test_set} | {name} | {params:,} | {gmacs:.2f} | ' + ' | '.join(cells(scores)) + ' | this zoo |'
+            f'| {test_set} | {name} | {params:,} | {gmacs:.2f} | {ms(speed.get(name))} | '
+            + ' | '.join(cells(scores))
+            + ' | this zoo |'
         )
     return lines
 

@@ -23,6 +23,7 @@ import sys
 
 import yaml
 
+MAIN_SIGMA = 25  # the noise level a blind entry's card reports first, as the field's tables do
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
@@ -102,26 +103,33 @@ def card_figures(args, test, net, genotype):
     train = next((opt for opt in map(read_option_file, copies) if 'total_iter' in opt.get('train', {})), None)
     if train is None:
         raise UserInputError(f'{args.retrain}: holds no copy of its training option file (train: total_iter)')
-    (dataset,) = test['datasets'].values()
+    datasets = list(test['datasets'].values())
+    # a blind entry is tested at several noise levels: its card's main figures are those at sigma 25
+    dataset = next((d for d in datasets if d.get('sigma') == MAIN_SIGMA), datasets[0])
+    blind = train['datasets']['train'].get('sigma_range')
     channels = int(test['network_g'].get('in_channels', 3))
-    noise = {'sigma': dataset['sigma']} if dataset.get('sigma') is not None else {'sigma_range': dataset['sigma_range']}
     card = {
         'channels': channels,
-        **noise,
+        **({'sigma_range': blind} if blind else {'sigma': dataset['sigma']}),
         'genotype': str(genotype),
         'budget': args.budget,
         'params': cost['params'],
         'gmacs_256': round(cost['macs'] / 1e9, 3),
         'iterations': train['train']['total_iter'],
         'test_set': f'{re.sub(r"_s[0-9]+$", "", dataset["name"])}, {"gray" if channels == 1 else "colour"}, '
-        f'sigma {dataset.get("sigma")}',
+        f'sigma {dataset.get("sigma")}' + (f' (blind, trained on {blind[0]} to {blind[1]})' if blind else ''),
     }
+    by_sigma = {d['sigma']: {} for d in datasets} if len(datasets) > 1 else {}
     for key, folder in (('', args.results), ('bm3d_', args.bm3d)):
         if folder:
             with open(os.path.join(folder, 'metrics.json'), encoding='utf-8') as f:
-                scores = json.load(f)['datasets'][dataset['name']]  # the entry's test set among the file's
-            card[f'{key}psnr'] = round(scores['average']['psnr'], 2)
-            card[f'{key}ssim'] = round(scores['average']['ssim'], 4)
+                scores = json.load(f)['datasets']  # the entry's test sets among the file's
+            card[f'{key}psnr'] = round(scores[dataset['name']]['average']['psnr'], 2)
+            card[f'{key}ssim'] = round(scores[dataset['name']]['average']['ssim'], 4)
+            for d in datasets if by_sigma else ():
+                by_sigma[d['sigma']][f'{key}psnr'] = round(scores[d['name']]['average']['psnr'], 2)
+    if by_sigma:
+        card['by_sigma'] = by_sigma
     return card
 
 

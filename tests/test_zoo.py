@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def test_zoo_entry_loads_its_net_and_restores_a_noisy_photo(test_yml, monkeypatc
     entry = os.path.dirname(test_yml)
     assert os.path.isfile(os.path.join(entry, 'genotype.yml')) and os.path.isfile(os.path.join(entry, 'genotype.png'))
     assert os.path.getsize(opt['path']['pretrain_network_g']) < 5 * 2**20  # a few MB at most
-    (dataset,) = opt['datasets'].values()
+    dataset = list(opt['datasets'].values())[-1]  # a blind entry's last test set: its highest noise level
     sigma, channels = dataset['sigma'], dataset['in_ch']
     clean = data.camera()[:200, :232].astype(np.float32) / 255  # odd to the nets' size multiple
     if channels == 3:
@@ -80,11 +81,16 @@ def test_every_card_states_what_its_entry_is():
         assert round(cost['macs'] / 1e9, 3) == card['gmacs_256']
         test_sets = entry_options(name)['datasets'].values()  # what the card says it is for is what it was tested on
         assert {d['in_ch'] for d in test_sets} == {card['channels']} == {net.in_channels}
-        assert {d.get('sigma') for d in test_sets} == {card.get('sigma')}
-        assert {tuple(d.get('sigma_range') or ()) for d in test_sets} == {tuple(card.get('sigma_range') or ())}
+        if 'sigma' in card:
+            assert {d.get('sigma') for d in test_sets} == {card['sigma']}
+        else:  # blind: tested at levels inside its range, each with its scores on the card
+            low, high = card['sigma_range']
+            assert {d['sigma'] for d in test_sets} == set(card['by_sigma'])
+            assert all(low <= s <= high for s in card['by_sigma'])
+            assert card['psnr'] == card['by_sigma'][25]['psnr']
 
 
-def test_a_card_without_its_noise_level_is_refused(tmp_path, monkeypatch):
+def test_a_card_without_its_noise_level_or_with_bad_levels_is_refused(tmp_path, monkeypatch):
     from clearer_basicsr.errors import UserInputError
     from clearer_basicsr.tools import zoo
 
@@ -94,8 +100,9 @@ def test_a_card_without_its_noise_level_is_refused(tmp_path, monkeypatch):
     card = open(os.path.join(os.path.dirname(ENTRIES[0]), 'card.yml')).read()
     monkeypatch.setattr(zoo, 'PACKAGE_ZOO', str(tmp_path / 'zoo'))
     for text, message in (
-        (card.replace('sigma: 30', ''), 'expected a noise level'),
+        (re.sub(r'\nsigma: [0-9]+', '', card), 'expected a noise level'),
         (card + 'sigma_range: [0, 55]\n', 'not both'),
+        (card + 'by_sigma: {15: 31.1}\n', 'by_sigma = '),  # a level's scores are a mapping
     ):
         (entry / 'card.yml').write_text(text)
         with pytest.raises(UserInputError, match=message):

@@ -81,6 +81,11 @@ def read_card(name: str) -> dict[str, Any]:
             f'{path}: sigma = {sigma!r}, sigma_range = {sigma_range!r}; expected a noise level (sigma) or a '
             'blind range (sigma_range: [lo, hi]), not both'
         )
+    by_sigma = card.get('by_sigma', {})  # a blind entry's scores at each noise level it was tested at
+    if not isinstance(by_sigma, dict) or not all(
+        isinstance(s, int) and isinstance(v, dict) and isinstance(v.get('psnr'), float) for s, v in by_sigma.items()
+    ):
+        raise UserInputError(f'{path}: by_sigma = {by_sigma!r}; expected {{sigma: {{psnr: dB, bm3d_psnr: dB}}, ...}}')
     return card
 
 
