@@ -4,6 +4,7 @@ genotype of the cost window scored with inherited weights after BatchNorm recali
 import itertools
 import os
 import random
+import types
 
 import pytest
 import torch
@@ -138,7 +139,8 @@ def test_evolution_scores_at_most_the_cap_inside_the_window_and_never_twice():
         calls.append(path)
         return float(sum(path) + path[0])
 
-    scores = evolve(score, window, 2, cap=12, population=4, mutation=0.2, rng=random.Random(0))
+    space = types.SimpleNamespace(radix=[2] * 6, canonical=tuple)  # a budget's digits: 2 candidates, 6 columns
+    scores = evolve(score, window, space, cap=12, population=4, mutation=0.2, rng=random.Random(0))
     assert len(scores) == 12 == len(calls) == len(set(calls))
     assert set(scores) <= set(window)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from ..option_rules import ConstructorOptions, OptionError, constructor_argument
 from .arch_util import check_residual, padded_call, restore_buffers, snapshot_buffers
 from .candidates import DEFAULT_CANDIDATES, candidate, check_candidates, import_candidate_modules, register_candidate
 from .genotype import Genotype, names_a_file, preset_problem
+from .widths import MacroSpace, check_macro_options, install_masks, macro_space
 
 PAPER_BRANCH_CHANNELS = (32, 64, 128, 256)
 
@@ -103,6 +105,11 @@ class Transition(nn.Module):
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return [f(x) for f, x in zip(self.keep, branches)] + [self.new(branches[-1])]
 
+    def branch_parts(self) -> Iterator[tuple[int, nn.Module]]:
+        """(branch, module) of every part, by the branch its outputs belong to (:mod:`.widths`)."""
+        yield from enumerate(self.keep)
+        yield len(self.keep), self.new
+
 
 class PerBranch(nn.Module):
     """Each branch alone through a block of its own (``block(channels)``): no exchange between scales."""
@@ -115,6 +122,9 @@ class PerBranch(nn.Module):
 
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return [block(x) for block, x in zip(self.blocks, branches)]
+
+    def branch_parts(self) -> Iterator[tuple[int, nn.Module]]:
+        return enumerate(self.blocks)
 
 
 @register_candidate('parallel', code='P', summary='a residual block per branch')
@@ -152,6 +162,16 @@ class Fusion(nn.Module):
 
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return [F.relu(_sum(f(x) for f, x in zip(row, branches))) for row in self.paths]
+
+    def branch_parts(self) -> Iterator[tuple[int, nn.Module]]:
+        """A path into branch i is branch i's but for its stride steps, which run at branch j's width."""
+        for i, row in enumerate(self.paths):
+            for j, path in enumerate(row):
+                if j > i:
+                    yield i, path
+                elif j < i:
+                    yield from ((j, step) for step in path[:-1])
+                    yield i, path[-1]
 
 
 class Column(nn.ModuleDict):
@@ -195,6 +215,9 @@ class Head(nn.Module):
     def forward(self, branches: list[torch.Tensor]) -> torch.Tensor:
         return self.conv(self.fuse(branches)[0])
 
+    def branch_parts(self) -> Iterator[tuple[int, nn.Module]]:
+        return self.fuse.branch_parts()
+
 
 @contextlib.contextmanager
 def unchanged_buffers(module: nn.Module) -> Iterator[None]:
@@ -220,6 +243,8 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
     (cell-major), which candidates the column holds."""
 
     checkpoint_columns = False  # recompute each column in backward instead of keeping its activations
+    active_cells: int | None = None  # a macro-space subnet's number of cells (archs/widths.py); None: all
+    active_widths: tuple[int, ...] | None = None  # its channels per branch; None: every channel
     prefers_channels_last = True  # faster on the CPU (benchmarks/bench_search.py): the models' channels_last: auto
 
     def __init__(
@@ -337,7 +362,8 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
         the crop and the global residual (exporters run it between padding and cropping of their own)."""
         branches = [self.stem(x)]
         weights = self.mixing_weights()  # once per forward: a checkpointed column recomputes with the same
-        for c, (transition, cell) in enumerate(zip(self.transitions, self.cells)):
+        cells = zip(self.transitions, self.cells)
+        for c, (transition, cell) in enumerate(itertools.islice(cells, self.active_cells)):
             branches = transition(branches)
             for k, column in enumerate(cell, c * self.columns_per_cell):
                 column_weights = None if weights is None else weights[k]
@@ -379,6 +405,11 @@ class CLEARERSearchNet(_MultiScaleNet):
             its logit index. Default ``[parallel, fusion]``, the paper's space.
         candidate_modules: modules to import first, which register candidates of your own
             (``register_candidate``), e.g. ``[my_package.my_candidates]``.
+        widths: the macro space (:mod:`.widths`, one-shot search only): the width choices of every
+            branch, as fractions of ``branch_channels``, e.g. ``[0.5, 0.75, 1]``. Empty: every
+            branch at its full width, the paper's space.
+        num_cells: the macro space's choices of the number of cells (resolution levels), e.g.
+            ``[2, 3]``. Empty: all of them.
 
     Single-path sampling (GDAS) is switched on by the search model (``train: arch_sampling:
     gumbel``) through ``gumbel_tau`` and ``gumbel_generator``, a fixed single path (one-shot
@@ -399,6 +430,8 @@ class CLEARERSearchNet(_MultiScaleNet):
         checkpoint_columns: bool = False,
         candidates: Sequence[str] = DEFAULT_CANDIDATES,
         candidate_modules: Sequence[str] = (),
+        widths: Sequence[float] = (),
+        num_cells: Sequence[int] = (),
     ):
         candidates = self.space(type(self).__name__, candidates, candidate_modules)
         num_columns = (len(branch_channels) - 1) * columns_per_cell
@@ -421,11 +454,46 @@ class CLEARERSearchNet(_MultiScaleNet):
         self.gumbel_tau: float | None = None  # a temperature: sample one candidate per column
         self.gumbel_generator: torch.Generator | None = None  # CPU generator of the Gumbel noise
         self.path: list[int] | None = None  # one candidate index per column: that path alone (one-shot search)
+        self.macro: MacroSpace | None = None  # the macro space, with widths or num_cells
+        self.subnets: list[Any] | None = None  # macro-space rows trained at once, one per part of the batch
+        if widths or num_cells:
+            self.macro = macro_space(
+                dict(
+                    branch_channels=branch_channels,
+                    widths=widths,
+                    num_cells=num_cells,
+                    columns_per_cell=columns_per_cell,
+                ),
+                candidates,
+            )
+            install_masks(self)
+
+    def use_path(self, digits: Sequence[int] | None) -> None:
+        """Fixes the path a forward runs (one-shot search): a candidate index per column, or in the
+        macro space a row of :class:`.widths.MacroSpace`; None: back to the whole supernet."""
+        if self.macro is None or digits is None:
+            self.path = None if digits is None else list(digits)
+            self.active_cells = self.active_widths = None
+            return
+        subnet = self.macro.subnet(digits)
+        padded = list(subnet.path) + [0] * (self.num_columns - len(subnet.path))  # columns it never reaches
+        self.path, self.active_cells, self.active_widths = padded, subnet.cells, subnet.widths
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.subnets:
+            return super().forward(x)
+        outputs = []  # one subnet per part of the batch (the sandwich rule, archs/widths.py)
+        for digits, part in zip(self.subnets, x.chunk(len(self.subnets))):
+            self.use_path(digits)
+            outputs.append(super().forward(part))
+        self.use_path(None)
+        return torch.cat(outputs)
 
     @classmethod
     def check_arguments(cls, where: str, args: Mapping[str, Any]) -> None:
-        cls.space(where, args['candidates'], args['candidate_modules'])
+        candidates = cls.space(where, args['candidates'], args['candidate_modules'])
         super().check_arguments(where, args)
+        check_macro_options(where, args, candidates)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.arch_logits]

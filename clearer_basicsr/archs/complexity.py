@@ -126,6 +126,13 @@ def derived_cost(costs: Costs, genotype: Any) -> dict[str, int]:
     return _total([costs.fixed_total, *(column[name] for column, name in zip(costs.columns, genotype.choices))])
 
 
+def genotype_cost(net: CLEARERSearchNet | CLEARERNet, genotype: Genotype, patch_size: int) -> dict[str, int]:
+    """Cost of ``genotype``'s derived net on ``net``'s preset at the genotype's own branch channels
+    (a macro-space genotype chose them, archs/widths.py; otherwise they are the preset's)."""
+    preset = {**preset_numbers(net), 'branch_channels': tuple(genotype.branch_channels)}
+    return derived_cost(_measure(int(patch_size), **preset), genotype)
+
+
 def cost_matrix(net: CLEARERSearchNet | CLEARERNet, patch_size: int, metric: str = 'flops') -> torch.Tensor:
     """Cost of candidate k in column c as a float32 CPU tensor (num_columns, len(net.candidates)), k in
     the order of ``net.candidates`` (the logits' order).

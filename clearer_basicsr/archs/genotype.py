@@ -5,6 +5,9 @@ table, :mod:`.candidates`: ``'parallel'``, ``'fusion'``, ``'skip'``, ...), toget
 preset numbers it belongs to (branch channels, columns per cell). The same format is used
 everywhere: search output (``genotype.yml``), retrain input (``CLEARERNet``), logs and
 comparison tables. Compact form: each candidate's code, ``'P F F P | F F P P | P P P P'``.
+A genotype of the macro space (a width search: ``network_g: widths``) also chose the channels
+of its branches and how many cells it has; its compact form carries the channels after ``@``:
+``'P F F P | F F P P @ 6 16 24'``.
 
 A genotype names candidates, not logit indices; the indices depend on the search space (the
 list ``network_g: candidates``), see :meth:`Genotype.indices_in`.
@@ -15,6 +18,7 @@ In a file, a genotype sits under the ``genotype`` key of a ``genotype.yml``, who
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +30,16 @@ CANDIDATES = DEFAULT_CANDIDATES
 """The default (paper) space; a candidate's index here is its logit index in a default supernet."""
 
 
-def _split_compact(text: str) -> list[list[str]]:
-    """Cells of the compact form ``'P F F P | F F P P'``: '|' between cells, spaces or commas between columns."""
-    return [cell.replace(',', ' ').split() for cell in text.strip().split('|')]
+def _split_compact(text: str) -> tuple[list[list[str]], tuple[int, ...] | None]:
+    """Cells of the compact form ``'P F F P | F F P P'`` ('|' between cells, spaces or commas
+    between columns) and the branch channels after an ``@``, None without one."""
+    cells, at, channels = text.partition('@')
+    if at:
+        try:
+            numbers = tuple(int(c) for c in channels.replace(',', ' ').split())
+        except ValueError:
+            raise ValueError(f'genotype {text!r}: expected whole channel counts after "@"') from None
+    return [cell.replace(',', ' ').split() for cell in cells.strip().split('|')], numbers if at else None
 
 
 def names_a_file(source: Any) -> bool:
@@ -64,6 +75,8 @@ class Genotype:
         branch_channels: channels of the branches; cell ``c`` (0-based) runs over the first
             ``c + 2`` of them, so there are ``len(branch_channels) - 1`` cells.
         columns_per_cell: number of searchable columns in each cell.
+        searched_channels: the branch channels (and the number of cells) were chosen by a
+            width search, so the compact form states them; not part of equality.
 
     Raises:
         ValueError: if the description is inconsistent (see :meth:`validate`).
@@ -72,6 +85,7 @@ class Genotype:
     cells: tuple[tuple[str, ...], ...]
     branch_channels: tuple[int, ...]
     columns_per_cell: int
+    searched_channels: bool = dataclasses.field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         # Normalise containers/names so that equal architectures compare (and hash) equal.
@@ -93,10 +107,14 @@ class Genotype:
     ) -> Genotype:
         """Parse the compact form ``'P F F P | F F P P | P P P P'`` (full names work too).
 
-        The compact form carries no preset: ``branch_channels`` defaults to channels doubling
-        from 32 (the paper preset for 3 cells), ``columns_per_cell`` to the first cell's length.
+        Without ``@ channels`` the compact form carries no preset: ``branch_channels`` defaults to
+        channels doubling from 32 (the paper preset for 3 cells), ``columns_per_cell`` to the
+        first cell's length.
         """
-        return cls.from_cells(_split_compact(text), branch_channels, columns_per_cell)
+        cells, channels = _split_compact(text)
+        if channels is None:
+            return cls.from_cells(cells, branch_channels, columns_per_cell)
+        return dataclasses.replace(cls.from_cells(cells, channels, columns_per_cell), searched_channels=True)
 
     @classmethod
     def from_cells(
@@ -136,10 +154,11 @@ class Genotype:
             raise ValueError(f"genotype mapping needs a 'cells' key, got keys {list(data)}")
         cells = data['cells']
         if isinstance(cells, str):
-            cells = _split_compact(cells)
-        return cls.from_cells(
+            cells, _ = _split_compact(cells)
+        genotype = cls.from_cells(
             cells, data.get('branch_channels', branch_channels), data.get('columns_per_cell', columns_per_cell)
         )
+        return dataclasses.replace(genotype, searched_channels=bool(data.get('searched_channels', False)))
 
     @classmethod
     def from_any(
@@ -185,6 +204,7 @@ class Genotype:
             raise ValueError(
                 f'genotype is for branch_channels {list(channels)} but the network has '
                 f'branch_channels {list(branch_channels)}'
+                + ('; a width search chose them: leave branch_channels out' if self.searched_channels else '')
             )
         if columns_per_cell is not None and columns_per_cell != self.columns_per_cell:
             raise ValueError(
@@ -231,11 +251,13 @@ class Genotype:
         return len(self.cells) * self.columns_per_cell
 
     def __str__(self) -> str:
-        return ' | '.join(' '.join(code_of(name) for name in cell) for cell in self.cells)
+        text = ' | '.join(' '.join(code_of(name) for name in cell) for cell in self.cells)
+        return f'{text} @ {" ".join(map(str, self.branch_channels))}' if self.searched_channels else text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             'cells': [list(cell) for cell in self.cells],
             'branch_channels': list(self.branch_channels),
             'columns_per_cell': self.columns_per_cell,
         }
+        return {**data, 'searched_channels': True} if self.searched_channels else data

@@ -38,6 +38,9 @@ class Skip(nn.Module):
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return list(branches)
 
+    def branch_parts(self) -> tuple:
+        return ()
+
 
 class ChannelNorm(nn.Module):
     """Layer normalisation over the channels of every pixel, with a learnt scale and shift per
@@ -116,6 +119,7 @@ class NAF(PerBranch):
     """
 
     block = NAFBlock
+    branch_parts = None  # its layer norms and gates mix every channel: it cannot share widths (archs/widths.py)
 
 
 @register_candidate('fusion_gate', code='G', drawing='exchange', summary='exchange across scales, attention-weighted')
@@ -132,6 +136,8 @@ class GatedFusion(Fusion):
         channels: channels of the branches, highest resolution first.
         reduction: the pooled descriptor is squeezed to max(channels / reduction, 4) channels.
     """
+
+    branch_parts = None  # its gates score every channel of every branch: it cannot share widths
 
     def __init__(self, channels: Sequence[int], reduction: int = 4):
         super().__init__(channels)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -128,8 +128,59 @@ def check_section(section: Mapping[str, Any], where: str) -> None:
             raise rules.OptionError(f'{rules.key_path(where, name)}: applies with {goes_with} only; remove it')
 
 
+class Bound:
+    """What every budget says about its target: the fraction of the largest network, the window,
+    and genotype.yml's lines. Needs ``metric``, ``patch_size``, ``largest``, ``target``,
+    ``tolerance`` and ``cost(genotype)``."""
+
+    @property
+    def fraction(self) -> float | None:
+        return None if self.target is None else self.target / self.largest
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        if self.target is None:
+            return None
+        return self.target * (1 - self.tolerance), self.target * (1 + self.tolerance)
+
+    def describe(self) -> dict[str, Any]:
+        """The window as genotype.yml's one-shot selection states it."""
+        if self.target is None:
+            return {'budget': None}
+        lo, hi = self.window
+        return {
+            'metric': self.metric,
+            'target': round(self.target),
+            'low': round(lo),
+            'high': round(hi),
+            'patch_size': self.patch_size,
+        }
+
+    def report(self, genotype: Genotype, multiplier: float | None = None, changed: list[str] = ()) -> dict[str, Any]:
+        """The budget searched for and what the derived ``genotype`` reached, for genotype.yml:
+        fractions of the largest network's cost, and MACs at 256x256 when the metric is MACs."""
+        reached = self.cost(genotype)
+        report = {
+            'metric': self.metric,
+            'target_fraction': round(self.fraction, 4),
+            'reached_fraction': round(reached / self.largest, 4),
+            'tolerance': self.tolerance,
+        }
+        if multiplier is not None:
+            report['multiplier'] = round(float(multiplier), 6)
+            # columns where the argmax did not fit the window and a less likely candidate was derived
+            report['changed_from_argmax'] = list(changed)
+        if self.metric == 'macs':  # MACs grow with the input area: also at a 256x256 input
+            area = (REPORT_SIZE / self.patch_size) ** 2
+            report.update(target_macs_256=round(self.target * area), reached_macs_256=round(reached * area))
+        if self.metric == 'latency':  # the sum of the table's parts, per megapixel
+            per_mp = 1e6 / self.patch_size**2
+            report.update(target_ms_per_mp=round(self.target * per_mp, 2), reached_ms_per_mp=round(reached * per_mp, 2))
+        return report
+
+
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(Bound):
     """Costs of a search space at one patch size, and the bound a search keeps to.
 
     ``costs`` (num_columns, K) is each candidate's cost in logit order; ``fixed`` the parts every
@@ -206,14 +257,12 @@ class Budget:
         return dataclasses.replace(self, target=fraction * self.largest)
 
     @property
-    def fraction(self) -> float | None:
-        return None if self.target is None else self.target / self.largest
+    def radix(self) -> list[int]:
+        """How many values each digit of a genotype's row takes: a candidate per column."""
+        return [self.costs.shape[1]] * self.costs.shape[0]
 
-    @property
-    def window(self) -> tuple[float, float] | None:
-        if self.target is None:
-            return None
-        return self.target * (1 - self.tolerance), self.target * (1 + self.tolerance)
+    def canonical(self, indices: Sequence[int]) -> tuple[int, ...]:
+        return tuple(indices)
 
     def genotype(self, indices: list[int]) -> Genotype:
         net = self.net
@@ -232,38 +281,3 @@ class Budget:
     def derive(self, weights: torch.Tensor) -> list[int] | None:
         """The most likely genotype under column ``weights`` inside the window; None when none fits."""
         return derive_within_budget(weights, self.costs, self.fixed, self.target, self.tolerance)
-
-    def describe(self) -> dict[str, Any]:
-        """The window as genotype.yml's one-shot selection states it."""
-        if self.target is None:
-            return {'budget': None}
-        lo, hi = self.window
-        return {
-            'metric': self.metric,
-            'target': round(self.target),
-            'low': round(lo),
-            'high': round(hi),
-            'patch_size': self.patch_size,
-        }
-
-    def report(self, genotype: Genotype, multiplier: float | None = None, changed: list[str] = ()) -> dict[str, Any]:
-        """The budget searched for and what the derived ``genotype`` reached, for genotype.yml:
-        fractions of the largest network's cost, and MACs at 256x256 when the metric is MACs."""
-        reached = self.cost(genotype)
-        report = {
-            'metric': self.metric,
-            'target_fraction': round(self.fraction, 4),
-            'reached_fraction': round(reached / self.largest, 4),
-            'tolerance': self.tolerance,
-        }
-        if multiplier is not None:
-            report['multiplier'] = round(float(multiplier), 6)
-            # columns where the argmax did not fit the window and a less likely candidate was derived
-            report['changed_from_argmax'] = list(changed)
-        if self.metric == 'macs':  # MACs grow with the input area: also at a 256x256 input
-            area = (REPORT_SIZE / self.patch_size) ** 2
-            report.update(target_macs_256=round(self.target * area), reached_macs_256=round(reached * area))
-        if self.metric == 'latency':  # the sum of the table's parts, per megapixel
-            per_mp = 1e6 / self.patch_size**2
-            report.update(target_ms_per_mp=round(self.target * per_mp, 2), reached_ms_per_mp=round(reached * per_mp, 2))
-        return report

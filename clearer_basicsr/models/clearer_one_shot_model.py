@@ -21,6 +21,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from . import one_shot
 from .budget import Budget
+from .macro_budget import MacroBudget
 from .search_options import DARTS_KEYS, ONE_SHOT_DEFAULTS, check_one_shot_train
 from .supernet_search import SupernetSearch
 
@@ -44,13 +45,18 @@ class CLEAREROneShotModel(SupernetSearch):
         self.setup_sampling_seed()
 
     def optimize_parameters(self, current_iter: int) -> None:
-        """One step of the weights of one uniform path."""
+        """One step of the weights of one uniform path; in the macro space, of four subnets at once,
+        each on a quarter of the batch: the widest, the narrowest and two drawn (archs/widths.py)."""
         net = self.supernet
-        net.path = one_shot.uniform_path(net.num_columns, len(net.candidates), self.sampling_seed, current_iter)
+        if net.macro is None:
+            net.use_path(one_shot.uniform_path(net.num_columns, len(net.candidates), self.sampling_seed, current_iter))
+        else:
+            net.subnets = net.macro.sandwich(one_shot.path_generator(self.sampling_seed, current_iter))
         try:
             super().optimize_parameters(current_iter)
         finally:
-            net.path = None
+            net.use_path(None)
+            net.subnets = None
         self.current_iter = current_iter
 
     def resume_training(self, resume_state: dict[str, Any]) -> None:
@@ -71,7 +77,7 @@ class CLEAREROneShotModel(SupernetSearch):
         calibration, scoring = one_shot.selection_batches(self.opt, self.one_shot, seed, self.to_device)
         one_shot.export_one_shot(
             self.supernet,
-            self.budget or Budget.measure(self.supernet, self.patch_size),
+            self.budget or (MacroBudget if self.supernet.macro else Budget).measure(self.supernet, self.patch_size),
             self.patch_size,
             self.current_iter,
             self.one_shot,

@@ -22,7 +22,7 @@ from basicsr.utils import get_root_logger
 from torch import nn
 
 from ..archs.arch_util import restore_buffers, snapshot_buffers
-from ..archs.complexity import candidate_costs, derived_cost
+from ..archs.complexity import genotype_cost
 from ..bn_recalibration import calibration_batches, drawn_batches, recalibrate_batchnorm
 from ..search_result import SearchResult, write_search_outputs
 from .budget import Budget
@@ -32,12 +32,15 @@ Path = tuple[int, ...]  # candidate index per column, cell-major (the logits' ro
 Batch = Mapping[str, torch.Tensor]
 
 
+def path_generator(seed: int, iteration: int) -> torch.Generator:
+    """The generator of the paths trained at ``iteration``, from the seed and the iteration alone:
+    every rank trains the same paths, and a resumed search the paths it would have."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + iteration)
+
+
 def uniform_path(num_columns: int, candidates: int, seed: int, iteration: int) -> list[int]:
-    """The path trained at ``iteration``: one candidate per column, uniform, drawn from the seed
-    and the iteration alone, so every rank trains the same path and a resumed search the path it
-    would have."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + iteration)
-    return torch.randint(candidates, (num_columns,), generator=generator).tolist()
+    """The path trained at ``iteration`` in the paper's space: one candidate per column, uniform."""
+    return torch.randint(candidates, (num_columns,), generator=path_generator(seed, iteration)).tolist()
 
 
 @torch.no_grad()
@@ -63,13 +66,13 @@ class PathScorer:
     def __call__(self, path: Sequence[int]) -> float:
         start, net = time.perf_counter(), self.net
         snapshot, mode = snapshot_buffers(net), net.training
-        net.path = list(path)
+        net.use_path(path)
         try:
             recalibrate_batchnorm(net, self.calibration)
             net.eval()
             return mean_psnr(net, self.scoring)
         finally:
-            net.path = None
+            net.use_path(None)
             restore_buffers(snapshot)
             net.train(mode)
             self.seconds += time.perf_counter() - start
@@ -79,15 +82,16 @@ class PathScorer:
 def evolve(
     score: Callable[[Path], float],
     window: Sequence[Sequence[int]],
-    candidates: int,
+    space: Any,
     cap: int,
     population: int,
     mutation: float,
     rng: random.Random,
 ) -> dict[Path, float]:
     """Scores of at most ``cap`` genotypes of ``window``: a random population first, then children
-    of the better half (uniform crossover, then each column redrawn with chance ``mutation``);
-    a child outside the window, or scored already, is drawn again."""
+    of the better half (uniform crossover, then each digit redrawn with chance ``mutation`` among
+    its values, ``space.radix``); a child outside the window, or scored already, is drawn again.
+    ``space`` (a budget) also makes each row canonical (:meth:`.widths.MacroSpace.canonical`)."""
     inside = {tuple(p) for p in window}
     scores: dict[Path, float] = {}
     budget = min(cap, len(inside))
@@ -98,7 +102,9 @@ def evolve(
         parents = sorted(scores, key=scores.__getitem__, reverse=True)[: max(2, population // 2)]
         a, b = rng.choice(parents), rng.choice(parents)
         child = tuple(x if rng.random() < 0.5 else y for x, y in zip(a, b))
-        child = tuple(rng.randrange(candidates) if rng.random() < mutation else c for c in child)
+        child = space.canonical(
+            [rng.randrange(n) if rng.random() < mutation else c for c, n in zip(child, space.radix)]
+        )
         if child in inside and child not in scores:
             scores[child] = score(child)
             misses = 0
@@ -110,7 +116,7 @@ def evolve(
 def select(
     score: Callable[[Path], float],
     window: Sequence[Sequence[int]],
-    candidates: int,
+    space: Any,
     settings: Mapping[str, float],
     seed: int,
 ) -> list[tuple[Path, float]]:
@@ -121,7 +127,7 @@ def select(
     else:
         rng = random.Random(seed)
         scores = evolve(
-            score, window, candidates, int(settings['cap']), int(settings['population']), settings['mutation'], rng
+            score, window, space, int(settings['cap']), int(settings['population']), settings['mutation'], rng
         )
     return sorted(scores.items(), key=lambda item: -item[1])
 
@@ -158,10 +164,9 @@ def export_one_shot(
     if not window:  # a budget no genotype meets (the option check refuses unreachable targets)
         raise ValueError(f'one-shot selection: no genotype of the space lies in the cost window {budget.describe()}')
     scorer = PathScorer(net, calibration, scoring)
-    ranked = select(scorer, window, len(net.candidates), settings, seed)
-    costs = candidate_costs(net, patch_size)  # MACs and parameters at the training patch
+    ranked = select(scorer, window, budget, settings, seed)
     best = budget.genotype(ranked[0][0])
-    derived = derived_cost(costs, best)
+    derived = genotype_cost(net, best, patch_size)  # MACs and parameters at the training patch
     result = SearchResult(
         best,
         macs=derived['macs'],
@@ -173,7 +178,7 @@ def export_one_shot(
             {
                 'genotype': str(budget.genotype(p)),
                 'psnr': round(score, 4),
-                'macs': derived_cost(costs, budget.genotype(p))['macs'],
+                'macs': genotype_cost(net, budget.genotype(p), patch_size)['macs'],
             }
             for p, score in ranked[: int(settings['ranking'])]
         ],

@@ -187,6 +187,13 @@ def check_search_network(opt: Mapping[str, Any], where: str = '', enumerated: bo
             f'{rules.key_path(where, "network_g: type")} = {net_opt.get("type")!r}: expected a network with '
             f'architecture logits (e.g. CLEARERSearchNet) for model_type {opt.get("model_type")}'
         )
+    macro = [k for k in ('widths', 'num_cells') if net_opt.get(k)]
+    if macro and not enumerated:
+        raise rules.OptionError(
+            f'{rules.key_path(where, "network_g: " + macro[0])}: the macro space is searched by model_type: '
+            f'CLEAREROneShotModel; {opt.get("model_type")} (DARTS) searches the candidates only '
+            '(docs/search.md says why)'
+        )
     if enumerated:
         where = rules.key_path(where, 'network_g')
         check_one_shot_space(rules.constructor_arguments(net_cls, net_opt, where), where)

@@ -17,6 +17,7 @@ from basicsr.utils import get_root_logger
 from .. import option_rules as rules
 from ..archs.latency import table_key, write_table
 from .budget import LEGACY_KEYS, Budget, budget_section, legacy_warning
+from .macro_budget import MacroBudget
 from .restoration_model import RestorationModel
 from .search_options import arch_dataset_options, check_search_network, check_search_train
 
@@ -95,7 +96,12 @@ class SupernetSearch(RestorationModel):
             'folder': self.opt['path'].get('experiments_root'),  # latency_table.json beside the run (save writes it)
             'keep': bool(self.opt['path'].get('resume_state')),  # a resumed run keeps the budget it started with
         }
-        self.budget = Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
+        if section and self.supernet.macro is not None:
+            self.budget = MacroBudget.from_section(section, self.supernet, self.patch_size, where)
+        else:
+            self.budget = (
+                Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
+            )
         if self.budget and self.budget.table:
             timed = self.budget.table['key']
             here = table_key(self.supernet, self.budget.patch_size, self.device, self.channels_last)

@@ -1,0 +1,154 @@
+"""The macro space (archs/widths.py): branch widths and the number of cells, shared over one
+supernet by masking, costed per shape, searched by the one-shot model."""
+
+import random
+
+import pytest
+import torch
+from basicsr.models import build_model
+from conftest import model_options, one_shot_options
+from test_one_shot import ONE_SHOT, train_batches
+
+from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
+from clearer_basicsr.archs.complexity import genotype_cost
+from clearer_basicsr.archs.genotype import Genotype
+from clearer_basicsr.archs.widths import inherit_weights
+from clearer_basicsr.models.macro_budget import MacroBudget
+from clearer_basicsr.models.one_shot import path_generator
+from clearer_basicsr.option_rules import OptionError
+from clearer_basicsr.search_result import SearchResult
+
+PRESET = dict(in_channels=1, out_channels=1, branch_channels=[4, 8, 8], columns_per_cell=2, stem_blocks=1, stem_width=2)
+MACRO = dict(widths=[0.5, 1], num_cells=[1, 2])
+
+
+def supernet(**extra):
+    torch.manual_seed(0)
+    return CLEARERSearchNet(**PRESET, **MACRO, residual=True, init_std=0.2, **extra)
+
+
+def random_rows(space, count, seed=0):
+    rng = random.Random(seed)
+    return [space.canonical([rng.randrange(n) for n in space.radix]) for _ in range(count)]
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_a_subnet_of_the_masked_supernet_is_the_derived_net_with_the_weights_sliced(training):
+    """The whole weight-sharing claim: the supernet run on a row computes what CLEARERNet of the
+    row's genotype computes with the supernet's weights cut to its shapes (batch statistics in
+    training, the inherited running statistics in eval)."""
+    net = supernet(candidates=['parallel', 'fusion', 'skip'])
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # statistics that differ per channel
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2)
+    rows = random_rows(net.macro, 6) + [net.macro.canonical([0] * len(net.macro.radix))]
+    narrowed = 0
+    for row in rows:
+        genotype = net.macro.genotype(row)
+        derived = CLEARERNet(genotype, **{**PRESET, 'branch_channels': None}, residual=True)
+        inherit_weights(derived, net.state_dict())
+        net.train(training), derived.train(training)
+        net.use_path(row)
+        with torch.no_grad():
+            got, expected = net(x), derived(x)
+        net.use_path(None)
+        assert torch.allclose(got, expected, atol=1e-5), genotype
+        narrowed += genotype.branch_channels != tuple(PRESET['branch_channels'][: len(genotype.branch_channels)])
+    assert narrowed  # rows that really narrow a branch were compared
+    with torch.no_grad():
+        assert not torch.allclose(net.eval()(x), derived.eval()(x), atol=1e-3)  # the whole supernet is not a subnet
+
+
+def test_a_macro_genotype_states_its_channels_and_reads_back():
+    genotype = Genotype.parse('P F | F S @ 2 8 4')
+    assert genotype.branch_channels == (2, 8, 4) and genotype.searched_channels
+    assert str(genotype) == 'P F | F S @ 2 8 4'
+    assert Genotype.from_dict(genotype.to_dict()) == genotype and str(Genotype.from_dict(genotype.to_dict())) == str(
+        genotype
+    )
+    assert str(Genotype.parse('P F | F P')) == 'P F | F P'  # the paper space's strings stay as they were
+    assert 'searched_channels' not in Genotype.parse('P F | F P').to_dict()
+    with pytest.raises(ValueError, match='whole channel counts after "@"'):
+        Genotype.parse('P F | F P @ 4 eight 8')
+    with pytest.raises(OptionError, match='leave branch_channels out'):
+        CLEARERNet(genotype, **PRESET)
+
+
+def test_the_macro_budget_costs_each_genotype_as_its_derived_net_and_windows_it():
+    net = supernet()
+    budget = MacroBudget.from_section({'metric': 'macs', 'target': 0.5}, net, 16, 'train: budget')
+    rows = budget.genotypes()
+    assert len(rows) == len(set(rows)) and all(budget.canonical(r) == r for r in rows)
+    lo, hi = budget.window
+    for row in rows[:: max(1, len(rows) // 12)]:
+        genotype = budget.genotype(row)
+        derived = CLEARERNet(genotype, **{**PRESET, 'branch_channels': None})
+        assert genotype_cost(net, genotype, 16)['params'] == sum(p.numel() for p in derived.parameters())
+        assert lo <= budget.cost(genotype) == genotype_cost(net, genotype, 16)['macs'] <= hi
+    every = MacroBudget.measure(net, 16).genotypes()
+    outside = [r for r in every if not lo <= budget.cost(budget.genotype(r)) <= hi]
+    assert len(every) == len(rows) + len(outside) and outside  # the window is a real subset of the space
+    assert {len(budget.genotype(r).cells) for r in rows} <= {1, 2}
+
+
+def test_each_step_trains_the_widest_and_the_narrowest_subnet_and_two_drawn():
+    space = supernet().macro
+    rows = space.sandwich(path_generator(0, 7))
+    widest, narrowest = space.subnet(rows[0]), space.subnet(rows[1])
+    assert widest.cells == 2 and widest.widths == (4, 8, 8)
+    assert narrowest.cells == 1 and narrowest.widths == (2, 4)
+    assert len(rows) == 4 and all(space.canonical(r) == r for r in rows)
+    assert space.sandwich(path_generator(0, 7)) == rows != space.sandwich(path_generator(0, 8))  # by seed, iteration
+
+
+@pytest.mark.parametrize(
+    'change, message',
+    [
+        ({'network_g': {'candidates': ['parallel', 'naf']}}, "'naf' cannot share weights over widths"),
+        ({'network_g': {'widths': [0.5, 1.5]}}, r'widths = \[0.5, 1.5\]: expected fractions in \(0, 1\]'),
+        ({'network_g': {'num_cells': [3]}}, 'num_cells = \\[3\\]: expected numbers of cells between 1 and 2'),
+        ({'network_g': {'stem_width': 1}}, "branch-0 width of 4 channels equals the stem's output"),
+        ({'train': {'budget': {'metric': 'latency', 'target': 0.5}}}, 'macro space .* is costed in macs or params'),
+        ({'model_type': 'CLEARERSearchModel'}, 'the macro space is searched by model_type: CLEAREROneShotModel'),
+    ],
+)
+def test_a_macro_space_it_cannot_search_is_refused_in_one_line(demo_data, tmp_path, change, message):
+    opt = macro_options(demo_data)
+    for key, value in change.items():
+        opt[key] = {**opt[key], **value} if isinstance(value, dict) else value
+    if opt['model_type'] == 'CLEARERSearchModel':
+        opt['train'].pop('one_shot')
+    with pytest.raises(OptionError, match=message):
+        build_model(model_options(opt, tmp_path))
+
+
+def macro_options(demo_data, total_iter=2, **train):
+    opt = one_shot_options(demo_data, 'widths', total_iter=total_iter, **{'one_shot': ONE_SHOT, **train})
+    opt['network_g'] = {'type': 'CLEARERSearchNet', **PRESET, 'residual': True, **MACRO}
+    opt['datasets']['train']['batch_size_per_gpu'] = 4
+    opt['val'] = None
+    return {k: v for k, v in opt.items() if v is not None}
+
+
+def test_a_one_shot_search_of_the_macro_space_writes_a_genotype_that_builds(demo_data, tmp_path):
+    model = build_model(
+        model_options(
+            macro_options(demo_data, budget={'metric': 'macs', 'target': 0.6}, one_shot={**ONE_SHOT, 'cap': 6}),
+            tmp_path,
+        )
+    )
+    for i, batch in enumerate(train_batches(model, 2), 1):
+        model.feed_data(batch)
+        model.optimize_parameters(i)
+    model.save(-1, -1)
+    result = SearchResult.in_folder(model.opt['path']['experiments_root'])
+    assert result.genotype.searched_channels and str(result.genotype).count('@') == 1
+    assert result.selection['scored'] == 6 < result.selection['in_window']  # evolution over a larger window
+    derived = CLEARERNet(result.genotype, in_channels=1, out_channels=1, stem_blocks=1, stem_width=2)
+    assert derived.branch_channels == result.genotype.branch_channels
+    assert result.params == sum(p.numel() for p in derived.parameters())
+    lo, hi = model.budget.window
+    assert lo <= model.budget.cost(result.genotype) <= hi
