@@ -312,3 +312,34 @@ def test_the_table_names_a_seed_whose_curve_fell():
     assert evaluation_report.gain_cell(steady) == '+0.030'
     assert evaluation_report.gain_cell(fell) == '+0.028; seed 0 fell -0.297'
     assert evaluation_report.gain_cell(rising) == '+0.200 (unconverged); seed 0 fell -0.060'
+
+
+def test_a_macro_space_plan_draws_its_randoms_and_free_baseline_from_the_widths_window(demo_data, tmp_path):
+    """A one-shot search file of the macro space is the plan's search; random genotypes and the
+    most-parameters baseline come from its window with their channels, and their retrain and test
+    files build them (the templates' branch_channels give way)."""
+    from clearer_basicsr.archs.complexity import genotype_cost
+    from clearer_basicsr.tools.evaluate import choose_genotypes
+
+    files, retrain, test = templates(demo_data, tmp_path)
+    search = yaml.safe_load(open(files['search']))
+    search['model_type'] = 'CLEAREROneShotModel'
+    search['train'] = {k: v for k, v in search['train'].items() if k not in DARTS_KEYS}
+    search['network_g'].update(widths=[0.5, 1], num_cells=[1, 2])
+    files['search'] = write_yaml(tmp_path / 'search_widths.yml', search)
+    plan = read_plan(evaluation_file(tmp_path, files, random=4, most_parameters=True, hand_designed=['all_parallel']))
+    stages, space = Stages(plan), Space.of(search)
+    assert stages.methods() == ('one_shot',) and stages.search(0.6, 0).options['model_type'] == 'CLEAREROneShotModel'
+    chosen = choose_genotypes(plan, space, {0.6: []}, exhaustive=False, one_shot={0.6: []})[0.6]
+    window = {str(g) for g in space.within(0.6)}
+    assert len(chosen['random']) == 4 and {str(g) for g in chosen['random']} <= window
+    assert any(len(g.cells) == 1 or g.branch_channels != (4, 8, 16) for g in space.within(0.6))  # widths in the window
+    (free,) = chosen['most parameters']
+    params = {str(g): genotype_cost(space.net, g, space.budget.patch_size)['params'] for g in space.within(0.6)}
+    assert params[str(free)] == max(params.values())
+    narrowed = next(g for g in chosen['random'] + [free] if g.searched_channels)
+    train, tested = stages.retrain(narrowed, 0)
+    assert '@' not in train.name and code(narrowed) in train.name
+    for opt in (train.options, tested.options):
+        network = build_network(opt['network_g'])
+        assert network.branch_channels == narrowed.branch_channels and str(network.genotype()) == str(narrowed)

@@ -34,6 +34,7 @@ def shape_view(net: Any, widths: Sequence[int]) -> types.SimpleNamespace:
 
 @dataclasses.dataclass(frozen=True)
 class MacroBudget(Bound):
+    net: Any = dataclasses.field(repr=False)  # the supernet measured
     space: MacroSpace
     shapes: Mapping[tuple[int, Digits], Budget] = dataclasses.field(repr=False)  # (cells index, width digits)
     metric: str
@@ -51,7 +52,7 @@ class MacroBudget(Bound):
             channels = [space.channels(b, w) for b, w in enumerate(widths)]
             shapes[cells_index, widths] = Budget.measure(shape_view(net, channels), patch_size, metric)
         largest = max(b.largest for b in shapes.values())
-        return cls(space, shapes, metric, int(patch_size), largest)
+        return cls(net, space, shapes, metric, int(patch_size), largest)
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str) -> MacroBudget:
@@ -76,6 +77,10 @@ class MacroBudget(Bound):
                 f'{smallest / budget.largest:.3f} (the cheapest subnet of the macro space) and 1'
             )
         return budget
+
+    def bounded(self, fraction: float) -> MacroBudget:
+        """The same space bounded at ``fraction`` of its largest network's cost."""
+        return dataclasses.replace(self, target=fraction * self.largest)
 
     @property
     def radix(self) -> list[int]:

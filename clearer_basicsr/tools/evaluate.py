@@ -34,6 +34,12 @@ The evaluation file (YAML) names three option files and the plan:
                                    proportion, validation and checkpoints every 5 %)
     retrain_ema_decay: 0.999       optional: every retrain and baseline validated, saved and tested
                                    on its weights averaged with this decay (train: ema_decay)
+    most_parameters: true          optional: also retrain the genotype with the most parameters in
+                                   each window, the free baseline a search score must beat
+
+The search file may be a one-shot search of the macro space (network_g: widths, num_cells;
+docs/search.md): its random genotypes are then drawn from that space's window, their channels with
+them (the retrain and test files' branch_channels give way).
 
 Paths are read from the current directory, else next to the evaluation file. Every stage is
 the plugin's own ``clearer-train`` / ``clearer-test`` on an option file written to
@@ -83,6 +89,7 @@ DEFAULTS = {
     'one_shot_search': None,
     'retrain_iterations': None,
     'retrain_ema_decay': None,
+    'most_parameters': False,
 }
 REQUIRED = ('name', 'search', 'retrain', 'test', 'budgets')
 # the plan's whole-number keys and their least value (retrain_iterations: the runs validate every 5 %)
@@ -145,6 +152,8 @@ def read_plan(path: str) -> dict[str, Any]:
             continue  # an optional key left out
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise UserInputError(f'{where(key)} = {value!r}: expected a whole number of at least {least}')
+    if not isinstance(plan['most_parameters'], bool):
+        raise UserInputError(f'{where("most_parameters")} = {plan["most_parameters"]!r}: expected true or false')
     decay = plan['retrain_ema_decay']
     if decay is not None and not (_number(decay) and 0 < decay < 1):
         raise UserInputError(f'{where("retrain_ema_decay")} = {decay!r}: expected a decay between 0 and 1, e.g. 0.999')
@@ -200,14 +209,20 @@ class Space:
     def of(cls, search_opt: Mapping[str, Any]) -> Space:
         from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
         from clearer_basicsr.models.budget import Budget
+        from clearer_basicsr.models.macro_budget import MacroBudget
 
-        net_opt = {k: v for k, v in search_opt['network_g'].items() if k != 'type'}
+        net = CLEARERSearchNet(**{k: v for k, v in search_opt['network_g'].items() if k != 'type'})
         patch = int(search_opt['datasets']['train'].get('gt_size') or 64)
-        return cls(Budget.measure(CLEARERSearchNet(**net_opt), patch, 'macs'))
+        return cls((MacroBudget if net.macro else Budget).measure(net, patch, 'macs'))
 
     @property
     def net(self) -> Any:
         return self.budget.net
+
+    @property
+    def macro(self) -> Any:
+        """The macro space (archs/widths.py) when the search file opens one, else None."""
+        return getattr(self.budget, 'space', None)
 
     def genotype(self, indices: list[int]) -> Any:
         return self.budget.genotype(indices)
@@ -230,12 +245,24 @@ class Space:
             'all_parallel': [0] * per_cell,
             'all_fusion': [1] * per_cell,
         }[name]
-        return self.genotype(cell * self.net.num_cells)
+        if self.macro is None:
+            return self.genotype(cell * self.net.num_cells)
+        widest = (len(self.macro.multipliers) - 1,) * len(self.macro.branch_channels)  # every cell, full width
+        return self.genotype(self.macro.digits(len(self.macro.num_cells) - 1, widest, cell * self.net.num_cells))
+
+    def most_parameters(self, budget: float) -> Any:
+        """The free baseline any search score must beat: the genotype with the most parameters in
+        the window (a count of parameters ranks genotypes better than either search did)."""
+        from clearer_basicsr.archs.complexity import genotype_cost
+
+        return max(self.within(budget), key=lambda g: genotype_cost(self.net, g, self.budget.patch_size)['params'])
 
 
 def code(genotype: Any) -> str:
-    """A name-safe form of a genotype: 'PPPF-PPPF'."""
-    return str(genotype).replace(' ', '').replace('|', '-')
+    """A name-safe form of a genotype: 'PPPF-PPPF', with searched channels 'PPPF-PPPF_c8-8-24'."""
+    cells, _, channels = str(genotype).partition('@')
+    name = cells.replace(' ', '').replace('|', '-')
+    return f'{name}_c{"-".join(channels.split())}' if channels else name
 
 
 # ------------------------------------------------------------------------------ stages
@@ -267,9 +294,16 @@ class Stages:
             **more,
         )
 
+    def methods(self) -> tuple[str, ...]:
+        """The searches of the plan: the search file's (DARTS, or one-shot where its model_type says
+        so), and the one-shot search file's beside it."""
+        first = 'one_shot' if self.templates['search'].get('model_type') == 'CLEAREROneShotModel' else 'darts'
+        return (first, 'one_shot') if 'one_shot_search' in self.templates and first == 'darts' else (first,)
+
     def search(self, budget: float, seed: int, method: str = 'darts') -> Any:
-        """A search to ``budget``: with the search file (``darts``) or the one-shot search file."""
-        opt = copy.deepcopy(self.templates['search' if method == 'darts' else 'one_shot_search'])
+        """A search to ``budget``: with the search file, or the one-shot search file beside a DARTS one."""
+        own = method == 'darts' or 'one_shot_search' not in self.templates
+        opt = copy.deepcopy(self.templates['search' if own else 'one_shot_search'])
         opt['manual_seed'] = seed
         from clearer_basicsr.models.budget import LEGACY_KEYS
 
@@ -287,6 +321,8 @@ class Stages:
         train['manual_seed'] = seed
         # The genotype as a mapping carries the search's preset (branch channels, columns per cell).
         train['network_g']['genotype'] = genotype.to_dict()
+        if genotype.searched_channels:  # its own channels, not the template's
+            train['network_g'].pop('branch_channels', None)
         name = f'{self.name}_{code(genotype)}_s{seed}'
         return self.pair(name, train, self.templates['test'], {'genotype': genotype.to_dict()})
 
@@ -329,6 +365,8 @@ class Stages:
         checkpoint = os.path.join('experiments', name, 'models', 'net_g_latest.pth')
         test = copy.deepcopy(test_template)
         test['network_g'].update(network)
+        if 'branch_channels' not in train['network_g']:  # a macro genotype states its channels
+            test['network_g'].pop('branch_channels', None)
         test.setdefault('path', {})['pretrain_network_g'] = checkpoint
         if train['train'].get('ema_decay'):  # tested on the weights its curve was validated on
             test['path']['param_key_g'] = 'params_ema'
@@ -377,6 +415,7 @@ def choose_genotypes(
         fits = {str(g) for g in space.within(budget)}
         hand = {h: space.hand_designed(h) for h in plan['hand_designed']}
         chosen[budget] = {
+            'most parameters': [space.most_parameters(budget)] if plan['most_parameters'] else [],
             'searched': list({str(g): g for g in searched[budget]}.values()),
             'one-shot': list({str(g): g for g in one_shot.get(budget, [])}.values()),
             'random': randoms,
@@ -431,7 +470,7 @@ def evaluate(args: argparse.Namespace, plan: dict[str, Any], argv: list[str] | N
     stages = Stages(plan)
     space = Space.of(stages.templates['search'])
     started = time.time()
-    methods = ('darts', 'one_shot') if plan['one_shot_search'] else ('darts',)
+    methods = stages.methods()
     searches = {b: [stages.search(b, s, m) for m in methods for s in plan['search_seeds']] for b in plan['budgets']}
     all_searches = [s for group in searches.values() for s in group]
     if not args.plan:
@@ -441,13 +480,20 @@ def evaluate(args: argparse.Namespace, plan: dict[str, Any], argv: list[str] | N
         return _print_plan(all_searches)  # the rest depends on what the searches find
     searched = {b: [evaluation_report.read_search(s.name) for s in group] for b, group in searches.items()}
     by_method = {m: {b: [r['genotype'] for r in rs if r['method'] == m] for b, rs in searched.items()} for m in methods}
-    chosen = choose_genotypes(plan, space, by_method['darts'], args.exhaustive, by_method.get('one_shot'))
+    darts = by_method.get('darts') or {b: [] for b in plan['budgets']}
+    chosen = choose_genotypes(plan, space, darts, args.exhaustive, by_method.get('one_shot'))
 
     seeds = plan['retrain_seeds'][:1] if args.exhaustive else plan['retrain_seeds']
     genotypes = {}  # str -> Genotype, each retrained once per seed whatever budgets it serves
     for budget in plan['budgets']:
         group = chosen[budget]
-        for g in [*group['searched'], *group['one-shot'], *group['random'], *group['hand'].values()]:
+        for g in [
+            *group['searched'],
+            *group['one-shot'],
+            *group['random'],
+            *group['hand'].values(),
+            *group['most parameters'],
+        ]:
             genotypes[str(g)] = g
     for g in chosen.get('space', []):
         genotypes[str(g)] = g

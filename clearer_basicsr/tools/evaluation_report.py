@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-KINDS = ('searched', 'one-shot', 'random', 'hand-designed', 'baseline')
+KINDS = ('searched', 'one-shot', 'random', 'hand-designed', 'most parameters', 'baseline')
 SHARED = 'shared'  # a baseline trained with the recipe every network shares
 
 
@@ -141,6 +141,7 @@ def collect(
         kinds = [('searched', g) for g in group['searched']] + [('one-shot', g) for g in group.get('one-shot', [])]
         kinds += [('random', g) for g in group['random']]
         kinds += [('hand-designed', g) for g in group['hand'].values()]
+        kinds += [('most parameters', g) for g in group.get('most parameters', [])]
         budgets.append(
             {
                 'budget': budget,
@@ -558,6 +559,7 @@ def plot_psnr_macs(results: Mapping[str, Any], path: str) -> None:
     members = [m for b in results['budgets'] for m in b['members']]
     points([n for k, n in members if k == 'random'], marker='o', color='0.45', markersize=4, label='random, same cost')
     points([n for k, n in members if k == 'hand-designed'], marker='s', color='tab:blue', label='hand-designed')
+    points([n for k, n in members if k == 'most parameters'], marker='D', color='tab:brown', label='most parameters')
     points([n for k, n in members if k == 'searched'], marker='*', color='tab:red', markersize=11, label='searched')
     points([n for k, n in members if k == 'one-shot'], marker='P', color='tab:orange', markersize=9, label='one-shot')
     points(
@@ -580,6 +582,7 @@ COLOURS = {
     'one-shot': 'tab:orange',
     'random': '0.6',
     'hand-designed': 'tab:blue',
+    'most parameters': 'tab:brown',
     'baseline': 'tab:green',
 }
 
