@@ -21,7 +21,7 @@ from conftest import REPO
 from helpers import OPTION_FILES, PLAN_FILES, dataset_entries, load_options, point_at_tiny_data, rel, to_plain
 
 import clearer_basicsr  # noqa: F401  (registers the plugin)
-from clearer_basicsr.archs.genotype import CANDIDATES
+from clearer_basicsr.archs.genotype import CANDIDATES, Genotype
 from clearer_basicsr.options_check import check_options
 from clearer_basicsr.tools.evaluate import read_plan
 
@@ -104,12 +104,12 @@ def in_channels(net_opt):
     raise KeyError(f'no input channel key in {dict(net_opt)}')
 
 
-def size_multiple(net_opt, genotype_channels=None):
+def size_multiple(net_opt):
     """The multiple every input size must be for this network."""
     if net_opt['type'] == 'SwinIR':
         return net_opt['window_size']
     if net_opt['type'] in ('CLEARERNet', 'CLEARERSearchNet'):
-        channels = net_opt.get('branch_channels') or genotype_channels
+        channels = net_opt.get('branch_channels') or Genotype.from_any(net_opt['genotype']).branch_channels
         return 2 ** (len(channels) - 1)
     return 1
 
@@ -162,8 +162,7 @@ def test_option_file_builds(path, tiny_data, tmp_path):
     channels = in_channels(net_opt)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs[0].in_channels == channels and convs[-1].out_channels == channels
-    genotype = net_opt.get('genotype')
-    multiple = size_multiple(net_opt, genotype.get('branch_channels') if isinstance(genotype, dict) else None)
+    multiple = size_multiple(net_opt)
     if sum(p.numel() for p in net.parameters()) < 1_000_000:
         side = max(16, 2 * multiple)
         with torch.no_grad():
@@ -230,7 +229,7 @@ def test_option_file_builds(path, tiny_data, tmp_path):
 def test_evaluation_plans_read_and_name_shipped_files(path, monkeypatch):
     monkeypatch.chdir(REPO)  # where the plans' commands run (rank_against names a file under docs/)
     plan = read_plan(path)  # every key checked, every option file it names found
-    assert load_options(plan['search'])['model_type'] == 'CLEARERSearchModel'
+    assert load_options(plan['search'])['model_type'] in ('CLEARERSearchModel', 'CLEAREROneShotModel')
     assert load_options(plan['retrain'])['network_g']['type'] == 'CLEARERNet'
     assert 'train' not in load_options(plan['test'])
 
