@@ -111,7 +111,6 @@ def test_each_step_trains_the_widest_and_the_narrowest_subnet_and_two_drawn():
         ({'network_g': {'widths': [0.5, 1.5]}}, r'widths = \[0.5, 1.5\]: expected fractions in \(0, 1\]'),
         ({'network_g': {'num_cells': [3]}}, 'num_cells = \\[3\\]: expected numbers of cells between 1 and 2'),
         ({'network_g': {'stem_width': 1}}, "branch-0 width of 4 channels equals the stem's output"),
-        ({'train': {'budget': {'metric': 'latency', 'target': 0.5}}}, 'macro space .* is costed in macs or params'),
         ({'model_type': 'CLEARERSearchModel'}, 'the macro space is searched by model_type: CLEAREROneShotModel'),
     ],
 )
@@ -152,3 +151,32 @@ def test_a_one_shot_search_of_the_macro_space_writes_a_genotype_that_builds(demo
     assert result.params == sum(p.numel() for p in derived.parameters())
     lo, hi = model.budget.window
     assert lo <= model.budget.cost(result.genotype) <= hi
+
+
+def test_a_latency_budget_times_every_shape_once_and_reuses_the_table(demo_data, tmp_path, monkeypatch):
+    from clearer_basicsr.archs import latency
+    from clearer_basicsr.archs.latency import shape_name
+
+    real, timed = latency.measure, []
+    monkeypatch.setattr(
+        latency, 'measure', lambda *a, **k: timed.append(a[0].branch_channels) or real(*a, repeats=3, warmup=1)
+    )
+    budget = {'metric': 'latency', 'target': 0.6, 'latency_size': 16, 'tolerance': 0.3}
+    model = build_model(model_options(macro_options(demo_data, budget=budget), tmp_path))
+    shapes = list(model.supernet.macro.shapes())
+    assert len(timed) == len(shapes) == len(model.budget.table['shapes'])  # each shape at its own widths
+    assert {tuple(c) for c in timed} == {
+        tuple(model.supernet.macro.channels(b, w) for b, w in enumerate(widths)) for _, widths in shapes
+    }
+    model.save(0, 1)  # the table lands beside the run
+    folder = model.opt['path']['experiments_root']
+    from clearer_basicsr.models.macro_budget import MacroBudget
+
+    timing = {'size': 16, 'folder': folder, 'device': model.device, 'channels_last': model.channels_last}
+    again = MacroBudget.measure(model.supernet, 32, 'latency', timing)
+    assert len(timed) == len(shapes) and again.table == model.budget.table  # read back, not timed again
+    for (cells_index, widths), part in model.budget.shapes.items():  # each shape is costed by its own timings
+        own = model.budget.table['shapes'][shape_name(cells_index, widths)]
+        assert torch.allclose(part.costs, torch.tensor(own['columns'])) and part.fixed == pytest.approx(
+            sum(own['fixed'].values())
+        )

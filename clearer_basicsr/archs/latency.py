@@ -28,6 +28,7 @@ import torch
 from ..files import atomic_write
 from .clearer_arch import CLEARERNet, CLEARERSearchNet
 from .complexity import preset_numbers
+from .widths import shape_view
 
 TABLE = 'latency_table.json'
 
@@ -36,6 +37,9 @@ def table_key(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.devic
     """What a table's timings depend on; a table of another key is measured afresh."""
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
     preset = {k: list(v) if isinstance(v, tuple) else v for k, v in preset_numbers(net).items()}
+    macro = getattr(net, 'macro', None)
+    if macro is not None:  # a macro space's table holds every shape's
+        preset.update(widths=list(macro.multipliers), num_cells=list(macro.num_cells))
     return {
         'device': f'{device.type} ({name})',
         'threads': torch.get_num_threads(),
@@ -107,6 +111,41 @@ def measure(
     }
 
 
+def macro_latency_table(
+    net: CLEARERSearchNet, size: int, device: torch.device, channels_last: bool, folder: str | None, keep: bool = False
+) -> dict[str, Any]:
+    """The table of every shape of ``net``'s macro space (:mod:`.widths`): under ``shapes``, per
+    shape named 'cells index:width digits', its columns and fixed parts as :func:`measure` times
+    them at those widths. Read from ``folder`` and kept as :func:`latency_table` does."""
+    found = _read(folder, table_key(net, size, device, channels_last), keep)
+    if found:
+        return found
+    shapes = {}
+    for cells_index, widths in net.macro.shapes():
+        channels = [net.macro.channels(b, w) for b, w in enumerate(widths)]
+        timed = measure(shape_view(net, channels), size, device, channels_last)
+        shapes[shape_name(cells_index, widths)] = {'columns': timed['columns'], 'fixed': timed['fixed']}
+    return {
+        'key': table_key(net, size, device, channels_last),
+        'unit': f'ms per forward of one {size}x{size} input',
+        'shapes': shapes,
+    }
+
+
+def shape_name(cells_index: int, widths: tuple[int, ...]) -> str:
+    return f'{cells_index}:{"".join(map(str, widths))}'
+
+
+def _read(folder: str | None, key: dict, keep: bool) -> dict[str, Any] | None:
+    path = os.path.join(folder, TABLE) if folder else None
+    if path and os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            table = json.load(f)
+        if keep or table.get('key') == key:
+            return table
+    return None
+
+
 def latency_table(
     net: CLEARERSearchNet | CLEARERNet,
     size: int,
@@ -118,13 +157,7 @@ def latency_table(
     """The table in ``folder`` where its key is this one's (with ``keep``, a resumed run's, whatever
     its key: the run's budget stays the one it started with), else measured afresh. Nothing is
     written here: :func:`write_table` does, once the run's folder exists."""
-    path = os.path.join(folder, TABLE) if folder else None
-    if path and os.path.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            table = json.load(f)
-        if keep or table.get('key') == table_key(net, size, device, channels_last):
-            return table
-    return measure(net, size, device, channels_last)
+    return _read(folder, table_key(net, size, device, channels_last), keep) or measure(net, size, device, channels_last)
 
 
 def write_table(table: dict[str, Any], folder: str) -> None:

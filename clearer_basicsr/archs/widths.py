@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +172,20 @@ def macro_space(args: Mapping[str, Any], candidates: Sequence[str]) -> MacroSpac
         tuple(sorted(args.get('num_cells') or (len(channels) - 1,))),
         args['columns_per_cell'],
         tuple(candidates),
+    )
+
+
+def shape_view(net: Any, widths: Sequence[int]) -> types.SimpleNamespace:
+    """The preset numbers of ``net`` with branch channels ``widths``: what cost measuring reads."""
+    return types.SimpleNamespace(
+        in_channels=net.in_channels,
+        out_channels=net.out_channels,
+        branch_channels=tuple(widths),
+        columns_per_cell=net.columns_per_cell,
+        stem_blocks=net.stem_blocks,
+        stem_width=net.stem_width,
+        candidates=tuple(net.candidates),
+        candidate_modules=tuple(getattr(net, 'candidate_modules', ())),
     )
 
 

@@ -210,10 +210,7 @@ class Budget(Bound):
             size = int(timing.get('size') or REPORT_SIZE)
             device, channels_last = timing.get('device') or torch.device('cpu'), bool(timing.get('channels_last'))
             table = latency_table(net, size, device, channels_last, timing.get('folder'), bool(timing.get('keep')))
-            costs = torch.tensor(table['columns'], dtype=torch.float32)
-            fixed = float(sum(table['fixed'].values()))
-            largest = fixed + float(costs.max(dim=1).values.sum())
-            return cls(net, metric, size, costs, fixed, largest, table=table)
+            return dataclasses.replace(cls.from_table(net, size, table), table=table)
         measured = candidate_costs(net, patch_size)
         costs = torch.tensor([[column[n][metric] for n in net.candidates] for column in measured.columns])
         return cls(
@@ -224,6 +221,13 @@ class Budget(Bound):
             float(measured.fixed_total[metric]),
             float(measured.largest_total[metric]),
         )
+
+    @classmethod
+    def from_table(cls, net: Any, size: int, timed: Mapping[str, Any]) -> Budget:
+        """The latency budget of ``timed`` (a table's ``columns`` and ``fixed`` parts, ms at ``size``)."""
+        costs = torch.tensor(timed['columns'], dtype=torch.float32)
+        fixed = float(sum(timed['fixed'].values()))
+        return cls(net, 'latency', int(size), costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
 
     @classmethod
     def from_section(

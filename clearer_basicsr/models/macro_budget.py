@@ -7,29 +7,17 @@ means the same in both spaces."""
 from __future__ import annotations
 
 import dataclasses
-import types
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import torch
 
 from .. import option_rules as rules
 from ..archs.complexity import BUDGET_TOLERANCE
 from ..archs.genotype import Genotype
-from ..archs.widths import Digits, MacroSpace
+from ..archs.latency import macro_latency_table, shape_name
+from ..archs.widths import Digits, MacroSpace, shape_view
 from .budget import REPORT_SIZE, Bound, Budget
-
-
-def shape_view(net: Any, widths: Sequence[int]) -> types.SimpleNamespace:
-    """The preset numbers of ``net`` with branch channels ``widths``: what cost measuring reads."""
-    return types.SimpleNamespace(
-        in_channels=net.in_channels,
-        out_channels=net.out_channels,
-        branch_channels=tuple(widths),
-        columns_per_cell=net.columns_per_cell,
-        stem_blocks=net.stem_blocks,
-        stem_width=net.stem_width,
-        candidates=tuple(net.candidates),
-        candidate_modules=tuple(getattr(net, 'candidate_modules', ())),
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,28 +30,43 @@ class MacroBudget(Bound):
     largest: float
     target: float | None = None
     tolerance: float = BUDGET_TOLERANCE
-    table = None  # no latency table: the macro space is costed in MACs or parameters
+    table: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)  # latency's
 
     @classmethod
-    def measure(cls, net: Any, patch_size: int, metric: str = 'macs') -> MacroBudget:
-        space = net.macro
-        shapes = {}
-        for cells_index, widths in space.shapes():
-            channels = [space.channels(b, w) for b, w in enumerate(widths)]
-            shapes[cells_index, widths] = Budget.measure(shape_view(net, channels), patch_size, metric)
-        largest = max(b.largest for b in shapes.values())
-        return cls(net, space, shapes, metric, int(patch_size), largest)
-
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str) -> MacroBudget:
-        """As :meth:`.Budget.from_section`, over every shape of ``net``'s macro space."""
-        if section['metric'] == 'latency':
-            raise rules.OptionError(
-                f'{where}: metric = latency: the macro space (network_g: widths / num_cells) is costed in macs or '
-                'params; its latency table is not built yet'
+    def measure(
+        cls, net: Any, patch_size: int, metric: str = 'macs', timing: Mapping[str, Any] | None = None
+    ) -> MacroBudget:
+        """Every shape's :class:`.Budget`; latency is timed per shape as ``timing`` says (see
+        :meth:`.Budget.measure`), all shapes in one table."""
+        space, shapes, table = net.macro, {}, None
+        if metric == 'latency':
+            timing = dict(timing or {})
+            patch_size = int(timing.get('size') or REPORT_SIZE)
+            device, channels_last = timing.get('device') or torch.device('cpu'), bool(timing.get('channels_last'))
+            table = macro_latency_table(
+                net, patch_size, device, channels_last, timing.get('folder'), bool(timing.get('keep'))
             )
-        space = cls.measure(net, patch_size, section['metric'])
-        if 'target_macs' in section:
+        for cells_index, widths in space.shapes():
+            view = shape_view(net, [space.channels(b, w) for b, w in enumerate(widths)])
+            if table is None:
+                shapes[cells_index, widths] = Budget.measure(view, patch_size, metric)
+            else:
+                timed = table['shapes'][shape_name(cells_index, widths)]
+                shapes[cells_index, widths] = Budget.from_table(view, patch_size, timed)
+        largest = max(b.largest for b in shapes.values())
+        return cls(net, space, shapes, metric, int(patch_size), largest, table=table)
+
+    @classmethod
+    def from_section(
+        cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str, timing: Mapping[str, Any] | None = None
+    ) -> MacroBudget:
+        """As :meth:`.Budget.from_section`, over every shape of ``net``'s macro space."""
+        timing = {**(timing or {}), 'size': section.get('latency_size', REPORT_SIZE)}
+        space = cls.measure(net, patch_size, section['metric'], timing)
+        if 'target_ms_per_mp' in section:
+            target = float(section['target_ms_per_mp']) * space.patch_size**2 / 1e6
+            given = f'target_ms_per_mp = {section["target_ms_per_mp"]:g}'
+        elif 'target_macs' in section:
             size = section.get('target_size', REPORT_SIZE)
             target = float(section['target_macs']) * (patch_size / size) ** 2
             given = f'target_macs = {section["target_macs"]:g} at {size}x{size}'

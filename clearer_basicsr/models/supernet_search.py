@@ -97,7 +97,7 @@ class SupernetSearch(RestorationModel):
             'keep': bool(self.opt['path'].get('resume_state')),  # a resumed run keeps the budget it started with
         }
         if section and self.supernet.macro is not None:
-            self.budget = MacroBudget.from_section(section, self.supernet, self.patch_size, where)
+            self.budget = MacroBudget.from_section(section, self.supernet, self.patch_size, where, timing)
         else:
             self.budget = (
                 Budget.from_section(section, self.supernet, self.patch_size, where, timing) if section else None
