@@ -2,8 +2,10 @@
 well MACs rank latency.
 
 For a preset (a search option file's network_g), the table is measured at ``--size`` on the CPU
-with ``--threads`` threads; then ``--genotypes`` genotypes of the space (all parallel, all fusion
-and random ones, fixed seed) are built as derived networks and timed whole, the same way (batch
+with ``--threads`` threads (in the macro space, ``network_g: widths``, every shape's); then
+``--genotypes`` genotypes of the space (all parallel and all fusion, or in the macro space the
+narrowest and the widest, and random ones, fixed seed) are built as derived networks and timed
+whole, the same way (batch
 1, eval mode, the memory format the search trains in, median of ``--repeats`` after warm-up).
 Prints per genotype the table's sum, the measured time and MACs, then the table's mean and
 largest error and the Kendall tau between MACs and measured time. Run it on an idle machine.
@@ -49,27 +51,26 @@ def main(argv=None):
     import torch
 
     from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
-    from clearer_basicsr.archs.complexity import candidate_costs, derived_cost, preset_numbers
-    from clearer_basicsr.archs.latency import measure, median_ms
+    from clearer_basicsr.archs.complexity import genotype_cost, preset_numbers
+    from clearer_basicsr.archs.latency import median_ms
     from clearer_basicsr.models.budget import Budget
+    from clearer_basicsr.models.macro_budget import MacroBudget
     from clearer_basicsr.option_file import read_option_file
 
     torch.set_num_threads(args.threads)
     net_opt = {k: v for k, v in read_option_file(args.opt)['network_g'].items() if k != 'type'}
     supernet = CLEARERSearchNet(**net_opt)
     cpu, channels_last = torch.device('cpu'), bool(supernet.prefers_channels_last)
-    table = measure(supernet, args.size, cpu, channels_last, repeats=args.repeats)
-    costs = torch.tensor(table['columns'])
-    fixed = float(sum(table['fixed'].values()))
-    space = Budget(supernet, 'latency', args.size, costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
-    k, columns = len(supernet.candidates), supernet.num_columns
+    timing = {'size': args.size, 'device': cpu, 'channels_last': channels_last}
+    space = (MacroBudget if supernet.macro else Budget).measure(supernet, args.size, 'latency', timing)
+    table = space.table
     rng = random.Random(0)
-    chosen = [[0] * columns, [1] * columns]
+    first, last = [0] * len(space.radix), [n - 1 for n in space.radix]  # the paper space: all parallel, all fusion
+    chosen = [space.canonical(first), space.canonical(last)]  # the macro space: the narrowest, the widest
     while len(chosen) < args.genotypes:
-        row = [rng.randrange(k) for _ in range(columns)]
+        row = space.canonical([rng.randrange(n) for n in space.radix])
         if row not in chosen:
             chosen.append(row)
-    macs_costs = candidate_costs(supernet, args.size)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     rows = []
     for indices in chosen:
@@ -85,12 +86,12 @@ def main(argv=None):
                 'genotype': str(genotype),
                 'table_ms': round(space.cost(genotype), 3),
                 'measured_ms': round(measured, 3),
-                'macs': derived_cost(macs_costs, genotype)['macs'],
+                'macs': genotype_cost(supernet, genotype, args.size)['macs'],
             }
         )
         r = rows[-1]
         timed = f'table {r["table_ms"]:9.2f} ms  measured {r["measured_ms"]:9.2f} ms'
-        print(f'{r["genotype"]:<32} {timed}  {r["macs"]:>14,} MACs')
+        print(f'{r["genotype"]:<42} {timed}  {r["macs"]:>14,} MACs')
     errors = [abs(r['table_ms'] / r['measured_ms'] - 1) for r in rows]
     tau_macs = kendall_tau([r['macs'] for r in rows], [r['measured_ms'] for r in rows])
     tau_table = kendall_tau([r['table_ms'] for r in rows], [r['measured_ms'] for r in rows])
