@@ -343,3 +343,23 @@ def test_a_macro_space_plan_draws_its_randoms_and_free_baseline_from_the_widths_
     for opt in (train.options, tested.options):
         network = build_network(opt['network_g'])
         assert network.branch_channels == narrowed.branch_channels and str(network.genotype()) == str(narrowed)
+
+
+def test_a_one_shot_only_report_compares_with_random_and_the_free_baseline(evaluation):
+    """A plan whose search is one-shot (the macro space's) has no DARTS rows: its verdict is the
+    one-shot search's, and the most-parameters genotype gets its own line."""
+    _, results = evaluation
+    budget = copy.deepcopy(results['budgets'][0])
+    budget['searches'] = []  # only the one-shot search
+    randoms = [g for kind, g in budget['members'] if kind == 'random']
+    budget['members'] = [('most parameters', g) if g == randoms[0] else (k, g) for k, g in budget['members']]
+    only = {**results, 'budgets': [budget]}
+    plots = {'psnr': 'p.png', 'loss': 'l.png', 'val': 'v.png'}
+    report = evaluation_report.markdown(only, plots)
+    (one_shot,) = budget['one_shot_searches']
+    free = evaluation_report.score(results['networks'][randoms[0]])[0]
+    found = evaluation_report.score(results['networks'][str(one_shot['genotype'])])[0]
+    assert '- Search minus random mean' not in report and '- One-shot search minus random mean' in report
+    assert f'(`{randoms[0]}`, {free:.2f} dB): one-shot search {found - free:+.3f} dB' in report
+    assert '| most parameters | `' in report
+    assert 'one-shot search' in evaluation_report.summary(only) and ': search ' not in evaluation_report.summary(only)

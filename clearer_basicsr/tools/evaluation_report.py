@@ -234,6 +234,31 @@ def budget_verdict(results: Mapping[str, Any], budget: Mapping[str, Any], search
     return verdict
 
 
+METHODS = (('searches', 'Search', 'searched'), ('one_shot_searches', 'One-shot search', 'one-shot'))
+
+
+def verdicts(results: Mapping[str, Any], budget: Mapping[str, Any]) -> list[tuple[str, str, int, dict[str, Any]]]:
+    """(label, kind, number of searches, :func:`budget_verdict`) of each search method the budget has."""
+    return [
+        (label, kind, len(budget[key]), budget_verdict(results, budget, key))
+        for key, label, kind in METHODS
+        if budget.get(key)
+    ]
+
+
+def free_baseline_line(results: Mapping[str, Any], budget: Mapping[str, Any], found: Sequence[tuple]) -> list[str]:
+    """The searches against the genotype with the most parameters in the window, when it was retrained."""
+    free = [g for kind, g in budget['members'] if kind == 'most parameters']
+    if not free:
+        return []
+    psnr = score(results['networks'][free[0]])[0]
+    return [
+        f'- Against the free baseline, the genotype with the most parameters in the window (`{free[0]}`, '
+        f'{psnr:.2f} dB): '
+        + ', '.join(f'{label.lower()} {verdict["search_mean"] - psnr:+.3f} dB' for label, _, _, verdict in found)
+    ]
+
+
 BASELINE_REACH = 0.25  # a baseline is compared at a budget when its MACs are within 25 % of the budget's
 
 
@@ -356,7 +381,8 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
                 f'{b.get("reached_fraction", float("nan")):.3f} ({b.get("target_fraction", float("nan")):.3f}) |'
             )
     for budget in results['budgets']:
-        verdict = budget_verdict(results, budget)
+        found = verdicts(results, budget)
+        verdict = found[0][3]  # the first search method's: DARTS where the plan has it
         lo, hi = (m * (size / results['patch_size']) ** 2 / 1e9 for m in budget['window_macs'])
         rows = []
         for kind, name in budget['members']:
@@ -370,12 +396,10 @@ def markdown(results: Mapping[str, Any], plot_names: Mapping[str, str]) -> str:
             '',
             *_table(rows),
             '',
-            *against_random('Search', 'searched', verdict, len(budget['searches']), len(budget['members'])),
         ]
-        if budget.get('one_shot_searches'):
-            one_shot = budget_verdict(results, budget, 'one_shot_searches')
-            count = len(budget['one_shot_searches'])
-            lines += against_random('One-shot search', 'one-shot', one_shot, count, len(budget['members']))
+        for label, kind, count, method in found:
+            lines += against_random(label, kind, method, count, len(budget['members']))
+        lines += free_baseline_line(results, budget, found)
         if 'space_ranks' in verdict:
             lines.append(
                 f'- Rank in the whole space ({verdict["space_size"]} genotypes, one seed each): '
@@ -633,14 +657,11 @@ def plot_val_curves(results: Mapping[str, Any], path: str) -> None:
 def summary(results: Mapping[str, Any]) -> str:
     lines = [f'evaluation {results["plan"]["name"]}: results/{results["plan"]["name"]}/evaluation.md']
     for budget in results['budgets']:
-        v = budget_verdict(results, budget)
-        lines.append(
-            f'  budget {budget["budget"]:g}: search {v["search_mean"]:.2f} dB, random {v["random_mean"]:.2f} '
-            f'± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE'
-            + (f'; BM3D gap {v["bm3d_gap"]:+.2f} dB' if results.get('bm3d') else '')
-            + (f'; {len(v["unconverged"])} networks unconverged: no verdict' if v['unconverged'] else '')
-        )
-        if budget.get('one_shot_searches'):
-            o = budget_verdict(results, budget, 'one_shot_searches')
-            lines.append(f'  budget {budget["budget"]:g}: one-shot {o["search_mean"]:.2f} dB -> {o["z"]:+.1f} SE')
+        for label, _, _, v in verdicts(results, budget):
+            lines.append(
+                f'  budget {budget["budget"]:g}: {label.lower()} {v["search_mean"]:.2f} dB, '
+                f'random {v["random_mean"]:.2f} ± {v["random_se"]:.3f} (SE) -> {v["z"]:+.1f} SE'
+                + (f'; BM3D gap {v["bm3d_gap"]:+.2f} dB' if results.get('bm3d') else '')
+                + (f'; {len(v["unconverged"])} networks unconverged: no verdict' if v['unconverged'] else '')
+            )
     return '\n'.join(lines)
