@@ -8,6 +8,12 @@ between that PSNR and
     (the product over columns of its candidate's weight), as a log, averaged over the searches;
   - the parameter count (a zero-cost proxy).
 
+With ``--rescore``, each one-shot search (run from the folder holding its experiments/ and
+datasets/) scores every retrained genotype afresh with its supernet's last weights, as its selection
+scored the window (the same fixed batches, BatchNorm recalibrated per genotype): a window larger
+than the selection's cap (the macro space's) then ranks the retrained genotypes too. The DARTS
+searches are optional (the macro space has none).
+
     python benchmarks/one_shot_ranking.py \
         --one-shot lab/photos/records/experiments/eval_photos_10k_oneshot_b75_s*/genotype.yml \
         --darts lab/photos/records/experiments/eval_photos_10k_search_b75_s*/genotype.yml \
@@ -60,6 +66,34 @@ def darts_log_belief(results, genotype):
     return sum(logs) / len(logs)
 
 
+def rescored(folder, genotypes):
+    """{genotype: one-shot PSNR} of ``genotypes`` under the supernet of the one-shot search in ``folder``."""
+    import glob as _glob
+
+    import torch
+
+    from clearer_basicsr.archs.clearer_arch import CLEARERSearchNet
+    from clearer_basicsr.checkpoint import saved_weights
+    from clearer_basicsr.models.budget import Budget
+    from clearer_basicsr.models.macro_budget import MacroBudget
+    from clearer_basicsr.models.one_shot import PathScorer, selection_batches
+    from clearer_basicsr.models.search_options import ONE_SHOT_DEFAULTS
+    from clearer_basicsr.option_file import read_option_file
+
+    (option_file,) = [p for p in _glob.glob(os.path.join(folder, '*.yml')) if not p.endswith('genotype.yml')]
+    opt = read_option_file(option_file)
+    net = CLEARERSearchNet(**{k: v for k, v in opt['network_g'].items() if k != 'type'})
+    net.load_state_dict(saved_weights(net, os.path.join(folder, 'models', 'net_g_latest.pth')))
+    space = (MacroBudget if net.macro else Budget).measure(net, int(opt['datasets']['train']['gt_size']))
+    settings = {**ONE_SHOT_DEFAULTS, **(opt['train'].get('one_shot') or {})}
+    for phase in ('train',):  # BasicSR's parse_options fills these in; the datasets need them
+        opt['datasets'][phase].setdefault('phase', phase)
+    torch.set_num_threads(1)
+    calibration, scoring = selection_batches(opt, settings, int(opt.get('manual_seed') or 0), lambda x: x)
+    scorer = PathScorer(net, calibration, scoring)
+    return {g: round(scorer(space.row(Genotype.parse(g))), 4) for g in genotypes}
+
+
 def params_of(net_opt):
     net_opt = resolve_genotype_files({'network_g': dict(net_opt)})['network_g']
     return count_parameters(CLEARERNet(**{k: v for k, v in net_opt.items() if k != 'type'}))
@@ -81,7 +115,10 @@ def tau_against(rows, score):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--one-shot', nargs='+', required=True, help="one-shot searches' genotype.yml files")
-    parser.add_argument('--darts', nargs='+', required=True, help="DARTS searches' genotype.yml files")
+    parser.add_argument('--darts', nargs='*', default=[], help="DARTS searches' genotype.yml files")
+    parser.add_argument(
+        '--rescore', action='store_true', help='score the retrained genotypes with each one-shot supernet'
+    )
     parser.add_argument('--records', required=True, help='the evaluation records folder (results/<run>_test/)')
     parser.add_argument('--prefix', required=True, help="the evaluation's name")
     parser.add_argument('--json', help='write the figures here')
@@ -89,7 +126,10 @@ def main():
 
     psnr, nets, converged = retrained(args.records, args.prefix)
     one_shots = [SearchResult.load(p) for p in args.one_shot]
-    per_search = [{r['genotype']: r['psnr'] for r in result.ranking} for result in one_shots]
+    if args.rescore:
+        per_search = [rescored(os.path.dirname(p), list(psnr)) for p in args.one_shot]
+    else:
+        per_search = [{r['genotype']: r['psnr'] for r in result.ranking} for result in one_shots]
     darts = [SearchResult.load(p) for p in args.darts]
     rows = []
     for genotype, values in sorted(psnr.items(), key=lambda kv: -sum(kv[1]) / len(kv[1])):
@@ -100,7 +140,7 @@ def main():
                 'converged_seeds': sum(converged[genotype]),
                 'standalone_psnr': round(sum(values) / len(values), 4),
                 'one_shot_psnr': mean_scored(per_search, genotype),
-                'darts_log_belief': round(darts_log_belief(darts, genotype), 4),
+                'darts_log_belief': round(darts_log_belief(darts, genotype), 4) if darts else None,
                 'params': params_of(nets[genotype]),
             }
         )

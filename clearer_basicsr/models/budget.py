@@ -268,6 +268,10 @@ class Budget(Bound):
     def canonical(self, indices: Sequence[int]) -> tuple[int, ...]:
         return tuple(indices)
 
+    def row(self, genotype: Genotype) -> list[int]:
+        """The digits of ``genotype`` (the inverse of :meth:`genotype`): its candidate indices."""
+        return genotype.indices_in(self.net.candidates)
+
     def genotype(self, indices: list[int]) -> Genotype:
         net = self.net
         return Genotype.from_indices(list(indices), net.branch_channels, net.columns_per_cell, net.candidates)

@@ -95,6 +95,10 @@ class MacroBudget(Bound):
     def genotype(self, digits: Sequence[int]) -> Genotype:
         return self.space.genotype(digits)
 
+    def row(self, genotype: Genotype) -> Digits:
+        """The digits of ``genotype`` (the inverse of :meth:`genotype`)."""
+        return self.space.digits(*self._shape(genotype), genotype.indices_in(self.space.candidates))
+
     def cost(self, genotype: Genotype) -> float:
         shape = self._shape(genotype)
         return self.shapes[shape].cost(genotype)
