@@ -82,6 +82,7 @@ def test_the_macro_budget_costs_each_genotype_as_its_derived_net_and_windows_it(
     budget = MacroBudget.from_section({'metric': 'macs', 'target': 0.5}, net, 16, 'train: budget')
     rows = budget.genotypes()
     assert len(rows) == len(set(rows)) and all(budget.canonical(r) == r for r in rows)
+    assert all(budget.row(budget.genotype(r)) == r for r in rows)  # a genotype maps back to its row
     lo, hi = budget.window
     for row in rows[:: max(1, len(rows) // 12)]:
         genotype = budget.genotype(row)
