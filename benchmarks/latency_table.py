@@ -65,8 +65,10 @@ def main(argv=None):
     space = (MacroBudget if supernet.macro else Budget).measure(supernet, args.size, 'latency', timing)
     table = space.table
     rng = random.Random(0)
-    first, last = [0] * len(space.radix), [n - 1 for n in space.radix]  # the paper space: all parallel, all fusion
-    chosen = [space.canonical(first), space.canonical(last)]  # the macro space: the narrowest, the widest
+    # every digit at its first and at its last value: the first and the last candidate in every column
+    # (all parallel, all fusion in the paper's space), in the macro space also the narrowest and the widest
+    first, last = [0] * len(space.radix), [n - 1 for n in space.radix]
+    chosen = [space.canonical(first), space.canonical(last)]
     while len(chosen) < args.genotypes:
         row = space.canonical([rng.randrange(n) for n in space.radix])
         if row not in chosen:

@@ -44,7 +44,13 @@ def test_a_subnet_of_the_masked_supernet_is_the_derived_net_with_the_weights_sli
             if isinstance(m, torch.nn.BatchNorm2d):  # statistics that differ per channel
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 2)
-    rows = random_rows(net.macro, 6) + [net.macro.canonical([0] * len(net.macro.radix))]
+    space = net.macro  # rows that reach every path of fusion (stride steps, upsampling) at uneven widths
+    fusions = [
+        space.digits(1, (0, 1, 0), [1] * 4),
+        space.digits(1, (1, 0, 1), [1, 2, 1, 1]),
+        space.digits(0, (0, 1), [1, 1]),
+    ]
+    rows = random_rows(space, 6) + fusions + [space.canonical([0] * len(space.radix))]
     narrowed = 0
     for row in rows:
         genotype = net.macro.genotype(row)
@@ -58,8 +64,35 @@ def test_a_subnet_of_the_masked_supernet_is_the_derived_net_with_the_weights_sli
         assert torch.allclose(got, expected, atol=1e-5), genotype
         narrowed += genotype.branch_channels != tuple(PRESET['branch_channels'][: len(genotype.branch_channels)])
     assert narrowed  # rows that really narrow a branch were compared
+
+
+def test_a_training_step_runs_each_subnet_on_its_part_of_the_batch_and_resets():
+    net = supernet().eval()
+    rows = random_rows(net.macro, 4, seed=1)
+    x = torch.rand(8, 1, 16, 16)
     with torch.no_grad():
-        assert not torch.allclose(net.eval()(x), derived.eval()(x), atol=1e-3)  # the whole supernet is not a subnet
+        net.subnets = rows
+        together = net(x)
+        net.subnets = None
+        apart = []
+        for row, part in zip(rows, x.chunk(4)):
+            net.use_path(row)
+            apart.append(net(part))
+        net.use_path(None)
+    assert torch.equal(together, torch.cat(apart))
+    assert net.path is None and net.active_widths is None and net.active_cells is None  # the whole supernet again
+
+
+def test_a_subnet_with_fewer_cells_pads_to_its_own_size_multiple():
+    net = supernet().eval()
+    row = net.macro.digits(0, (0, 1), [1, 0])  # one cell: a multiple of 2, not 4
+    derived = CLEARERNet(net.macro.genotype(row), **{**PRESET, 'branch_channels': None}, residual=True).eval()
+    inherit_weights(derived, net.state_dict())
+    x = torch.rand(1, 1, 18, 18)
+    net.use_path(row)
+    with torch.no_grad():
+        assert torch.allclose(net(x), derived(x), atol=1e-5)
+    net.use_path(None)
 
 
 def test_a_macro_genotype_states_its_channels_and_reads_back():
@@ -92,7 +125,7 @@ def test_the_macro_budget_costs_each_genotype_as_its_derived_net_and_windows_it(
     every = MacroBudget.measure(net, 16).genotypes()
     outside = [r for r in every if not lo <= budget.cost(budget.genotype(r)) <= hi]
     assert len(every) == len(rows) + len(outside) and outside  # the window is a real subset of the space
-    assert {len(budget.genotype(r).cells) for r in rows} <= {1, 2}
+    assert {len(budget.genotype(r).cells) for r in every} == {1, 2}
 
 
 def test_each_step_trains_the_widest_and_the_narrowest_subnet_and_two_drawn():
@@ -109,20 +142,37 @@ def test_each_step_trains_the_widest_and_the_narrowest_subnet_and_two_drawn():
     'change, message',
     [
         ({'network_g': {'candidates': ['parallel', 'naf']}}, "'naf' cannot share weights over widths"),
-        ({'network_g': {'widths': [0.5, 1.5]}}, r'widths = \[0.5, 1.5\]: expected fractions in \(0, 1\]'),
-        ({'network_g': {'num_cells': [3]}}, 'num_cells = \\[3\\]: expected numbers of cells between 1 and 2'),
-        ({'network_g': {'stem_width': 1}}, "branch-0 width of 4 channels equals the stem's output"),
+        ({'network_g': {'widths': [0.5, 1.5]}}, r'widths = \[0.5, 1.5\]: expected distinct fractions in \(0, 1\]'),
+        ({'network_g': {'widths': [0.5, 0.5]}}, r'widths = \[0.5, 0.5\]: expected distinct fractions'),
+        ({'network_g': {'widths': [0.5, 0.6, 1]}}, r'on branch 0 \(4 channels\) they round to the same channel counts'),
+        ({'network_g': {'num_cells': [3]}}, 'num_cells = \\[3\\]: expected distinct numbers of cells between 1 and 2'),
+        ({'network_g': {'num_cells': [1, 1]}}, 'num_cells = \\[1, 1\\]: expected distinct numbers'),
+        ({'network_g': {'stem_width': 1}}, "branch 0 \\(or one of its widths\\) has 4 channels, the stem's output"),
+        ({'network_g': {'stem_width': 1, 'widths': [0.5]}}, 'branch 0 \\(or one of its widths\\) has 4 channels'),
+        ({'network_g': {'checkpoint_columns': True}}, 'checkpoint_columns: not with widths'),
+        ({'network_g': {'columns_per_cell': 12}}, r'2 widths per branch and cells \[1, 2\] make 134,234,112 genotypes'),
+        ({'datasets': {'batch_size_per_gpu': 6}}, 'batch_size_per_gpu = 6: expected a multiple of 4'),
         ({'model_type': 'CLEARERSearchModel'}, 'the macro space is searched by model_type: CLEAREROneShotModel'),
     ],
 )
 def test_a_macro_space_it_cannot_search_is_refused_in_one_line(demo_data, tmp_path, change, message):
     opt = macro_options(demo_data)
     for key, value in change.items():
-        opt[key] = {**opt[key], **value} if isinstance(value, dict) else value
+        if key == 'datasets':
+            opt['datasets']['train'].update(value)
+        else:
+            opt[key] = {**opt[key], **value} if isinstance(value, dict) else value
     if opt['model_type'] == 'CLEARERSearchModel':
         opt['train'].pop('one_shot')
     with pytest.raises(OptionError, match=message):
         build_model(model_options(opt, tmp_path))
+
+
+def test_a_supernet_built_directly_checks_its_macro_space_too():
+    with pytest.raises(OptionError, match='expected distinct fractions'):
+        CLEARERSearchNet(**PRESET, widths=[0.5, 1.5])
+    with pytest.raises(OptionError, match="'naf' cannot share weights over widths"):
+        CLEARERSearchNet(**PRESET, widths=[0.5, 1], candidates=['parallel', 'naf'])
 
 
 def macro_options(demo_data, total_iter=2, **train):
@@ -140,8 +190,9 @@ def test_a_one_shot_search_of_the_macro_space_writes_a_genotype_that_builds(demo
             tmp_path,
         )
     )
-    for i, batch in enumerate(train_batches(model, 2), 1):
-        model.feed_data(batch)
+    pairs = train_batches(model, 4)
+    for i, (a, b) in enumerate(zip(pairs[::2], pairs[1::2]), 1):  # batches of 4: a quarter per subnet
+        model.feed_data({k: torch.cat([a[k], b[k]]) for k in ('lq', 'gt')})
         model.optimize_parameters(i)
     model.save(-1, -1)
     result = SearchResult.in_folder(model.opt['path']['experiments_root'])

@@ -131,6 +131,7 @@ class PerBranch(nn.Module):
 class Parallel(PerBranch):
     """Candidate 'parallel': each branch alone through one residual block."""
 
+    shares_widths = True  # BatchNorm after every conv, channels kept apart: archs/widths.py
     block = BasicBlock
 
 
@@ -143,6 +144,8 @@ class Fusion(nn.Module):
     ReLU between them. ``num_outputs`` limits the outputs to the highest resolutions (the
     head fuses into branch 0 only).
     """
+
+    shares_widths = True  # BatchNorm after every conv, channels kept apart: archs/widths.py
 
     def __init__(self, channels: Sequence[int], num_outputs: int | None = None):
         super().__init__()
@@ -353,8 +356,9 @@ class _MultiScaleNet(ConstructorOptions, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        aligned = h % self.size_multiple == 0 and w % self.size_multiple == 0  # training patches: no copy
-        out = self.body(x) if aligned else padded_call(self.body, x, self.size_multiple)
+        multiple = self.size_multiple if self.active_cells is None else 2**self.active_cells  # a subnet's own
+        aligned = h % multiple == 0 and w % multiple == 0  # training patches: no copy
+        out = self.body(x) if aligned else padded_call(self.body, x, multiple)
         return out + x if self.residual else out
 
     def body(self, x: torch.Tensor) -> torch.Tensor:
@@ -457,6 +461,15 @@ class CLEARERSearchNet(_MultiScaleNet):
         self.macro: MacroSpace | None = None  # the macro space, with widths or num_cells
         self.subnets: list[Any] | None = None  # macro-space rows trained at once, one per part of the batch
         if widths or num_cells:
+            args = dict(
+                branch_channels=branch_channels,
+                columns_per_cell=columns_per_cell,
+                stem_blocks=stem_blocks,
+                stem_width=stem_width,
+                in_channels=in_channels,
+                checkpoint_columns=checkpoint_columns,
+            )
+            check_macro_options(type(self).__name__, {**args, 'widths': widths, 'num_cells': num_cells}, candidates)
             self.macro = macro_space(
                 dict(
                     branch_channels=branch_channels,
@@ -483,10 +496,12 @@ class CLEARERSearchNet(_MultiScaleNet):
         if not self.subnets:
             return super().forward(x)
         outputs = []  # one subnet per part of the batch (the sandwich rule, archs/widths.py)
-        for digits, part in zip(self.subnets, x.chunk(len(self.subnets))):
-            self.use_path(digits)
-            outputs.append(super().forward(part))
-        self.use_path(None)
+        try:
+            for digits, part in zip(self.subnets, x.chunk(len(self.subnets)), strict=True):
+                self.use_path(digits)
+                outputs.append(super().forward(part))
+        finally:
+            self.use_path(None)
         return torch.cat(outputs)
 
     @classmethod

@@ -152,13 +152,18 @@ class Genotype:
         missing from ``data`` are taken from the arguments (then the defaults of :meth:`parse`)."""
         if 'cells' not in data:
             raise ValueError(f"genotype mapping needs a 'cells' key, got keys {list(data)}")
-        cells = data['cells']
+        cells, channels = data['cells'], None
         if isinstance(cells, str):
-            cells, _ = _split_compact(cells)
+            cells, channels = _split_compact(cells)
+        searched = data.get('searched_channels', channels is not None)
+        if not isinstance(searched, bool):
+            raise ValueError(f'genotype searched_channels = {searched!r}: expected true or false')
         genotype = cls.from_cells(
-            cells, data.get('branch_channels', branch_channels), data.get('columns_per_cell', columns_per_cell)
+            cells,
+            data.get('branch_channels', channels or branch_channels),
+            data.get('columns_per_cell', columns_per_cell),
         )
-        return dataclasses.replace(genotype, searched_channels=bool(data.get('searched_channels', False)))
+        return dataclasses.replace(genotype, searched_channels=searched)
 
     @classmethod
     def from_any(

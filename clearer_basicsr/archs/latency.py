@@ -115,7 +115,7 @@ def macro_latency_table(
     net: CLEARERSearchNet, size: int, device: torch.device, channels_last: bool, folder: str | None, keep: bool = False
 ) -> dict[str, Any]:
     """The table of every shape of ``net``'s macro space (:mod:`.widths`): under ``shapes``, per
-    shape named 'cells index:width digits', its columns and fixed parts as :func:`measure` times
+    shape named 'cells index:width digits' (e.g. '1:0-2-1'), its columns and fixed parts as :func:`measure` times
     them at those widths. Read from ``folder`` and kept as :func:`latency_table` does."""
     found = _read(folder, table_key(net, size, device, channels_last), keep)
     if found:
@@ -133,7 +133,7 @@ def macro_latency_table(
 
 
 def shape_name(cells_index: int, widths: tuple[int, ...]) -> str:
-    return f'{cells_index}:{"".join(map(str, widths))}'
+    return f'{cells_index}:{"-".join(map(str, widths))}'
 
 
 def _read(folder: str | None, key: dict, keep: bool) -> dict[str, Any] | None:

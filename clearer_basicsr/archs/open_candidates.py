@@ -38,6 +38,8 @@ class Skip(nn.Module):
     def forward(self, branches: list[torch.Tensor]) -> list[torch.Tensor]:
         return list(branches)
 
+    shares_widths = True  # nothing to narrow
+
     def branch_parts(self) -> tuple:
         return ()
 
@@ -119,7 +121,6 @@ class NAF(PerBranch):
     """
 
     block = NAFBlock
-    branch_parts = None  # its layer norms and gates mix every channel: it cannot share widths (archs/widths.py)
 
 
 @register_candidate('fusion_gate', code='G', drawing='exchange', summary='exchange across scales, attention-weighted')
@@ -137,7 +138,7 @@ class GatedFusion(Fusion):
         reduction: the pooled descriptor is squeezed to max(channels / reduction, 4) channels.
     """
 
-    branch_parts = None  # its gates score every channel of every branch: it cannot share widths
+    shares_widths = False  # its gates score every channel of every branch (archs/widths.py)
 
     def __init__(self, channels: Sequence[int], reduction: int = 4):
         super().__init__(channels)

@@ -133,34 +133,53 @@ class MacroSpace:
 
 
 def check_macro_options(where: str, args: Mapping[str, Any], candidates: Sequence[str]) -> None:
-    """``network_g: widths`` and ``num_cells`` of a supernet: each a list of choices; every
-    candidate able to share widths; the stem's output a channel count no branch-0 width takes
-    (the first transition's projection is then a conv the widths can slice)."""
-    widths, num_cells = args.get('widths') or (), args.get('num_cells') or ()
+    """``network_g: widths`` and ``num_cells`` of a supernet: lists of distinct choices, each width
+    a distinct channel count on every branch; every candidate one that shares widths
+    (``shares_widths``); the stem's output a channel count neither branch 0 nor any of its widths
+    takes (the first transition's projection is then a conv the widths can slice); no
+    ``checkpoint_columns`` (its recomputation would run without the subnet's masks)."""
+    widths, num_cells = list(args.get('widths') or ()), list(args.get('num_cells') or ())
     if not widths and not num_cells:
         return
     cells = len(args['branch_channels']) - 1
-    if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 < m <= 1 for m in widths):
+    if len(set(widths)) != len(widths) or not all(
+        isinstance(m, (int, float)) and not isinstance(m, bool) and 0 < m <= 1 for m in widths
+    ):
         raise OptionError(
-            f'{key_path(where, "widths")} = {list(widths)!r}: expected fractions in (0, 1], e.g. [0.5, 0.75, 1]'
+            f'{key_path(where, "widths")} = {widths!r}: expected distinct fractions in (0, 1], e.g. [0.5, 0.75, 1]'
         )
-    if not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= cells for n in num_cells):
+    if len(set(num_cells)) != len(num_cells) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= cells for n in num_cells
+    ):
         raise OptionError(
-            f'{key_path(where, "num_cells")} = {list(num_cells)!r}: expected numbers of cells between 1 and {cells} '
-            f'(len(branch_channels) - 1)'
+            f'{key_path(where, "num_cells")} = {num_cells!r}: expected distinct numbers of cells between 1 and '
+            f'{cells} (len(branch_channels) - 1)'
         )
     for name in candidates:
-        if not callable(getattr(candidate(name).build, 'branch_parts', None)):
+        if not getattr(candidate(name).build, 'shares_widths', False):
             raise OptionError(
-                f'{key_path(where, "candidates")}: {name!r} cannot share weights over widths (it says no branch_parts, '
-                'or normalises with something other than BatchNorm); with widths, use parallel, fusion and skip'
+                f'{key_path(where, "candidates")}: {name!r} cannot share weights over widths (it does not say '
+                'shares_widths: its normalisation or gates mix channels); with widths, use parallel, fusion and skip'
+            )
+    if args.get('checkpoint_columns'):
+        raise OptionError(
+            f'{key_path(where, "checkpoint_columns")}: not with widths / num_cells (the recomputed columns would '
+            "run without the subnet's channel masks); remove it"
+        )
+    space = macro_space(args, candidates)
+    for b, full in enumerate(space.branch_channels):
+        counts = [space.channels(b, i) for i in range(len(space.multipliers))]
+        if len(set(counts)) != len(counts):
+            raise OptionError(
+                f'{key_path(where, "widths")} = {widths!r}: on branch {b} ({full} channels) they round to the same '
+                f'channel counts {counts}; expected a distinct count per width'
             )
     stem_out = 4 * args['stem_width'] if args['stem_blocks'] else args['in_channels']
-    space = macro_space(args, candidates)
-    if any(space.channels(0, i) == stem_out for i in range(len(space.multipliers))):
+    branch0 = {space.branch_channels[0], *(space.channels(0, i) for i in range(len(space.multipliers)))}
+    if stem_out in branch0:
         raise OptionError(
-            f"{key_path(where, 'widths')}: a branch-0 width of {stem_out} channels equals the stem's output "
-            f'(4 x stem_width), where the network needs no projection to narrow; choose other widths or stem_width'
+            f"{key_path(where, 'widths')}: branch 0 (or one of its widths) has {stem_out} channels, the stem's output "
+            '(4 x stem_width), where the network needs no projection to narrow; choose other widths or stem_width'
         )
 
 
@@ -199,6 +218,11 @@ def install_masks(net: nn.Module) -> None:
     for branch, part in parts:
         for module in part.modules():
             if isinstance(module, nn.BatchNorm2d):
+                if module.num_features != net.branch_channels[branch]:  # a part working at another width
+                    raise ValueError(
+                        f'{type(part).__name__}: a BatchNorm of {module.num_features} channels on branch '
+                        f'{branch} of {net.branch_channels[branch]}: it cannot share widths'
+                    )
                 module.width_branch = branch
                 module.register_forward_hook(functools.partial(_keep_channels, net))
 
@@ -207,7 +231,7 @@ def _keep_channels(net: nn.Module, bn: nn.BatchNorm2d, _: Any, out: torch.Tensor
     widths = net.active_widths
     if widths is None:
         return None
-    keep = bn.num_features * widths[bn.width_branch] // net.branch_channels[bn.width_branch]
+    keep = widths[bn.width_branch]
     if keep >= bn.num_features:
         return None
     mask = torch.arange(bn.num_features, device=out.device) < keep

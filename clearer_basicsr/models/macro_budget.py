@@ -1,8 +1,8 @@
 """The budget of a search in the macro space (:mod:`..archs.widths`): a :class:`.Budget` per shape
 (number of cells and branch widths), whose columns' costs add up as in the paper's space, under
-one target. Rows of genotypes are the space's digit rows; the largest network (widest, every
-cell, the dearest candidate in each column) is the paper space's largest, so a target fraction
-means the same in both spaces."""
+one target. Rows of genotypes are the space's digit rows; a target fraction is of the largest
+network of the space (the widest with the most cells, the dearest candidate in each column: the
+paper space's largest when 1 is among the widths and every cell is allowed)."""
 
 from __future__ import annotations
 
@@ -104,12 +104,16 @@ class MacroBudget(Bound):
         return self.shapes[shape].cost(genotype)
 
     def _shape(self, genotype: Genotype) -> tuple[int, Digits]:
-        space, cells = self.space, len(genotype.cells)
-        widths = tuple(
-            next(i for i in range(len(space.multipliers)) if space.channels(b, i) == c)
-            for b, c in enumerate(genotype.branch_channels)
-        )
-        return space.num_cells.index(cells), widths
+        space = self.space
+        choices = [
+            [space.channels(b, i) for i in range(len(space.multipliers))] for b in range(len(space.branch_channels))
+        ]
+        channels = genotype.branch_channels
+        if len(genotype.cells) not in space.num_cells or not all(c in choices[b] for b, c in enumerate(channels)):
+            raise ValueError(
+                f'genotype {genotype} is not in the macro space (branch widths {choices}, cells {space.num_cells})'
+            )
+        return space.num_cells.index(len(genotype.cells)), tuple(choices[b].index(c) for b, c in enumerate(channels))
 
     def genotypes(self) -> list[Digits]:
         """The digit rows of every genotype of the window (the whole space without a target)."""

@@ -194,18 +194,33 @@ def check_search_network(opt: Mapping[str, Any], where: str = '', enumerated: bo
             f'CLEAREROneShotModel; {opt.get("model_type")} (DARTS) searches the candidates only '
             '(docs/search.md says why)'
         )
+    batch = (opt.get('datasets') or {}).get('train', {}).get('batch_size_per_gpu')
+    if macro and isinstance(batch, int) and batch % 4:
+        raise rules.OptionError(
+            f'{rules.key_path(where, "datasets: train: batch_size_per_gpu")} = {batch}: expected a multiple of 4 with '
+            f'network_g: {macro[0]} (each step trains four subnets, each on a quarter of the batch)'
+        )
     if enumerated:
         where = rules.key_path(where, 'network_g')
         check_one_shot_space(rules.constructor_arguments(net_cls, net_opt, where), where)
 
 
 def check_one_shot_space(args: Mapping[str, Any], where: str) -> None:
-    """A one-shot selection lists its cost window, so the space must be small enough to enumerate."""
+    """A one-shot selection lists its cost window, so the space must be small enough to enumerate
+    (in the macro space, every shape's genotypes: widths^(cells + 1) x candidates^columns summed
+    over the choices of the number of cells)."""
     candidates = args.get('candidates') or DEFAULT_CANDIDATES
-    columns = (len(args['branch_channels']) - 1) * args['columns_per_cell']
-    if len(candidates) ** columns > MAX_ENUMERATED:
+    most = len(args['branch_channels']) - 1
+    widths = len(args.get('widths') or (1,))
+    cells = sorted(set(args.get('num_cells') or (most,)))
+    total = sum(widths ** (c + 1) * len(candidates) ** (c * args['columns_per_cell']) for c in cells)
+    if total > MAX_ENUMERATED:
+        columns = most * args['columns_per_cell']
+        macro = widths > 1 or len(cells) > 1
+        count = f'{total:,}' if macro else f'{len(candidates)}^{columns}'
         raise rules.OptionError(
-            f'{where}: {len(candidates)} candidates over {columns} columns make {len(candidates)}^{columns} '
-            f'genotypes, more than a one-shot selection enumerates ({MAX_ENUMERATED:,}); expected fewer candidates '
-            'or columns, or model_type: CLEARERSearchModel (DARTS)'
+            f'{where}: {len(candidates)} candidates over {columns} columns'
+            + (f', {widths} widths per branch and cells {cells}' if macro else '')
+            + f' make {count} genotypes, more than a one-shot selection enumerates ({MAX_ENUMERATED:,}); '
+            'expected fewer candidates, columns or widths, or model_type: CLEARERSearchModel (DARTS)'
         )

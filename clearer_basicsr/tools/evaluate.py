@@ -255,7 +255,10 @@ class Space:
         the window (a count of parameters ranks genotypes better than either search did)."""
         from clearer_basicsr.archs.complexity import genotype_cost
 
-        return max(self.within(budget), key=lambda g: genotype_cost(self.net, g, self.budget.patch_size)['params'])
+        window = self.within(budget)
+        if not window:
+            raise UserInputError(f'most_parameters: no genotype of the space lies within +-10 % of budget {budget}')
+        return max(window, key=lambda g: genotype_cost(self.net, g, self.budget.patch_size)['params'])
 
 
 def code(genotype: Any) -> str:
@@ -298,7 +301,12 @@ class Stages:
         """The searches of the plan: the search file's (DARTS, or one-shot where its model_type says
         so), and the one-shot search file's beside it."""
         first = 'one_shot' if self.templates['search'].get('model_type') == 'CLEAREROneShotModel' else 'darts'
-        return (first, 'one_shot') if 'one_shot_search' in self.templates and first == 'darts' else (first,)
+        if first == 'one_shot' and 'one_shot_search' in self.templates:
+            raise UserInputError(
+                f'{self.plan["one_shot_search"]}: one_shot_search beside a search file that is itself one-shot '
+                f'({self.plan["search"]}); expected a DARTS search file there, or no one_shot_search'
+            )
+        return (first, 'one_shot') if 'one_shot_search' in self.templates else (first,)
 
     def search(self, budget: float, seed: int, method: str = 'darts') -> Any:
         """A search to ``budget``: with the search file, or the one-shot search file beside a DARTS one."""
