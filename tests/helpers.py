@@ -253,16 +253,21 @@ INFER_NET = {  # 3 branches: size multiple 4
 }
 
 
-def trained_net(in_channels=1):
-    """A CLEARER net with weights and BatchNorm statistics far from their initial values."""
+MACRO_GENOTYPE = 'F P @ 6 12'  # a macro-space genotype (archs/widths.py): its own channels, one cell, multiple 2
+
+
+def trained_net(in_channels=1, genotype=None):
+    """A CLEARER net with weights and BatchNorm statistics far from their initial values (of
+    ``genotype`` when given, e.g. :data:`MACRO_GENOTYPE`)."""
     import torch
 
     from clearer_basicsr.archs.clearer_arch import CLEARERNet
 
     torch.manual_seed(0)
-    net = CLEARERNet(
-        **{k: v for k, v in INFER_NET.items() if k != 'type'}, in_channels=in_channels, out_channels=in_channels
-    )
+    options = {k: v for k, v in INFER_NET.items() if k != 'type'}
+    if genotype:
+        options.update(genotype=genotype, branch_channels=None)
+    net = CLEARERNet(**options, in_channels=in_channels, out_channels=in_channels)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
@@ -275,12 +280,16 @@ def option_file_for(tmp_path, net):
     import torch
 
     torch.save({'params': net.state_dict()}, tmp_path / 'net_g.pth')
+    network = {**INFER_NET, 'in_channels': net.in_channels, 'out_channels': net.out_channels}
+    if net.genotype().searched_channels:  # a macro genotype states its channels
+        network.update(genotype=str(net.genotype()))
+        del network['branch_channels']
     opt = {
         'name': 'infer_test',
         'model_type': 'CLEARERRestorationModel',
         'num_gpu': 0,
         'datasets': {},
-        'network_g': {**INFER_NET, 'in_channels': net.in_channels, 'out_channels': net.out_channels},
+        'network_g': network,
         'path': {'pretrain_network_g': str(tmp_path / 'net_g.pth'), 'strict_load_g': True},
         'val': {'pbar': True},
     }

@@ -6,15 +6,16 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from helpers import option_file_for, trained_net
+from helpers import MACRO_GENOTYPE, option_file_for, trained_net
 
 from clearer_basicsr.errors import UserInputError
 from clearer_basicsr.inference import restore_whole
 from clearer_basicsr.tools.export import main as export
 
 
-def test_onnx_and_torchscript_match_pytorch_on_odd_sizes(tmp_path):
-    net = trained_net(in_channels=3)
+@pytest.mark.parametrize('genotype', [None, MACRO_GENOTYPE], ids=['paper space', 'macro space'])
+def test_onnx_and_torchscript_match_pytorch_on_odd_sizes(tmp_path, genotype):
+    net = trained_net(in_channels=3, genotype=genotype)
     option = option_file_for(tmp_path, net)
     onnx_file, script_file = str(tmp_path / 'net.onnx'), str(tmp_path / 'net.pt')
     checked = export(['-opt', option, '--onnx', onnx_file, '--torchscript', script_file])
