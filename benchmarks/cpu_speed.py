@@ -8,7 +8,7 @@ untimed warm-up image; the figure is the total time over the total megapixels. R
 machine: it pins torch, OpenMP and BLAS to one thread.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/cpu_speed.py \\
-        [--images 8] [--json benchmarks/results/cpu_speed.json]
+        [--images 8] [--json benchmarks/results/cpu_speed.json] [--entries NAME ...]
 """
 
 import argparse
@@ -52,6 +52,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--images', type=int, default=8, help='images of each test set timed (default 8)')
     parser.add_argument('--json', help='write the figures here')
+    parser.add_argument(
+        '--entries', nargs='+', metavar='NAME', help='time only these entries; --json keeps the rows of the others'
+    )
     args = parser.parse_args(argv)
     if args.images < 1:
         raise UserInputError('--images: expected at least 1')
@@ -67,8 +70,14 @@ def main(argv=None):
     from clearer_basicsr.tools.zoo import entries, entry_options, read_card
 
     torch.set_num_threads(1)
+    unknown = sorted(set(args.entries or ()) - set(entries()))
+    if unknown:
+        raise UserInputError(f'--entries: no zoo entry named {", ".join(unknown)} (clearer-zoo list names them)')
     results = {}
-    for name in entries():
+    if args.entries and args.json and os.path.isfile(args.json):
+        with open(args.json, encoding='utf-8') as f:
+            results = {k: v for k, v in json.load(f).items() if k not in args.entries}
+    for name in args.entries or entries():
         card = read_card(name)
         if not any(card['test_set'].startswith(s + ',') for s in SETS):
             continue
@@ -98,7 +107,7 @@ def main(argv=None):
         )
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
-            json.dump(results, f, indent=1)
+            json.dump(dict(sorted(results.items())), f, indent=1)
     return results
 
 
