@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
-from clearer_basicsr.convergence import gain_last_share, is_converged  # noqa: E402
+from clearer_basicsr.convergence import CONVERGED_DB, gain_last_share, is_converged  # noqa: E402
 from clearer_basicsr.plots import pyplot, save_figure  # noqa: E402
 from clearer_basicsr.run_files import read_metrics, val_curve  # noqa: E402
 
@@ -32,6 +32,13 @@ def total_iterations(folder, curve):
         return int(read_metrics(folder)['convergence']['total_iter'])
     except (OSError, KeyError, TypeError, ValueError):
         return curve[-1][0]
+
+
+def verdict(gain):
+    """The rule's answer, naming a curve that fell: converged by the rule, yet below its own best."""
+    if not is_converged(gain):
+        return 'no'
+    return f'yes, but fell {gain:+.2f} dB' if gain <= -CONVERGED_DB else 'yes'
 
 
 def main(argv=None):
@@ -56,7 +63,7 @@ def main(argv=None):
         name = os.path.basename(os.path.normpath(folder))
         print(
             f'| {name} | {total:,} | {curve[-1][1]:.2f} | {best[1]:.2f} ({best[0]:,}) | {gain:+.3f} | '
-            f'{"yes" if is_converged(gain) else "no"} | {flattens_at(curve):,} |'
+            f'{verdict(gain)} | {flattens_at(curve):,} |'
         )
         its, values = zip(*curve)
         ax.plot(its, values, marker='.', linewidth=1, label=f'{name} ({total:,} iterations)')

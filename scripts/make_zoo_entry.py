@@ -39,6 +39,11 @@ def main(argv=None):
     parser.add_argument(
         '--budget', type=float, help="the search's budget, for the card (default: the one its genotype.yml reports)"
     )
+    parser.add_argument(
+        '--checkpoint',
+        type=int,
+        help='the iteration of the weights chosen on the held-apart curve (default: the last, net_g_latest.pth)',
+    )
     parser.add_argument('--results', help="clearer-test's results folder of the entry (its metrics.json)")
     parser.add_argument('--bm3d', help="bm3d_reference's results folder on the same test set")
     args = parser.parse_args(argv)
@@ -52,7 +57,7 @@ def main(argv=None):
     from clearer_basicsr.search_result import FILE, SearchResult
 
     found = os.path.join(args.search, FILE)
-    weights = os.path.join(args.retrain, 'models', 'net_g_latest.pth')
+    weights = os.path.join(args.retrain, 'models', f'net_g_{args.checkpoint or "latest"}.pth')
     for path in (found, weights):
         if not os.path.isfile(path):
             raise UserInputError(f'{path}: no such file')
@@ -115,7 +120,7 @@ def card_figures(args, test, net, genotype):
         'budget': args.budget,
         'params': cost['params'],
         'gmacs_256': round(cost['macs'] / 1e9, 3),
-        'iterations': train['train']['total_iter'],
+        'iterations': args.checkpoint or train['train']['total_iter'],
         'test_set': f'{re.sub(r"_s[0-9]+$", "", dataset["name"])}, {"gray" if channels == 1 else "colour"}, '
         f'sigma {dataset.get("sigma")}' + (f' (blind, trained on {blind[0]} to {blind[1]})' if blind else ''),
     }

@@ -232,6 +232,7 @@ def entry_point_cases(root, demo_data, tiny_data):
         # a zoo entry from the demo's search and retrain (made by the clearer-demo case above)
         case(f'{scripts}/make_zoo_entry.py', 'path', zoo + ['--out', 'zoo/demo'], 0),
         case(f'{scripts}/make_zoo_entry.py', 'path', ['--search', 'not_a_run', *zoo[2:], '--out', 'zoo/x'], 2),
+        case(f'{scripts}/make_zoo_entry.py', 'path', [*zoo, '--out', 'zoo/y', '--checkpoint', '99999'], 2),
         case(f'{scripts}/draw_architecture.py', 'path', '--out arch.svg', 0),
         case(f'{scripts}/draw_architecture.py', 'path', '--out missing/arch.svg', 1),
         case(f'{scripts}/import_graph.py', 'path', '--folders', 0),
@@ -240,6 +241,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     cases.append(case(f'{benchmarks}/bench_startup.py', 'path', '--source no_such_checkout', 2))
     cases.append(case(f'{benchmarks}/logit_gradient.py', 'path', '--steps 0', 2))
     cases.append(case(f'{benchmarks}/val_curves.py', 'path', 'not_a_run', 2))
+    cases.append(case(f'{benchmarks}/checkpoint_gap.py', 'path', '-opt t.yml --experiment not_a_run', 2))
     cases.append(case(f'{benchmarks}/bench_train_step.py', 'path', '--steps 0', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
