@@ -25,16 +25,6 @@ sys.path.insert(0, ROOT)
 from _clearer_basicsr_cli import UserInputError, run  # noqa: E402
 
 
-def checkpoints(experiment, every):
-    """(iteration, path) of experiments/R/models/net_g_<iter>.pth, oldest first, every N-th."""
-    found = []
-    for path in glob.glob(os.path.join(experiment, 'models', 'net_g_*.pth')):
-        stem = os.path.basename(path)[len('net_g_') : -len('.pth')]
-        if stem.isdigit():
-            found.append((int(stem), path))
-    return sorted(found)[::-1][::every][::-1]  # the newest always in
-
-
 def flow(data):
     """A dataset entry as a one-line YAML mapping, for --force_yml."""
     return yaml.safe_dump(data, default_flow_style=True, width=10**6).strip()
@@ -52,11 +42,13 @@ def main(argv=None):
     owns = glob.glob(os.path.join(args.experiment, '*.yml'))
     if len(owns) != 1:
         raise UserInputError(f"--experiment {args.experiment!r}: expected the retrain's option file (one *.yml) in it")
-    own = owns[0]
     if args.train_images < 1 or args.every < 1:
         raise UserInputError('--train-images and --every: expected at least 1')
-    with open(own, encoding='utf-8') as f:
-        data = yaml.safe_load(f)['datasets']
+    from clearer_basicsr.option_file import read_option_file
+    from clearer_basicsr.tools.recalibrate_run import checkpoints
+
+    own = read_option_file(owns[0])
+    data = own['datasets']
     keep = ('type', 'dataroot_gt', 'io_backend', 'in_ch', 'sigma', 'sigma_range', 'meta_info_file', 'quantize')
     train = {k: v for k, v in data['train'].items() if k in keep}
     if 'sigma_range' in train:  # fixed noise per image, at the middle of the range
@@ -65,7 +57,7 @@ def main(argv=None):
         'train': dict(train, name='train', max_images=args.train_images),
         'held_apart': dict({k: v for k, v in data['val'].items() if k in keep}, name='held_apart'),
     }
-    found = checkpoints(args.experiment, args.every)
+    found = checkpoints(args.experiment, own['train']['total_iter'])[::-1][:: args.every][::-1]  # the newest in
     if not found:
         raise UserInputError(f'--experiment {args.experiment!r}: no models/net_g_<iter>.pth in it')
     rows = []
