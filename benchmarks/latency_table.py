@@ -5,8 +5,8 @@ For a preset (a search option file's network_g), the table is measured at ``--si
 with ``--threads`` threads (in the macro space, ``network_g: widths``, every shape's); then
 ``--genotypes`` genotypes of the space (all parallel and all fusion, or in the macro space the
 narrowest and the widest, and random ones, fixed seed) are built as derived networks and timed
-whole, the same way (batch
-1, eval mode, the memory format the search trains in, median of ``--repeats`` after warm-up).
+whole, the same way (batch 1, eval mode, the memory format the search trains in, the fastest of
+``--repeats`` runs spread over the table's rounds).
 Prints per genotype the table's sum, the measured time and MACs, then the table's mean and
 largest error and the Kendall tau between MACs and measured time. Run it on an idle machine.
 
@@ -50,9 +50,9 @@ def main(argv=None):
 
     import torch
 
+    from clearer_basicsr.archs import latency
     from clearer_basicsr.archs.clearer_arch import CLEARERNet, CLEARERSearchNet
     from clearer_basicsr.archs.complexity import genotype_cost, preset_numbers
-    from clearer_basicsr.archs.latency import median_ms
     from clearer_basicsr.models.budget import Budget
     from clearer_basicsr.models.macro_budget import MacroBudget
     from clearer_basicsr.option_file import read_option_file
@@ -74,26 +74,30 @@ def main(argv=None):
         if row not in chosen:
             chosen.append(row)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    preset = {k: v for k, v in preset_numbers(supernet).items() if k not in ('branch_channels', 'columns_per_cell')}
+    preset['residual'] = supernet.residual
+    genotypes = [space.genotype(indices) for indices in chosen]
+    nets = [CLEARERNet(g, **preset).eval().to(memory_format=fmt) for g in genotypes]
+    x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)
+    per_round = max(1, -(-args.repeats // latency.ROUNDS))
+    times = [[] for _ in nets]  # spread over rounds as the table's runs are: a slow spell falls on all alike
+    with torch.no_grad():
+        for _ in range(latency.ROUNDS):
+            for net, timed in zip(nets, times):
+                timed += latency.run_times(lambda net=net: net.body(x), cpu, per_round, 2)
     rows = []
-    for indices in chosen:
-        genotype = space.genotype(indices)
-        preset = {k: v for k, v in preset_numbers(supernet).items() if k not in ('branch_channels', 'columns_per_cell')}
-        preset['residual'] = supernet.residual
-        with torch.no_grad():
-            net = CLEARERNet(genotype, **preset).eval().to(memory_format=fmt)
-            x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)
-            measured = median_ms(lambda net=net, x=x: net.body(x), cpu, args.repeats, 3)
+    for genotype, timed in zip(genotypes, times):
         rows.append(
             {
                 'genotype': str(genotype),
                 'table_ms': round(space.cost(genotype), 3),
-                'measured_ms': round(measured, 3),
+                'measured_ms': round(min(timed), 3),
                 'macs': genotype_cost(supernet, genotype, args.size)['macs'],
             }
         )
         r = rows[-1]
-        timed = f'table {r["table_ms"]:9.2f} ms  measured {r["measured_ms"]:9.2f} ms'
-        print(f'{r["genotype"]:<42} {timed}  {r["macs"]:>14,} MACs')
+        both = f'table {r["table_ms"]:9.2f} ms  measured {r["measured_ms"]:9.2f} ms'
+        print(f'{r["genotype"]:<42} {both}  {r["macs"]:>14,} MACs')
     errors = [abs(r['table_ms'] / r['measured_ms'] - 1) for r in rows]
     tau_macs = kendall_tau([r['macs'] for r in rows], [r['measured_ms'] for r in rows])
     tau_table = kendall_tau([r['table_ms'] for r in rows], [r['measured_ms'] for r in rows])

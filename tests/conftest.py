@@ -272,3 +272,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def quick_timing(monkeypatch):
+    """Latency tables of a few runs per part: the tests check what is timed, not how well."""
+    from clearer_basicsr.archs import latency
+
+    monkeypatch.setattr(latency, 'REPEATS', 2)
+    monkeypatch.setattr(latency, 'WARMUP', 1)
+    monkeypatch.setattr(latency, 'ROUNDS', 2)

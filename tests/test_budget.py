@@ -104,12 +104,12 @@ def test_each_search_refuses_the_other_searchs_keys(demo_data, tmp_path):
         build_model(model_options(old, tmp_path))
 
 
-def test_a_latency_table_is_written_beside_the_run_and_reused_for_the_same_key(tmp_path, monkeypatch):
+def test_a_latency_table_is_written_beside_the_run_and_reused_for_the_same_key(tmp_path, monkeypatch, quick_timing):
     from clearer_basicsr.archs import latency
 
     measured = []
     real = latency.measure
-    monkeypatch.setattr(latency, 'measure', lambda *a, **k: measured.append(a) or real(*a, repeats=2, warmup=1))
+    monkeypatch.setattr(latency, 'measure', lambda *a: measured.append(a) or real(*a))
     net, cpu = CLEARERSearchNet(**NET), torch.device('cpu')
     table = latency.latency_table(net, 32, cpu, False, str(tmp_path))
     assert not (tmp_path / latency.TABLE).exists() and len(measured) == 1  # written once the run has a folder
@@ -123,11 +123,27 @@ def test_a_latency_table_is_written_beside_the_run_and_reused_for_the_same_key(t
     assert latency.latency_table(net, 32, cpu, True, str(tmp_path), keep=True) == table and len(measured) == 2
 
 
-def test_a_latency_budget_is_a_window_of_milliseconds_per_megapixel(tmp_path, monkeypatch):
+def test_a_slow_spell_of_the_machine_does_not_make_the_shape_timed_during_it_dear(monkeypatch, quick_timing):
+    """A table's runs are spread over rounds that each visit every shape, and a part costs its
+    fastest run: everything timed during the first visit (slowed 100 times) costs what the
+    same part of an unslowed shape costs."""
+    from clearer_basicsr.archs import latency
+    from clearer_basicsr.archs.widths import shape_view
+
+    net, visits = CLEARERSearchNet(**NET), []
+    real_parts = latency._parts
+    monkeypatch.setattr(latency, '_parts', lambda shape, *a: visits.append(shape) or real_parts(shape, *a))
+    monkeypatch.setattr(latency, 'run_times', lambda run, device, n, warmup: [100.0 if len(visits) == 1 else 1.0] * n)
+    first, second = shape_view(net, (4, 8, 16)), shape_view(net, (2, 4, 8))
+    slowed, steady = latency.time_shapes([first, second], 16, torch.device('cpu'), False)
+    assert visits == [first, second] * latency.ROUNDS
+    assert slowed == steady and {ms for row in slowed['columns'] for ms in row} == {1.0}
+    assert slowed['fixed'] == {'stem': 1.0, 'transition 1': 1.0, 'transition 2': 1.0, 'head': 1.0}
+
+
+def test_a_latency_budget_is_a_window_of_milliseconds_per_megapixel(tmp_path, quick_timing):
     from clearer_basicsr.archs import latency
 
-    real = latency.measure
-    monkeypatch.setattr(latency, 'measure', lambda *a, **k: real(*a, repeats=2, warmup=1))
     net = CLEARERSearchNet(**NET)
     timing = {'device': torch.device('cpu'), 'folder': str(tmp_path)}
     space = Budget.measure(net, 16, 'latency', {**timing, 'size': 32})

@@ -160,11 +160,9 @@ def test_one_shot_options_are_checked(demo_data, tmp_path):
     assert one_shot_model(demo_data, tmp_path, total_iter=4, one_shot={'cap': 1}).one_shot['cap'] == 1
 
 
-def test_a_search_to_a_latency_budget_times_its_space_beside_the_run(demo_data, tmp_path, monkeypatch):
+def test_a_search_to_a_latency_budget_times_its_space_beside_the_run(demo_data, tmp_path, quick_timing):
     from clearer_basicsr.archs import latency
 
-    real = latency.measure
-    monkeypatch.setattr(latency, 'measure', lambda *a, **k: real(*a, repeats=2, warmup=1))
     budget = {'metric': 'latency', 'target': 0.9, 'latency_size': 32, 'tolerance': 0.3}
     model = one_shot_model(demo_data, tmp_path, total_iter=2, budget=budget)
     for i, batch in enumerate(train_batches(model, 2), 1):

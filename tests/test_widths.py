@@ -205,13 +205,13 @@ def test_a_one_shot_search_of_the_macro_space_writes_a_genotype_that_builds(demo
     assert lo <= model.budget.cost(result.genotype) <= hi
 
 
-def test_a_latency_budget_times_every_shape_once_and_reuses_the_table(demo_data, tmp_path, monkeypatch):
+def test_a_latency_budget_times_every_shape_once_and_reuses_the_table(demo_data, tmp_path, monkeypatch, quick_timing):
     from clearer_basicsr.archs import latency
     from clearer_basicsr.archs.latency import shape_name
 
-    real, timed = latency.measure, []
+    real, timed = latency.time_shapes, []
     monkeypatch.setattr(
-        latency, 'measure', lambda *a, **k: timed.append(a[0].branch_channels) or real(*a, repeats=3, warmup=1)
+        latency, 'time_shapes', lambda nets, *a: timed.extend(n.branch_channels for n in nets) or real(nets, *a)
     )
     budget = {'metric': 'latency', 'target': 0.6, 'latency_size': 16, 'tolerance': 0.3}
     model = build_model(model_options(macro_options(demo_data, budget=budget), tmp_path))

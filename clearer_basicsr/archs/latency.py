@@ -4,9 +4,12 @@ ProxylessNAS'), on the device a search runs on.
 Each candidate is timed in place: a forward of a fresh supernet of the preset records the inputs
 every column (and the stem, each transition, the head) receives at a ``size`` x ``size`` input
 (batch 1, eval mode, the memory format the model trains in), then each part runs on its own input
-``warmup`` times untimed and ``repeats`` times timed; its cost is the median, in milliseconds
-(the device synchronised before each clock read). The sum of a genotype's parts misses what lies
-between them (memory traffic, the mixing); benchmarks/latency_table.py measures how far.
+``warmup`` times untimed and a share of ``repeats`` times timed (the device synchronised before
+each clock read). Its cost is the fastest of its timed runs, in milliseconds: other work on the
+machine only ever adds time. The runs are spread over ``ROUNDS`` passes over every shape of the
+table, so that a slow spell of the machine falls on all shapes alike instead of on the one timed
+during it. The sum of a genotype's parts misses what lies between them (memory traffic, the
+calls); benchmarks/latency_table.py measures how far.
 
 A table is keyed by the device, the thread count, the torch version, the size and the preset, and
 written beside the run (``latency_table.json``); a later run with the same key reads it instead
@@ -16,11 +19,11 @@ of timing again, another key measures afresh, and a resumed run keeps its own.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
-import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -31,6 +34,9 @@ from .complexity import preset_numbers
 from .widths import shape_view
 
 TABLE = 'latency_table.json'
+REPEATS, WARMUP = 20, 2  # timed runs of each part over all rounds; untimed runs before each round's
+ROUNDS = 4  # passes over every shape of a table that the runs are spread over
+Part = str | tuple[int, int]  # a fixed part's name, or (column, candidate index)
 
 
 def table_key(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device, channels_last: bool) -> dict:
@@ -50,8 +56,8 @@ def table_key(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.devic
     }
 
 
-def median_ms(run: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> float:
-    """The median wall time of ``run()`` in milliseconds, after ``warmup`` untimed runs."""
+def run_times(run: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> list[float]:
+    """The wall times of ``repeats`` runs of ``run()`` in milliseconds, after ``warmup`` untimed runs."""
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     for _ in range(warmup):
         run()
@@ -62,20 +68,33 @@ def median_ms(run: Callable[[], Any], device: torch.device, repeats: int, warmup
         run()
         sync()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return times
+
+
+def measure(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device, channels_last: bool) -> dict[str, Any]:
+    """The table of ``net``'s preset: ``columns`` (per column, cell-major, each candidate's ms in
+    the preset's candidate order) and ``fixed`` (stem, transitions, head), under ``key``."""
+    (timed,) = time_shapes([net], size, device, channels_last)
+    return {'key': table_key(net, size, device, channels_last), 'unit': unit(size), **timed}
 
 
 @torch.no_grad()
-def measure(
-    net: CLEARERSearchNet | CLEARERNet,
-    size: int,
-    device: torch.device,
-    channels_last: bool,
-    repeats: int = 20,
-    warmup: int = 3,
-) -> dict[str, Any]:
-    """The table of ``net``'s preset: ``columns`` (per column, cell-major, each candidate's ms in
-    the preset's candidate order) and ``fixed`` (stem, transitions, head), under ``key``."""
+def time_shapes(nets: Sequence[Any], size: int, device: torch.device, channels_last: bool) -> list[dict[str, Any]]:
+    """``columns`` and ``fixed`` of each preset in ``nets``, timed in ``ROUNDS`` passes over all of
+    them (``REPEATS / ROUNDS`` runs of each part per pass, after ``WARMUP``), each part the fastest
+    of its runs. A pass builds one preset's supernet at a time: only its inputs are held."""
+    per_round = max(1, math.ceil(REPEATS / ROUNDS))
+    times: list[dict[Part, list[float]]] = [{} for _ in nets]
+    for _ in range(ROUNDS):
+        for net, timed in zip(nets, times):
+            for part, run in _parts(net, size, device, channels_last).items():
+                timed.setdefault(part, []).extend(run_times(run, device, per_round, WARMUP))
+    return [_table_parts({part: round(min(ms), 4) for part, ms in timed.items()}) for timed in times]
+
+
+def _parts(net: Any, size: int, device: torch.device, channels_last: bool) -> dict[Part, Callable[[], Any]]:
+    """A fresh supernet of ``net``'s preset, each part bound to the input it receives in a forward:
+    the fixed parts by name, each candidate of each column by (column, candidate index)."""
     with torch.random.fork_rng(devices=[]):  # a fresh net: never the caller's weights or random stream
         supernet = CLEARERSearchNet(**preset_numbers(net)).eval().to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -95,20 +114,30 @@ def measure(
         for hook in hooks:
             hook.remove()
 
-    def time_part(module: Callable[[Any], Any], part: torch.nn.Module) -> float:
-        return round(median_ms(lambda: module(inputs[part]), device, repeats, warmup), 4)
+    def bound(module: Callable[[Any], Any], part: torch.nn.Module) -> Callable[[], Any]:
+        return lambda: module(inputs[part])
 
-    fixed = {'stem': time_part(supernet.stem, supernet.stem)}
+    runs: dict[Part, Callable[[], Any]] = {'stem': bound(supernet.stem, supernet.stem)}
     for t, transition in enumerate(supernet.transitions):
-        fixed[f'transition {t + 1}'] = time_part(transition, transition)
-    fixed['head'] = time_part(supernet.head, supernet.head)
-    columns = [[time_part(column[name], column) for name in supernet.candidates] for column in supernet.columns]
-    return {
-        'key': table_key(net, size, device, channels_last),
-        'unit': f'ms per forward of one {size}x{size} input',
-        'columns': columns,
-        'fixed': fixed,
-    }
+        runs[f'transition {t + 1}'] = bound(transition, transition)
+    runs['head'] = bound(supernet.head, supernet.head)
+    for c, column in enumerate(supernet.columns):
+        runs.update({(c, k): bound(column[name], column) for k, name in enumerate(supernet.candidates)})
+    return runs
+
+
+def _table_parts(fastest: dict[Part, float]) -> dict[str, Any]:
+    """The table's ``columns`` (lists in column, then candidate order) and ``fixed`` of a preset's parts."""
+    columns: dict[int, list[float]] = {}
+    for part, ms in fastest.items():
+        if isinstance(part, tuple):
+            columns.setdefault(part[0], []).append(ms)
+    fixed = {part: ms for part, ms in fastest.items() if isinstance(part, str)}
+    return {'columns': list(columns.values()), 'fixed': fixed}
+
+
+def unit(size: int) -> str:
+    return f'ms per forward of one {size}x{size} input, the fastest of {REPEATS} runs in {ROUNDS} rounds'
 
 
 def macro_latency_table(
@@ -116,19 +145,17 @@ def macro_latency_table(
 ) -> dict[str, Any]:
     """The table of every shape of ``net``'s macro space (:mod:`.widths`): under ``shapes``, per
     shape named 'cells index:width digits' (e.g. '1:0-2-1'), its columns and fixed parts as :func:`measure` times
-    them at those widths. Read from ``folder`` and kept as :func:`latency_table` does."""
+    them at those widths, all shapes in the same rounds. Read from ``folder`` and kept as :func:`latency_table` does."""
     found = _read(folder, table_key(net, size, device, channels_last), keep)
     if found:
         return found
-    shapes = {}
-    for cells_index, widths in net.macro.shapes():
-        channels = [net.macro.channels(b, w) for b, w in enumerate(widths)]
-        timed = measure(shape_view(net, channels), size, device, channels_last)
-        shapes[shape_name(cells_index, widths)] = {'columns': timed['columns'], 'fixed': timed['fixed']}
+    shapes = list(net.macro.shapes())
+    views = [shape_view(net, [net.macro.channels(b, w) for b, w in enumerate(widths)]) for _, widths in shapes]
+    timed = time_shapes(views, size, device, channels_last)
     return {
         'key': table_key(net, size, device, channels_last),
-        'unit': f'ms per forward of one {size}x{size} input',
-        'shapes': shapes,
+        'unit': unit(size),
+        'shapes': {shape_name(cells_index, widths): t for (cells_index, widths), t in zip(shapes, timed)},
     }
 
 
