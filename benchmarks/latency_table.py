@@ -84,7 +84,7 @@ def main(argv=None):
     with torch.no_grad():
         for _ in range(latency.ROUNDS):
             for net, timed in zip(nets, times):
-                timed += latency.run_times(lambda net=net: net.body(x), cpu, per_round, 2)
+                timed += latency.run_times(lambda net=net: net.body(x), cpu, per_round, latency.WARMUP)
     rows = []
     for genotype, timed in zip(genotypes, times):
         rows.append(
