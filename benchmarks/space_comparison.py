@@ -1,18 +1,26 @@
 """Does a richer search space pay? Two evaluations of one budget, side by side (docs/evaluation.md).
 
-Reads the CSVs two ``clearer-evaluate`` runs wrote (the EMA ones below, once written; the same
-retrain recipe, test and seeds; one per search space) and prints, per space: the searched
-genotypes and the best of the random ones, with their MACs at 256x256 and mean test PSNR over the
-seeds, and the random genotypes' mean, standard error and spread. Rows that rest on a run that
-did not converge are marked. The spaces' genotypes need not sit at the same MACs within the
+Reads the CSVs two ``clearer-evaluate`` runs wrote (the same retrain recipe, test and seeds; one
+per search space) and prints, per space: the searched genotypes and the best of the random ones,
+with their MACs at 256x256 and mean test PSNR over the seeds; the random genotypes' mean, standard
+error and spread against the seed noise (the standard deviation between seeds of one genotype,
+pooled over every genotype with two or more); and each space's best genotype against the first
+space's. (The searches against the random mean, in standard errors: each evaluation's report.) Rows that rest on a run
+that did not converge are marked. The spaces' genotypes need not sit at the same MACs within the
 budget's window, so it also gives each space's PSNR against the first's at equal MACs: a line
 fitted through every genotype of every space (mean over seeds), one slope in GMACs shared by all,
 one offset per space.
+
+``--budget`` is the budget both evaluations searched, or one per ``--space`` in their order
+where the spaces' budgets differ as fractions but meet at the same cost:
 
     python benchmarks/space_comparison.py --budget 0.75 \\
         --space "parallel, fusion=docs/evaluation_ema.csv" \\
         --space "parallel, fusion, skip, naf, fusion_gate=docs/evaluation_open_ema.csv" \\
         --json benchmarks/results/space_comparison.json
+    python benchmarks/space_comparison.py --budget 0.2 0.7663 \\
+        --space "macro=docs/evaluation_widths.csv" --space "paper=docs/evaluation_widths_paper.csv" \\
+        --json benchmarks/results/space_comparison_widths.json
 """
 
 import argparse
@@ -57,12 +65,19 @@ def summarise(nets):
     searched = [entry(k, g) for k, g in nets if k != 'random']  # the searches' picks (and any hand-designed)
     random = sorted((entry(k, g) for k, g in nets if k == 'random'), key=lambda e: -e['psnr'])
     means = [e['psnr'] for e in random]
+    # each genotype once: the seed noise pools the variance between seeds of every genotype with two or more
+    genotypes = {g: net for (_, g), net in nets.items()}
+    variances = [statistics.variance(net['psnr']) for net in genotypes.values() if len(net['psnr']) > 1]
+    se = statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else math.nan
+    best = max([*searched, *random], key=lambda e: e['psnr'])
     return {
         'searched': searched,
         'random_best': random[0] if random else None,
         'random_count': len(random),
         'random_mean': statistics.fmean(means) if means else math.nan,
-        'random_se': statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else math.nan,
+        'random_se': se,
+        'seed_sd': math.sqrt(statistics.fmean(variances)) if variances else math.nan,
+        'best': best,
         'random_min': min(means, default=math.nan),
         'random_max': max(means, default=math.nan),
         'random_gmacs': [
@@ -99,23 +114,29 @@ def row(space, what, e):
     return f'| {space} | {what} `{genotype}` | {e["gmacs"]:.3f} | {e["psnr"]:.3f}{mark} | {e["seeds"]} |'
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--budget', type=float, required=True, help='the budget both evaluations searched')
+    parser.add_argument('--budget', type=float, nargs='+', required=True,
+                        help='the budget both evaluations searched, or one per --space')  # fmt: skip
     parser.add_argument('--space', action='append', required=True, metavar='LABEL=CSV',
                         help="a space's label and its evaluation's CSV (give two or more)")  # fmt: skip
     parser.add_argument('--json', help='write the figures here')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if len(args.budget) not in (1, len(args.space)):
+        parser.error(f'--budget: {len(args.budget)} values for {len(args.space)} --space; expected 1 or one per space')
+    budgets = args.budget * len(args.space) if len(args.budget) == 1 else args.budget
 
     spaces, every = {}, {}
-    for item in args.space:
+    for item, budget in zip(args.space, budgets):
         label, sep, path = item.rpartition('=')
         if not sep or not label:
             parser.error(f'--space {item!r}: expected LABEL=CSV')
-        nets = read_space(path, args.budget)
+        if not os.path.isfile(path):
+            parser.error(f'--space {item!r}: no file {path}')
+        nets = read_space(path, budget)
         if not nets:
-            parser.error(f'{path}: no rows at budget {args.budget}')
-        spaces[label], every[label] = summarise(nets), nets
+            parser.error(f'{path}: no rows at budget {budget}')
+        spaces[label], every[label] = {'budget': budget, **summarise(nets)}, nets
 
     print('| space | network | GMACs (256x256) | test PSNR (mean over seeds) | seeds |')
     print('|---|---|---|---|---|')
@@ -125,26 +146,38 @@ def main():
         if s['random_best']:
             print(row(label, 'best random', s['random_best']))
     print()
-    print('| space | random genotypes | GMACs | mean ± SE | spread (min–max) | networks not converged |')
-    print('|---|---|---|---|---|---|')
+    print('| space | budget | random genotypes | GMACs | mean ± SE | spread (min–max) | seed SD | spread / seed SD '
+          '| networks not converged |')  # fmt: skip
+    print('|---|---|---|---|---|---|---|---|---|')
     for label, s in spaces.items():
         low, high = s['random_gmacs']
+        spread = s['random_max'] - s['random_min']
         print(
-            f'| {label} | {s["random_count"]} | {low:.3f}–{high:.3f} | {s["random_mean"]:.3f} ± {s["random_se"]:.3f} | '
-            f'{s["random_min"]:.3f}–{s["random_max"]:.3f} ({s["random_max"] - s["random_min"]:.2f} dB) | '
+            f'| {label} | {s["budget"]:g} | {s["random_count"]} | {low:.3f}–{high:.3f} | '
+            f'{s["random_mean"]:.3f} ± {s["random_se"]:.3f} | {s["random_min"]:.3f}–{s["random_max"]:.3f} '
+            f'({spread:.2f} dB) | {s["seed_sd"]:.3f} | {spread / s["seed_sd"]:.1f} | '
             f'{s["unconverged"]} of {s["networks"]} |'
         )
     offsets, slope = equal_macs_offsets(every)
     print()
     first = next(iter(spaces))
+    best = spaces[first]['best']
+    print(f'Best of {first}: `{best["genotype"]}` {best["psnr"]:.3f} dB ({best["gmacs"]:.3f} GMACs).')
+    for label, s in list(spaces.items())[1:]:
+        other = s['best']
+        print(
+            f'Best of {label}: `{other["genotype"]}` {other["psnr"]:.3f} dB ({other["gmacs"]:.3f} GMACs); '
+            f'{first} minus {label}: {best["psnr"] - other["psnr"]:+.3f} dB.'
+        )
     print(f'At equal MACs (one line through every genotype of every space, slope {slope:+.2f} dB per GMAC):')
     for label, (offset, se) in offsets.items():
         print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
+    figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
     if args.json:
         os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
-        figures = {'budget': args.budget, 'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
         with open(args.json, 'w') as f:
             json.dump(figures, f, indent=1)
+    return figures
 
 
 if __name__ == '__main__':
