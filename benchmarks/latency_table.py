@@ -6,7 +6,7 @@ with ``--threads`` threads (in the macro space, ``network_g: widths``, every sha
 ``--genotypes`` genotypes of the space (all parallel and all fusion, or in the macro space the
 narrowest and the widest, and random ones, fixed seed) are built as derived networks and timed
 whole, the same way (batch 1, eval mode, the memory format the search trains in, the fastest of
-``--repeats`` runs spread over the table's rounds).
+``--repeats`` runs spread over as many passes over all of them as the table has, after it).
 Prints per genotype the table's sum, the measured time and MACs, then the table's mean and
 largest error and the Kendall tau between MACs and measured time. Run it on an idle machine.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -45,8 +46,8 @@ def main(argv=None):
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--json', help='write the figures here')
     args = parser.parse_args(argv)
-    if args.genotypes < 3 or args.size < 16 or args.threads < 1:
-        raise UserInputError('--genotypes >= 3, --size >= 16 and --threads >= 1 expected')
+    if args.genotypes < 3 or args.size < 16 or args.threads < 1 or args.repeats < 1:
+        raise UserInputError('--genotypes >= 3, --size >= 16, --threads >= 1 and --repeats >= 1 expected')
 
     import torch
 
@@ -79,8 +80,8 @@ def main(argv=None):
     genotypes = [space.genotype(indices) for indices in chosen]
     nets = [CLEARERNet(g, **preset).eval().to(memory_format=fmt) for g in genotypes]
     x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)
-    per_round = max(1, -(-args.repeats // latency.ROUNDS))
-    times = [[] for _ in nets]  # spread over rounds as the table's runs are: a slow spell falls on all alike
+    per_round = math.ceil(args.repeats / latency.ROUNDS)
+    times = [[] for _ in nets]  # in passes over all of them, as the table's parts: a slow spell falls on all alike
     with torch.no_grad():
         for _ in range(latency.ROUNDS):
             for net, timed in zip(nets, times):

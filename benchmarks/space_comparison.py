@@ -114,6 +114,11 @@ def row(space, what, e):
     return f'| {space} | {what} `{genotype}` | {e["gmacs"]:.3f} | {e["psnr"]:.3f}{mark} | {e["seeds"]} |'
 
 
+def best_line(e):
+    mark = '' if e['converged'] else ', not converged'
+    return f'`{e["genotype"]}` {e["psnr"]:.3f} dB ({e["gmacs"]:.3f} GMACs{mark})'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--budget', type=float, nargs='+', required=True,
@@ -155,29 +160,25 @@ def main(argv=None):
         print(
             f'| {label} | {s["budget"]:g} | {s["random_count"]} | {low:.3f}–{high:.3f} | '
             f'{s["random_mean"]:.3f} ± {s["random_se"]:.3f} | {s["random_min"]:.3f}–{s["random_max"]:.3f} '
-            f'({spread:.2f} dB) | {s["seed_sd"]:.3f} | {spread / s["seed_sd"]:.1f} | '
+            f'({spread:.2f} dB) | {s["seed_sd"]:.3f} | {spread / s["seed_sd"] if s["seed_sd"] else math.nan:.1f} | '
             f'{s["unconverged"]} of {s["networks"]} |'
         )
     offsets, slope = equal_macs_offsets(every)
     print()
     first = next(iter(spaces))
     best = spaces[first]['best']
-    print(f'Best of {first}: `{best["genotype"]}` {best["psnr"]:.3f} dB ({best["gmacs"]:.3f} GMACs).')
+    print(f'Best of {first}: {best_line(best)}.')
     for label, s in list(spaces.items())[1:]:
         other = s['best']
-        print(
-            f'Best of {label}: `{other["genotype"]}` {other["psnr"]:.3f} dB ({other["gmacs"]:.3f} GMACs); '
-            f'{first} minus {label}: {best["psnr"] - other["psnr"]:+.3f} dB.'
-        )
+        print(f'Best of {label}: {best_line(other)}; {first} minus {label}: {best["psnr"] - other["psnr"]:+.3f} dB.')
     print(f'At equal MACs (one line through every genotype of every space, slope {slope:+.2f} dB per GMAC):')
     for label, (offset, se) in offsets.items():
         print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
-    figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
     if args.json:
         os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
+        figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
         with open(args.json, 'w') as f:
             json.dump(figures, f, indent=1)
-    return figures
 
 
 if __name__ == '__main__':

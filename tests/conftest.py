@@ -279,6 +279,6 @@ def quick_timing(monkeypatch):
     """Latency tables of a few runs per part: the tests check what is timed, not how well."""
     from clearer_basicsr.archs import latency
 
-    monkeypatch.setattr(latency, 'REPEATS', 2)
-    monkeypatch.setattr(latency, 'WARMUP', 1)
     monkeypatch.setattr(latency, 'ROUNDS', 2)
+    monkeypatch.setattr(latency, 'RUNS', 1)
+    monkeypatch.setattr(latency, 'WARMUP', 1)

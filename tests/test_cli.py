@@ -242,7 +242,8 @@ def entry_point_cases(root, demo_data, tiny_data):
     cases.append(case(f'{benchmarks}/logit_gradient.py', 'path', '--steps 0', 2))
     cases.append(case(f'{benchmarks}/val_curves.py', 'path', 'not_a_run', 2))
     cases.append(case(f'{benchmarks}/checkpoint_gap.py', 'path', '-opt t.yml --experiment not_a_run', 2))
-    cases.append(case(f'{benchmarks}/space_comparison.py', 'path', '--budget 0.2 0.3 0.4 --space a=x --space b=y', 2))
+    spaces = [f'--space=a={REPO}/docs/evaluation_ema.csv', f'--space=b={REPO}/docs/evaluation_open_ema.csv']
+    cases.append(case(f'{benchmarks}/space_comparison.py', 'path', ['--budget', '0.75', '0.75', '0.75', *spaces], 2))
     cases.append(case(f'{benchmarks}/bench_train_step.py', 'path', '--steps 0', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))

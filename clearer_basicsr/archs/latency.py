@@ -4,12 +4,12 @@ ProxylessNAS'), on the device a search runs on.
 Each candidate is timed in place: a forward of a fresh supernet of the preset records the inputs
 every column (and the stem, each transition, the head) receives at a ``size`` x ``size`` input
 (batch 1, eval mode, the memory format the model trains in), then each part runs on its own input
-``warmup`` times untimed and a share of ``repeats`` times timed (the device synchronised before
-each clock read). Its cost is the fastest of its timed runs, in milliseconds: other work on the
-machine only ever adds time. The runs are spread over ``ROUNDS`` passes over every shape of the
-table, so that a slow spell of the machine falls on all shapes alike instead of on the one timed
-during it. The sum of a genotype's parts misses what lies between them (memory traffic, the
-calls); benchmarks/latency_table.py measures how far.
+``WARMUP`` times untimed and ``RUNS`` times timed (the device synchronised before each clock read)
+in each of ``ROUNDS`` passes over every shape of the table. Its cost is the fastest of its timed
+runs, in milliseconds: other work on the machine only ever adds time, and spread over the passes,
+a slow spell of the machine falls on all shapes alike instead of on the one timed during it.
+The sum of a genotype's parts misses what lies between them (memory traffic, the calls);
+benchmarks/latency_table.py measures how far.
 
 A table is keyed by the device, the thread count, the torch version, the size and the preset, and
 written beside the run (``latency_table.json``); a later run with the same key reads it instead
@@ -19,7 +19,6 @@ of timing again, another key measures afresh, and a resumed run keeps its own.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -34,8 +33,7 @@ from .complexity import preset_numbers
 from .widths import shape_view
 
 TABLE = 'latency_table.json'
-REPEATS, WARMUP = 20, 2  # timed runs of each part over all rounds; untimed runs before each round's
-ROUNDS = 4  # passes over every shape of a table that the runs are spread over
+ROUNDS, RUNS, WARMUP = 4, 5, 2  # passes over every shape; timed runs of each part per pass; untimed before them
 Part = str | tuple[int, int]  # a fixed part's name, or (column, candidate index)
 
 
@@ -81,15 +79,20 @@ def measure(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device,
 @torch.no_grad()
 def time_shapes(nets: Sequence[Any], size: int, device: torch.device, channels_last: bool) -> list[dict[str, Any]]:
     """``columns`` and ``fixed`` of each preset in ``nets``, timed in ``ROUNDS`` passes over all of
-    them (``REPEATS / ROUNDS`` runs of each part per pass, after ``WARMUP``), each part the fastest
-    of its runs. A pass builds one preset's supernet at a time: only its inputs are held."""
-    per_round = max(1, math.ceil(REPEATS / ROUNDS))
+    them, each part the fastest of its runs."""
     times: list[dict[Part, list[float]]] = [{} for _ in nets]
     for _ in range(ROUNDS):
         for net, timed in zip(nets, times):
-            for part, run in _parts(net, size, device, channels_last).items():
-                timed.setdefault(part, []).extend(run_times(run, device, per_round, WARMUP))
+            for part, ms in _time_once(net, size, device, channels_last).items():
+                timed.setdefault(part, []).extend(ms)
     return [_table_parts({part: round(min(ms), 4) for part, ms in timed.items()}) for timed in times]
+
+
+def _time_once(net: Any, size: int, device: torch.device, channels_last: bool) -> dict[Part, list[float]]:
+    """One pass over ``net``'s parts, ``RUNS`` timed runs of each after ``WARMUP``; its supernet
+    is gone before the next preset's is built."""
+    runs = _parts(net, size, device, channels_last)
+    return {part: run_times(run, device, RUNS, WARMUP) for part, run in runs.items()}
 
 
 def _parts(net: Any, size: int, device: torch.device, channels_last: bool) -> dict[Part, Callable[[], Any]]:
@@ -137,7 +140,7 @@ def _table_parts(fastest: dict[Part, float]) -> dict[str, Any]:
 
 
 def unit(size: int) -> str:
-    return f'ms per forward of one {size}x{size} input, the fastest of {REPEATS} runs in {ROUNDS} rounds'
+    return f'ms per forward of one {size}x{size} input, the fastest of {ROUNDS * RUNS} runs in {ROUNDS} rounds'
 
 
 def macro_latency_table(
