@@ -80,19 +80,15 @@ def main(argv=None):
     genotypes = [space.genotype(indices) for indices in chosen]
     nets = [CLEARERNet(g, **preset).eval().to(memory_format=fmt) for g in genotypes]
     x = torch.rand(1, supernet.in_channels, args.size, args.size).contiguous(memory_format=fmt)
-    per_round = math.ceil(args.repeats / latency.ROUNDS)
-    times = [[] for _ in nets]  # in passes over all of them, as the table's parts: a slow spell falls on all alike
-    with torch.no_grad():
-        for _ in range(latency.ROUNDS):
-            for net, timed in zip(nets, times):
-                timed += latency.run_times(lambda net=net: net.body(x), cpu, per_round, latency.WARMUP)
+    makers = [lambda net=net: {'whole': lambda: net.body(x)} for net in nets]  # in passes, as the table's parts
+    fastest = latency.fastest_in_rounds(makers, cpu, math.ceil(args.repeats / latency.ROUNDS))
     rows = []
-    for genotype, timed in zip(genotypes, times):
+    for genotype, timed in zip(genotypes, fastest):
         rows.append(
             {
                 'genotype': str(genotype),
                 'table_ms': round(space.cost(genotype), 3),
-                'measured_ms': round(min(timed), 3),
+                'measured_ms': round(timed['whole'], 3),
                 'macs': genotype_cost(supernet, genotype, args.size)['macs'],
             }
         )

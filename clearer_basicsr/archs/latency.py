@@ -18,6 +18,7 @@ of timing again, another key measures afresh, and a resumed run keeps its own.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -76,23 +77,31 @@ def measure(net: CLEARERSearchNet | CLEARERNet, size: int, device: torch.device,
     return {'key': table_key(net, size, device, channels_last), 'unit': unit(size), **timed}
 
 
-@torch.no_grad()
 def time_shapes(nets: Sequence[Any], size: int, device: torch.device, channels_last: bool) -> list[dict[str, Any]]:
     """``columns`` and ``fixed`` of each preset in ``nets``, timed in ``ROUNDS`` passes over all of
     them, each part the fastest of its runs."""
-    times: list[dict[Part, list[float]]] = [{} for _ in nets]
+    makers = [functools.partial(_parts, net, size, device, channels_last) for net in nets]
+    return [_table_parts({part: round(ms, 4) for part, ms in t.items()}) for t in fastest_in_rounds(makers, device)]
+
+
+@torch.no_grad()
+def fastest_in_rounds(
+    makers: Sequence[Callable[[], dict[Any, Callable[[], Any]]]], device: torch.device, runs: int | None = None
+) -> list[dict[Any, float]]:
+    """The fastest time of every run each maker builds, in ``ROUNDS`` passes over all makers: in
+    each, a maker builds its runs afresh (``{name: run}``) and each runs ``WARMUP`` times untimed,
+    then ``runs`` (default ``RUNS``) times timed. A slow spell of the machine falls on all alike."""
+    times: list[dict[Any, list[float]]] = [{} for _ in makers]
     for _ in range(ROUNDS):
-        for net, timed in zip(nets, times):
-            for part, ms in _time_once(net, size, device, channels_last).items():
-                timed.setdefault(part, []).extend(ms)
-    return [_table_parts({part: round(min(ms), 4) for part, ms in timed.items()}) for timed in times]
+        for make, timed in zip(makers, times):
+            for name, ms in _time_once(make(), device, runs or RUNS).items():
+                timed.setdefault(name, []).extend(ms)
+    return [{name: min(ms) for name, ms in timed.items()} for timed in times]
 
 
-def _time_once(net: Any, size: int, device: torch.device, channels_last: bool) -> dict[Part, list[float]]:
-    """One pass over ``net``'s parts, ``RUNS`` timed runs of each after ``WARMUP``; its supernet
-    is gone before the next preset's is built."""
-    runs = _parts(net, size, device, channels_last)
-    return {part: run_times(run, device, RUNS, WARMUP) for part, run in runs.items()}
+def _time_once(runs: dict[Any, Callable[[], Any]], device: torch.device, repeats: int) -> dict[Any, list[float]]:
+    """``repeats`` timed runs of each of ``runs`` after ``WARMUP``; what the runs hold is released on return."""
+    return {name: run_times(run, device, repeats, WARMUP) for name, run in runs.items()}
 
 
 def _parts(net: Any, size: int, device: torch.device, channels_last: bool) -> dict[Part, Callable[[], Any]]:
