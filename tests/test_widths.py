@@ -128,6 +128,21 @@ def test_the_macro_budget_costs_each_genotype_as_its_derived_net_and_windows_it(
     assert {len(budget.genotype(r).cells) for r in every} == {1, 2}
 
 
+def test_a_macro_budget_below_its_cheapest_subnet_is_refused_in_one_line():
+    net = supernet()
+    space = MacroBudget.measure(net, 16)
+    cheapest = min(space.cost(space.genotype(r)) for r in space.genotypes())
+    assert space.smallest == pytest.approx(cheapest)  # the bound is the cheapest subnet of every shape
+    fraction = 0.9 * cheapest / space.largest
+    with pytest.raises(
+        OptionError, match=rf'train: budget: target = {fraction} .* between .* cheapest subnet of the macro space'
+    ):
+        MacroBudget.from_section({'metric': 'macs', 'target': fraction}, net, 16, 'train: budget')
+    assert MacroBudget.from_section(
+        {'metric': 'macs', 'target': 1.1 * cheapest / space.largest}, net, 16, 'b'
+    ).genotypes()
+
+
 def test_each_step_trains_the_widest_and_the_narrowest_subnet_and_two_drawn():
     space = supernet().macro
     rows = space.sandwich(path_generator(0, 7))

@@ -130,8 +130,9 @@ def check_section(section: Mapping[str, Any], where: str) -> None:
 
 class Bound:
     """What every budget says about its target: the fraction of the largest network, the window,
-    and genotype.yml's lines. Needs ``metric``, ``patch_size``, ``largest``, ``target``,
-    ``tolerance`` and ``cost(genotype)``."""
+    and genotype.yml's lines, and how a budget section becomes one. Needs ``measure``, ``metric``,
+    ``patch_size``, ``largest``, ``smallest``, ``target``, ``tolerance``, ``cost(genotype)`` and
+    the words ``LARGEST`` and ``CHEAPEST`` naming those networks."""
 
     @property
     def fraction(self) -> float | None:
@@ -142,6 +143,32 @@ class Bound:
         if self.target is None:
             return None
         return self.target * (1 - self.tolerance), self.target * (1 + self.tolerance)
+
+    @classmethod
+    def from_section(
+        cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str, timing: Mapping[str, Any] | None = None
+    ) -> Bound:
+        """The budget ``section`` (checked by :func:`budget_section`) asks for over the space
+        ``cls.measure`` measures, refused in one line when no genotype of the space can meet it.
+        ``timing``: as :meth:`Budget.measure` (metric latency)."""
+        timing = {**(timing or {}), 'size': section.get('latency_size', REPORT_SIZE)}
+        space = cls.measure(net, patch_size, section['metric'], timing)
+        if 'target_ms_per_mp' in section:
+            target = float(section['target_ms_per_mp']) * space.patch_size**2 / 1e6
+            given = f'target_ms_per_mp = {section["target_ms_per_mp"]:g}'
+        elif 'target_macs' in section:
+            size = section.get('target_size', REPORT_SIZE)
+            target = float(section['target_macs']) * (patch_size / size) ** 2
+            given = f'target_macs = {section["target_macs"]:g} at {size}x{size}'
+        else:
+            target, given = float(section['target']) * space.largest, f'target = {section["target"]}'
+        budget = dataclasses.replace(space, target=target, tolerance=float(section.get('tolerance', BUDGET_TOLERANCE)))
+        if not space.smallest <= target <= budget.largest:
+            raise rules.OptionError(
+                f"{where}: {given} is {budget.fraction:.3f} of the largest network's cost ({cls.LARGEST}); expected "
+                f'a budget between {space.smallest / budget.largest:.3f} ({cls.CHEAPEST}) and 1'
+            )
+        return budget
 
     def describe(self) -> dict[str, Any]:
         """The window as genotype.yml's one-shot selection states it."""
@@ -229,32 +256,13 @@ class Budget(Bound):
         fixed = float(sum(timed['fixed'].values()))
         return cls(net, 'latency', int(size), costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
 
-    @classmethod
-    def from_section(
-        cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str, timing: Mapping[str, Any] | None = None
-    ) -> Budget:
-        """The budget ``section`` (checked by :func:`budget_section`) asks for, refused in one line
-        when no genotype of the space can meet it. ``timing``: as :meth:`measure` (metric latency)."""
-        timing = {**(timing or {}), 'size': section.get('latency_size', REPORT_SIZE)}
-        space = cls.measure(net, patch_size, section['metric'], timing)
-        if 'target_ms_per_mp' in section:
-            target = float(section['target_ms_per_mp']) * space.patch_size**2 / 1e6
-            given = f'target_ms_per_mp = {section["target_ms_per_mp"]:g}'
-        elif 'target_macs' in section:
-            size = section.get('target_size', REPORT_SIZE)
-            target = float(section['target_macs']) * (patch_size / size) ** 2
-            given = f'target_macs = {section["target_macs"]:g} at {size}x{size}'
-        else:
-            target, given = float(section['target']) * space.largest, f'target = {section["target"]}'
-        budget = dataclasses.replace(space, target=target, tolerance=float(section.get('tolerance', BUDGET_TOLERANCE)))
-        smallest = budget.fixed + float(budget.costs.min(dim=1).values.sum())
-        if not smallest <= target <= budget.largest:
-            raise rules.OptionError(
-                f"{where}: {given} is {budget.fraction:.3f} of the largest network's cost (the dearest candidate in "
-                f"every column: all parallel in the paper's space); expected a budget between "
-                f'{smallest / budget.largest:.3f} (the cheapest network) and 1 of this search space'
-            )
-        return budget
+    LARGEST = "the dearest candidate in every column: all parallel in the paper's space"
+    CHEAPEST = 'the cheapest network of this search space'
+
+    @property
+    def smallest(self) -> float:
+        """The cost of the cheapest network: the cheapest candidate in every column."""
+        return self.fixed + float(self.costs.min(dim=1).values.sum())
 
     def bounded(self, fraction: float) -> Budget:
         """The same space bounded at ``fraction`` of its largest network's cost."""

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from .. import option_rules as rules
 from ..archs.complexity import BUDGET_TOLERANCE
 from ..archs.genotype import Genotype
 from ..archs.latency import macro_latency_table, shape_name
@@ -56,30 +55,12 @@ class MacroBudget(Bound):
         largest = max(b.largest for b in shapes.values())
         return cls(net, space, shapes, metric, int(patch_size), largest, table=table)
 
-    @classmethod
-    def from_section(
-        cls, section: Mapping[str, Any], net: Any, patch_size: int, where: str, timing: Mapping[str, Any] | None = None
-    ) -> MacroBudget:
-        """As :meth:`.Budget.from_section`, over every shape of ``net``'s macro space."""
-        timing = {**(timing or {}), 'size': section.get('latency_size', REPORT_SIZE)}
-        space = cls.measure(net, patch_size, section['metric'], timing)
-        if 'target_ms_per_mp' in section:
-            target = float(section['target_ms_per_mp']) * space.patch_size**2 / 1e6
-            given = f'target_ms_per_mp = {section["target_ms_per_mp"]:g}'
-        elif 'target_macs' in section:
-            size = section.get('target_size', REPORT_SIZE)
-            target = float(section['target_macs']) * (patch_size / size) ** 2
-            given = f'target_macs = {section["target_macs"]:g} at {size}x{size}'
-        else:
-            target, given = float(section['target']) * space.largest, f'target = {section["target"]}'
-        budget = dataclasses.replace(space, target=target, tolerance=float(section.get('tolerance', BUDGET_TOLERANCE)))
-        smallest = min(b.fixed + float(b.costs.min(dim=1).values.sum()) for b in space.shapes.values())
-        if not smallest <= target <= budget.largest:
-            raise rules.OptionError(
-                f"{where}: {given} is {budget.fraction:.3f} of the largest network's cost; expected a budget between "
-                f'{smallest / budget.largest:.3f} (the cheapest subnet of the macro space) and 1'
-            )
-        return budget
+    LARGEST = 'the widest with the most cells, the dearest candidate in every column'
+    CHEAPEST = 'the cheapest subnet of the macro space'
+
+    @property
+    def smallest(self) -> float:
+        return min(b.smallest for b in self.shapes.values())
 
     def bounded(self, fraction: float) -> MacroBudget:
         """The same space bounded at ``fraction`` of its largest network's cost."""
