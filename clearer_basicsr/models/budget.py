@@ -224,6 +224,9 @@ class Budget(Bound):
     target: float | None = None
     tolerance: float = BUDGET_TOLERANCE
     table: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)  # latency's
+    # how a refusal names the space's largest and cheapest networks
+    LARGEST = "the dearest candidate in every column: all parallel in the paper's space"
+    CHEAPEST = 'the cheapest network of this search space'
 
     @classmethod
     def measure(
@@ -255,9 +258,6 @@ class Budget(Bound):
         costs = torch.tensor(timed['columns'], dtype=torch.float32)
         fixed = float(sum(timed['fixed'].values()))
         return cls(net, 'latency', int(size), costs, fixed, fixed + float(costs.max(dim=1).values.sum()))
-
-    LARGEST = "the dearest candidate in every column: all parallel in the paper's space"
-    CHEAPEST = 'the cheapest network of this search space'
 
     @property
     def smallest(self) -> float:

@@ -30,6 +30,9 @@ class MacroBudget(Bound):
     target: float | None = None
     tolerance: float = BUDGET_TOLERANCE
     table: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)  # latency's
+    # how a refusal names the space's largest and cheapest networks
+    LARGEST = 'the widest with the most cells, the dearest candidate in every column'
+    CHEAPEST = 'the cheapest subnet of the macro space'
 
     @classmethod
     def measure(
@@ -54,9 +57,6 @@ class MacroBudget(Bound):
                 shapes[cells_index, widths] = Budget.from_table(view, patch_size, timed)
         largest = max(b.largest for b in shapes.values())
         return cls(net, space, shapes, metric, int(patch_size), largest, table=table)
-
-    LARGEST = 'the widest with the most cells, the dearest candidate in every column'
-    CHEAPEST = 'the cheapest subnet of the macro space'
 
     @property
     def smallest(self) -> float:
