@@ -9,7 +9,8 @@ space's. (The searches against the random mean, in standard errors: each evaluat
 that did not converge are marked. The spaces' genotypes need not sit at the same MACs within the
 budget's window, so it also gives each space's PSNR against the first's at equal MACs: a line
 fitted through every genotype of every space (mean over seeds), one slope in GMACs shared by all,
-one offset per space.
+one offset per space. ``--plot`` draws every genotype of every space against its MACs, with
+those lines.
 
 ``--budget`` is the budget both evaluations searched, or one per ``--space`` in their order
 where the spaces' budgets differ as fractions but meet at the same cost:
@@ -20,7 +21,7 @@ where the spaces' budgets differ as fractions but meet at the same cost:
         --json benchmarks/results/space_comparison.json
     python benchmarks/space_comparison.py --budget 0.2 0.7663 \\
         --space "macro=docs/evaluation_widths.csv" --space "paper=docs/evaluation_widths_paper.csv" \\
-        --json benchmarks/results/space_comparison_widths.json
+        --json benchmarks/results/space_comparison_widths.json --plot docs/space_comparison_widths.png
 """
 
 import argparse
@@ -29,9 +30,13 @@ import json
 import math
 import os
 import statistics
+import sys
 from collections import defaultdict
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from clearer_basicsr.plots import pyplot, save_figure  # noqa: E402
 
 
 def read_space(path, budget):
@@ -108,6 +113,37 @@ def equal_macs_offsets(spaces_nets):
     return offsets, float(coef[1])
 
 
+# marker and size of each kind of genotype; 'other': hand-designed, most parameters
+MARKERS = {'random': ('o', 4), 'searched': ('*', 11), 'one-shot': ('P', 9), 'other': ('s', 6)}
+
+
+def plot_spaces(spaces_nets, slope, path):
+    """Each genotype's mean test PSNR over its seeds (bars: the seeds' range) against its MACs, one
+    colour per space, a marker per kind (MARKERS); the equal-MACs fit as one dashed line per space."""
+    fig, ax = pyplot().subplots(figsize=(7.5, 4.8))
+    for k, (label, nets) in enumerate(spaces_nets.items()):
+        colour = f'C{k}'
+        for (kind, _), net in nets.items():
+            gmacs, psnr = net['macs'] / 1e9, statistics.fmean(net['psnr'])
+            bars = [[psnr - min(net['psnr'])], [max(net['psnr']) - psnr]]
+            marker, size = MARKERS.get(kind, MARKERS['other'])
+            ax.errorbar(gmacs, psnr, yerr=bars, color=colour, capsize=2, linestyle='none', marker=marker, ms=size)
+        for kind in dict.fromkeys(k if k in MARKERS else 'other' for k, _ in nets):  # the legend: kinds present
+            marker, size = MARKERS[kind]
+            ax.plot([], [], marker, color=colour, ms=size, label=f'{label}: {kind}')
+        # the fit leaves no residual on average within a space: its line passes through its genotypes' mean
+        genotypes = {g: net for (_, g), net in nets.items()}  # each once, as in the fit
+        points = [(net['macs'] / 1e9, statistics.fmean(net['psnr'])) for net in genotypes.values()]
+        intercept = statistics.fmean(p - slope * g for g, p in points)
+        ends = np.array([min(g for g, _ in points), max(g for g, _ in points)])
+        ax.plot(ends, intercept + slope * ends, color=colour, linestyle='--', linewidth=0.8)
+    ax.set_xlabel('GMACs (256x256 input)')
+    ax.set_ylabel('test PSNR (dB), mean over seeds')
+    ax.set_title("Each space at one budget (bars: the seeds' range; dashed: the equal-MACs fit)", fontsize=9)
+    ax.legend(fontsize=8)
+    save_figure(fig, path, dpi=110)
+
+
 def row(space, what, e):
     mark = '' if e['converged'] else ' (not converged)'
     genotype = e['genotype'].replace('|', '\\|')  # a table cell
@@ -126,6 +162,7 @@ def main(argv=None):
     parser.add_argument('--space', action='append', required=True, metavar='LABEL=CSV',
                         help="a space's label and its evaluation's CSV (give two or more)")  # fmt: skip
     parser.add_argument('--json', help='write the figures here')
+    parser.add_argument('--plot', help='draw every genotype against its MACs here (.png, .svg)')
     args = parser.parse_args(argv)
     if len(args.budget) not in (1, len(args.space)):
         parser.error(f'--budget: {len(args.budget)} values for {len(args.space)} --space; expected 1 or one per space')
@@ -174,6 +211,8 @@ def main(argv=None):
     print(f'At equal MACs (one line through every genotype of every space, slope {slope:+.2f} dB per GMAC):')
     for label, (offset, se) in offsets.items():
         print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
+    if args.plot:
+        plot_spaces(every, slope, args.plot)
     if args.json:
         os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
         figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}

@@ -244,6 +244,7 @@ def entry_point_cases(root, demo_data, tiny_data):
     cases.append(case(f'{benchmarks}/checkpoint_gap.py', 'path', '-opt t.yml --experiment not_a_run', 2))
     spaces = [f'--space=a={REPO}/docs/evaluation_ema.csv', f'--space=b={REPO}/docs/evaluation_open_ema.csv']
     cases.append(case(f'{benchmarks}/space_comparison.py', 'path', ['--budget', '0.75', '0.75', '0.75', *spaces], 2))
+    cases.append(case(f'{benchmarks}/space_comparison.py', 'path', ['--budget', '0.75', *spaces, '--plot', 's.png'], 0))
     cases.append(case(f'{benchmarks}/bench_train_step.py', 'path', '--steps 0', 2))
     if not torch.cuda.is_available():  # a device that is not there is bad input
         cases.append(case(f'{benchmarks}/bench_archs.py', 'path', '--device cuda', 2))
@@ -288,6 +289,7 @@ def test_every_entry_point_exits_0_on_success_and_non_zero_on_failure(demo_data,
     ]
     assert 'unrecognized arguments: --auto_resume' in log_of('test.yml --auto_resume')
     assert 'no_section' in log_of('no_section:key=1').splitlines()[-1]
+    assert (tmp_path / 's.png').read_bytes().startswith(b'\x89PNG')  # the two spaces drawn
     assert (tmp_path / 'sweep.csv').is_file() and (tmp_path / 'copied' / 'demo_search.yml').is_file()
     assert len(os.listdir(tmp_path / 'inferred')) == 3 and (tmp_path / 'net.pt').is_file()
     assert sorted(os.listdir(tmp_path / 'zoo' / 'demo')) == [
