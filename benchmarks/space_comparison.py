@@ -211,10 +211,12 @@ def main(argv=None):
     print(f'At equal MACs (one line through every genotype of every space, slope {slope:+.2f} dB per GMAC):')
     for label, (offset, se) in offsets.items():
         print(f'- {label} against {first}: {offset:+.3f} ± {se:.3f} dB (SE) = {offset / se:+.1f} SE')
+    for path in (args.plot, args.json):
+        if path:
+            os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     if args.plot:
         plot_spaces(every, slope, args.plot)
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or '.', exist_ok=True)
         figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
         with open(args.json, 'w') as f:
             json.dump(figures, f, indent=1)
