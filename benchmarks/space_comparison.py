@@ -95,14 +95,20 @@ def summarise(nets):
     }
 
 
+def genotype_points(nets):
+    """(GMACs, mean PSNR over seeds) of each genotype once (a hand-designed one may also be drawn at random)."""
+    genotypes = {g: net for (_, g), net in nets.items()}
+    return [(net['macs'] / 1e9, statistics.fmean(net['psnr'])) for net in genotypes.values()]
+
+
 def equal_macs_offsets(spaces_nets):
-    """{label: (dB against the first space at equal MACs, its standard error)} and the shared slope
-    in dB per GMAC, from a least-squares fit of each genotype's mean PSNR (each genotype once)."""
+    """{label: (dB against the first space at equal MACs, its standard error)}, the shared slope in
+    dB per GMAC and the first space's intercept in dB, from a least-squares fit of each genotype's
+    mean PSNR (each genotype once)."""
     labels = list(spaces_nets)
     points = []  # (space index, GMACs, mean PSNR)
     for i, nets in enumerate(spaces_nets.values()):
-        genotypes = {g: net for (_, g), net in nets.items()}
-        points += [(i, net['macs'] / 1e9, statistics.fmean(net['psnr'])) for net in genotypes.values()]
+        points += [(i, gmacs, psnr) for gmacs, psnr in genotype_points(nets)]
     x = np.array([[1.0, gmacs] + [float(i == k) for k in range(1, len(labels))] for i, gmacs, _ in points])
     y = np.array([p for *_, p in points])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
@@ -110,14 +116,14 @@ def equal_macs_offsets(spaces_nets):
     variance = float(np.sum((y - x @ coef) ** 2)) / dof if dof > 0 else math.nan
     se = np.sqrt(np.diag(variance * np.linalg.inv(x.T @ x)))
     offsets = {label: (float(coef[1 + k]), float(se[1 + k])) for k, label in enumerate(labels) if k}
-    return offsets, float(coef[1])
+    return offsets, float(coef[1]), float(coef[0])
 
 
 # marker and size of each kind of genotype; 'other': hand-designed, most parameters
 MARKERS = {'random': ('o', 4), 'searched': ('*', 11), 'one-shot': ('P', 9), 'other': ('s', 6)}
 
 
-def plot_spaces(spaces_nets, slope, path):
+def plot_spaces(spaces_nets, offsets, slope, intercept, path):
     """Each genotype's mean test PSNR over its seeds (bars: the seeds' range) against its MACs, one
     colour per space, a marker per kind (MARKERS); the equal-MACs fit as one dashed line per space."""
     fig, ax = pyplot().subplots(figsize=(7.5, 4.8))
@@ -131,12 +137,10 @@ def plot_spaces(spaces_nets, slope, path):
         for kind in dict.fromkeys(k if k in MARKERS else 'other' for k, _ in nets):  # the legend: kinds present
             marker, size = MARKERS[kind]
             ax.plot([], [], marker, color=colour, ms=size, label=f'{label}: {kind}')
-        # the fit leaves no residual on average within a space: its line passes through its genotypes' mean
-        genotypes = {g: net for (_, g), net in nets.items()}  # each once, as in the fit
-        points = [(net['macs'] / 1e9, statistics.fmean(net['psnr'])) for net in genotypes.values()]
-        intercept = statistics.fmean(p - slope * g for g, p in points)
-        ends = np.array([min(g for g, _ in points), max(g for g, _ in points)])
-        ax.plot(ends, intercept + slope * ends, color=colour, linestyle='--', linewidth=0.8)
+        gmacs = [g for g, _ in genotype_points(nets)]
+        ends = np.array([min(gmacs), max(gmacs)])
+        offset = offsets[label][0] if label in offsets else 0.0  # the first space is the fit's reference
+        ax.plot(ends, intercept + offset + slope * ends, color=colour, linestyle='--', linewidth=0.8)
     ax.set_xlabel('GMACs (256x256 input)')
     ax.set_ylabel('test PSNR (dB), mean over seeds')
     ax.set_title("Each space at one budget (bars: the seeds' range; dashed: the equal-MACs fit)", fontsize=9)
@@ -200,7 +204,7 @@ def main(argv=None):
             f'({spread:.2f} dB) | {s["seed_sd"]:.3f} | {spread / s["seed_sd"] if s["seed_sd"] else math.nan:.1f} | '
             f'{s["unconverged"]} of {s["networks"]} |'
         )
-    offsets, slope = equal_macs_offsets(every)
+    offsets, slope, intercept = equal_macs_offsets(every)
     print()
     first = next(iter(spaces))
     best = spaces[first]['best']
@@ -215,7 +219,7 @@ def main(argv=None):
         if path:
             os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     if args.plot:
-        plot_spaces(every, slope, args.plot)
+        plot_spaces(every, offsets, slope, intercept, args.plot)
     if args.json:
         figures = {'spaces': spaces, 'slope_db_per_gmac': slope, 'equal_macs_offsets': offsets}
         with open(args.json, 'w') as f:
